@@ -1,0 +1,125 @@
+//! The `WsServer` family: create, start, stop, destroy, and the bound port.
+//!
+//! Index: createWsServer · startWsServer · stopWsServer · destroyWsServer · wsServerPort ·
+//! wsServerRetain · wsServerRelease · wsServerShutdown
+
+use super::handle::HandleTable;
+use super::{OasisKeyValue, WsEventDelegateVTable, WsServer, boundary, key_values};
+use crate::config::ServerConfig;
+use crate::error::Error;
+use crate::ws::delegate::Delegate;
+use crate::ws::server::Server;
+use std::ffi::c_void;
+use std::sync::{Arc, LazyLock};
+
+static SERVERS: LazyLock<HandleTable<Server>> = LazyLock::new(|| HandleTable::new("WsServer handle"));
+
+fn server(handle: *mut WsServer) -> crate::error::Result<Arc<Server>> {
+    SERVERS.get(handle as usize)
+}
+
+/// Creates a server from `parameters` (docs/PARAMETERS.md: `port` is required) and a delegate
+/// whose callbacks receive every connection's events. The vtable is copied; `user` is handed to
+/// every callback and to `release`, which is called exactly once when the server and all its
+/// connections are gone — also when this call fails.
+///
+/// Returns a handle owned by the caller (end it with `destroyWsServer`), or NULL with `errno`:
+/// `EINVAL` (bad argument or parameter value), `EPERM` (oasis_initialize not called), `ENOTSUP`.
+///
+/// # Safety
+/// `parameters` points to `count` pairs (or is NULL with 0); `delegate` is NULL or a valid vtable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn createWsServer(
+    parameters: *const OasisKeyValue,
+    count: usize,
+    delegate: *const WsEventDelegateVTable,
+    user: *mut c_void,
+) -> *mut WsServer {
+    boundary("createWsServer", std::ptr::null_mut(), || {
+        // SAFETY: forwarded caller contract.
+        let delegate = unsafe { Delegate::from_c(delegate, user) }?;
+        // SAFETY: forwarded caller contract.
+        let pairs = unsafe { key_values(parameters, count) }?;
+        let config = ServerConfig::parse(&pairs)?;
+        let server = Server::create(config, delegate)?;
+        Ok(SERVERS.publish(&server, true) as *mut WsServer)
+    })
+}
+
+/// Binds and starts accepting. Returns 0, or -1 with `errno` (`EADDRINUSE`, `EACCES`,
+/// `EALREADY` when already running, `EINVAL` after stop/destroy, `EBADF` for a bad handle).
+#[unsafe(no_mangle)]
+pub extern "C" fn startWsServer(server_handle: *mut WsServer) -> i32 {
+    boundary("startWsServer", -1, || {
+        server(server_handle)?.start()?;
+        Ok(0)
+    })
+}
+
+/// Stops accepting and closes every connection with 1001 (going away). Outside a callback it
+/// waits until each connection's onClose has run (at most `close-timeout-ms`); inside a
+/// callback it only starts the closes. Stopping a stopped server returns 0.
+#[unsafe(no_mangle)]
+pub extern "C" fn stopWsServer(server_handle: *mut WsServer) -> i32 {
+    boundary("stopWsServer", -1, || {
+        server(server_handle)?.stop()?;
+        Ok(0)
+    })
+}
+
+/// Stops the server and turns its delegate off (no callback of it starts after this returns),
+/// without giving up a reference. `destroyWsServer` is this plus `wsServerRelease`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wsServerShutdown(server_handle: *mut WsServer) -> i32 {
+    boundary("wsServerShutdown", -1, || {
+        server(server_handle)?.shutdown()?;
+        Ok(0)
+    })
+}
+
+/// Stops the server (as `stopWsServer`), turns its delegate off and releases the caller's
+/// handle: `server_handle` must not be used afterwards. No callback of this server runs after
+/// it returns (when called from one of its own callbacks: after that callback returns).
+/// NULL or a stale handle: -1 with `EINVAL`/`EBADF`, nothing else happens.
+#[unsafe(no_mangle)]
+pub extern "C" fn destroyWsServer(server_handle: *mut WsServer) -> i32 {
+    boundary("destroyWsServer", -1, || {
+        server(server_handle)?.shutdown()?;
+        SERVERS.release(server_handle as usize)?;
+        Ok(0)
+    })
+}
+
+/// The TCP port the server listens on (useful with `port` = 0), or -1 with `ENOTCONN` when it
+/// is not running.
+#[unsafe(no_mangle)]
+pub extern "C" fn wsServerPort(server_handle: *mut WsServer) -> i32 {
+    boundary("wsServerPort", -1, || {
+        let port = server(server_handle)?
+            .local_port()
+            .ok_or_else(|| Error::not_connected("server is not running"))?;
+        Ok(i32::from(port))
+    })
+}
+
+/// Adds a reference to the handle (the C++ layer keeps one per `WsServerRef`).
+#[unsafe(no_mangle)]
+pub extern "C" fn wsServerRetain(server_handle: *mut WsServer) -> i32 {
+    boundary("wsServerRetain", -1, || {
+        SERVERS.retain(server_handle as usize)?;
+        Ok(0)
+    })
+}
+
+/// Drops a reference. When the last reference goes, the server is shut down as by
+/// `wsServerShutdown`. Releasing NULL returns -1 with `EINVAL` and does nothing else.
+#[unsafe(no_mangle)]
+pub extern "C" fn wsServerRelease(server_handle: *mut WsServer) -> i32 {
+    boundary("wsServerRelease", -1, || {
+        let (server, still_held) = SERVERS.release(server_handle as usize)?;
+        if still_held == 0 {
+            server.shutdown()?;
+        }
+        Ok(0)
+    })
+}

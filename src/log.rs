@@ -1,0 +1,122 @@
+//! The library's logger: a level, stderr by default, or a hook into the firmware's own logger.
+//!
+//! Levels follow syslog order: a message is written when its level is at or below the current
+//! level. The default is [`LogLevel::Warn`]: warnings and errors reach stderr, nothing else.
+
+use parking_lot::RwLock;
+use std::ffi::{CString, c_char, c_void};
+use std::io::Write;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// Log levels, as `oasis_log_set_level` and the `log-level` key take them.
+#[repr(i32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Off = 0,
+    Error = 1,
+    Warn = 2,
+    Info = 3,
+    Debug = 4,
+    Trace = 5,
+}
+
+impl LogLevel {
+    pub fn from_i32(value: i32) -> Option<LogLevel> {
+        Some(match value {
+            0 => LogLevel::Off,
+            1 => LogLevel::Error,
+            2 => LogLevel::Warn,
+            3 => LogLevel::Info,
+            4 => LogLevel::Debug,
+            5 => LogLevel::Trace,
+            _ => return None,
+        })
+    }
+
+    /// Parses a level name (`off`, `error`, `warn`, `info`, `debug`, `trace`) or its number.
+    pub fn parse(text: &str) -> Option<LogLevel> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "off" | "none" => Some(LogLevel::Off),
+            "error" => Some(LogLevel::Error),
+            "warn" | "warning" => Some(LogLevel::Warn),
+            "info" => Some(LogLevel::Info),
+            "debug" => Some(LogLevel::Debug),
+            "trace" | "verbose" => Some(LogLevel::Trace),
+            other => other.parse::<i32>().ok().and_then(LogLevel::from_i32),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            LogLevel::Off => "OFF",
+            LogLevel::Error => "ERROR",
+            LogLevel::Warn => "WARN",
+            LogLevel::Info => "INFO",
+            LogLevel::Debug => "DEBUG",
+            LogLevel::Trace => "TRACE",
+        }
+    }
+}
+
+/// A C function that receives every log line (without a trailing newline).
+pub type LogHook = unsafe extern "C" fn(user: *mut c_void, level: i32, line: *const c_char);
+
+struct Hook {
+    function: LogHook,
+    user: usize,
+}
+
+static LEVEL: AtomicI32 = AtomicI32::new(LogLevel::Warn as i32);
+static HOOK: RwLock<Option<Hook>> = RwLock::new(None);
+
+pub fn set_level(level: LogLevel) {
+    LEVEL.store(level as i32, Ordering::Relaxed);
+}
+
+pub fn level() -> LogLevel {
+    LogLevel::from_i32(LEVEL.load(Ordering::Relaxed)).unwrap_or(LogLevel::Warn)
+}
+
+pub fn enabled(level: LogLevel) -> bool {
+    level != LogLevel::Off && (level as i32) <= LEVEL.load(Ordering::Relaxed)
+}
+
+/// Routes every log line to `hook`; `None` goes back to stderr.
+pub fn set_hook(hook: Option<LogHook>, user: *mut c_void) {
+    *HOOK.write() = hook.map(|function| Hook {
+        function,
+        user: user as usize,
+    });
+}
+
+/// Writes one line at `level`, tagged with the part of the library (or program) it comes from.
+pub fn write(level: LogLevel, tag: &str, message: &str) {
+    if !enabled(level) {
+        return;
+    }
+    let message = message.trim_end_matches('\n');
+    let hook = HOOK.read();
+    match hook.as_ref() {
+        Some(hook) => {
+            let line = format!("[{tag}] {message}").replace('\0', " ");
+            if let Ok(line) = CString::new(line) {
+                // SAFETY: the hook was registered by the firmware for exactly this call.
+                unsafe { (hook.function)(hook.user as *mut c_void, level as i32, line.as_ptr()) };
+            }
+        }
+        None => {
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "oasisnet {} [{tag}] {message}", level.name());
+        }
+    }
+}
+
+/// `log!(Warn, "text {}", x)`: formats only when the level is enabled.
+macro_rules! log {
+    ($level:ident, $($arg:tt)+) => {
+        if $crate::log::enabled($crate::log::LogLevel::$level) {
+            $crate::log::write($crate::log::LogLevel::$level, "oasisnet", &format!($($arg)+));
+        }
+    };
+}
+pub(crate) use log;

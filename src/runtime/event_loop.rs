@@ -1,0 +1,274 @@
+//! One event-loop thread: a mio poll over its listeners and connections, a command queue other
+//! threads fill (with a waker), and deadlines. It sleeps until a socket is ready, a command
+//! arrives or the nearest deadline passes: with nothing to do it makes no wake-ups at all.
+
+use super::{ConnectionGroup, Runtime};
+use crate::log::log;
+use crate::ws::connection::{Connection, Role};
+use crate::ws::server::Server;
+use crate::ws::session::{Context, Outcome, Session};
+use crate::transport::Transport;
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use parking_lot::Mutex;
+use std::cell::Cell;
+use std::collections::{BTreeSet, HashMap};
+use std::io;
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Weak};
+use std::time::Instant;
+
+const WAKER: Token = Token(usize::MAX);
+
+/// The receive buffer every connection of a loop shares: the size of one read.
+const RECEIVE_BUFFER: usize = 64 * 1024;
+
+pub enum Command {
+    Listen(Arc<Server>, TcpListener),
+    Unlisten { server_id: u64, done: Option<SyncSender<()>> },
+    Adopt(Box<Session>),
+    /// Our close frame went out: arm the close deadline.
+    CloseStarted(u64),
+    /// Drop a connection still opening.
+    Abandon(u64),
+    Shutdown,
+}
+
+/// The part of a loop other threads use.
+pub struct LoopShared {
+    pub index: usize,
+    pub registry: Registry,
+    waker: Waker,
+    queue: Mutex<Vec<Command>>,
+}
+
+thread_local! {
+    /// The index of the event loop running on this thread, if any.
+    static CURRENT_LOOP: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// True on any event-loop thread (inside a callback): the caller must not block on a loop.
+pub fn on_loop_thread() -> bool {
+    CURRENT_LOOP.with(Cell::get).is_some()
+}
+
+impl LoopShared {
+    fn is_current(&self) -> bool {
+        CURRENT_LOOP.with(Cell::get) == Some(self.index)
+    }
+
+    /// Queues a command. From another thread the loop is woken; on the loop's own thread the
+    /// command runs before the loop next sleeps.
+    pub fn submit(&self, command: Command) {
+        self.queue.lock().push(command);
+        if !self.is_current() {
+            if let Err(err) = self.waker.wake() {
+                log!(Error, "cannot wake event loop {}: {err}", self.index);
+            }
+        }
+    }
+}
+
+struct Listener {
+    server: Arc<Server>,
+    socket: TcpListener,
+}
+
+pub struct EventLoop {
+    shared: Arc<LoopShared>,
+    runtime: Weak<Runtime>,
+    poll: Poll,
+    sessions: HashMap<u64, Box<Session>>,
+    listeners: HashMap<u64, Listener>,
+    deadlines: BTreeSet<(Instant, u64)>,
+    receive_buffer: Vec<u8>,
+}
+
+impl EventLoop {
+    pub fn new(index: usize) -> io::Result<EventLoop> {
+        let poll = Poll::new()?;
+        let waker = Waker::new(poll.registry(), WAKER)?;
+        let shared = Arc::new(LoopShared {
+            index,
+            registry: poll.registry().try_clone()?,
+            waker,
+            queue: Mutex::new(Vec::new()),
+        });
+        Ok(EventLoop {
+            shared,
+            runtime: Weak::new(),
+            poll,
+            sessions: HashMap::new(),
+            listeners: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            receive_buffer: Vec::new(),
+        })
+    }
+
+    pub fn shared(&self) -> Arc<LoopShared> {
+        self.shared.clone()
+    }
+
+    pub fn run(mut self, runtime: Weak<Runtime>) {
+        self.runtime = runtime;
+        CURRENT_LOOP.with(|c| c.set(Some(self.shared.index)));
+        self.receive_buffer = vec![0; RECEIVE_BUFFER];
+        let mut events = Events::with_capacity(256);
+        let mut running = true;
+        while running {
+            let timeout = self
+                .deadlines
+                .first()
+                .map(|(when, _)| when.saturating_duration_since(Instant::now()));
+            if let Err(err) = self.poll.poll(&mut events, timeout) {
+                if err.kind() != io::ErrorKind::Interrupted {
+                    log!(Error, "event loop {}: poll failed: {err}", self.shared.index);
+                }
+                continue;
+            }
+            for event in events.iter() {
+                let id = event.token().0 as u64;
+                if event.token() == WAKER {
+                    continue;
+                }
+                if self.listeners.contains_key(&id) {
+                    self.accept(id);
+                    continue;
+                }
+                let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+                let writable = event.is_writable() || event.is_error();
+                self.with_session(id, |session, ctx| session.on_ready(ctx, readable, writable));
+            }
+            self.expire_deadlines();
+            running = self.run_commands();
+        }
+        self.shutdown();
+    }
+
+    /// Runs `f` on a session, then keeps the deadline set in step and drops finished sessions.
+    fn with_session(&mut self, id: u64, f: impl FnOnce(&mut Session, &mut Context) -> Outcome) {
+        let Some(mut session) = self.sessions.remove(&id) else { return };
+        let before = session.deadline;
+        let mut ctx = Context {
+            registry: self.poll.registry(),
+            receive_buffer: &mut self.receive_buffer,
+        };
+        let outcome = f(&mut session, &mut ctx);
+        if let Some(when) = before {
+            self.deadlines.remove(&(when, id));
+        }
+        if outcome == Outcome::Finished {
+            return;
+        }
+        if let Some(when) = session.deadline {
+            self.deadlines.insert((when, id));
+        }
+        self.sessions.insert(id, session);
+    }
+
+    fn expire_deadlines(&mut self) {
+        let now = Instant::now();
+        while let Some(&(when, id)) = self.deadlines.first() {
+            if when > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            if let Some(session) = self.sessions.get_mut(&id) {
+                session.deadline = None;
+            }
+            self.with_session(id, |session, ctx| session.on_timeout(ctx));
+        }
+    }
+
+    /// Runs queued commands (including ones queued by callbacks meanwhile); false on shutdown.
+    fn run_commands(&mut self) -> bool {
+        loop {
+            let commands = std::mem::take(&mut *self.shared.queue.lock());
+            if commands.is_empty() {
+                return true;
+            }
+            for command in commands {
+                match command {
+                    Command::Listen(server, mut socket) => {
+                        let id = server.id;
+                        match self.poll.registry().register(&mut socket, Token(id as usize), Interest::READABLE) {
+                            Ok(()) => {
+                                self.listeners.insert(id, Listener { server, socket });
+                            }
+                            Err(err) => log!(Error, "server {id}: cannot watch the listening socket: {err}"),
+                        }
+                    }
+                    Command::Unlisten { server_id, done } => {
+                        if let Some(mut listener) = self.listeners.remove(&server_id) {
+                            let _ = self.poll.registry().deregister(&mut listener.socket);
+                        }
+                        if let Some(done) = done {
+                            let _ = done.send(());
+                        }
+                    }
+                    Command::Adopt(session) => self.adopt(session),
+                    Command::CloseStarted(id) => self.with_session(id, |session, _| {
+                        session.on_close_started();
+                        Outcome::Continue
+                    }),
+                    Command::Abandon(id) => self.with_session(id, |session, ctx| session.abandon(ctx)),
+                    Command::Shutdown => return false,
+                }
+            }
+        }
+    }
+
+    fn adopt(&mut self, session: Box<Session>) {
+        let id = session.id();
+        self.sessions.insert(id, session);
+        self.with_session(id, |session, ctx| session.start(ctx));
+    }
+
+    fn accept(&mut self, listener_id: u64) {
+        let Some(runtime) = self.runtime.upgrade() else { return };
+        loop {
+            let Some(listener) = self.listeners.get(&listener_id) else { return };
+            let (stream, peer) = match listener.socket.accept() {
+                Ok(accepted) => accepted,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // Out of descriptors or memory: keep the backlog for later rather than spin.
+                    log!(Warn, "server {listener_id}: accept failed: {e}");
+                    return;
+                }
+            };
+            let server = listener.server.clone();
+            let target = runtime.pick_loop();
+            let connection = Connection::new(
+                Role::Server,
+                server.settings.clone(),
+                server.delegate.clone(),
+                target.clone(),
+                Some(Transport::plain(stream)),
+            );
+            connection.set_peer_address(peer);
+            let group: Arc<ConnectionGroup> = server.group.clone();
+            group.add(&connection);
+            let session = Session::accepted(connection, group);
+            if target.index == self.shared.index {
+                self.adopt(session);
+            } else {
+                target.submit(Command::Adopt(session));
+            }
+        }
+    }
+
+    /// Drops what is left when the runtime stops: open connections get onClose 1006.
+    fn shutdown(&mut self) {
+        let ids: Vec<u64> = self.sessions.keys().copied().collect();
+        for id in ids {
+            self.with_session(id, |session, ctx| session.abandon(ctx));
+        }
+        for (_, mut listener) in self.listeners.drain() {
+            let _ = self.poll.registry().deregister(&mut listener.socket);
+        }
+        self.deadlines.clear();
+        CURRENT_LOOP.with(|c| c.set(None));
+    }
+}

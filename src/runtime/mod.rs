@@ -1,0 +1,132 @@
+//! The runtime `oasis_initialize` starts: event-loop threads, round-robin placement of
+//! connections, and the registry of servers and client connections `oasis_finalize` stops.
+
+mod event_loop;
+mod group;
+
+pub use event_loop::{Command, LoopShared, on_loop_thread};
+pub use group::ConnectionGroup;
+
+use crate::config::RuntimeConfig;
+use crate::error::{Error, Result};
+use crate::log::{self, log};
+use crate::ws::server::Server;
+use event_loop::EventLoop;
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub struct Runtime {
+    loops: Vec<Arc<LoopShared>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    next_loop: AtomicUsize,
+    servers: Mutex<Vec<Weak<Server>>>,
+    /// Every client connection, so finalize can close them.
+    pub clients: Arc<ConnectionGroup>,
+}
+
+static RUNTIME: Mutex<Option<Arc<Runtime>>> = Mutex::new(None);
+
+/// How long finalize waits for closing handshakes beyond the usual close timeout.
+const FINALIZE_GRACE: Duration = Duration::from_secs(1);
+
+impl Runtime {
+    /// The loop for the next connection, round-robin.
+    pub fn pick_loop(&self) -> Arc<LoopShared> {
+        let index = self.next_loop.fetch_add(1, Ordering::Relaxed) % self.loops.len();
+        self.loops[index].clone()
+    }
+
+    pub fn register_server(&self, server: &Arc<Server>) {
+        let mut servers = self.servers.lock();
+        servers.retain(|s| s.strong_count() > 0);
+        servers.push(Arc::downgrade(server));
+    }
+}
+
+/// The running runtime, or `EPERM` before `oasis_initialize` / after `oasis_finalize`.
+pub fn current() -> Result<Arc<Runtime>> {
+    RUNTIME
+        .lock()
+        .clone()
+        .ok_or_else(|| Error::new(libc::EPERM, "oasis_initialize has not been called (or oasis_finalize has)"))
+}
+
+pub fn initialize(config: RuntimeConfig) -> Result<()> {
+    if let Some(level) = config.log_level {
+        log::set_level(level);
+    }
+    let mut slot = RUNTIME.lock();
+    if slot.is_some() {
+        log!(Warn, "oasis_initialize: already initialized; parameters of this call ignored");
+        return Ok(());
+    }
+    let mut loops = Vec::new();
+    for index in 0..config.event_loop_threads {
+        loops.push(EventLoop::new(index).map_err(|e| Error::io("cannot create an event loop", &e))?);
+    }
+    let runtime = Arc::new(Runtime {
+        loops: loops.iter().map(EventLoop::shared).collect(),
+        threads: Mutex::new(Vec::new()),
+        next_loop: AtomicUsize::new(0),
+        servers: Mutex::new(Vec::new()),
+        clients: Arc::new(ConnectionGroup::default()),
+    });
+    for event_loop in loops {
+        let weak = Arc::downgrade(&runtime);
+        let index = event_loop.shared().index;
+        let thread = std::thread::Builder::new()
+            .name(format!("oasisnet-loop-{index}"))
+            .spawn(move || event_loop.run(weak))
+            .map_err(|e| Error::io("cannot start an event-loop thread", &e));
+        match thread {
+            Ok(handle) => runtime.threads.lock().push(handle),
+            Err(err) => {
+                stop_threads(&runtime);
+                return Err(err);
+            }
+        }
+    }
+    log!(Info, "initialized with {} event-loop thread(s)", runtime.loops.len());
+    *slot = Some(runtime);
+    Ok(())
+}
+
+pub fn finalize() -> Result<()> {
+    if on_loop_thread() {
+        return Err(Error::new(
+            libc::EDEADLK,
+            "oasis_finalize called from a callback: it would wait for its own thread",
+        ));
+    }
+    let Some(runtime) = RUNTIME.lock().take() else {
+        return Ok(());
+    };
+    let servers: Vec<Arc<Server>> = runtime.servers.lock().iter().filter_map(Weak::upgrade).collect();
+    for server in &servers {
+        server.begin_stop(&runtime);
+    }
+    runtime.clients.close_all(1001, "going away");
+    let deadline = Instant::now() + servers.iter().map(|s| s.settings.close_timeout).max().unwrap_or_default().max(Duration::from_secs(5)) + FINALIZE_GRACE;
+    for server in &servers {
+        server.group.wait_empty(deadline);
+    }
+    runtime.clients.wait_empty(deadline);
+    stop_threads(&runtime);
+    for server in &servers {
+        server.deactivate();
+    }
+    log!(Info, "finalized");
+    Ok(())
+}
+
+fn stop_threads(runtime: &Runtime) {
+    for event_loop in &runtime.loops {
+        event_loop.submit(Command::Shutdown);
+    }
+    for thread in runtime.threads.lock().drain(..) {
+        let _ = thread.join();
+    }
+}

@@ -1,0 +1,228 @@
+//! Frame parsing and encoding on borrowed buffers (RFC 6455 section 5), built on tungstenite's
+//! frame header codec. Parsing works in place: a complete frame inside the receive buffer is
+//! unmasked where it lies and handed on as a slice, so no payload is copied.
+
+use std::io::Cursor;
+use tungstenite::protocol::frame::FrameHeader;
+use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+
+/// Why a connection must be failed, as a close code plus a log-worthy reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub code: u16,
+    pub reason: &'static str,
+}
+
+pub const PROTOCOL_ERROR: u16 = 1002;
+pub const INVALID_DATA: u16 = 1007;
+pub const TOO_BIG: u16 = 1009;
+
+pub fn violation(code: u16, reason: &'static str) -> Violation {
+    Violation { code, reason }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opcode {
+    Continuation,
+    Text,
+    Binary,
+    Close,
+    Ping,
+    Pong,
+}
+
+impl Opcode {
+    pub fn is_control(self) -> bool {
+        matches!(self, Opcode::Close | Opcode::Ping | Opcode::Pong)
+    }
+
+    fn to_tungstenite(self) -> OpCode {
+        match self {
+            Opcode::Continuation => OpCode::Data(Data::Continue),
+            Opcode::Text => OpCode::Data(Data::Text),
+            Opcode::Binary => OpCode::Data(Data::Binary),
+            Opcode::Close => OpCode::Control(Control::Close),
+            Opcode::Ping => OpCode::Control(Control::Ping),
+            Opcode::Pong => OpCode::Control(Control::Pong),
+        }
+    }
+
+    fn from_tungstenite(code: OpCode) -> Option<Opcode> {
+        Some(match code {
+            OpCode::Data(Data::Continue) => Opcode::Continuation,
+            OpCode::Data(Data::Text) => Opcode::Text,
+            OpCode::Data(Data::Binary) => Opcode::Binary,
+            OpCode::Control(Control::Close) => Opcode::Close,
+            OpCode::Control(Control::Ping) => Opcode::Ping,
+            OpCode::Control(Control::Pong) => Opcode::Pong,
+            _ => return None,
+        })
+    }
+}
+
+/// A parsed frame header and where its payload lies in the buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameInfo {
+    pub fin: bool,
+    pub opcode: Opcode,
+    pub payload_start: usize,
+    pub payload_len: usize,
+}
+
+pub enum Parse {
+    /// More bytes are needed; `frame_len` is the whole frame's size once the header is known.
+    Incomplete { frame_len: Option<usize> },
+    /// A whole frame, its payload unmasked in place.
+    Frame(FrameInfo),
+}
+
+/// Parses the frame at the start of `buffer`. `expect_masked` is true on a server (clients must
+/// mask) and false on a client (servers must not). `payload_max` bounds a single frame's payload
+/// before any of it is buffered.
+pub fn parse(buffer: &mut [u8], expect_masked: bool, payload_max: usize) -> Result<Parse, Violation> {
+    let mut cursor = Cursor::new(&buffer[..]);
+    let (header, length) = match FrameHeader::parse(&mut cursor) {
+        Ok(Some(parsed)) => parsed,
+        Ok(None) => return Ok(Parse::Incomplete { frame_len: None }),
+        Err(_) => return Err(violation(PROTOCOL_ERROR, "reserved opcode")),
+    };
+    let header_len = cursor.position() as usize;
+    if header.rsv1 || header.rsv2 || header.rsv3 {
+        return Err(violation(PROTOCOL_ERROR, "reserved bits set without a negotiated extension"));
+    }
+    let opcode = Opcode::from_tungstenite(header.opcode).ok_or(violation(PROTOCOL_ERROR, "reserved opcode"))?;
+    if header.mask.is_some() != expect_masked {
+        return Err(violation(
+            PROTOCOL_ERROR,
+            if expect_masked { "unmasked frame from a client" } else { "masked frame from a server" },
+        ));
+    }
+    if opcode.is_control() && (!header.is_final || length > 125) {
+        return Err(violation(PROTOCOL_ERROR, "fragmented or oversized control frame"));
+    }
+    if length > payload_max as u64 {
+        return Err(violation(TOO_BIG, "frame larger than websocket-message-size-max"));
+    }
+    let payload_len = length as usize;
+    let frame_len = header_len + payload_len;
+    if buffer.len() < frame_len {
+        return Ok(Parse::Incomplete {
+            frame_len: Some(frame_len),
+        });
+    }
+    if let Some(mask) = header.mask {
+        apply_mask(&mut buffer[header_len..frame_len], mask);
+    }
+    Ok(Parse::Frame(FrameInfo {
+        fin: header.is_final,
+        opcode,
+        payload_start: header_len,
+        payload_len,
+    }))
+}
+
+/// XORs `data` with the 4-byte mask, eight bytes at a time.
+pub fn apply_mask(data: &mut [u8], mask: [u8; 4]) {
+    let wide = u64::from_ne_bytes([mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3]]);
+    let mut chunks = data.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let word = u64::from_ne_bytes((&*chunk).try_into().expect("8-byte chunk")) ^ wide;
+        chunk.copy_from_slice(&word.to_ne_bytes());
+    }
+    for (i, byte) in chunks.into_remainder().iter_mut().enumerate() {
+        *byte ^= mask[i & 3];
+    }
+}
+
+/// The largest header: 2 bytes, 8 bytes of length, 4 bytes of mask.
+pub const MAX_HEADER: usize = 14;
+
+/// Encodes a frame header into `out`, returning its length.
+pub fn encode_header(out: &mut [u8; MAX_HEADER], opcode: Opcode, fin: bool, payload_len: usize, mask: Option<[u8; 4]>) -> usize {
+    let header = FrameHeader {
+        is_final: fin,
+        rsv1: false,
+        rsv2: false,
+        rsv3: false,
+        opcode: opcode.to_tungstenite(),
+        mask,
+    };
+    let mut cursor = Cursor::new(&mut out[..]);
+    header.format(payload_len as u64, &mut cursor).expect("a header always fits in 14 bytes");
+    cursor.position() as usize
+}
+
+/// Checks that a close frame's payload is well formed: returns the code (1005 when absent).
+pub fn parse_close_payload(payload: &[u8]) -> Result<(u16, &str), Violation> {
+    match payload.len() {
+        0 => Ok((1005, "")),
+        1 => Err(violation(PROTOCOL_ERROR, "close frame with a 1-byte payload")),
+        _ => {
+            let code = u16::from_be_bytes([payload[0], payload[1]]);
+            if !close_code_is_sendable(code) {
+                return Err(violation(PROTOCOL_ERROR, "invalid close code"));
+            }
+            let reason = std::str::from_utf8(&payload[2..]).map_err(|_| violation(INVALID_DATA, "close reason is not UTF-8"))?;
+            Ok((code, reason))
+        }
+    }
+}
+
+/// Codes a close frame may carry (RFC 6455 section 7.4 and the IANA registry).
+pub fn close_code_is_sendable(code: u16) -> bool {
+    tungstenite::protocol::frame::coding::CloseCode::from(code).is_allowed() && (1000..5000).contains(&code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mask_roundtrip_all_lengths() {
+        for len in 0..40 {
+            let original: Vec<u8> = (0..len as u8).collect();
+            let mut data = original.clone();
+            apply_mask(&mut data, [1, 2, 3, 4]);
+            for (i, b) in data.iter().enumerate() {
+                assert_eq!(*b, original[i] ^ [1, 2, 3, 4][i % 4]);
+            }
+            apply_mask(&mut data, [1, 2, 3, 4]);
+            assert_eq!(data, original);
+        }
+    }
+
+    #[test]
+    fn header_roundtrip() {
+        let mut out = [0; MAX_HEADER];
+        let n = encode_header(&mut out, Opcode::Binary, true, 70_000, Some([9, 9, 9, 9]));
+        let mut frame = out[..n].to_vec();
+        frame.resize(n + 70_000, 9);
+        match parse(&mut frame, true, 1 << 20).unwrap() {
+            Parse::Frame(info) => {
+                assert_eq!(info.payload_len, 70_000);
+                assert_eq!(info.opcode, Opcode::Binary);
+                assert!(frame[n..].iter().all(|b| *b == 0));
+            }
+            Parse::Incomplete { .. } => panic!("complete frame"),
+        }
+    }
+
+    #[test]
+    fn oversized_frame_is_1009_before_payload_arrives() {
+        let mut out = [0; MAX_HEADER];
+        let n = encode_header(&mut out, Opcode::Text, true, 1 << 30, Some([0; 4]));
+        let err = parse(&mut out[..n], true, 1 << 20).err().unwrap();
+        assert_eq!(err.code, TOO_BIG);
+    }
+
+    #[test]
+    fn close_payload_rules() {
+        assert_eq!(parse_close_payload(&[]).unwrap().0, 1005);
+        assert!(parse_close_payload(&[3]).is_err());
+        assert!(parse_close_payload(&1005u16.to_be_bytes()).is_err());
+        assert_eq!(parse_close_payload(&4001u16.to_be_bytes()).unwrap().0, 4001);
+        let mut bad = 1000u16.to_be_bytes().to_vec();
+        bad.push(0xff);
+        assert_eq!(parse_close_payload(&bad).unwrap_err().code, INVALID_DATA);
+    }
+}

@@ -1,0 +1,264 @@
+//! The opening handshake (RFC 6455 section 4) on both sides, parsed with httparse.
+//!
+//! Both halves are byte-fed state machines: they are given whatever arrived and answer "need
+//! more", "done" (with any bytes that followed the HTTP head) or an error. The same code serves
+//! the event loop and a caller blocked in `wsOpenConnection`.
+
+use super::url::WsUrl;
+use crate::error::{Error, Result};
+
+/// Largest HTTP head accepted; a larger one is refused (431 on a server).
+const HEAD_MAX: usize = 8192;
+const HEADERS_MAX: usize = 32;
+
+fn header_has_token(value: &[u8], token: &str) -> bool {
+    value
+        .split(|b| *b == b',')
+        .any(|part| part.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+}
+
+fn split_tokens(value: &[u8]) -> impl Iterator<Item = &str> {
+    value
+        .split(|b| *b == b',')
+        .filter_map(|part| std::str::from_utf8(part.trim_ascii()).ok())
+        .filter(|s| !s.is_empty())
+}
+
+/// What a server answers and what follows a successful upgrade.
+pub struct Accepted {
+    pub response: Vec<u8>,
+    pub protocol: Option<String>,
+    /// Bytes received after the request head (a client may send frames right away).
+    pub leftover: Vec<u8>,
+}
+
+/// A refused upgrade: the HTTP response to send before closing, and why (for the log).
+pub struct Refused {
+    pub response: Vec<u8>,
+    pub reason: String,
+}
+
+pub enum ServerStep {
+    NeedMore,
+    Accept(Accepted),
+    Refuse(Refused),
+}
+
+#[derive(Default)]
+pub struct ServerHandshake {
+    head: Vec<u8>,
+}
+
+fn refuse(status: &str, reason: impl Into<String>, extra_header: &str) -> ServerStep {
+    let body = format!("{status}\n");
+    ServerStep::Refuse(Refused {
+        response: format!(
+            "HTTP/1.1 {status}\r\n{extra_header}Content-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+        reason: reason.into(),
+    })
+}
+
+impl ServerHandshake {
+    /// Feeds received bytes; `accepted_protocols` is the server's list in preference order.
+    pub fn feed(&mut self, data: &[u8], accepted_protocols: &[String]) -> ServerStep {
+        self.head.extend_from_slice(data);
+        let mut headers = [httparse::EMPTY_HEADER; HEADERS_MAX];
+        let mut request = httparse::Request::new(&mut headers);
+        let head_len = match request.parse(&self.head) {
+            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Partial) if self.head.len() > HEAD_MAX => {
+                return refuse("431 Request Header Fields Too Large", "request head too large", "");
+            }
+            Ok(httparse::Status::Partial) => return ServerStep::NeedMore,
+            Err(httparse::Error::TooManyHeaders) => {
+                return refuse("431 Request Header Fields Too Large", "too many request headers", "");
+            }
+            Err(err) => return refuse("400 Bad Request", format!("malformed HTTP request: {err}"), ""),
+        };
+        if request.method != Some("GET") {
+            return refuse("405 Method Not Allowed", "not a GET request", "Allow: GET\r\n");
+        }
+        if request.version != Some(1) {
+            return refuse("400 Bad Request", "not HTTP/1.1", "");
+        }
+        let header = |name: &str| request.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value);
+        if !header("Upgrade").is_some_and(|v| header_has_token(v, "websocket")) {
+            return refuse("426 Upgrade Required", "no 'Upgrade: websocket' header", "Upgrade: websocket\r\n");
+        }
+        if !header("Connection").is_some_and(|v| header_has_token(v, "upgrade")) {
+            return refuse("400 Bad Request", "no 'Connection: Upgrade' header", "");
+        }
+        if header("Sec-WebSocket-Version").map(|v| v.trim_ascii()) != Some(b"13") {
+            return refuse(
+                "426 Upgrade Required",
+                "unsupported Sec-WebSocket-Version",
+                "Sec-WebSocket-Version: 13\r\n",
+            );
+        }
+        let Some(key) = header("Sec-WebSocket-Key").map(|v| v.trim_ascii()) else {
+            return refuse("400 Bad Request", "no Sec-WebSocket-Key header", "");
+        };
+        if key.len() != 24 {
+            return refuse("400 Bad Request", "Sec-WebSocket-Key is not 16 bytes in base64", "");
+        }
+        let offered: Vec<&str> = request
+            .headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case("Sec-WebSocket-Protocol"))
+            .flat_map(|h| split_tokens(h.value))
+            .collect();
+        let protocol = accepted_protocols.iter().find(|p| offered.contains(&p.as_str())).cloned();
+        let mut response = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
+            tungstenite::handshake::derive_accept_key(key)
+        );
+        if let Some(protocol) = &protocol {
+            response.push_str(&format!("Sec-WebSocket-Protocol: {protocol}\r\n"));
+        }
+        response.push_str("\r\n");
+        let leftover = self.head[head_len..].to_vec();
+        self.head = Vec::new();
+        ServerStep::Accept(Accepted {
+            response: response.into_bytes(),
+            protocol,
+            leftover,
+        })
+    }
+}
+
+/// The client half: the request to send, then the response check.
+pub struct ClientHandshake {
+    request: Vec<u8>,
+    accept_key: String,
+    offered: Vec<String>,
+    head: Vec<u8>,
+}
+
+pub enum ClientStep {
+    NeedMore,
+    /// Upgraded: the agreed protocol and the bytes that followed the response head.
+    Open { protocol: Option<String>, leftover: Vec<u8> },
+}
+
+impl ClientHandshake {
+    pub fn new(url: &WsUrl, protocols: &[String]) -> ClientHandshake {
+        let key = tungstenite::handshake::client::generate_key();
+        let mut request = format!(
+            "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n",
+            url.resource,
+            url.host_header()
+        );
+        if !protocols.is_empty() {
+            request.push_str(&format!("Sec-WebSocket-Protocol: {}\r\n", protocols.join(", ")));
+        }
+        request.push_str("\r\n");
+        ClientHandshake {
+            request: request.into_bytes(),
+            accept_key: tungstenite::handshake::derive_accept_key(key.as_bytes()),
+            offered: protocols.to_vec(),
+            head: Vec::new(),
+        }
+    }
+
+    pub fn request(&self) -> &[u8] {
+        &self.request
+    }
+
+    /// Feeds received bytes. Errors are `EPROTO` with the reason the server's answer was refused.
+    pub fn feed(&mut self, data: &[u8]) -> Result<ClientStep> {
+        self.head.extend_from_slice(data);
+        let mut headers = [httparse::EMPTY_HEADER; HEADERS_MAX];
+        let mut response = httparse::Response::new(&mut headers);
+        let refused = |why: String| Error::new(libc::EPROTO, format!("WebSocket handshake refused: {why}"));
+        let head_len = match response.parse(&self.head) {
+            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Partial) if self.head.len() > HEAD_MAX => {
+                return Err(refused("response head too large".into()));
+            }
+            Ok(httparse::Status::Partial) => return Ok(ClientStep::NeedMore),
+            Err(err) => return Err(refused(format!("malformed HTTP response: {err}"))),
+        };
+        if response.code != Some(101) {
+            return Err(refused(format!(
+                "server answered {} {}",
+                response.code.unwrap_or(0),
+                response.reason.unwrap_or("")
+            )));
+        }
+        let header = |name: &str| response.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value);
+        if !header("Upgrade").is_some_and(|v| header_has_token(v, "websocket")) {
+            return Err(refused("no 'Upgrade: websocket' in the response".into()));
+        }
+        if !header("Connection").is_some_and(|v| header_has_token(v, "upgrade")) {
+            return Err(refused("no 'Connection: Upgrade' in the response".into()));
+        }
+        if header("Sec-WebSocket-Accept").map(|v| v.trim_ascii()) != Some(self.accept_key.as_bytes()) {
+            return Err(refused("wrong Sec-WebSocket-Accept".into()));
+        }
+        let protocol = match header("Sec-WebSocket-Protocol") {
+            None => None,
+            Some(value) => {
+                let chosen = std::str::from_utf8(value.trim_ascii()).unwrap_or_default();
+                if !self.offered.iter().any(|p| p == chosen) {
+                    return Err(refused(format!("server chose subprotocol '{chosen}' that was not offered")));
+                }
+                Some(chosen.to_string())
+            }
+        };
+        if header("Sec-WebSocket-Extensions").is_some() {
+            return Err(refused("server enabled an extension that was not offered".into()));
+        }
+        let leftover = self.head[head_len..].to_vec();
+        self.head = Vec::new();
+        Ok(ClientStep::Open { protocol, leftover })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REQUEST: &str = "GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+    #[test]
+    fn rfc_example_is_accepted_byte_by_byte() {
+        let mut hs = ServerHandshake::default();
+        let bytes = REQUEST.as_bytes();
+        for (i, b) in bytes.iter().enumerate() {
+            match hs.feed(&[*b], &["superchat".to_string()]) {
+                ServerStep::NeedMore => assert!(i + 1 < bytes.len()),
+                ServerStep::Accept(a) => {
+                    let text = String::from_utf8(a.response).unwrap();
+                    assert!(text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+                    assert_eq!(a.protocol.as_deref(), Some("superchat"));
+                    return;
+                }
+                ServerStep::Refuse(r) => panic!("refused: {}", r.reason),
+            }
+        }
+        panic!("never accepted");
+    }
+
+    #[test]
+    fn garbage_is_refused_with_400() {
+        let mut hs = ServerHandshake::default();
+        match hs.feed(b"\x16\x03\x01 nonsense\r\n\r\n", &[]) {
+            ServerStep::Refuse(r) => assert!(r.response.starts_with(b"HTTP/1.1 400")),
+            _ => panic!("expected a refusal"),
+        }
+    }
+
+    #[test]
+    fn client_checks_accept_key() {
+        let url = super::super::url::parse("ws://h/").unwrap();
+        let mut client = ClientHandshake::new(&url, &[]);
+        let err = client
+            .feed(b"HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: upgrade\r\nSec-WebSocket-Accept: nope\r\n\r\n")
+            .err()
+            .unwrap();
+        assert_eq!(err.errno, libc::EPROTO);
+    }
+}

@@ -1,0 +1,632 @@
+//! The event-loop side of a connection: the opening handshake, reading frames, reassembling
+//! messages, answering pings, the closing handshake, and every callback. Only the owning event
+//! loop touches a session, so none of this state is locked.
+//!
+//! Read path: the loop reads into its one receive buffer; complete frames are unmasked in
+//! place and handed to the callback from there. Only a frame cut by the end of a read is kept
+//! in the session (`partial`), and only a fragmented message is assembled (`message`); both
+//! are empty, and own no memory, while the connection is idle.
+
+use super::connection::{Connection, Role, State};
+use super::delegate::Callback;
+use super::event::dispatch;
+use super::frame::{self, FrameInfo, Opcode, PROTOCOL_ERROR, Parse, Violation};
+use super::handshake::{ClientHandshake, ClientStep, ServerHandshake, ServerStep};
+use crate::ffi::ws_message_t;
+use crate::log::log;
+use crate::runtime::ConnectionGroup;
+use crate::transport::Transport;
+use mio::{Registry, Token};
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Buffers that grew past this are released after use.
+const KEEP_CAPACITY: usize = 4096;
+
+const ABNORMAL: u16 = 1006;
+
+enum Phase {
+    /// Server: waiting for the HTTP upgrade request.
+    Accepting(ServerHandshake),
+    /// Client: TCP connect, then the upgrade request and response.
+    Connecting(Box<Connecting>),
+    /// Client opened by a blocking `wsOpenConnection`: onOpen is still to be delivered.
+    OpenedElsewhere(Vec<u8>),
+    /// Client whose blocking `wsOpenConnection` failed: onError is still to be delivered.
+    FailedElsewhere(String),
+    Open,
+    /// Closing handshake done and onClose delivered: waiting for the TCP close.
+    Lingering,
+    Finished,
+}
+
+struct Connecting {
+    handshake: ClientHandshake,
+    request_sent: bool,
+    remaining: VecDeque<SocketAddr>,
+}
+
+/// What the loop must do after a session handled something.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Continue,
+    Finished,
+}
+
+pub struct Session {
+    pub connection: Arc<Connection>,
+    group: Arc<ConnectionGroup>,
+    phase: Phase,
+    /// Unparsed bytes: a frame cut by the end of a read.
+    partial: Vec<u8>,
+    /// Fragments of the message being assembled, and its type.
+    message: Vec<u8>,
+    message_opcode: Option<Opcode>,
+    utf8_valid_upto: usize,
+    /// The peer's close code once its close frame arrived.
+    close_received: Option<u16>,
+    /// The code we failed the connection with (reported by onClose).
+    failure: Option<u16>,
+    pub deadline: Option<Instant>,
+}
+
+/// What a session may use of its event loop while handling an event.
+pub struct Context<'a> {
+    pub registry: &'a Registry,
+    pub receive_buffer: &'a mut Vec<u8>,
+}
+
+impl Session {
+    fn new(connection: Arc<Connection>, group: Arc<ConnectionGroup>, phase: Phase) -> Box<Session> {
+        let deadline = match phase {
+            Phase::Accepting(_) | Phase::Connecting(_) => Some(Instant::now() + connection.settings.handshake_timeout),
+            _ => None,
+        };
+        Box::new(Session {
+            connection,
+            group,
+            phase,
+            partial: Vec::new(),
+            message: Vec::new(),
+            message_opcode: None,
+            utf8_valid_upto: 0,
+            close_received: None,
+            failure: None,
+            deadline,
+        })
+    }
+
+    /// An accepted socket, before its upgrade request.
+    pub fn accepted(connection: Arc<Connection>, group: Arc<ConnectionGroup>) -> Box<Session> {
+        Self::new(connection, group, Phase::Accepting(ServerHandshake::default()))
+    }
+
+    /// A client whose TCP connect has been started; `remaining` are addresses to try next.
+    pub fn connecting(
+        connection: Arc<Connection>,
+        group: Arc<ConnectionGroup>,
+        handshake: ClientHandshake,
+        remaining: VecDeque<SocketAddr>,
+    ) -> Box<Session> {
+        let connecting = Connecting {
+            handshake,
+            request_sent: false,
+            remaining,
+        };
+        Self::new(connection, group, Phase::Connecting(Box::new(connecting)))
+    }
+
+    /// A client opened by the caller's thread; `leftover` arrived right after the handshake.
+    pub fn opened(connection: Arc<Connection>, group: Arc<ConnectionGroup>, leftover: Vec<u8>) -> Box<Session> {
+        Self::new(connection, group, Phase::OpenedElsewhere(leftover))
+    }
+
+    /// A client whose blocking open failed on the caller's thread.
+    pub fn failed(connection: Arc<Connection>, group: Arc<ConnectionGroup>, why: String) -> Box<Session> {
+        Self::new(connection, group, Phase::FailedElsewhere(why))
+    }
+
+    pub fn id(&self) -> u64 {
+        self.connection.id
+    }
+
+    /// Registers the socket with the loop and runs what must happen first.
+    pub fn start(&mut self, ctx: &mut Context) -> Outcome {
+        if let Phase::FailedElsewhere(why) = &self.phase {
+            let why = why.clone();
+            return self.fail_before_open(ctx, &why);
+        }
+        let token = Token(self.connection.id as usize);
+        let registered = {
+            let mut io = self.connection.io.lock();
+            match io.transport.as_mut() {
+                Some(transport) => transport.register(ctx.registry, token),
+                None => Err(io::Error::new(io::ErrorKind::NotConnected, "no socket")),
+            }
+        };
+        if let Err(err) = registered {
+            log!(Warn, "connection {}: cannot watch the socket: {err}", self.id());
+            return self.fail_before_open(ctx, &format!("cannot watch the socket: {err}"));
+        }
+        if let Phase::OpenedElsewhere(leftover) = &mut self.phase {
+            let mut leftover = std::mem::take(leftover);
+            self.phase = Phase::Open;
+            self.emit(Callback::Open, ws_message_t::kWsMessageUnknown, 0, &[]);
+            if !leftover.is_empty() {
+                return self.on_frames(ctx, &mut leftover);
+            }
+        }
+        Outcome::Continue
+    }
+
+    /// Handles readiness of the socket.
+    pub fn on_ready(&mut self, ctx: &mut Context, readable: bool, writable: bool) -> Outcome {
+        if let Phase::Connecting(_) = self.phase {
+            return self.on_connecting(ctx, readable);
+        }
+        if writable && self.flush_and_check(ctx) == Outcome::Finished {
+            return Outcome::Finished;
+        }
+        if readable {
+            return self.read_all(ctx);
+        }
+        Outcome::Continue
+    }
+
+    /// Writes what is waiting; finishes the server side's TCP close once a lingering session
+    /// has flushed its close frame.
+    fn flush_and_check(&mut self, ctx: &mut Context) -> Outcome {
+        let mut io = self.connection.io.lock();
+        let empty = io.flush();
+        let broken = io.broken;
+        if empty && matches!(self.phase, Phase::Lingering) && self.connection.role == Role::Server {
+            if let Some(transport) = io.transport.as_mut() {
+                transport.shutdown_write();
+            }
+        }
+        drop(io);
+        if broken {
+            return self.on_transport_gone(ctx, "write failed");
+        }
+        Outcome::Continue
+    }
+
+    fn read_all(&mut self, ctx: &mut Context) -> Outcome {
+        let mut buffer = std::mem::take(ctx.receive_buffer);
+        let outcome = loop {
+            let result = {
+                let mut io = self.connection.io.lock();
+                match io.transport.as_mut() {
+                    Some(transport) => transport.read(&mut buffer),
+                    None => break Outcome::Continue,
+                }
+            };
+            match result {
+                Ok(0) => break self.on_transport_gone(ctx, "peer closed the TCP connection"),
+                Ok(n) => {
+                    if self.on_bytes(ctx, &mut buffer[..n]) == Outcome::Finished {
+                        break Outcome::Finished;
+                    }
+                    // A short read drained the socket: the next arrival raises a new edge.
+                    if n < buffer.len() {
+                        break Outcome::Continue;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Outcome::Continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => break self.on_transport_gone(ctx, &format!("read failed: {e}")),
+            }
+        };
+        *ctx.receive_buffer = buffer;
+        outcome
+    }
+
+    fn on_bytes(&mut self, ctx: &mut Context, data: &mut [u8]) -> Outcome {
+        match &mut self.phase {
+            Phase::Accepting(handshake) => {
+                let step = handshake.feed(data, &self.connection.settings.protocols);
+                self.on_server_handshake(ctx, step)
+            }
+            Phase::Open => self.on_frames(ctx, data),
+            // After the closing handshake, whatever still arrives is dropped.
+            Phase::Lingering | Phase::Finished => Outcome::Continue,
+            Phase::Connecting(_) | Phase::OpenedElsewhere(_) | Phase::FailedElsewhere(_) => Outcome::Continue,
+        }
+    }
+
+    fn on_server_handshake(&mut self, ctx: &mut Context, step: ServerStep) -> Outcome {
+        match step {
+            ServerStep::NeedMore => Outcome::Continue,
+            ServerStep::Refuse(refused) => {
+                log!(Info, "connection {}: upgrade refused: {}", self.id(), refused.reason);
+                self.connection.io.lock().write_raw(&refused.response);
+                self.finish(ctx)
+            }
+            ServerStep::Accept(accepted) => {
+                {
+                    let mut io = self.connection.io.lock();
+                    io.write_raw(&accepted.response);
+                    io.state = State::Open;
+                }
+                self.connection.set_protocol(accepted.protocol);
+                self.phase = Phase::Open;
+                self.deadline = None;
+                self.emit(Callback::Open, ws_message_t::kWsMessageUnknown, 0, &[]);
+                let mut leftover = accepted.leftover;
+                if leftover.is_empty() { Outcome::Continue } else { self.on_frames(ctx, &mut leftover) }
+            }
+        }
+    }
+
+    fn on_connecting(&mut self, ctx: &mut Context, readable: bool) -> Outcome {
+        let Phase::Connecting(connecting) = &mut self.phase else {
+            return Outcome::Continue;
+        };
+        if !connecting.request_sent {
+            let mut io = self.connection.io.lock();
+            let Some(transport) = io.transport.as_mut() else {
+                return Outcome::Continue;
+            };
+            let failure = match transport.take_error() {
+                Ok(Some(err)) | Err(err) => Some(err),
+                Ok(None) => match transport.peer_addr() {
+                    Ok(peer) => {
+                        self.connection.set_peer_address(peer);
+                        None
+                    }
+                    Err(err) if err.kind() == io::ErrorKind::NotConnected => return Outcome::Continue,
+                    Err(err) => Some(err),
+                },
+            };
+            if let Some(err) = failure {
+                if let Some(old) = io.transport.as_mut() {
+                    old.deregister(ctx.registry);
+                }
+                io.transport = None;
+                // Try the host's next address, if it has one.
+                while let Some(next) = connecting.remaining.pop_front() {
+                    match mio::net::TcpStream::connect(next) {
+                        Ok(stream) => {
+                            let mut transport = Transport::plain(stream);
+                            if transport.register(ctx.registry, Token(self.connection.id as usize)).is_ok() {
+                                io.transport = Some(transport);
+                                return Outcome::Continue;
+                            }
+                        }
+                        Err(e) => log!(Debug, "connect to {next} failed: {e}"),
+                    }
+                }
+                drop(io);
+                return self.fail_before_open(ctx, &format!("connect failed: {err}"));
+            }
+            io.write_raw(connecting.handshake.request());
+            connecting.request_sent = true;
+        }
+        if !readable {
+            return Outcome::Continue;
+        }
+        let mut buffer = std::mem::take(ctx.receive_buffer);
+        let outcome = loop {
+            let result = {
+                let mut io = self.connection.io.lock();
+                io.transport.as_mut().map(|t| t.read(&mut buffer))
+            };
+            let Phase::Connecting(connecting) = &mut self.phase else { break Outcome::Continue };
+            match result {
+                None => break Outcome::Continue,
+                Some(Ok(0)) => break self.fail_before_open(ctx, "server closed the connection during the handshake"),
+                Some(Ok(n)) => match connecting.handshake.feed(&buffer[..n]) {
+                    Ok(ClientStep::NeedMore) => continue,
+                    Ok(ClientStep::Open { protocol, mut leftover }) => {
+                        self.connection.set_protocol(protocol);
+                        self.connection.io.lock().state = State::Open;
+                        self.phase = Phase::Open;
+                        self.deadline = None;
+                        self.emit(Callback::Open, ws_message_t::kWsMessageUnknown, 0, &[]);
+                        *ctx.receive_buffer = std::mem::take(&mut buffer);
+                        if leftover.is_empty() {
+                            return Outcome::Continue;
+                        }
+                        return self.on_frames(ctx, &mut leftover);
+                    }
+                    Err(err) => break self.fail_before_open(ctx, &err.message),
+                },
+                Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => break Outcome::Continue,
+                Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Some(Err(e)) => break self.fail_before_open(ctx, &format!("read failed: {e}")),
+            }
+        };
+        *ctx.receive_buffer = buffer;
+        outcome
+    }
+
+    /// Parses frames from newly read bytes, continuing a frame cut by the previous read.
+    fn on_frames(&mut self, ctx: &mut Context, data: &mut [u8]) -> Outcome {
+        if self.partial.is_empty() {
+            let (consumed, outcome) = self.parse_frames(ctx, data);
+            if outcome == Outcome::Continue && consumed < data.len() {
+                self.partial.extend_from_slice(&data[consumed..]);
+            }
+            return outcome;
+        }
+        let mut partial = std::mem::take(&mut self.partial);
+        partial.extend_from_slice(data);
+        let (consumed, outcome) = self.parse_frames(ctx, &mut partial);
+        if outcome == Outcome::Continue && consumed < partial.len() {
+            partial.drain(..consumed);
+            if partial.capacity() > KEEP_CAPACITY && partial.len() < KEEP_CAPACITY {
+                partial.shrink_to(KEEP_CAPACITY);
+            }
+            self.partial = partial;
+        }
+        outcome
+    }
+
+    /// Handles every complete frame in `buffer`; returns how many bytes were used.
+    fn parse_frames(&mut self, ctx: &mut Context, buffer: &mut [u8]) -> (usize, Outcome) {
+        let expect_masked = self.connection.role == Role::Server;
+        let mut offset = 0;
+        while offset < buffer.len() {
+            let room = self.connection.settings.message_size_max.saturating_sub(self.message.len());
+            match frame::parse(&mut buffer[offset..], expect_masked, room) {
+                // Once failed, only the peer's close frame matters; a second violation ends parsing.
+                Err(_) if self.failure.is_some() => return (buffer.len(), Outcome::Continue),
+                Err(violation) => return (buffer.len(), self.fail(ctx, violation)),
+                Ok(Parse::Incomplete { frame_len }) => {
+                    if let Some(frame_len) = frame_len {
+                        self.partial.reserve(frame_len);
+                    }
+                    break;
+                }
+                Ok(Parse::Frame(info)) => {
+                    let start = offset + info.payload_start;
+                    offset = start + info.payload_len;
+                    let outcome = self.on_frame(ctx, info, &buffer[start..offset]);
+                    if outcome == Outcome::Finished || !matches!(self.phase, Phase::Open) {
+                        return (buffer.len(), outcome);
+                    }
+                }
+            }
+        }
+        (offset, Outcome::Continue)
+    }
+
+    fn on_frame(&mut self, ctx: &mut Context, info: FrameInfo, payload: &[u8]) -> Outcome {
+        if self.failure.is_some() && info.opcode != Opcode::Close {
+            return Outcome::Continue;
+        }
+        match info.opcode {
+            Opcode::Text | Opcode::Binary => {
+                if self.message_opcode.is_some() {
+                    return self.fail(ctx, frame::violation(PROTOCOL_ERROR, "new message inside a fragmented one"));
+                }
+                if info.fin {
+                    if info.opcode == Opcode::Text && std::str::from_utf8(payload).is_err() {
+                        return self.fail(ctx, frame::violation(frame::INVALID_DATA, "text message is not UTF-8"));
+                    }
+                    self.deliver(info.opcode, payload);
+                    return Outcome::Continue;
+                }
+                self.message_opcode = Some(info.opcode);
+                self.append_fragment(ctx, payload)
+            }
+            Opcode::Continuation => {
+                let Some(opcode) = self.message_opcode else {
+                    return self.fail(ctx, frame::violation(PROTOCOL_ERROR, "continuation without a message"));
+                };
+                if self.append_fragment(ctx, payload) == Outcome::Finished || !matches!(self.phase, Phase::Open) {
+                    return Outcome::Finished;
+                }
+                if self.failure.is_some() {
+                    return Outcome::Continue;
+                }
+                if info.fin {
+                    if opcode == Opcode::Text && self.utf8_valid_upto != self.message.len() {
+                        return self.fail(ctx, frame::violation(frame::INVALID_DATA, "text message ends inside a UTF-8 sequence"));
+                    }
+                    let message = std::mem::take(&mut self.message);
+                    self.message_opcode = None;
+                    self.utf8_valid_upto = 0;
+                    self.deliver(opcode, &message);
+                    if message.capacity() <= KEEP_CAPACITY {
+                        self.message = message;
+                        self.message.clear();
+                    }
+                }
+                Outcome::Continue
+            }
+            Opcode::Ping => {
+                {
+                    let mut io = self.connection.io.lock();
+                    if io.state == State::Open {
+                        io.write_frame(self.connection.role, Opcode::Pong, true, payload);
+                    }
+                }
+                self.emit(Callback::Message, ws_message_t::kWsMessagePing, 0, payload);
+                Outcome::Continue
+            }
+            Opcode::Pong => {
+                self.emit(Callback::Message, ws_message_t::kWsMessagePong, 0, payload);
+                Outcome::Continue
+            }
+            Opcode::Close => match frame::parse_close_payload(payload) {
+                // The peer has closed, badly: fail, and the handshake is over all the same.
+                Err(violation) => {
+                    self.fail(ctx, violation);
+                    self.close_received = Some(1005);
+                    self.closing_handshake_done(ctx, &[])
+                }
+                Ok((code, _reason)) => self.on_close_frame(ctx, code, payload),
+            },
+        }
+    }
+
+    fn append_fragment(&mut self, ctx: &mut Context, payload: &[u8]) -> Outcome {
+        if self.message.len() + payload.len() > self.connection.settings.message_size_max {
+            return self.fail(ctx, frame::violation(frame::TOO_BIG, "message larger than websocket-message-size-max"));
+        }
+        self.message.extend_from_slice(payload);
+        if self.message_opcode == Some(Opcode::Text) {
+            // Check as fragments arrive, so invalid text fails fast; an incomplete sequence at
+            // the end may still be completed by the next fragment.
+            match std::str::from_utf8(&self.message[self.utf8_valid_upto..]) {
+                Ok(_) => self.utf8_valid_upto = self.message.len(),
+                Err(err) if err.error_len().is_some() => {
+                    return self.fail(ctx, frame::violation(frame::INVALID_DATA, "text message is not UTF-8"));
+                }
+                Err(err) => self.utf8_valid_upto += err.valid_up_to(),
+            }
+        }
+        Outcome::Continue
+    }
+
+    fn deliver(&self, opcode: Opcode, payload: &[u8]) {
+        // After our close frame, arriving data is discarded (RFC 6455 section 1.4).
+        if self.connection.io.lock().state != State::Open {
+            return;
+        }
+        let message_type = if opcode == Opcode::Text { ws_message_t::kWsMessageText } else { ws_message_t::kWsMessageBinary };
+        self.emit(Callback::Message, message_type, 0, payload);
+    }
+
+    /// The peer's close frame: answer it if we have not closed yet; the handshake is then done.
+    fn on_close_frame(&mut self, ctx: &mut Context, code: u16, payload: &[u8]) -> Outcome {
+        self.close_received = Some(code);
+        {
+            let mut io = self.connection.io.lock();
+            if io.state == State::Open {
+                let echo = if code == 1005 { None } else { Some(code) };
+                io.write_close(self.connection.role, echo, "");
+            }
+        }
+        let reason = payload.get(2..).unwrap_or_default();
+        self.closing_handshake_done(ctx, reason)
+    }
+
+    /// Both close frames are exchanged: report onClose, then wait (bounded) for the TCP close.
+    /// The server closes TCP first (RFC 6455 section 7.1.1); a client waits for it.
+    fn closing_handshake_done(&mut self, ctx: &mut Context, reason: &[u8]) -> Outcome {
+        let code = self.failure.or(self.close_received).unwrap_or(ABNORMAL);
+        self.phase = Phase::Lingering;
+        self.deadline = Some(Instant::now() + self.connection.settings.close_timeout);
+        self.release_message_memory();
+        self.emit(Callback::Close, ws_message_t::kWsMessageUnknown, i32::from(code), reason);
+        self.flush_and_check(ctx)
+    }
+
+    /// Fails the connection: onError with the code, then our close frame with it.
+    fn fail(&mut self, ctx: &mut Context, violation: Violation) -> Outcome {
+        if self.failure.is_some() {
+            return Outcome::Continue;
+        }
+        log!(Info, "connection {}: closing with {}: {}", self.id(), violation.code, violation.reason);
+        self.failure = Some(violation.code);
+        self.release_message_memory();
+        self.emit(Callback::Error, ws_message_t::kWsMessageUnknown, i32::from(violation.code), violation.reason.as_bytes());
+        let mut io = self.connection.io.lock();
+        if io.state == State::Open {
+            io.write_close(self.connection.role, Some(violation.code), violation.reason);
+        }
+        drop(io);
+        self.deadline = Some(Instant::now() + self.connection.settings.close_timeout);
+        let _ = ctx;
+        // Frames after the violation are not read; the peer's close frame still is.
+        self.partial = Vec::new();
+        Outcome::Continue
+    }
+
+    fn release_message_memory(&mut self) {
+        self.message = Vec::new();
+        self.message_opcode = None;
+        self.utf8_valid_upto = 0;
+    }
+
+    /// The user (or a server stop) sent our close frame: start the close timer.
+    pub fn on_close_started(&mut self) {
+        if matches!(self.phase, Phase::Open) {
+            self.deadline = Some(Instant::now() + self.connection.settings.close_timeout);
+        }
+    }
+
+    /// The socket ended (EOF, reset, or write failure).
+    fn on_transport_gone(&mut self, ctx: &mut Context, why: &str) -> Outcome {
+        match self.phase {
+            Phase::Open => {
+                log!(Debug, "connection {}: {why} without a closing handshake", self.id());
+                let code = self.failure.unwrap_or(ABNORMAL);
+                self.emit(Callback::Close, ws_message_t::kWsMessageUnknown, i32::from(code), &[]);
+                self.finish(ctx)
+            }
+            Phase::Connecting(_) | Phase::OpenedElsewhere(_) | Phase::FailedElsewhere(_) => self.fail_before_open(ctx, why),
+            _ => self.finish(ctx),
+        }
+    }
+
+    /// The deadline passed: a handshake that never completed, or a peer that never answered.
+    pub fn on_timeout(&mut self, ctx: &mut Context) -> Outcome {
+        self.deadline = None;
+        match self.phase {
+            Phase::Accepting(_) => {
+                log!(Info, "connection {}: no upgrade request within handshake-timeout-ms", self.id());
+                self.finish(ctx)
+            }
+            Phase::Connecting(_) => self.fail_before_open(ctx, "opening handshake timed out (handshake-timeout-ms)"),
+            Phase::Open => {
+                log!(Info, "connection {}: peer did not complete the closing handshake in time", self.id());
+                let code = self.failure.unwrap_or(ABNORMAL);
+                self.emit(Callback::Close, ws_message_t::kWsMessageUnknown, i32::from(code), &[]);
+                self.finish(ctx)
+            }
+            _ => self.finish(ctx),
+        }
+    }
+
+    /// Stopped by the application or by finalize.
+    pub fn abandon(&mut self, ctx: &mut Context) -> Outcome {
+        match self.phase {
+            Phase::Connecting(_) | Phase::OpenedElsewhere(_) | Phase::FailedElsewhere(_) => {
+                self.fail_before_open(ctx, "connection abandoned before it opened")
+            }
+            Phase::Open => {
+                let code = self.failure.unwrap_or(ABNORMAL);
+                self.emit(Callback::Close, ws_message_t::kWsMessageUnknown, i32::from(code), &[]);
+                self.finish(ctx)
+            }
+            _ => self.finish(ctx),
+        }
+    }
+
+    /// A client that never opened: onError (no onClose), then gone.
+    fn fail_before_open(&mut self, ctx: &mut Context, why: &str) -> Outcome {
+        log!(Warn, "connection {}: could not open: {why}", self.id());
+        self.emit(Callback::Error, ws_message_t::kWsMessageUnknown, i32::from(ABNORMAL), why.as_bytes());
+        self.finish(ctx)
+    }
+
+    /// Closes the socket and forgets the connection, without callbacks.
+    pub fn finish(&mut self, ctx: &mut Context) -> Outcome {
+        {
+            let mut io = self.connection.io.lock();
+            io.flush();
+            if let Some(mut transport) = io.transport.take() {
+                transport.deregister(ctx.registry);
+            }
+            io.state = State::Closed;
+        }
+        self.phase = Phase::Finished;
+        self.deadline = None;
+        self.partial = Vec::new();
+        self.release_message_memory();
+        self.group.remove(self.connection.id);
+        Outcome::Finished
+    }
+
+    fn emit(&self, callback: Callback, message_type: ws_message_t, status: i32, data: &[u8]) {
+        dispatch(&self.connection, message_type, status, data, |event| {
+            self.connection.delegate.invoke(callback, event)
+        });
+    }
+}

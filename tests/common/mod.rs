@@ -1,0 +1,186 @@
+//! Helpers for tests that drive the C ABI from Rust: a recording delegate, parameter lists,
+//! and bounded waits on recorded events.
+#![allow(dead_code)]
+
+use oasisnet::ffi::*;
+use parking_lot::{Condvar, Mutex};
+use std::ffi::{CStr, CString, c_void};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    Open,
+    Message(ws_message_t, Vec<u8>),
+    Error(i32),
+    Close(i32, Vec<u8>),
+}
+
+/// What happens in a delegate, plus an optional reaction run inside onMessage.
+pub struct Recorder {
+    pub events: Mutex<Vec<(usize, Seen)>>,
+    changed: Condvar,
+    pub released: Mutex<bool>,
+    pub echo: bool,
+}
+
+impl Recorder {
+    pub fn new(echo: bool) -> Arc<Recorder> {
+        Arc::new(Recorder {
+            events: Mutex::new(Vec::new()),
+            changed: Condvar::new(),
+            released: Mutex::new(false),
+            echo,
+        })
+    }
+
+    fn push(&self, connection: usize, seen: Seen) {
+        self.events.lock().push((connection, seen));
+        self.changed.notify_all();
+    }
+
+    /// Waits until `pred` holds for the recorded events; panics after WAIT.
+    pub fn wait_for(&self, what: &str, pred: impl Fn(&[(usize, Seen)]) -> bool) -> Vec<(usize, Seen)> {
+        let deadline = Instant::now() + WAIT;
+        let mut events = self.events.lock();
+        while !pred(&events) {
+            if self.changed.wait_until(&mut events, deadline).timed_out() {
+                panic!("timed out waiting for {what}; seen: {:?}", *events);
+            }
+        }
+        events.clone()
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.events.lock().iter().map(|(_, s)| s.clone()).collect()
+    }
+
+    pub fn count(&self, pred: impl Fn(&Seen) -> bool) -> usize {
+        self.events.lock().iter().filter(|(_, s)| pred(s)).count()
+    }
+}
+
+unsafe fn recorder<'a>(user: *mut c_void) -> &'a Recorder {
+    unsafe { &*(user as *const Recorder) }
+}
+
+unsafe extern "C" fn on_open(user: *mut c_void, event: *mut WsEvent) {
+    let r = unsafe { recorder(user) };
+    r.push(wsEventConnection(event) as usize, Seen::Open);
+}
+
+unsafe extern "C" fn on_message(user: *mut c_void, event: *mut WsEvent) {
+    let r = unsafe { recorder(user) };
+    let mut data = std::ptr::null();
+    let n = unsafe { wsEventData(event, &mut data) };
+    let bytes = if n > 0 { unsafe { std::slice::from_raw_parts(data, n as usize) }.to_vec() } else { Vec::new() };
+    let kind = wsEventMessageType(event);
+    let connection = wsEventConnection(event);
+    if r.echo {
+        match kind {
+            ws_message_t::kWsMessageText => {
+                unsafe { wsSendTextLength(connection, bytes.as_ptr().cast(), bytes.len()) };
+            }
+            ws_message_t::kWsMessageBinary => {
+                unsafe { wsSendBinary(connection, bytes.as_ptr().cast(), bytes.len()) };
+            }
+            _ => {}
+        }
+    }
+    r.push(connection as usize, Seen::Message(kind, bytes));
+}
+
+unsafe extern "C" fn on_error(user: *mut c_void, event: *mut WsEvent) {
+    let r = unsafe { recorder(user) };
+    r.push(wsEventConnection(event) as usize, Seen::Error(wsEventStatusCode(event)));
+}
+
+unsafe extern "C" fn on_close(user: *mut c_void, event: *mut WsEvent) {
+    let r = unsafe { recorder(user) };
+    let mut data = std::ptr::null();
+    let n = unsafe { wsEventData(event, &mut data) };
+    let reason = if n > 0 { unsafe { std::slice::from_raw_parts(data, n as usize) }.to_vec() } else { Vec::new() };
+    r.push(wsEventConnection(event) as usize, Seen::Close(wsEventStatusCode(event), reason));
+}
+
+unsafe extern "C" fn release(user: *mut c_void) {
+    let r = unsafe { Arc::from_raw(user as *const Recorder) };
+    *r.released.lock() = true;
+    r.changed.notify_all();
+}
+
+/// A vtable over `recorder`; the library holds one reference until `release`.
+pub fn delegate(recorder: &Arc<Recorder>) -> (WsEventDelegateVTable, *mut c_void) {
+    let vtable = WsEventDelegateVTable {
+        struct_size: std::mem::size_of::<WsEventDelegateVTable>() as u32,
+        onOpen: Some(on_open),
+        onMessage: Some(on_message),
+        onError: Some(on_error),
+        onClose: Some(on_close),
+        release: Some(release),
+    };
+    (vtable, Arc::into_raw(recorder.clone()) as *mut c_void)
+}
+
+/// Owned C strings for a key-value list.
+pub struct Params {
+    _strings: Vec<CString>,
+    pub pairs: Vec<OasisKeyValue>,
+}
+
+pub fn params(list: &[(&str, &str)]) -> Params {
+    let mut strings = Vec::new();
+    let mut pairs = Vec::new();
+    for (k, v) in list {
+        let k = CString::new(*k).unwrap();
+        let v = CString::new(*v).unwrap();
+        pairs.push(OasisKeyValue { key: k.as_ptr(), value: v.as_ptr() });
+        strings.push(k);
+        strings.push(v);
+    }
+    Params { _strings: strings, pairs }
+}
+
+pub fn init() {
+    let p = params(&[("log-level", "info")]);
+    assert_eq!(unsafe { oasis_initialize(p.pairs.as_ptr(), p.pairs.len()) }, 0);
+}
+
+pub fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+pub fn last_error() -> String {
+    unsafe { CStr::from_ptr(oasis_last_error()) }.to_string_lossy().into_owned()
+}
+
+/// A started server on 127.0.0.1 with an ephemeral port; returns (handle, port).
+pub fn start_server(recorder: &Arc<Recorder>, extra: &[(&str, &str)]) -> (*mut WsServer, u16) {
+    let mut list = vec![("port", "0"), ("bind-address", "127.0.0.1")];
+    list.extend_from_slice(extra);
+    let p = params(&list);
+    let (vtable, user) = delegate(recorder);
+    let server = unsafe { createWsServer(p.pairs.as_ptr(), p.pairs.len(), &vtable, user) };
+    assert!(!server.is_null(), "createWsServer: {}", last_error());
+    assert_eq!(startWsServer(server), 0, "startWsServer: {}", last_error());
+    let port = wsServerPort(server);
+    assert!(port > 0);
+    (server, port as u16)
+}
+
+pub fn open(url: &str, recorder: &Arc<Recorder>, extra: &[(&str, &str)], timeout_ms: i32) -> *mut WsConnection {
+    let p = params(extra);
+    let (vtable, user) = delegate(recorder);
+    let url = CString::new(url).unwrap();
+    unsafe { wsOpenConnection(url.as_ptr(), p.pairs.as_ptr(), p.pairs.len(), &vtable, user, timeout_ms) }
+}
+
+pub fn send_text(connection: *mut WsConnection, text: &str) -> i32 {
+    unsafe { wsSendTextLength(connection, text.as_ptr().cast(), text.len()) }
+}
+
+pub fn is_close(s: &Seen) -> bool {
+    matches!(s, Seen::Close(..))
+}
