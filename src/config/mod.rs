@@ -80,7 +80,11 @@ fn for_each_key(
     for (key, value) in pairs {
         match KEYS.iter().find(|info| info.name == key.as_str()) {
             Some(info) if info.scopes.contains(&scope) => apply(info, value)?,
-            Some(_) => log!(Warn, "key '{key}' has no meaning for {}; ignored", scope.noun()),
+            Some(_) => log!(
+                Warn,
+                "key '{key}' has no meaning for {}; ignored",
+                scope.noun()
+            ),
             None => log!(Warn, "unknown key '{key}' ignored"),
         }
     }
@@ -88,12 +92,17 @@ fn for_each_key(
 }
 
 fn bad_value(key: &str, value: &str, expected: &str) -> Error {
-    Error::invalid(format!("bad value '{value}' for key '{key}': expected {expected}"))
+    Error::invalid(format!(
+        "bad value '{value}' for key '{key}': expected {expected}"
+    ))
 }
 
 fn parse_uint(key: &str, value: &str, min: u64, max: u64) -> Result<u64> {
     let expected = format!("an integer from {min} to {max}");
-    let number: u64 = value.trim().parse().map_err(|_| bad_value(key, value, &expected))?;
+    let number: u64 = value
+        .trim()
+        .parse()
+        .map_err(|_| bad_value(key, value, &expected))?;
     if number < min || number > max {
         return Err(bad_value(key, value, &expected));
     }
@@ -112,9 +121,15 @@ fn parse_bool(key: &str, value: &str) -> Result<bool> {
 fn parse_protocols(key: &str, value: &str) -> Result<Vec<String>> {
     let mut list = Vec::new();
     for name in value.split([',', ' ', '\t']).filter(|s| !s.is_empty()) {
-        let is_token = name.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
+        let is_token = name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
         if !is_token {
-            return Err(bad_value(key, value, "subprotocol names (HTTP tokens) separated by commas"));
+            return Err(bad_value(
+                key,
+                value,
+                "subprotocol names (HTTP tokens) separated by commas",
+            ));
         }
         list.push(name.to_string());
     }
@@ -135,7 +150,9 @@ fn apply_connection_key(settings: &mut ConnectionSettings, key: &str, value: &st
         "websocket-message-size-max" => {
             settings.message_size_max = parse_uint(key, value, 1, i32::MAX as u64)? as usize
         }
-        "send-buffer-size-max" => settings.send_buffer_max = parse_uint(key, value, 1, i32::MAX as u64)? as usize,
+        "send-buffer-size-max" => {
+            settings.send_buffer_max = parse_uint(key, value, 1, i32::MAX as u64)? as usize
+        }
         "handshake-timeout-ms" => settings.handshake_timeout = parse_millis(key, value)?,
         "close-timeout-ms" => settings.close_timeout = parse_millis(key, value)?,
         _ => return Ok(false),
@@ -146,7 +163,9 @@ fn apply_connection_key(settings: &mut ConnectionSettings, key: &str, value: &st
 fn reject_tls_key(key: &str) -> Error {
     Error::new(
         libc::ENOTSUP,
-        format!("key '{key}' asks for TLS (wss), which this build of oasisnet does not provide yet"),
+        format!(
+            "key '{key}' asks for TLS (wss), which this build of oasisnet does not provide yet"
+        ),
     )
 }
 
@@ -161,13 +180,16 @@ impl ServerConfig {
                 "port" => port = Some(parse_uint(key, value, 0, 65535)? as u16),
                 "bind-address" => {
                     let text = value.trim().trim_start_matches('[').trim_end_matches(']');
-                    bind_address = text
-                        .parse()
-                        .map_err(|_| bad_value(key, value, "an IPv4 or IPv6 address such as 0.0.0.0 or ::"))?;
+                    bind_address = text.parse().map_err(|_| {
+                        bad_value(key, value, "an IPv4 or IPv6 address such as 0.0.0.0 or ::")
+                    })?;
                 }
                 "cert-file-path" | "pkey-file-path" => return Err(reject_tls_key(key)),
                 "ca-certs-file-path" | "tls-certificate-request-authority-names" => {
-                    log!(Warn, "key '{key}' ignored: it only matters with cert-file-path (TLS)")
+                    log!(
+                        Warn,
+                        "key '{key}' ignored: it only matters with cert-file-path (TLS)"
+                    )
                 }
                 _ => {
                     apply_connection_key(&mut connection, key, value)?;
@@ -175,7 +197,8 @@ impl ServerConfig {
             }
             Ok(())
         })?;
-        let port = port.ok_or_else(|| Error::invalid("key 'port' is required (0 picks a free port)"))?;
+        let port =
+            port.ok_or_else(|| Error::invalid("key 'port' is required (0 picks a free port)"))?;
         Ok(ServerConfig {
             port,
             bind_address,
@@ -205,7 +228,9 @@ impl RuntimeConfig {
         for_each_key(pairs, Scope::Initialize, |info, value| {
             let key = info.name;
             match key {
-                "event-loop-threads" => config.event_loop_threads = parse_uint(key, value, 1, 64)? as usize,
+                "event-loop-threads" => {
+                    config.event_loop_threads = parse_uint(key, value, 1, 64)? as usize
+                }
                 "log-level" => {
                     config.log_level = Some(LogLevel::parse(value).ok_or_else(|| {
                         bad_value(key, value, "off, error, warn, info, debug, trace or 0..5")
@@ -227,14 +252,20 @@ mod tests {
     use super::*;
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn bad_value_names_key_and_value() {
         let err = ServerConfig::parse(&pairs(&[("port", "70000")])).unwrap_err();
         assert_eq!(err.errno, libc::EINVAL);
-        assert!(err.message.contains("'port'") && err.message.contains("'70000'"), "{}", err.message);
+        assert!(
+            err.message.contains("'port'") && err.message.contains("'70000'"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
@@ -256,14 +287,19 @@ mod tests {
 
     #[test]
     fn ipv6_bind_address() {
-        let config = ServerConfig::parse(&pairs(&[("port", "1"), ("bind-address", "[::1]")])).unwrap();
+        let config =
+            ServerConfig::parse(&pairs(&[("port", "1"), ("bind-address", "[::1]")])).unwrap();
         assert_eq!(config.bind_address, "::1".parse::<IpAddr>().unwrap());
     }
 
     #[test]
     fn every_key_is_documented_once() {
         for (i, key) in KEYS.iter().enumerate() {
-            assert!(KEYS[i + 1..].iter().all(|k| k.name != key.name), "{} twice", key.name);
+            assert!(
+                KEYS[i + 1..].iter().all(|k| k.name != key.name),
+                "{} twice",
+                key.name
+            );
             assert!(!key.effect.is_empty());
         }
     }

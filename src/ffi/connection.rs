@@ -8,7 +8,10 @@
 //! Every function here may be called from any thread, including from inside a callback.
 
 use super::handle::HandleTable;
-use super::{OasisKeyValue, WsConnection, WsEventDelegateVTable, boundary, c_bytes, c_str, copy_out, key_values};
+use super::{
+    OasisKeyValue, WsConnection, WsEventDelegateVTable, boundary, c_bytes, c_str, copy_out,
+    key_values,
+};
 use crate::config::ClientConfig;
 use crate::error::{Error, Result};
 use crate::ws::connection::{Connection, OutgoingKind};
@@ -66,7 +69,12 @@ pub unsafe extern "C" fn wsOpenConnection(
     })
 }
 
-fn send(function: &str, handle: *mut WsConnection, kind: OutgoingKind, payload: Result<&[u8]>) -> i32 {
+fn send(
+    function: &str,
+    handle: *mut WsConnection,
+    kind: OutgoingKind,
+    payload: Result<&[u8]>,
+) -> i32 {
     boundary(function, -1, || {
         let connection = connection(handle)?;
         connection.send(kind, payload?)?;
@@ -92,7 +100,11 @@ pub unsafe extern "C" fn wsSendText(connection: *mut WsConnection, text: *const 
 /// # Safety
 /// `text` points to `length` readable bytes (or is NULL with 0).
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn wsSendTextLength(connection: *mut WsConnection, text: *const c_char, length: usize) -> i32 {
+pub unsafe extern "C" fn wsSendTextLength(
+    connection: *mut WsConnection,
+    text: *const c_char,
+    length: usize,
+) -> i32 {
     // SAFETY: forwarded caller contract.
     let payload = unsafe { c_bytes(text.cast(), length, "text") }.and_then(|bytes| {
         std::str::from_utf8(bytes)
@@ -107,7 +119,11 @@ pub unsafe extern "C" fn wsSendTextLength(connection: *mut WsConnection, text: *
 /// # Safety
 /// `data` points to `length` readable bytes (or is NULL with 0).
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn wsSendBinary(connection: *mut WsConnection, data: *const c_void, length: usize) -> i32 {
+pub unsafe extern "C" fn wsSendBinary(
+    connection: *mut WsConnection,
+    data: *const c_void,
+    length: usize,
+) -> i32 {
     // SAFETY: forwarded caller contract.
     let payload = unsafe { c_bytes(data.cast(), length, "data") };
     send("wsSendBinary", connection, OutgoingKind::Binary, payload)
@@ -119,7 +135,11 @@ pub unsafe extern "C" fn wsSendBinary(connection: *mut WsConnection, data: *cons
 /// # Safety
 /// `data` points to `length` readable bytes (or is NULL with 0).
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn wsSendPing(connection: *mut WsConnection, data: *const c_void, length: usize) -> i32 {
+pub unsafe extern "C" fn wsSendPing(
+    connection: *mut WsConnection,
+    data: *const c_void,
+    length: usize,
+) -> i32 {
     // SAFETY: forwarded caller contract.
     let payload = unsafe { c_bytes(data.cast(), length, "data") };
     send("wsSendPing", connection, OutgoingKind::Ping, payload)
@@ -150,7 +170,11 @@ pub unsafe extern "C" fn wsCloseConnectionWithStatus(
 ) -> i32 {
     boundary("wsCloseConnectionWithStatus", -1, || {
         // SAFETY: forwarded caller contract.
-        let reason = if reason.is_null() { "" } else { unsafe { c_str(reason, "reason") }? };
+        let reason = if reason.is_null() {
+            ""
+        } else {
+            unsafe { c_str(reason, "reason") }?
+        };
         connection(connection_handle)?.close(status_code, reason)?;
         Ok(0)
     })
@@ -198,7 +222,10 @@ pub unsafe extern "C" fn wsConnectionProtocol(
 
 /// Stores one pointer of the application's on the connection (the library never touches it).
 #[unsafe(no_mangle)]
-pub extern "C" fn wsConnectionSetUserData(connection_handle: *mut WsConnection, user_data: *mut c_void) -> i32 {
+pub extern "C" fn wsConnectionSetUserData(
+    connection_handle: *mut WsConnection,
+    user_data: *mut c_void,
+) -> i32 {
     boundary("wsConnectionSetUserData", -1, || {
         connection(connection_handle)?.set_user_data(user_data);
         Ok(0)
@@ -218,7 +245,9 @@ pub extern "C" fn wsConnectionGetUserData(connection_handle: *mut WsConnection) 
 /// `errno` for a bad handle.
 #[unsafe(no_mangle)]
 pub extern "C" fn wsConnectionIsOpen(connection_handle: *mut WsConnection) -> i32 {
-    boundary("wsConnectionIsOpen", -1, || Ok(i32::from(connection(connection_handle)?.is_open())))
+    boundary("wsConnectionIsOpen", -1, || {
+        Ok(i32::from(connection(connection_handle)?.is_open()))
+    })
 }
 
 /// Adds a reference: the handle stays valid (calls on a closed connection fail with

@@ -21,9 +21,11 @@ fn event<'a>(handle: *const WsEvent) -> Result<&'a Event> {
 /// (and for NULL).
 #[unsafe(no_mangle)]
 pub extern "C" fn wsEventMessageType(event_handle: *const WsEvent) -> ws_message_t {
-    boundary("wsEventMessageType", ws_message_t::kWsMessageUnknown, || {
-        Ok(event(event_handle)?.message_type())
-    })
+    boundary(
+        "wsEventMessageType",
+        ws_message_t::kWsMessageUnknown,
+        || Ok(event(event_handle)?.message_type()),
+    )
 }
 
 /// Points `*data` at the whole message (fragments reassembled; text is not NUL-terminated) and
@@ -39,9 +41,16 @@ pub unsafe extern "C" fn wsEventData(event_handle: *const WsEvent, data: *mut *c
             return Err(Error::invalid("data is NULL"));
         }
         let bytes = event(event_handle)?.data();
-        let size = i32::try_from(bytes.len()).map_err(|_| Error::new(libc::EOVERFLOW, "message too large"))?;
+        let size = i32::try_from(bytes.len())
+            .map_err(|_| Error::new(libc::EOVERFLOW, "message too large"))?;
         // SAFETY: checked non-NULL above; the caller provides a writable slot.
-        unsafe { *data = if bytes.is_empty() { std::ptr::null() } else { bytes.as_ptr() } };
+        unsafe {
+            *data = if bytes.is_empty() {
+                std::ptr::null()
+            } else {
+                bytes.as_ptr()
+            }
+        };
         Ok(size)
     })
 }
@@ -53,7 +62,11 @@ pub unsafe extern "C" fn wsEventData(event_handle: *const WsEvent, data: *mut *c
 /// # Safety
 /// `buffer` has `capacity` writable bytes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn wsEventText(event_handle: *const WsEvent, buffer: *mut c_char, capacity: usize) -> i32 {
+pub unsafe extern "C" fn wsEventText(
+    event_handle: *const WsEvent,
+    buffer: *mut c_char,
+    capacity: usize,
+) -> i32 {
     boundary("wsEventText", -1, || {
         let bytes = event(event_handle)?.data();
         // SAFETY: forwarded caller contract.
@@ -65,7 +78,9 @@ pub unsafe extern "C" fn wsEventText(event_handle: *const WsEvent, buffer: *mut 
 /// and message events; -1 with `EINVAL` for NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn wsEventStatusCode(event_handle: *const WsEvent) -> i32 {
-    boundary("wsEventStatusCode", -1, || Ok(event(event_handle)?.status_code()))
+    boundary("wsEventStatusCode", -1, || {
+        Ok(event(event_handle)?.status_code())
+    })
 }
 
 /// The connection the event belongs to, borrowed: valid during the callback (retain it with
@@ -73,7 +88,9 @@ pub extern "C" fn wsEventStatusCode(event_handle: *const WsEvent) -> i32 {
 #[unsafe(no_mangle)]
 pub extern "C" fn wsEventConnection(event_handle: *const WsEvent) -> *mut WsConnection {
     boundary("wsEventConnection", std::ptr::null_mut(), || {
-        Ok(super::connection::publish(event(event_handle)?.connection()))
+        Ok(super::connection::publish(
+            event(event_handle)?.connection(),
+        ))
     })
 }
 

@@ -47,7 +47,9 @@ impl<T> HandleTable<T> {
         // Entries whose object is gone and that C no longer holds are swept now and then, so
         // the table stays proportional to the live objects.
         if table.map.len() >= table.sweep_at {
-            table.map.retain(|_, e| !e.held_by_c.is_empty() || e.object.strong_count() > 0);
+            table
+                .map
+                .retain(|_, e| !e.held_by_c.is_empty() || e.object.strong_count() > 0);
             table.sweep_at = (table.map.len() * 2).max(64);
         }
         let entry = table.map.entry(address).or_insert_with(|| Entry {
@@ -94,7 +96,10 @@ impl<T> HandleTable<T> {
         let mut table = self.entries.lock();
         let entry = table.map.get_mut(&address).ok_or_else(|| self.stale())?;
         let reference = entry.held_by_c.pop().ok_or_else(|| {
-            Error::new(libc::EBADF, format!("{} was released more often than retained", self.what))
+            Error::new(
+                libc::EBADF,
+                format!("{} was released more often than retained", self.what),
+            )
         })?;
         let still_held = entry.held_by_c.len();
         if still_held == 0 && entry.object.strong_count() <= 1 {
@@ -105,6 +110,12 @@ impl<T> HandleTable<T> {
     }
 
     fn stale(&self) -> Error {
-        Error::new(libc::EBADF, format!("{} is not a live handle (released, destroyed or never created)", self.what))
+        Error::new(
+            libc::EBADF,
+            format!(
+                "{} is not a live handle (released, destroyed or never created)",
+                self.what
+            ),
+        )
     }
 }

@@ -16,7 +16,8 @@ pub extern "C" fn oasis_last_error() -> *const c_char {
 #[unsafe(no_mangle)]
 pub extern "C" fn oasis_log_set_level(level: i32) -> i32 {
     boundary("oasis_log_set_level", -1, || {
-        let level = LogLevel::from_i32(level).ok_or_else(|| Error::invalid(format!("log level {level} is not 0..5")))?;
+        let level = LogLevel::from_i32(level)
+            .ok_or_else(|| Error::invalid(format!("log level {level} is not 0..5")))?;
         log::set_level(level);
         Ok(0)
     })
@@ -52,7 +53,11 @@ pub unsafe extern "C" fn oasis_log_message(level: i32, tag: *const c_char, messa
             return Ok(());
         };
         // SAFETY: forwarded caller contract.
-        let tag = if tag.is_null() { "app" } else { unsafe { c_str(tag, "tag") }? };
+        let tag = if tag.is_null() {
+            "app"
+        } else {
+            unsafe { c_str(tag, "tag") }?
+        };
         // SAFETY: forwarded caller contract.
         let message = unsafe { c_str(message, "message") }?;
         log::write(level, tag, message);

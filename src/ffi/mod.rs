@@ -66,8 +66,15 @@ pub(crate) fn boundary<T>(function: &str, failed: T, body: impl FnOnce() -> Resu
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            crate::log::write(LogLevel::Error, "oasisnet", &format!("{function}: internal error: {what}"));
-            fail(function, &Error::new(libc::EFAULT, format!("internal error: {what}")));
+            crate::log::write(
+                LogLevel::Error,
+                "oasisnet",
+                &format!("{function}: internal error: {what}"),
+            );
+            fail(
+                function,
+                &Error::new(libc::EFAULT, format!("internal error: {what}")),
+            );
             failed
         }
     }
@@ -109,15 +116,22 @@ pub(crate) unsafe fn c_bytes<'a>(ptr: *const u8, len: usize, what: &str) -> Resu
 /// # Safety
 /// `pairs` is NULL (then `count` must be 0) or points to `count` entries whose strings are
 /// NUL-terminated.
-pub(crate) unsafe fn key_values(pairs: *const OasisKeyValue, count: usize) -> Result<Vec<(String, String)>> {
+pub(crate) unsafe fn key_values(
+    pairs: *const OasisKeyValue,
+    count: usize,
+) -> Result<Vec<(String, String)>> {
     if count == 0 {
         return Ok(Vec::new());
     }
     if pairs.is_null() {
-        return Err(Error::invalid(format!("parameters is NULL with count {count}")));
+        return Err(Error::invalid(format!(
+            "parameters is NULL with count {count}"
+        )));
     }
     if count > 4096 {
-        return Err(Error::invalid(format!("parameter count {count} is implausible")));
+        return Err(Error::invalid(format!(
+            "parameter count {count} is implausible"
+        )));
     }
     // SAFETY: the caller promises `count` entries.
     let entries = unsafe { std::slice::from_raw_parts(pairs, count) };
@@ -139,12 +153,15 @@ pub(crate) unsafe fn key_values(pairs: *const OasisKeyValue, count: usize) -> Re
 /// # Safety
 /// `buffer` is NULL (then `capacity` must be 0) or has `capacity` writable bytes.
 pub(crate) unsafe fn copy_out(text: &[u8], buffer: *mut c_char, capacity: usize) -> Result<i32> {
-    let full = i32::try_from(text.len()).map_err(|_| Error::new(libc::EOVERFLOW, "value too long for int32_t"))?;
+    let full = i32::try_from(text.len())
+        .map_err(|_| Error::new(libc::EOVERFLOW, "value too long for int32_t"))?;
     if capacity == 0 {
         return Ok(full);
     }
     if buffer.is_null() {
-        return Err(Error::invalid(format!("buffer is NULL with capacity {capacity}")));
+        return Err(Error::invalid(format!(
+            "buffer is NULL with capacity {capacity}"
+        )));
     }
     let n = text.len().min(capacity - 1);
     // SAFETY: `buffer` has `capacity` bytes and n + 1 <= capacity.

@@ -9,6 +9,9 @@ use crate::config::RuntimeConfig;
 /// `parameters` may be NULL when `count` is 0. Calling it again while initialized changes
 /// nothing and returns 0 (a warning is logged).
 /// Returns 0, or -1 with `errno` (`EINVAL` for a bad parameter, or the thread-creation error).
+///
+/// # Safety
+/// `parameters` points to `count` pairs of NUL-terminated strings (or is NULL with 0).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn oasis_initialize(parameters: *const OasisKeyValue, count: usize) -> i32 {
     boundary("oasis_initialize", -1, || {

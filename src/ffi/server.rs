@@ -12,7 +12,8 @@ use crate::ws::server::Server;
 use std::ffi::c_void;
 use std::sync::{Arc, LazyLock};
 
-static SERVERS: LazyLock<HandleTable<Server>> = LazyLock::new(|| HandleTable::new("WsServer handle"));
+static SERVERS: LazyLock<HandleTable<Server>> =
+    LazyLock::new(|| HandleTable::new("WsServer handle"));
 
 fn server(handle: *mut WsServer) -> crate::error::Result<Arc<Server>> {
     SERVERS.get(handle as usize)

@@ -4,10 +4,10 @@
 
 use super::{ConnectionGroup, Runtime};
 use crate::log::log;
+use crate::transport::Transport;
 use crate::ws::connection::{Connection, Role};
 use crate::ws::server::Server;
 use crate::ws::session::{Context, Outcome, Session};
-use crate::transport::Transport;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use parking_lot::Mutex;
@@ -25,7 +25,10 @@ const RECEIVE_BUFFER: usize = 64 * 1024;
 
 pub enum Command {
     Listen(Arc<Server>, TcpListener),
-    Unlisten { server_id: u64, done: Option<SyncSender<()>> },
+    Unlisten {
+        server_id: u64,
+        done: Option<SyncSender<()>>,
+    },
     Adopt(Box<Session>),
     /// Our close frame went out: arm the close deadline.
     CloseStarted(u64),
@@ -61,10 +64,10 @@ impl LoopShared {
     /// command runs before the loop next sleeps.
     pub fn submit(&self, command: Command) {
         self.queue.lock().push(command);
-        if !self.is_current() {
-            if let Err(err) = self.waker.wake() {
-                log!(Error, "cannot wake event loop {}: {err}", self.index);
-            }
+        if !self.is_current()
+            && let Err(err) = self.waker.wake()
+        {
+            log!(Error, "cannot wake event loop {}: {err}", self.index);
         }
     }
 }
@@ -122,7 +125,11 @@ impl EventLoop {
                 .map(|(when, _)| when.saturating_duration_since(Instant::now()));
             if let Err(err) = self.poll.poll(&mut events, timeout) {
                 if err.kind() != io::ErrorKind::Interrupted {
-                    log!(Error, "event loop {}: poll failed: {err}", self.shared.index);
+                    log!(
+                        Error,
+                        "event loop {}: poll failed: {err}",
+                        self.shared.index
+                    );
                 }
                 continue;
             }
@@ -135,9 +142,12 @@ impl EventLoop {
                     self.accept(id);
                     continue;
                 }
-                let readable = event.is_readable() || event.is_read_closed() || event.is_error();
-                let writable = event.is_writable() || event.is_error();
-                self.with_session(id, |session, ctx| session.on_ready(ctx, readable, writable));
+                let peer_closed = event.is_read_closed() || event.is_error();
+                let (readable, writable) =
+                    (event.is_readable(), event.is_writable() || event.is_error());
+                self.with_session(id, |session, ctx| {
+                    session.on_ready(ctx, readable, writable, peer_closed)
+                });
             }
             self.expire_deadlines();
             running = self.run_commands();
@@ -147,7 +157,9 @@ impl EventLoop {
 
     /// Runs `f` on a session, then keeps the deadline set in step and drops finished sessions.
     fn with_session(&mut self, id: u64, f: impl FnOnce(&mut Session, &mut Context) -> Outcome) {
-        let Some(mut session) = self.sessions.remove(&id) else { return };
+        let Some(mut session) = self.sessions.remove(&id) else {
+            return;
+        };
         let before = session.deadline;
         let mut ctx = Context {
             registry: self.poll.registry(),
@@ -191,11 +203,18 @@ impl EventLoop {
                 match command {
                     Command::Listen(server, mut socket) => {
                         let id = server.id;
-                        match self.poll.registry().register(&mut socket, Token(id as usize), Interest::READABLE) {
+                        match self.poll.registry().register(
+                            &mut socket,
+                            Token(id as usize),
+                            Interest::READABLE,
+                        ) {
                             Ok(()) => {
                                 self.listeners.insert(id, Listener { server, socket });
                             }
-                            Err(err) => log!(Error, "server {id}: cannot watch the listening socket: {err}"),
+                            Err(err) => log!(
+                                Error,
+                                "server {id}: cannot watch the listening socket: {err}"
+                            ),
                         }
                     }
                     Command::Unlisten { server_id, done } => {
@@ -211,7 +230,9 @@ impl EventLoop {
                         session.on_close_started();
                         Outcome::Continue
                     }),
-                    Command::Abandon(id) => self.with_session(id, |session, ctx| session.abandon(ctx)),
+                    Command::Abandon(id) => {
+                        self.with_session(id, |session, ctx| session.abandon(ctx))
+                    }
                     Command::Shutdown => return false,
                 }
             }
@@ -225,9 +246,13 @@ impl EventLoop {
     }
 
     fn accept(&mut self, listener_id: u64) {
-        let Some(runtime) = self.runtime.upgrade() else { return };
+        let Some(runtime) = self.runtime.upgrade() else {
+            return;
+        };
         loop {
-            let Some(listener) = self.listeners.get(&listener_id) else { return };
+            let Some(listener) = self.listeners.get(&listener_id) else {
+                return;
+            };
             let (stream, peer) = match listener.socket.accept() {
                 Ok(accepted) => accepted,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,

@@ -15,7 +15,9 @@ pub struct ConnectionGroup {
 
 impl ConnectionGroup {
     pub fn add(&self, connection: &Arc<Connection>) {
-        self.live.lock().insert(connection.id, Arc::downgrade(connection));
+        self.live
+            .lock()
+            .insert(connection.id, Arc::downgrade(connection));
     }
 
     pub fn remove(&self, id: u64) {
@@ -28,7 +30,12 @@ impl ConnectionGroup {
 
     /// Starts the closing handshake on every member (members still opening are abandoned).
     pub fn close_all(&self, code: i32, reason: &str) {
-        let members: Vec<Arc<Connection>> = self.live.lock().values().filter_map(Weak::upgrade).collect();
+        let members: Vec<Arc<Connection>> = self
+            .live
+            .lock()
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect();
         for connection in members {
             let _ = connection.close(code, reason);
         }

@@ -48,10 +48,12 @@ impl Runtime {
 
 /// The running runtime, or `EPERM` before `oasis_initialize` / after `oasis_finalize`.
 pub fn current() -> Result<Arc<Runtime>> {
-    RUNTIME
-        .lock()
-        .clone()
-        .ok_or_else(|| Error::new(libc::EPERM, "oasis_initialize has not been called (or oasis_finalize has)"))
+    RUNTIME.lock().clone().ok_or_else(|| {
+        Error::new(
+            libc::EPERM,
+            "oasis_initialize has not been called (or oasis_finalize has)",
+        )
+    })
 }
 
 pub fn initialize(config: RuntimeConfig) -> Result<()> {
@@ -60,12 +62,16 @@ pub fn initialize(config: RuntimeConfig) -> Result<()> {
     }
     let mut slot = RUNTIME.lock();
     if slot.is_some() {
-        log!(Warn, "oasis_initialize: already initialized; parameters of this call ignored");
+        log!(
+            Warn,
+            "oasis_initialize: already initialized; parameters of this call ignored"
+        );
         return Ok(());
     }
     let mut loops = Vec::new();
     for index in 0..config.event_loop_threads {
-        loops.push(EventLoop::new(index).map_err(|e| Error::io("cannot create an event loop", &e))?);
+        loops
+            .push(EventLoop::new(index).map_err(|e| Error::io("cannot create an event loop", &e))?);
     }
     let runtime = Arc::new(Runtime {
         loops: loops.iter().map(EventLoop::shared).collect(),
@@ -89,7 +95,11 @@ pub fn initialize(config: RuntimeConfig) -> Result<()> {
             }
         }
     }
-    log!(Info, "initialized with {} event-loop thread(s)", runtime.loops.len());
+    log!(
+        Info,
+        "initialized with {} event-loop thread(s)",
+        runtime.loops.len()
+    );
     *slot = Some(runtime);
     Ok(())
 }
@@ -104,12 +114,24 @@ pub fn finalize() -> Result<()> {
     let Some(runtime) = RUNTIME.lock().take() else {
         return Ok(());
     };
-    let servers: Vec<Arc<Server>> = runtime.servers.lock().iter().filter_map(Weak::upgrade).collect();
+    let servers: Vec<Arc<Server>> = runtime
+        .servers
+        .lock()
+        .iter()
+        .filter_map(Weak::upgrade)
+        .collect();
     for server in &servers {
         server.begin_stop(&runtime);
     }
     runtime.clients.close_all(1001, "going away");
-    let deadline = Instant::now() + servers.iter().map(|s| s.settings.close_timeout).max().unwrap_or_default().max(Duration::from_secs(5)) + FINALIZE_GRACE;
+    let deadline = Instant::now()
+        + servers
+            .iter()
+            .map(|s| s.settings.close_timeout)
+            .max()
+            .unwrap_or_default()
+            .max(Duration::from_secs(5))
+        + FINALIZE_GRACE;
     for server in &servers {
         server.group.wait_empty(deadline);
     }

@@ -39,7 +39,9 @@ impl Transport {
     /// no wake-ups and a full send buffer is reported when it drains.
     pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
         match self {
-            Transport::Plain(stream) => registry.register(stream, token, Interest::READABLE | Interest::WRITABLE),
+            Transport::Plain(stream) => {
+                registry.register(stream, token, Interest::READABLE | Interest::WRITABLE)
+            }
         }
     }
 

@@ -19,7 +19,12 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub fn open(url: &str, config: ClientConfig, delegate: Arc<Delegate>, timeout_msec: i32) -> Result<Arc<Connection>> {
+pub fn open(
+    url: &str,
+    config: ClientConfig,
+    delegate: Arc<Delegate>,
+    timeout_msec: i32,
+) -> Result<Arc<Connection>> {
     let runtime = runtime::current()?;
     let url = url::parse(url)?;
     if url.secure {
@@ -29,7 +34,11 @@ pub fn open(url: &str, config: ClientConfig, delegate: Arc<Delegate>, timeout_ms
         ));
     }
     if !config.tls_keys.is_empty() {
-        log!(Info, "TLS keys ({}) have no effect on a ws:// URL", config.tls_keys.join(", "));
+        log!(
+            Info,
+            "TLS keys ({}) have no effect on a ws:// URL",
+            config.tls_keys.join(", ")
+        );
     }
     let addresses = resolve(&url)?;
     let settings = Arc::new(config.connection);
@@ -38,7 +47,13 @@ pub fn open(url: &str, config: ClientConfig, delegate: Arc<Delegate>, timeout_ms
     let connection = Connection::new(Role::Client, settings, delegate, event_loop, None);
     runtime.clients.add(&connection);
     if timeout_msec > 0 {
-        open_blocking(&runtime, connection, handshake, addresses, Duration::from_millis(timeout_msec as u64))
+        open_blocking(
+            &runtime,
+            connection,
+            handshake,
+            addresses,
+            Duration::from_millis(timeout_msec as u64),
+        )
     } else {
         open_async(&runtime, connection, handshake, addresses)
     }
@@ -47,10 +62,18 @@ pub fn open(url: &str, config: ClientConfig, delegate: Arc<Delegate>, timeout_ms
 fn resolve(url: &WsUrl) -> Result<Vec<SocketAddr>> {
     let addresses: Vec<SocketAddr> = (url.host.as_str(), url.port)
         .to_socket_addrs()
-        .map_err(|e| Error::new(libc::EHOSTUNREACH, format!("cannot resolve '{}': {e}", url.host)))?
+        .map_err(|e| {
+            Error::new(
+                libc::EHOSTUNREACH,
+                format!("cannot resolve '{}': {e}", url.host),
+            )
+        })?
         .collect();
     if addresses.is_empty() {
-        return Err(Error::new(libc::EHOSTUNREACH, format!("'{}' has no address", url.host)));
+        return Err(Error::new(
+            libc::EHOSTUNREACH,
+            format!("'{}' has no address", url.host),
+        ));
     }
     Ok(addresses)
 }
@@ -72,7 +95,12 @@ fn open_async(
         }
     }
     // With no socket the session reports onError as soon as the loop starts it.
-    let session = Session::connecting(connection.clone(), runtime.clients.clone(), handshake, remaining);
+    let session = Session::connecting(
+        connection.clone(),
+        runtime.clients.clone(),
+        handshake,
+        remaining,
+    );
     connection.event_loop.submit(Command::Adopt(session));
     Ok(connection)
 }
@@ -104,7 +132,11 @@ fn open_blocking(
         }
         Err(err) => {
             // onError is delivered on the event loop, like every callback.
-            let session = Session::failed(connection.clone(), runtime.clients.clone(), err.message.clone());
+            let session = Session::failed(
+                connection.clone(),
+                runtime.clients.clone(),
+                err.message.clone(),
+            );
             connection.event_loop.submit(Command::Adopt(session));
             Err(err)
         }
@@ -145,7 +177,11 @@ fn connect_and_upgrade(
         wait_ready(&stream, libc::POLLOUT, deadline)?;
         match stream.write(&request[written..]) {
             Ok(n) => written += n,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) => {}
             Err(e) => return Err(Error::io("cannot send the upgrade request", &e)),
         }
     }
@@ -153,12 +189,21 @@ fn connect_and_upgrade(
     loop {
         wait_ready(&stream, libc::POLLIN, deadline)?;
         match stream.read(&mut buffer) {
-            Ok(0) => return Err(Error::new(libc::ECONNRESET, "server closed the connection during the handshake")),
+            Ok(0) => {
+                return Err(Error::new(
+                    libc::ECONNRESET,
+                    "server closed the connection during the handshake",
+                ));
+            }
             Ok(n) => match handshake.feed(&buffer[..n])? {
                 ClientStep::NeedMore => {}
                 ClientStep::Open { protocol, leftover } => return Ok((stream, protocol, leftover)),
             },
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) => {}
             Err(e) => return Err(Error::io("cannot read the upgrade response", &e)),
         }
     }
@@ -169,7 +214,10 @@ fn wait_ready(stream: &TcpStream, events: i16, deadline: Instant) -> Result<()> 
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(Error::new(libc::ETIMEDOUT, "timed out opening the connection"));
+            return Err(Error::new(
+                libc::ETIMEDOUT,
+                "timed out opening the connection",
+            ));
         }
         let mut poll_fd = libc::pollfd {
             fd: stream.as_raw_fd(),

@@ -62,7 +62,9 @@ impl Io {
     /// Writes what waits in the send buffer until the socket is full. Returns true when empty.
     pub fn flush(&mut self) -> bool {
         while self.sent < self.outbox.len() {
-            let Some(transport) = self.transport.as_mut() else { break };
+            let Some(transport) = self.transport.as_mut() else {
+                break;
+            };
             match transport.write(&self.outbox[self.sent..]) {
                 Ok(0) => {
                     self.broken = true;
@@ -119,7 +121,8 @@ impl Io {
         if self.queued() == 0 {
             let transport = self.transport.as_mut().expect("checked above");
             loop {
-                match transport.write_vectored(&[IoSlice::new(&header[..n]), IoSlice::new(payload)]) {
+                match transport.write_vectored(&[IoSlice::new(&header[..n]), IoSlice::new(payload)])
+                {
                     Ok(count) => {
                         written = count;
                         break;
@@ -207,7 +210,10 @@ impl Connection {
             OutgoingKind::Ping => Opcode::Ping,
         };
         if kind == OutgoingKind::Ping && payload.len() > 125 {
-            return Err(Error::new(libc::EMSGSIZE, format!("ping payload of {} bytes exceeds 125", payload.len())));
+            return Err(Error::new(
+                libc::EMSGSIZE,
+                format!("ping payload of {} bytes exceeds 125", payload.len()),
+            ));
         }
         let fragment = match self.settings.fragment_size_max {
             0 => payload.len().max(1),
@@ -222,7 +228,10 @@ impl Connection {
             State::Closed => return Err(Error::not_connected("connection is closed")),
         }
         if io.broken {
-            return Err(Error::new(libc::ECONNRESET, "connection was reset by the peer"));
+            return Err(Error::new(
+                libc::ECONNRESET,
+                "connection was reset by the peer",
+            ));
         }
         let queued = io.queued();
         let framed = payload.len() + MAX_HEADER * payload.len().div_ceil(fragment).max(1);
@@ -240,7 +249,11 @@ impl Connection {
         } else {
             let count = payload.len().div_ceil(fragment);
             for (index, chunk) in payload.chunks(fragment).enumerate() {
-                let code = if index == 0 { opcode } else { Opcode::Continuation };
+                let code = if index == 0 {
+                    opcode
+                } else {
+                    Opcode::Continuation
+                };
                 io.write_frame(self.role, code, index + 1 == count, chunk);
             }
         }
@@ -252,9 +265,16 @@ impl Connection {
         let code = u16::try_from(status)
             .ok()
             .filter(|c| frame::close_code_is_sendable(*c))
-            .ok_or_else(|| Error::invalid(format!("status code {status} may not be sent in a close frame")))?;
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "status code {status} may not be sent in a close frame"
+                ))
+            })?;
         if reason.len() > 123 {
-            return Err(Error::invalid(format!("close reason of {} bytes exceeds 123", reason.len())));
+            return Err(Error::invalid(format!(
+                "close reason of {} bytes exceeds 123",
+                reason.len()
+            )));
         }
         let mut io = self.io.lock();
         match io.state {
@@ -265,7 +285,11 @@ impl Connection {
             }
             State::Opening => {
                 drop(io);
-                log!(Debug, "connection {} closed while opening: abandoned", self.id);
+                log!(
+                    Debug,
+                    "connection {} closed while opening: abandoned",
+                    self.id
+                );
                 self.event_loop.submit(Command::Abandon(self.id));
             }
             State::Closing | State::Closed => {}

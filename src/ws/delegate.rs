@@ -42,7 +42,10 @@ impl Delegate {
     ///
     /// # Safety
     /// `vtable` is NULL or points to a readable `WsEventDelegateVTable` of `struct_size` bytes.
-    pub unsafe fn from_c(vtable: *const WsEventDelegateVTable, user: *mut c_void) -> Result<Arc<Delegate>> {
+    pub unsafe fn from_c(
+        vtable: *const WsEventDelegateVTable,
+        user: *mut c_void,
+    ) -> Result<Arc<Delegate>> {
         if vtable.is_null() {
             return Err(Error::invalid("delegate is NULL"));
         }
@@ -64,7 +67,10 @@ impl Delegate {
     }
 
     /// Calls one callback, unless the delegate has been switched off.
-    pub fn invoke(&self, which: Callback, event: *mut WsEvent) {
+    ///
+    /// # Safety
+    /// `event` is a live event made by `event::dispatch`, valid for the call.
+    pub unsafe fn invoke(&self, which: Callback, event: *mut WsEvent) {
         let function = match which {
             Callback::Open => self.vtable.onOpen,
             Callback::Message => self.vtable.onMessage,
@@ -78,7 +84,8 @@ impl Delegate {
         }
         let me = self as *const Delegate as usize;
         RUNNING.with(|r| r.borrow_mut().push(me));
-        // SAFETY: a function pointer the application registered for exactly this call.
+        // SAFETY: a function pointer the application registered for exactly this call, given
+        // the live event our caller vouches for.
         unsafe { function(self.user, event) };
         RUNNING.with(|r| r.borrow_mut().pop());
     }

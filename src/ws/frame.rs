@@ -79,7 +79,11 @@ pub enum Parse {
 /// Parses the frame at the start of `buffer`. `expect_masked` is true on a server (clients must
 /// mask) and false on a client (servers must not). `payload_max` bounds a single frame's payload
 /// before any of it is buffered.
-pub fn parse(buffer: &mut [u8], expect_masked: bool, payload_max: usize) -> Result<Parse, Violation> {
+pub fn parse(
+    buffer: &mut [u8],
+    expect_masked: bool,
+    payload_max: usize,
+) -> Result<Parse, Violation> {
     let mut cursor = Cursor::new(&buffer[..]);
     let (header, length) = match FrameHeader::parse(&mut cursor) {
         Ok(Some(parsed)) => parsed,
@@ -88,20 +92,34 @@ pub fn parse(buffer: &mut [u8], expect_masked: bool, payload_max: usize) -> Resu
     };
     let header_len = cursor.position() as usize;
     if header.rsv1 || header.rsv2 || header.rsv3 {
-        return Err(violation(PROTOCOL_ERROR, "reserved bits set without a negotiated extension"));
+        return Err(violation(
+            PROTOCOL_ERROR,
+            "reserved bits set without a negotiated extension",
+        ));
     }
-    let opcode = Opcode::from_tungstenite(header.opcode).ok_or(violation(PROTOCOL_ERROR, "reserved opcode"))?;
+    let opcode = Opcode::from_tungstenite(header.opcode)
+        .ok_or(violation(PROTOCOL_ERROR, "reserved opcode"))?;
     if header.mask.is_some() != expect_masked {
         return Err(violation(
             PROTOCOL_ERROR,
-            if expect_masked { "unmasked frame from a client" } else { "masked frame from a server" },
+            if expect_masked {
+                "unmasked frame from a client"
+            } else {
+                "masked frame from a server"
+            },
         ));
     }
     if opcode.is_control() && (!header.is_final || length > 125) {
-        return Err(violation(PROTOCOL_ERROR, "fragmented or oversized control frame"));
+        return Err(violation(
+            PROTOCOL_ERROR,
+            "fragmented or oversized control frame",
+        ));
     }
     if length > payload_max as u64 {
-        return Err(violation(TOO_BIG, "frame larger than websocket-message-size-max"));
+        return Err(violation(
+            TOO_BIG,
+            "frame larger than websocket-message-size-max",
+        ));
     }
     let payload_len = length as usize;
     let frame_len = header_len + payload_len;
@@ -123,7 +141,9 @@ pub fn parse(buffer: &mut [u8], expect_masked: bool, payload_max: usize) -> Resu
 
 /// XORs `data` with the 4-byte mask, eight bytes at a time.
 pub fn apply_mask(data: &mut [u8], mask: [u8; 4]) {
-    let wide = u64::from_ne_bytes([mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3]]);
+    let wide = u64::from_ne_bytes([
+        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
+    ]);
     let mut chunks = data.chunks_exact_mut(8);
     for chunk in &mut chunks {
         let word = u64::from_ne_bytes((&*chunk).try_into().expect("8-byte chunk")) ^ wide;
@@ -138,7 +158,13 @@ pub fn apply_mask(data: &mut [u8], mask: [u8; 4]) {
 pub const MAX_HEADER: usize = 14;
 
 /// Encodes a frame header into `out`, returning its length.
-pub fn encode_header(out: &mut [u8; MAX_HEADER], opcode: Opcode, fin: bool, payload_len: usize, mask: Option<[u8; 4]>) -> usize {
+pub fn encode_header(
+    out: &mut [u8; MAX_HEADER],
+    opcode: Opcode,
+    fin: bool,
+    payload_len: usize,
+    mask: Option<[u8; 4]>,
+) -> usize {
     let header = FrameHeader {
         is_final: fin,
         rsv1: false,
@@ -148,7 +174,9 @@ pub fn encode_header(out: &mut [u8; MAX_HEADER], opcode: Opcode, fin: bool, payl
         mask,
     };
     let mut cursor = Cursor::new(&mut out[..]);
-    header.format(payload_len as u64, &mut cursor).expect("a header always fits in 14 bytes");
+    header
+        .format(payload_len as u64, &mut cursor)
+        .expect("a header always fits in 14 bytes");
     cursor.position() as usize
 }
 
@@ -156,13 +184,17 @@ pub fn encode_header(out: &mut [u8; MAX_HEADER], opcode: Opcode, fin: bool, payl
 pub fn parse_close_payload(payload: &[u8]) -> Result<(u16, &str), Violation> {
     match payload.len() {
         0 => Ok((1005, "")),
-        1 => Err(violation(PROTOCOL_ERROR, "close frame with a 1-byte payload")),
+        1 => Err(violation(
+            PROTOCOL_ERROR,
+            "close frame with a 1-byte payload",
+        )),
         _ => {
             let code = u16::from_be_bytes([payload[0], payload[1]]);
             if !close_code_is_sendable(code) {
                 return Err(violation(PROTOCOL_ERROR, "invalid close code"));
             }
-            let reason = std::str::from_utf8(&payload[2..]).map_err(|_| violation(INVALID_DATA, "close reason is not UTF-8"))?;
+            let reason = std::str::from_utf8(&payload[2..])
+                .map_err(|_| violation(INVALID_DATA, "close reason is not UTF-8"))?;
             Ok((code, reason))
         }
     }
@@ -170,7 +202,8 @@ pub fn parse_close_payload(payload: &[u8]) -> Result<(u16, &str), Violation> {
 
 /// Codes a close frame may carry (RFC 6455 section 7.4 and the IANA registry).
 pub fn close_code_is_sendable(code: u16) -> bool {
-    tungstenite::protocol::frame::coding::CloseCode::from(code).is_allowed() && (1000..5000).contains(&code)
+    tungstenite::protocol::frame::coding::CloseCode::from(code).is_allowed()
+        && (1000..5000).contains(&code)
 }
 
 #[cfg(test)]

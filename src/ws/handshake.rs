@@ -70,23 +70,51 @@ impl ServerHandshake {
         let head_len = match request.parse(&self.head) {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) if self.head.len() > HEAD_MAX => {
-                return refuse("431 Request Header Fields Too Large", "request head too large", "");
+                return refuse(
+                    "431 Request Header Fields Too Large",
+                    "request head too large",
+                    "",
+                );
             }
             Ok(httparse::Status::Partial) => return ServerStep::NeedMore,
             Err(httparse::Error::TooManyHeaders) => {
-                return refuse("431 Request Header Fields Too Large", "too many request headers", "");
+                return refuse(
+                    "431 Request Header Fields Too Large",
+                    "too many request headers",
+                    "",
+                );
             }
-            Err(err) => return refuse("400 Bad Request", format!("malformed HTTP request: {err}"), ""),
+            Err(err) => {
+                return refuse(
+                    "400 Bad Request",
+                    format!("malformed HTTP request: {err}"),
+                    "",
+                );
+            }
         };
         if request.method != Some("GET") {
-            return refuse("405 Method Not Allowed", "not a GET request", "Allow: GET\r\n");
+            return refuse(
+                "405 Method Not Allowed",
+                "not a GET request",
+                "Allow: GET\r\n",
+            );
         }
         if request.version != Some(1) {
             return refuse("400 Bad Request", "not HTTP/1.1", "");
         }
-        let header = |name: &str| request.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value);
+        let header = |name: &str| {
+            request
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case(name))
+                .map(|h| h.value)
+        };
         if !header("Upgrade").is_some_and(|v| header_has_token(v, "websocket")) {
-            return refuse("426 Upgrade Required", "no 'Upgrade: websocket' header", "Upgrade: websocket\r\n");
+            return refuse(
+                "426 Upgrade Required",
+                "no 'Upgrade: websocket' header",
+                "Upgrade: websocket\r\n",
+            );
         }
         if !header("Connection").is_some_and(|v| header_has_token(v, "upgrade")) {
             return refuse("400 Bad Request", "no 'Connection: Upgrade' header", "");
@@ -102,7 +130,11 @@ impl ServerHandshake {
             return refuse("400 Bad Request", "no Sec-WebSocket-Key header", "");
         };
         if key.len() != 24 {
-            return refuse("400 Bad Request", "Sec-WebSocket-Key is not 16 bytes in base64", "");
+            return refuse(
+                "400 Bad Request",
+                "Sec-WebSocket-Key is not 16 bytes in base64",
+                "",
+            );
         }
         let offered: Vec<&str> = request
             .headers
@@ -110,7 +142,10 @@ impl ServerHandshake {
             .filter(|h| h.name.eq_ignore_ascii_case("Sec-WebSocket-Protocol"))
             .flat_map(|h| split_tokens(h.value))
             .collect();
-        let protocol = accepted_protocols.iter().find(|p| offered.contains(&p.as_str())).cloned();
+        let protocol = accepted_protocols
+            .iter()
+            .find(|p| offered.contains(&p.as_str()))
+            .cloned();
         let mut response = format!(
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
             tungstenite::handshake::derive_accept_key(key)
@@ -140,7 +175,10 @@ pub struct ClientHandshake {
 pub enum ClientStep {
     NeedMore,
     /// Upgraded: the agreed protocol and the bytes that followed the response head.
-    Open { protocol: Option<String>, leftover: Vec<u8> },
+    Open {
+        protocol: Option<String>,
+        leftover: Vec<u8>,
+    },
 }
 
 impl ClientHandshake {
@@ -152,7 +190,10 @@ impl ClientHandshake {
             url.host_header()
         );
         if !protocols.is_empty() {
-            request.push_str(&format!("Sec-WebSocket-Protocol: {}\r\n", protocols.join(", ")));
+            request.push_str(&format!(
+                "Sec-WebSocket-Protocol: {}\r\n",
+                protocols.join(", ")
+            ));
         }
         request.push_str("\r\n");
         ClientHandshake {
@@ -172,7 +213,8 @@ impl ClientHandshake {
         self.head.extend_from_slice(data);
         let mut headers = [httparse::EMPTY_HEADER; HEADERS_MAX];
         let mut response = httparse::Response::new(&mut headers);
-        let refused = |why: String| Error::new(libc::EPROTO, format!("WebSocket handshake refused: {why}"));
+        let refused =
+            |why: String| Error::new(libc::EPROTO, format!("WebSocket handshake refused: {why}"));
         let head_len = match response.parse(&self.head) {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) if self.head.len() > HEAD_MAX => {
@@ -188,14 +230,22 @@ impl ClientHandshake {
                 response.reason.unwrap_or("")
             )));
         }
-        let header = |name: &str| response.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value);
+        let header = |name: &str| {
+            response
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case(name))
+                .map(|h| h.value)
+        };
         if !header("Upgrade").is_some_and(|v| header_has_token(v, "websocket")) {
             return Err(refused("no 'Upgrade: websocket' in the response".into()));
         }
         if !header("Connection").is_some_and(|v| header_has_token(v, "upgrade")) {
             return Err(refused("no 'Connection: Upgrade' in the response".into()));
         }
-        if header("Sec-WebSocket-Accept").map(|v| v.trim_ascii()) != Some(self.accept_key.as_bytes()) {
+        if header("Sec-WebSocket-Accept").map(|v| v.trim_ascii())
+            != Some(self.accept_key.as_bytes())
+        {
             return Err(refused("wrong Sec-WebSocket-Accept".into()));
         }
         let protocol = match header("Sec-WebSocket-Protocol") {
@@ -203,13 +253,17 @@ impl ClientHandshake {
             Some(value) => {
                 let chosen = std::str::from_utf8(value.trim_ascii()).unwrap_or_default();
                 if !self.offered.iter().any(|p| p == chosen) {
-                    return Err(refused(format!("server chose subprotocol '{chosen}' that was not offered")));
+                    return Err(refused(format!(
+                        "server chose subprotocol '{chosen}' that was not offered"
+                    )));
                 }
                 Some(chosen.to_string())
             }
         };
         if header("Sec-WebSocket-Extensions").is_some() {
-            return Err(refused("server enabled an extension that was not offered".into()));
+            return Err(refused(
+                "server enabled an extension that was not offered".into(),
+            ));
         }
         let leftover = self.head[head_len..].to_vec();
         self.head = Vec::new();
@@ -232,7 +286,9 @@ mod tests {
                 ServerStep::NeedMore => assert!(i + 1 < bytes.len()),
                 ServerStep::Accept(a) => {
                     let text = String::from_utf8(a.response).unwrap();
-                    assert!(text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+                    assert!(
+                        text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n")
+                    );
                     assert_eq!(a.protocol.as_deref(), Some("superchat"));
                     return;
                 }

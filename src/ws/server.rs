@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 
 enum ServerState {
     Created,
-    Running { event_loop: Arc<LoopShared>, port: u16 },
+    Running {
+        event_loop: Arc<LoopShared>,
+        port: u16,
+    },
     Stopped,
     ShutDown,
 }
@@ -50,19 +53,33 @@ impl Server {
         let runtime = runtime::current()?;
         let mut state = self.state.lock();
         match *state {
-            ServerState::Running { .. } => return Err(Error::new(libc::EALREADY, "server is already running")),
+            ServerState::Running { .. } => {
+                return Err(Error::new(libc::EALREADY, "server is already running"));
+            }
             ServerState::ShutDown => return Err(Error::invalid("server was destroyed")),
             ServerState::Created | ServerState::Stopped => {}
         }
         let address = SocketAddr::new(self.config.bind_address, self.config.port);
-        let listener = std::net::TcpListener::bind(address).map_err(|e| Error::io(&format!("cannot listen on {address}"), &e))?;
+        let listener = std::net::TcpListener::bind(address)
+            .map_err(|e| Error::io(&format!("cannot listen on {address}"), &e))?;
         listener
             .set_nonblocking(true)
             .map_err(|e| Error::io("cannot make the listening socket non-blocking", &e))?;
-        let port = listener.local_addr().map(|a| a.port()).unwrap_or(self.config.port);
+        let port = listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or(self.config.port);
         let event_loop = runtime.pick_loop();
-        event_loop.submit(Command::Listen(self.clone(), mio::net::TcpListener::from_std(listener)));
-        log!(Info, "server {} listening on {}", self.id, SocketAddr::new(self.config.bind_address, port));
+        event_loop.submit(Command::Listen(
+            self.clone(),
+            mio::net::TcpListener::from_std(listener),
+        ));
+        log!(
+            Info,
+            "server {} listening on {}",
+            self.id,
+            SocketAddr::new(self.config.bind_address, port)
+        );
         *state = ServerState::Running { event_loop, port };
         Ok(())
     }
@@ -88,7 +105,11 @@ impl Server {
         if !on_loop_thread() {
             let deadline = Instant::now() + self.settings.close_timeout + Duration::from_secs(1);
             if !self.group.wait_empty(deadline) {
-                log!(Warn, "server {}: some connections did not finish closing in time", self.id);
+                log!(
+                    Warn,
+                    "server {}: some connections did not finish closing in time",
+                    self.id
+                );
             }
         }
         Ok(())
@@ -96,7 +117,9 @@ impl Server {
 
     fn stop_listening(&self, wait: bool) {
         let mut state = self.state.lock();
-        let ServerState::Running { event_loop, .. } = std::mem::replace(&mut *state, ServerState::Stopped) else {
+        let ServerState::Running { event_loop, .. } =
+            std::mem::replace(&mut *state, ServerState::Stopped)
+        else {
             return;
         };
         drop(state);
@@ -107,7 +130,11 @@ impl Server {
                 done: Some(done),
             });
             if confirmed.recv_timeout(UNLISTEN_WAIT).is_err() {
-                log!(Warn, "server {}: event loop did not confirm it stopped listening", self.id);
+                log!(
+                    Warn,
+                    "server {}: event loop did not confirm it stopped listening",
+                    self.id
+                );
             }
         } else {
             event_loop.submit(Command::Unlisten {

@@ -82,7 +82,9 @@ pub struct Context<'a> {
 impl Session {
     fn new(connection: Arc<Connection>, group: Arc<ConnectionGroup>, phase: Phase) -> Box<Session> {
         let deadline = match phase {
-            Phase::Accepting(_) | Phase::Connecting(_) => Some(Instant::now() + connection.settings.handshake_timeout),
+            Phase::Accepting(_) | Phase::Connecting(_) => {
+                Some(Instant::now() + connection.settings.handshake_timeout)
+            }
             _ => None,
         };
         Box::new(Session {
@@ -101,7 +103,11 @@ impl Session {
 
     /// An accepted socket, before its upgrade request.
     pub fn accepted(connection: Arc<Connection>, group: Arc<ConnectionGroup>) -> Box<Session> {
-        Self::new(connection, group, Phase::Accepting(ServerHandshake::default()))
+        Self::new(
+            connection,
+            group,
+            Phase::Accepting(ServerHandshake::default()),
+        )
     }
 
     /// A client whose TCP connect has been started; `remaining` are addresses to try next.
@@ -120,12 +126,20 @@ impl Session {
     }
 
     /// A client opened by the caller's thread; `leftover` arrived right after the handshake.
-    pub fn opened(connection: Arc<Connection>, group: Arc<ConnectionGroup>, leftover: Vec<u8>) -> Box<Session> {
+    pub fn opened(
+        connection: Arc<Connection>,
+        group: Arc<ConnectionGroup>,
+        leftover: Vec<u8>,
+    ) -> Box<Session> {
         Self::new(connection, group, Phase::OpenedElsewhere(leftover))
     }
 
     /// A client whose blocking open failed on the caller's thread.
-    pub fn failed(connection: Arc<Connection>, group: Arc<ConnectionGroup>, why: String) -> Box<Session> {
+    pub fn failed(
+        connection: Arc<Connection>,
+        group: Arc<ConnectionGroup>,
+        why: String,
+    ) -> Box<Session> {
         Self::new(connection, group, Phase::FailedElsewhere(why))
     }
 
@@ -148,7 +162,11 @@ impl Session {
             }
         };
         if let Err(err) = registered {
-            log!(Warn, "connection {}: cannot watch the socket: {err}", self.id());
+            log!(
+                Warn,
+                "connection {}: cannot watch the socket: {err}",
+                self.id()
+            );
             return self.fail_before_open(ctx, &format!("cannot watch the socket: {err}"));
         }
         if let Phase::OpenedElsewhere(leftover) = &mut self.phase {
@@ -162,16 +180,23 @@ impl Session {
         Outcome::Continue
     }
 
-    /// Handles readiness of the socket.
-    pub fn on_ready(&mut self, ctx: &mut Context, readable: bool, writable: bool) -> Outcome {
+    /// Handles readiness of the socket. `peer_closed` (the peer's FIN or an error was reported)
+    /// means reading must go on to the end: no further readiness edge will come.
+    pub fn on_ready(
+        &mut self,
+        ctx: &mut Context,
+        readable: bool,
+        writable: bool,
+        peer_closed: bool,
+    ) -> Outcome {
         if let Phase::Connecting(_) = self.phase {
-            return self.on_connecting(ctx, readable);
+            return self.on_connecting(ctx, readable || peer_closed);
         }
         if writable && self.flush_and_check(ctx) == Outcome::Finished {
             return Outcome::Finished;
         }
-        if readable {
-            return self.read_all(ctx);
+        if readable || peer_closed {
+            return self.read_all(ctx, peer_closed);
         }
         Outcome::Continue
     }
@@ -182,10 +207,12 @@ impl Session {
         let mut io = self.connection.io.lock();
         let empty = io.flush();
         let broken = io.broken;
-        if empty && matches!(self.phase, Phase::Lingering) && self.connection.role == Role::Server {
-            if let Some(transport) = io.transport.as_mut() {
-                transport.shutdown_write();
-            }
+        if empty
+            && matches!(self.phase, Phase::Lingering)
+            && self.connection.role == Role::Server
+            && let Some(transport) = io.transport.as_mut()
+        {
+            transport.shutdown_write();
         }
         drop(io);
         if broken {
@@ -194,7 +221,7 @@ impl Session {
         Outcome::Continue
     }
 
-    fn read_all(&mut self, ctx: &mut Context) -> Outcome {
+    fn read_all(&mut self, ctx: &mut Context, to_the_end: bool) -> Outcome {
         let mut buffer = std::mem::take(ctx.receive_buffer);
         let outcome = loop {
             let result = {
@@ -210,8 +237,9 @@ impl Session {
                     if self.on_bytes(ctx, &mut buffer[..n]) == Outcome::Finished {
                         break Outcome::Finished;
                     }
-                    // A short read drained the socket: the next arrival raises a new edge.
-                    if n < buffer.len() {
+                    // A short read drained the socket: the next arrival raises a new edge
+                    // (saves a read that would only say EAGAIN).
+                    if n < buffer.len() && !to_the_end {
                         break Outcome::Continue;
                     }
                 }
@@ -233,7 +261,9 @@ impl Session {
             Phase::Open => self.on_frames(ctx, data),
             // After the closing handshake, whatever still arrives is dropped.
             Phase::Lingering | Phase::Finished => Outcome::Continue,
-            Phase::Connecting(_) | Phase::OpenedElsewhere(_) | Phase::FailedElsewhere(_) => Outcome::Continue,
+            Phase::Connecting(_) | Phase::OpenedElsewhere(_) | Phase::FailedElsewhere(_) => {
+                Outcome::Continue
+            }
         }
     }
 
@@ -241,7 +271,12 @@ impl Session {
         match step {
             ServerStep::NeedMore => Outcome::Continue,
             ServerStep::Refuse(refused) => {
-                log!(Info, "connection {}: upgrade refused: {}", self.id(), refused.reason);
+                log!(
+                    Info,
+                    "connection {}: upgrade refused: {}",
+                    self.id(),
+                    refused.reason
+                );
                 self.connection.io.lock().write_raw(&refused.response);
                 self.finish(ctx)
             }
@@ -256,7 +291,11 @@ impl Session {
                 self.deadline = None;
                 self.emit(Callback::Open, ws_message_t::kWsMessageUnknown, 0, &[]);
                 let mut leftover = accepted.leftover;
-                if leftover.is_empty() { Outcome::Continue } else { self.on_frames(ctx, &mut leftover) }
+                if leftover.is_empty() {
+                    Outcome::Continue
+                } else {
+                    self.on_frames(ctx, &mut leftover)
+                }
             }
         }
     }
@@ -277,7 +316,9 @@ impl Session {
                         self.connection.set_peer_address(peer);
                         None
                     }
-                    Err(err) if err.kind() == io::ErrorKind::NotConnected => return Outcome::Continue,
+                    Err(err) if err.kind() == io::ErrorKind::NotConnected => {
+                        return Outcome::Continue;
+                    }
                     Err(err) => Some(err),
                 },
             };
@@ -291,7 +332,10 @@ impl Session {
                     match mio::net::TcpStream::connect(next) {
                         Ok(stream) => {
                             let mut transport = Transport::plain(stream);
-                            if transport.register(ctx.registry, Token(self.connection.id as usize)).is_ok() {
+                            if transport
+                                .register(ctx.registry, Token(self.connection.id as usize))
+                                .is_ok()
+                            {
                                 io.transport = Some(transport);
                                 return Outcome::Continue;
                             }
@@ -314,13 +358,23 @@ impl Session {
                 let mut io = self.connection.io.lock();
                 io.transport.as_mut().map(|t| t.read(&mut buffer))
             };
-            let Phase::Connecting(connecting) = &mut self.phase else { break Outcome::Continue };
+            let Phase::Connecting(connecting) = &mut self.phase else {
+                break Outcome::Continue;
+            };
             match result {
                 None => break Outcome::Continue,
-                Some(Ok(0)) => break self.fail_before_open(ctx, "server closed the connection during the handshake"),
+                Some(Ok(0)) => {
+                    break self.fail_before_open(
+                        ctx,
+                        "server closed the connection during the handshake",
+                    );
+                }
                 Some(Ok(n)) => match connecting.handshake.feed(&buffer[..n]) {
                     Ok(ClientStep::NeedMore) => continue,
-                    Ok(ClientStep::Open { protocol, mut leftover }) => {
+                    Ok(ClientStep::Open {
+                        protocol,
+                        mut leftover,
+                    }) => {
                         self.connection.set_protocol(protocol);
                         self.connection.io.lock().state = State::Open;
                         self.phase = Phase::Open;
@@ -370,7 +424,11 @@ impl Session {
         let expect_masked = self.connection.role == Role::Server;
         let mut offset = 0;
         while offset < buffer.len() {
-            let room = self.connection.settings.message_size_max.saturating_sub(self.message.len());
+            let room = self
+                .connection
+                .settings
+                .message_size_max
+                .saturating_sub(self.message.len());
             match frame::parse(&mut buffer[offset..], expect_masked, room) {
                 // Once failed, only the peer's close frame matters; a second violation ends parsing.
                 Err(_) if self.failure.is_some() => return (buffer.len(), Outcome::Continue),
@@ -401,11 +459,17 @@ impl Session {
         match info.opcode {
             Opcode::Text | Opcode::Binary => {
                 if self.message_opcode.is_some() {
-                    return self.fail(ctx, frame::violation(PROTOCOL_ERROR, "new message inside a fragmented one"));
+                    return self.fail(
+                        ctx,
+                        frame::violation(PROTOCOL_ERROR, "new message inside a fragmented one"),
+                    );
                 }
                 if info.fin {
                     if info.opcode == Opcode::Text && std::str::from_utf8(payload).is_err() {
-                        return self.fail(ctx, frame::violation(frame::INVALID_DATA, "text message is not UTF-8"));
+                        return self.fail(
+                            ctx,
+                            frame::violation(frame::INVALID_DATA, "text message is not UTF-8"),
+                        );
                     }
                     self.deliver(info.opcode, payload);
                     return Outcome::Continue;
@@ -415,9 +479,14 @@ impl Session {
             }
             Opcode::Continuation => {
                 let Some(opcode) = self.message_opcode else {
-                    return self.fail(ctx, frame::violation(PROTOCOL_ERROR, "continuation without a message"));
+                    return self.fail(
+                        ctx,
+                        frame::violation(PROTOCOL_ERROR, "continuation without a message"),
+                    );
                 };
-                if self.append_fragment(ctx, payload) == Outcome::Finished || !matches!(self.phase, Phase::Open) {
+                if self.append_fragment(ctx, payload) == Outcome::Finished
+                    || !matches!(self.phase, Phase::Open)
+                {
                     return Outcome::Finished;
                 }
                 if self.failure.is_some() {
@@ -425,7 +494,13 @@ impl Session {
                 }
                 if info.fin {
                     if opcode == Opcode::Text && self.utf8_valid_upto != self.message.len() {
-                        return self.fail(ctx, frame::violation(frame::INVALID_DATA, "text message ends inside a UTF-8 sequence"));
+                        return self.fail(
+                            ctx,
+                            frame::violation(
+                                frame::INVALID_DATA,
+                                "text message ends inside a UTF-8 sequence",
+                            ),
+                        );
                     }
                     let message = std::mem::take(&mut self.message);
                     self.message_opcode = None;
@@ -466,7 +541,13 @@ impl Session {
 
     fn append_fragment(&mut self, ctx: &mut Context, payload: &[u8]) -> Outcome {
         if self.message.len() + payload.len() > self.connection.settings.message_size_max {
-            return self.fail(ctx, frame::violation(frame::TOO_BIG, "message larger than websocket-message-size-max"));
+            return self.fail(
+                ctx,
+                frame::violation(
+                    frame::TOO_BIG,
+                    "message larger than websocket-message-size-max",
+                ),
+            );
         }
         self.message.extend_from_slice(payload);
         if self.message_opcode == Some(Opcode::Text) {
@@ -475,7 +556,10 @@ impl Session {
             match std::str::from_utf8(&self.message[self.utf8_valid_upto..]) {
                 Ok(_) => self.utf8_valid_upto = self.message.len(),
                 Err(err) if err.error_len().is_some() => {
-                    return self.fail(ctx, frame::violation(frame::INVALID_DATA, "text message is not UTF-8"));
+                    return self.fail(
+                        ctx,
+                        frame::violation(frame::INVALID_DATA, "text message is not UTF-8"),
+                    );
                 }
                 Err(err) => self.utf8_valid_upto += err.valid_up_to(),
             }
@@ -488,7 +572,11 @@ impl Session {
         if self.connection.io.lock().state != State::Open {
             return;
         }
-        let message_type = if opcode == Opcode::Text { ws_message_t::kWsMessageText } else { ws_message_t::kWsMessageBinary };
+        let message_type = if opcode == Opcode::Text {
+            ws_message_t::kWsMessageText
+        } else {
+            ws_message_t::kWsMessageBinary
+        };
         self.emit(Callback::Message, message_type, 0, payload);
     }
 
@@ -513,7 +601,12 @@ impl Session {
         self.phase = Phase::Lingering;
         self.deadline = Some(Instant::now() + self.connection.settings.close_timeout);
         self.release_message_memory();
-        self.emit(Callback::Close, ws_message_t::kWsMessageUnknown, i32::from(code), reason);
+        self.emit(
+            Callback::Close,
+            ws_message_t::kWsMessageUnknown,
+            i32::from(code),
+            reason,
+        );
         self.flush_and_check(ctx)
     }
 
@@ -522,10 +615,21 @@ impl Session {
         if self.failure.is_some() {
             return Outcome::Continue;
         }
-        log!(Info, "connection {}: closing with {}: {}", self.id(), violation.code, violation.reason);
+        log!(
+            Info,
+            "connection {}: closing with {}: {}",
+            self.id(),
+            violation.code,
+            violation.reason
+        );
         self.failure = Some(violation.code);
         self.release_message_memory();
-        self.emit(Callback::Error, ws_message_t::kWsMessageUnknown, i32::from(violation.code), violation.reason.as_bytes());
+        self.emit(
+            Callback::Error,
+            ws_message_t::kWsMessageUnknown,
+            i32::from(violation.code),
+            violation.reason.as_bytes(),
+        );
         let mut io = self.connection.io.lock();
         if io.state == State::Open {
             io.write_close(self.connection.role, Some(violation.code), violation.reason);
@@ -555,12 +659,23 @@ impl Session {
     fn on_transport_gone(&mut self, ctx: &mut Context, why: &str) -> Outcome {
         match self.phase {
             Phase::Open => {
-                log!(Debug, "connection {}: {why} without a closing handshake", self.id());
+                log!(
+                    Debug,
+                    "connection {}: {why} without a closing handshake",
+                    self.id()
+                );
                 let code = self.failure.unwrap_or(ABNORMAL);
-                self.emit(Callback::Close, ws_message_t::kWsMessageUnknown, i32::from(code), &[]);
+                self.emit(
+                    Callback::Close,
+                    ws_message_t::kWsMessageUnknown,
+                    i32::from(code),
+                    &[],
+                );
                 self.finish(ctx)
             }
-            Phase::Connecting(_) | Phase::OpenedElsewhere(_) | Phase::FailedElsewhere(_) => self.fail_before_open(ctx, why),
+            Phase::Connecting(_) | Phase::OpenedElsewhere(_) | Phase::FailedElsewhere(_) => {
+                self.fail_before_open(ctx, why)
+            }
             _ => self.finish(ctx),
         }
     }
@@ -570,14 +685,29 @@ impl Session {
         self.deadline = None;
         match self.phase {
             Phase::Accepting(_) => {
-                log!(Info, "connection {}: no upgrade request within handshake-timeout-ms", self.id());
+                log!(
+                    Info,
+                    "connection {}: no upgrade request within handshake-timeout-ms",
+                    self.id()
+                );
                 self.finish(ctx)
             }
-            Phase::Connecting(_) => self.fail_before_open(ctx, "opening handshake timed out (handshake-timeout-ms)"),
+            Phase::Connecting(_) => {
+                self.fail_before_open(ctx, "opening handshake timed out (handshake-timeout-ms)")
+            }
             Phase::Open => {
-                log!(Info, "connection {}: peer did not complete the closing handshake in time", self.id());
+                log!(
+                    Info,
+                    "connection {}: peer did not complete the closing handshake in time",
+                    self.id()
+                );
                 let code = self.failure.unwrap_or(ABNORMAL);
-                self.emit(Callback::Close, ws_message_t::kWsMessageUnknown, i32::from(code), &[]);
+                self.emit(
+                    Callback::Close,
+                    ws_message_t::kWsMessageUnknown,
+                    i32::from(code),
+                    &[],
+                );
                 self.finish(ctx)
             }
             _ => self.finish(ctx),
@@ -592,7 +722,12 @@ impl Session {
             }
             Phase::Open => {
                 let code = self.failure.unwrap_or(ABNORMAL);
-                self.emit(Callback::Close, ws_message_t::kWsMessageUnknown, i32::from(code), &[]);
+                self.emit(
+                    Callback::Close,
+                    ws_message_t::kWsMessageUnknown,
+                    i32::from(code),
+                    &[],
+                );
                 self.finish(ctx)
             }
             _ => self.finish(ctx),
@@ -602,7 +737,12 @@ impl Session {
     /// A client that never opened: onError (no onClose), then gone.
     fn fail_before_open(&mut self, ctx: &mut Context, why: &str) -> Outcome {
         log!(Warn, "connection {}: could not open: {why}", self.id());
-        self.emit(Callback::Error, ws_message_t::kWsMessageUnknown, i32::from(ABNORMAL), why.as_bytes());
+        self.emit(
+            Callback::Error,
+            ws_message_t::kWsMessageUnknown,
+            i32::from(ABNORMAL),
+            why.as_bytes(),
+        );
         self.finish(ctx)
     }
 
@@ -626,7 +766,8 @@ impl Session {
 
     fn emit(&self, callback: Callback, message_type: ws_message_t, status: i32, data: &[u8]) {
         dispatch(&self.connection, message_type, status, data, |event| {
-            self.connection.delegate.invoke(callback, event)
+            // SAFETY: `dispatch` hands over an event that lives for this call.
+            unsafe { self.connection.delegate.invoke(callback, event) }
         });
     }
 }

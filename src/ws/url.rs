@@ -18,9 +18,17 @@ impl WsUrl {
     /// The `Host` header value: the host (IPv6 in brackets) plus the port unless it is the
     /// scheme's default.
     pub fn host_header(&self) -> String {
-        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
         let default_port = if self.secure { 443 } else { 80 };
-        if self.port == default_port { host } else { format!("{host}:{}", self.port) }
+        if self.port == default_port {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
     }
 }
 
@@ -46,13 +54,20 @@ pub fn parse(url: &str) -> Result<WsUrl> {
         return Err(bad(url, "user information is not supported"));
     }
     let (host, port_text) = if let Some(bracketed) = authority.strip_prefix('[') {
-        let close = bracketed.find(']').ok_or_else(|| bad(url, "'[' without ']'"))?;
+        let close = bracketed
+            .find(']')
+            .ok_or_else(|| bad(url, "'[' without ']'"))?;
         let host = &bracketed[..close];
-        host.parse::<Ipv6Addr>().map_err(|_| bad(url, "not an IPv6 address inside [ ]"))?;
+        host.parse::<Ipv6Addr>()
+            .map_err(|_| bad(url, "not an IPv6 address inside [ ]"))?;
         let after = &bracketed[close + 1..];
         let port = match after {
             "" => None,
-            _ => Some(after.strip_prefix(':').ok_or_else(|| bad(url, "junk after ']'"))?),
+            _ => Some(
+                after
+                    .strip_prefix(':')
+                    .ok_or_else(|| bad(url, "junk after ']'"))?,
+            ),
         };
         (host, port)
     } else {
@@ -64,7 +79,11 @@ pub fn parse(url: &str) -> Result<WsUrl> {
     if host.is_empty() {
         return Err(bad(url, "no host"));
     }
-    if !authority.starts_with('[') && !host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_') {
+    if !authority.starts_with('[')
+        && !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+    {
         return Err(bad(url, "host has characters a host name cannot have"));
     }
     let port = match port_text {
@@ -97,7 +116,8 @@ pub fn parse(url: &str) -> Result<WsUrl> {
 
 fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
     let head = text.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &text[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &text[prefix.len()..])
 }
 
 #[cfg(test)]
@@ -107,19 +127,40 @@ mod tests {
     #[test]
     fn accepts_the_documented_forms() {
         let u = parse("ws://example.com").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.resource.as_str(), u.secure), ("example.com", 80, "/", false));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.resource.as_str(), u.secure),
+            ("example.com", 80, "/", false)
+        );
         let u = parse("wss://echo.websocket.org/").unwrap();
         assert_eq!((u.port, u.secure), (443, true));
         let u = parse("ws://127.0.0.1:9000/chat?room=1").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.resource.as_str()), ("127.0.0.1", 9000, "/chat?room=1"));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.resource.as_str()),
+            ("127.0.0.1", 9000, "/chat?room=1")
+        );
         let u = parse("ws://[::1]:8080?x=1").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.resource.as_str()), ("::1", 8080, "/?x=1"));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.resource.as_str()),
+            ("::1", 8080, "/?x=1")
+        );
         assert_eq!(u.host_header(), "[::1]:8080");
     }
 
     #[test]
     fn rejects_malformed() {
-        for url in ["", "http://x", "ws://", "ws://:80", "ws://[::1", "ws://h:0", "ws://h:99999", "ws://h:x", "ws://a b", "ws://u@h", "ws://[zz]:1"] {
+        for url in [
+            "",
+            "http://x",
+            "ws://",
+            "ws://:80",
+            "ws://[::1",
+            "ws://h:0",
+            "ws://h:99999",
+            "ws://h:x",
+            "ws://a b",
+            "ws://u@h",
+            "ws://[zz]:1",
+        ] {
             let err = parse(url).unwrap_err();
             assert_eq!(err.errno, libc::EINVAL, "{url}");
         }

@@ -42,7 +42,11 @@ impl Recorder {
     }
 
     /// Waits until `pred` holds for the recorded events; panics after WAIT.
-    pub fn wait_for(&self, what: &str, pred: impl Fn(&[(usize, Seen)]) -> bool) -> Vec<(usize, Seen)> {
+    pub fn wait_for(
+        &self,
+        what: &str,
+        pred: impl Fn(&[(usize, Seen)]) -> bool,
+    ) -> Vec<(usize, Seen)> {
         let deadline = Instant::now() + WAIT;
         let mut events = self.events.lock();
         while !pred(&events) {
@@ -75,7 +79,11 @@ unsafe extern "C" fn on_message(user: *mut c_void, event: *mut WsEvent) {
     let r = unsafe { recorder(user) };
     let mut data = std::ptr::null();
     let n = unsafe { wsEventData(event, &mut data) };
-    let bytes = if n > 0 { unsafe { std::slice::from_raw_parts(data, n as usize) }.to_vec() } else { Vec::new() };
+    let bytes = if n > 0 {
+        unsafe { std::slice::from_raw_parts(data, n as usize) }.to_vec()
+    } else {
+        Vec::new()
+    };
     let kind = wsEventMessageType(event);
     let connection = wsEventConnection(event);
     if r.echo {
@@ -94,15 +102,25 @@ unsafe extern "C" fn on_message(user: *mut c_void, event: *mut WsEvent) {
 
 unsafe extern "C" fn on_error(user: *mut c_void, event: *mut WsEvent) {
     let r = unsafe { recorder(user) };
-    r.push(wsEventConnection(event) as usize, Seen::Error(wsEventStatusCode(event)));
+    r.push(
+        wsEventConnection(event) as usize,
+        Seen::Error(wsEventStatusCode(event)),
+    );
 }
 
 unsafe extern "C" fn on_close(user: *mut c_void, event: *mut WsEvent) {
     let r = unsafe { recorder(user) };
     let mut data = std::ptr::null();
     let n = unsafe { wsEventData(event, &mut data) };
-    let reason = if n > 0 { unsafe { std::slice::from_raw_parts(data, n as usize) }.to_vec() } else { Vec::new() };
-    r.push(wsEventConnection(event) as usize, Seen::Close(wsEventStatusCode(event), reason));
+    let reason = if n > 0 {
+        unsafe { std::slice::from_raw_parts(data, n as usize) }.to_vec()
+    } else {
+        Vec::new()
+    };
+    r.push(
+        wsEventConnection(event) as usize,
+        Seen::Close(wsEventStatusCode(event), reason),
+    );
 }
 
 unsafe extern "C" fn release(user: *mut c_void) {
@@ -136,16 +154,25 @@ pub fn params(list: &[(&str, &str)]) -> Params {
     for (k, v) in list {
         let k = CString::new(*k).unwrap();
         let v = CString::new(*v).unwrap();
-        pairs.push(OasisKeyValue { key: k.as_ptr(), value: v.as_ptr() });
+        pairs.push(OasisKeyValue {
+            key: k.as_ptr(),
+            value: v.as_ptr(),
+        });
         strings.push(k);
         strings.push(v);
     }
-    Params { _strings: strings, pairs }
+    Params {
+        _strings: strings,
+        pairs,
+    }
 }
 
 pub fn init() {
     let p = params(&[("log-level", "info")]);
-    assert_eq!(unsafe { oasis_initialize(p.pairs.as_ptr(), p.pairs.len()) }, 0);
+    assert_eq!(
+        unsafe { oasis_initialize(p.pairs.as_ptr(), p.pairs.len()) },
+        0
+    );
 }
 
 pub fn errno() -> i32 {
@@ -153,7 +180,9 @@ pub fn errno() -> i32 {
 }
 
 pub fn last_error() -> String {
-    unsafe { CStr::from_ptr(oasis_last_error()) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(oasis_last_error()) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// A started server on 127.0.0.1 with an ephemeral port; returns (handle, port).
@@ -170,11 +199,25 @@ pub fn start_server(recorder: &Arc<Recorder>, extra: &[(&str, &str)]) -> (*mut W
     (server, port as u16)
 }
 
-pub fn open(url: &str, recorder: &Arc<Recorder>, extra: &[(&str, &str)], timeout_ms: i32) -> *mut WsConnection {
+pub fn open(
+    url: &str,
+    recorder: &Arc<Recorder>,
+    extra: &[(&str, &str)],
+    timeout_ms: i32,
+) -> *mut WsConnection {
     let p = params(extra);
     let (vtable, user) = delegate(recorder);
     let url = CString::new(url).unwrap();
-    unsafe { wsOpenConnection(url.as_ptr(), p.pairs.as_ptr(), p.pairs.len(), &vtable, user, timeout_ms) }
+    unsafe {
+        wsOpenConnection(
+            url.as_ptr(),
+            p.pairs.as_ptr(),
+            p.pairs.len(),
+            &vtable,
+            user,
+            timeout_ms,
+        )
+    }
 }
 
 pub fn send_text(connection: *mut WsConnection, text: &str) -> i32 {
@@ -183,4 +226,106 @@ pub fn send_text(connection: *mut WsConnection, text: &str) -> i32 {
 
 pub fn is_close(s: &Seen) -> bool {
     matches!(s, Seen::Close(..))
+}
+
+/// A hand-driven client socket, for sending what a well-behaved library never would.
+pub struct RawClient {
+    pub stream: std::net::TcpStream,
+}
+
+impl RawClient {
+    /// Connects and completes the upgrade; panics if the server does not answer 101.
+    pub fn connect(port: u16) -> RawClient {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(
+                stream.read(&mut byte).unwrap(),
+                1,
+                "server closed during handshake"
+            );
+            head.push(byte[0]);
+        }
+        assert!(
+            head.starts_with(b"HTTP/1.1 101"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        RawClient { stream }
+    }
+
+    /// Sends one masked frame with the given first byte (FIN/RSV/opcode).
+    pub fn send_frame(&mut self, first: u8, payload: &[u8]) {
+        use std::io::Write;
+        let mask = [0x11u8, 0x22, 0x33, 0x44];
+        let mut frame = vec![first];
+        match payload.len() {
+            n if n < 126 => frame.push(0x80 | n as u8),
+            n if n < 65536 => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(0x80 | 127);
+                frame.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.stream.write_all(&frame).unwrap();
+    }
+
+    /// Reads one unmasked server frame: (first byte, payload). None on EOF.
+    pub fn read_frame(&mut self) -> Option<(u8, Vec<u8>)> {
+        use std::io::Read;
+        let mut head = [0u8; 2];
+        self.stream.read_exact(&mut head).ok()?;
+        let mut len = (head[1] & 0x7f) as usize;
+        if len == 126 {
+            let mut b = [0u8; 2];
+            self.stream.read_exact(&mut b).ok()?;
+            len = u16::from_be_bytes(b) as usize;
+        } else if len == 127 {
+            let mut b = [0u8; 8];
+            self.stream.read_exact(&mut b).ok()?;
+            len = u64::from_be_bytes(b) as usize;
+        }
+        let mut payload = vec![0u8; len];
+        self.stream.read_exact(&mut payload).ok()?;
+        Some((head[0], payload))
+    }
+
+    /// Reads frames until a close frame; returns its code (None when EOF came first).
+    pub fn read_close_code(&mut self) -> Option<u16> {
+        loop {
+            let (first, payload) = self.read_frame()?;
+            if first & 0x0f == 0x8 {
+                return Some(if payload.len() >= 2 {
+                    u16::from_be_bytes([payload[0], payload[1]])
+                } else {
+                    1005
+                });
+            }
+        }
+    }
+
+    /// True when the server closes the TCP connection (EOF) within WAIT.
+    pub fn sees_eof(&mut self) -> bool {
+        use std::io::Read;
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+                Err(_) => return false,
+            }
+        }
+    }
 }

@@ -1,0 +1,189 @@
+//! Hostile and broken peers against a server of this library: each must end in the right
+//! close code and callbacks, never a crash or a hang.
+
+mod common;
+use common::*;
+use oasisnet::ffi::*;
+use std::io::Write;
+
+fn server_closes_with(port: u16, events: &Recorder, frames: &[(u8, Vec<u8>)], code: u16) {
+    let before = events.count(is_close);
+    let mut peer = RawClient::connect(port);
+    for (first, payload) in frames {
+        peer.send_frame(*first, payload);
+    }
+    assert_eq!(peer.read_close_code(), Some(code));
+    peer.send_frame(0x88, &code.to_be_bytes());
+    assert!(
+        peer.sees_eof(),
+        "server closes TCP after the closing handshake"
+    );
+    events.wait_for("onClose", |e| {
+        e.iter().filter(|(_, s)| is_close(s)).count() > before
+    });
+    let seen = events.seen();
+    let close = seen.iter().rev().find(|s| is_close(s)).unwrap();
+    assert!(
+        matches!(close, Seen::Close(c, _) if *c == code as i32),
+        "{close:?}"
+    );
+    let error = seen
+        .iter()
+        .rev()
+        .find(|s| matches!(s, Seen::Error(_)))
+        .unwrap();
+    assert_eq!(*error, Seen::Error(code as i32), "onError precedes onClose");
+}
+
+#[test]
+fn protocol_utf8_and_size_violations_give_onerror_and_close_codes() {
+    init();
+    let events = Recorder::new(true);
+    let (server, port) = start_server(&events, &[("websocket-message-size-max", "1000")]);
+    // Reserved bits, reserved opcode, continuation without a start, fragmented ping.
+    server_closes_with(port, &events, &[(0x81 | 0x40, b"x".to_vec())], 1002);
+    server_closes_with(port, &events, &[(0x83, b"x".to_vec())], 1002);
+    server_closes_with(port, &events, &[(0x80, b"x".to_vec())], 1002);
+    server_closes_with(port, &events, &[(0x09, b"x".to_vec())], 1002);
+    // Invalid UTF-8, whole and split across fragments (fails on the fragment that breaks it).
+    server_closes_with(port, &events, &[(0x81, vec![0xce, 0xba, 0xff])], 1007);
+    server_closes_with(
+        port,
+        &events,
+        &[(0x01, vec![0xce]), (0x00, vec![0xff])],
+        1007,
+    );
+    // Too big: one frame, and fragments adding up.
+    server_closes_with(port, &events, &[(0x82, vec![0; 1001])], 1009);
+    server_closes_with(
+        port,
+        &events,
+        &[(0x02, vec![0; 600]), (0x80, vec![0; 600])],
+        1009,
+    );
+    // The server keeps serving afterwards.
+    let mut peer = RawClient::connect(port);
+    peer.send_frame(0x81, b"still here");
+    assert_eq!(peer.read_frame(), Some((0x81, b"still here".to_vec())));
+    destroyWsServer(server);
+    oasis_finalize();
+}
+
+#[test]
+fn fragments_are_reassembled_and_pings_answered_and_reported() {
+    init();
+    let events = Recorder::new(true);
+    let (server, port) = start_server(&events, &[]);
+    let mut peer = RawClient::connect(port);
+    peer.send_frame(0x01, "καλη".as_bytes());
+    peer.send_frame(0x89, b"ping!"); // control frame between fragments
+    peer.send_frame(0x80, "μέρα".as_bytes());
+    assert_eq!(peer.read_frame(), Some((0x8a, b"ping!".to_vec())));
+    assert_eq!(
+        peer.read_frame(),
+        Some((0x81, "καλημέρα".as_bytes().to_vec()))
+    );
+    peer.send_frame(0x8a, b"unsolicited");
+    events.wait_for("pong event", |e| {
+        e.iter().any(|(_, s)| {
+            *s == Seen::Message(ws_message_t::kWsMessagePong, b"unsolicited".to_vec())
+        })
+    });
+    assert!(events.seen().contains(&Seen::Message(
+        ws_message_t::kWsMessagePing,
+        b"ping!".to_vec()
+    )));
+    peer.send_frame(0x88, &1000u16.to_be_bytes());
+    assert_eq!(peer.read_close_code(), Some(1000));
+    destroyWsServer(server);
+    oasis_finalize();
+}
+
+#[test]
+fn vanished_peer_and_garbage_end_in_1006_or_refusal() {
+    init();
+    let events = Recorder::new(true);
+    let (server, port) = start_server(&events, &[]);
+    // Vanishes mid-frame: header promises 100 bytes, 3 arrive, then the socket closes.
+    let mut peer = RawClient::connect(port);
+    peer.stream
+        .write_all(&[0x82, 0x80 | 100, 1, 2, 3, 4, 9, 9, 9])
+        .unwrap();
+    drop(peer);
+    events.wait_for("onClose 1006", |e| {
+        e.iter().any(|(_, s)| matches!(s, Seen::Close(1006, _)))
+    });
+    // Garbage instead of an upgrade request: a 400 answer, no callbacks.
+    let mut raw = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    raw.write_all(b"\x16\x03\x01\x02\x00 not http at all\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut raw, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert_eq!(events.count(|s| *s == Seen::Open), 1);
+    destroyWsServer(server);
+    oasis_finalize();
+}
+
+#[test]
+fn silent_peers_time_out() {
+    init();
+    let events = Recorder::new(true);
+    let (server, port) = start_server(
+        &events,
+        &[("handshake-timeout-ms", "200"), ("close-timeout-ms", "300")],
+    );
+    // Never sends an upgrade request: dropped after the handshake timeout.
+    let mut idle = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    idle.set_read_timeout(Some(WAIT)).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        std::io::Read::read(&mut idle, &mut buf).unwrap(),
+        0,
+        "server dropped the silent socket"
+    );
+    // Never answers our close frame: onClose 1006 after the close timeout.
+    let peer = RawClient::connect(port);
+    let connection = events.wait_for("onOpen", |e| e.iter().any(|(_, s)| *s == Seen::Open))[0].0;
+    assert_eq!(wsCloseConnection(connection as *mut WsConnection), 0);
+    events.wait_for("onClose", |e| e.iter().any(|(_, s)| is_close(s)));
+    assert!(events.seen().contains(&Seen::Close(1006, Vec::new())));
+    drop(peer);
+    destroyWsServer(server);
+    oasis_finalize();
+}
+
+#[test]
+fn send_buffer_cap_gives_eagain_and_memory_stays_bounded() {
+    init();
+    let events = Recorder::new(false);
+    let (server, port) = start_server(
+        &events,
+        &[
+            ("send-buffer-size-max", "65536"),
+            ("close-timeout-ms", "300"),
+        ],
+    );
+    let _peer = RawClient::connect(port); // never reads
+    let connection = events.wait_for("onOpen", |e| e.iter().any(|(_, s)| *s == Seen::Open))[0].0
+        as *mut WsConnection;
+    let chunk = vec![7u8; 16 * 1024];
+    let mut accepted = 0usize;
+    let mut refused = false;
+    for _ in 0..10_000 {
+        if unsafe { wsSendBinary(connection, chunk.as_ptr().cast(), chunk.len()) } == 0 {
+            accepted += chunk.len();
+        } else {
+            assert_eq!(errno(), libc::EAGAIN, "{}", last_error());
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "a peer that never reads must end in EAGAIN");
+    assert!(
+        accepted < 64 << 20,
+        "accepted {accepted} bytes before pushing back"
+    );
+    destroyWsServer(server);
+    oasis_finalize();
+}
