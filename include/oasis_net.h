@@ -247,6 +247,9 @@ void oasis_log_message(int32_t level, const char *tag, const char *message);
 // `parameters` may be NULL when `count` is 0. Calling it again while initialized changes
 // nothing and returns 0 (a warning is logged).
 // Returns 0, or -1 with `errno` (`EINVAL` for a bad parameter, or the thread-creation error).
+//
+// # Safety
+// `parameters` points to `count` pairs of NUL-terminated strings (or is NULL with 0).
 int32_t oasis_initialize(const struct OasisKeyValue *parameters, size_t count);
 
 // Stops the library: every server is stopped and every connection closed with 1001 (waiting
@@ -306,6 +309,9 @@ int32_t wsServerRelease(struct WsServer *server_handle);
 // `parameters` may be NULL when `count` is 0. Calling it again while initialized changes
 // nothing and returns 0 (a warning is logged).
 // Returns 0, or -1 with `errno` (`EINVAL` for a bad parameter, or the thread-creation error).
+//
+// # Safety
+// `parameters` points to `count` pairs of NUL-terminated strings (or is NULL with 0).
 int32_t oasis_initialize(const struct OasisKeyValue *parameters, size_t count);
 
 // Stops the library: every server is stopped and every connection closed with 1001 (waiting
