@@ -9,13 +9,8 @@ fn main() {
         cbindgen::Config::from_file(format!("{crate_dir}/cbindgen.toml")).expect("cbindgen.toml");
     match cbindgen::Builder::new()
         .with_config(config)
+        // mod.rs leads cbindgen to every file of the C surface.
         .with_src(format!("{crate_dir}/src/ffi/mod.rs"))
-        .with_src(format!("{crate_dir}/src/ffi/types.rs"))
-        .with_src(format!("{crate_dir}/src/ffi/runtime.rs"))
-        .with_src(format!("{crate_dir}/src/ffi/log.rs"))
-        .with_src(format!("{crate_dir}/src/ffi/server.rs"))
-        .with_src(format!("{crate_dir}/src/ffi/connection.rs"))
-        .with_src(format!("{crate_dir}/src/ffi/event.rs"))
         .generate()
     {
         Ok(bindings) => {

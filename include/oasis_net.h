@@ -105,7 +105,7 @@ extern "C" {
 //
 // # Safety
 // `url` is NULL or NUL-terminated; `parameters` points to `count` pairs (or is NULL with 0);
-// `delegate` is NULL or a valid vtable.
+// `delegate` is NULL (the call fails with `EINVAL`) or a valid vtable.
 struct WsConnection *wsOpenConnection(const char *url, const struct OasisKeyValue *parameters, size_t count, const struct WsEventDelegateVTable *delegate, void *user, int32_t timeout_msec);
 
 // Sends a NUL-terminated UTF-8 text message. Returns 0 when queued, or -1 with `errno`:
@@ -270,11 +270,12 @@ int32_t oasis_finalize(void);
 // `EINVAL` (bad argument or parameter value), `EPERM` (oasis_initialize not called), `ENOTSUP`.
 //
 // # Safety
-// `parameters` points to `count` pairs (or is NULL with 0); `delegate` is NULL or a valid vtable.
+// `parameters` points to `count` pairs (or is NULL with 0); `delegate` is NULL (the call fails with `EINVAL`) or a valid vtable.
 struct WsServer *createWsServer(const struct OasisKeyValue *parameters, size_t count, const struct WsEventDelegateVTable *delegate, void *user);
 
-// Binds and starts accepting. Returns 0, or -1 with `errno` (`EADDRINUSE`, `EACCES`,
-// `EALREADY` when already running, `EINVAL` after stop/destroy, `EBADF` for a bad handle).
+// Binds and starts accepting. A stopped server may be started again (it binds anew).
+// Returns 0, or -1 with `errno` (`EADDRINUSE`, `EACCES`, `EALREADY` when already running,
+// `EINVAL` after `wsServerShutdown`/`destroyWsServer`, `EBADF` for a bad handle).
 int32_t startWsServer(struct WsServer *server_handle);
 
 // Stops accepting and closes every connection with 1001 (going away). Outside a callback it
@@ -302,219 +303,6 @@ int32_t wsServerRetain(struct WsServer *server_handle);
 // Drops a reference. When the last reference goes, the server is shut down as by
 // `wsServerShutdown`. Releasing NULL returns -1 with `EINVAL` and does nothing else.
 int32_t wsServerRelease(struct WsServer *server_handle);
-
-// Starts the library: parses `parameters` (see docs/PARAMETERS.md: `event-loop-threads`,
-// `log-level`, `offs-disable`) and starts the event-loop threads.
-//
-// `parameters` may be NULL when `count` is 0. Calling it again while initialized changes
-// nothing and returns 0 (a warning is logged).
-// Returns 0, or -1 with `errno` (`EINVAL` for a bad parameter, or the thread-creation error).
-//
-// # Safety
-// `parameters` points to `count` pairs of NUL-terminated strings (or is NULL with 0).
-int32_t oasis_initialize(const struct OasisKeyValue *parameters, size_t count);
-
-// Stops the library: every server is stopped and every connection closed with 1001 (waiting
-// at most each connection's `close-timeout-ms`), then every event-loop thread is joined. No
-// callback runs after it returns. Handles stay valid to release, but every other call on them
-// fails with `ENOTCONN`/`EBADF`.
-//
-// Must not be called from inside a callback (it would wait for its own thread): that fails
-// with `EDEADLK`. Returns 0 (also when not initialized), or -1 with `errno`.
-int32_t oasis_finalize(void);
-
-// The text of the last failure on the calling thread (`"function: reason"`), or `""`.
-// The pointer stays valid until the next failing call on this thread.
-const char *oasis_last_error(void);
-
-// Sets the log level (`oasis_log_level_t`, 0..5). Returns 0, or -1 with `EINVAL`.
-int32_t oasis_log_set_level(int32_t level);
-
-// The current log level (`oasis_log_level_t`).
-int32_t oasis_log_get_level(void);
-
-// Routes every log line to `hook(user, level, line)` instead of stderr; NULL restores stderr.
-// The hook may be called from any thread, including event-loop threads, and must not block.
-// `line` is NUL-terminated, has no trailing newline, and lives only during the call.
-void oasis_log_set_hook(void (*hook)(void *user, int32_t level, const char *line), void *user);
-
-// Writes one line through the library's logger (used by the `DLOG` macros of OasisLog.h).
-// `tag` may be NULL. Lines above the current level are dropped.
-//
-// # Safety
-// `tag` and `message` are NULL or NUL-terminated strings.
-void oasis_log_message(int32_t level, const char *tag, const char *message);
-
-// Creates a server from `parameters` (docs/PARAMETERS.md: `port` is required) and a delegate
-// whose callbacks receive every connection's events. The vtable is copied; `user` is handed to
-// every callback and to `release`, which is called exactly once when the server and all its
-// connections are gone — also when this call fails.
-//
-// Returns a handle owned by the caller (end it with `destroyWsServer`), or NULL with `errno`:
-// `EINVAL` (bad argument or parameter value), `EPERM` (oasis_initialize not called), `ENOTSUP`.
-//
-// # Safety
-// `parameters` points to `count` pairs (or is NULL with 0); `delegate` is NULL or a valid vtable.
-struct WsServer *createWsServer(const struct OasisKeyValue *parameters, size_t count, const struct WsEventDelegateVTable *delegate, void *user);
-
-// Binds and starts accepting. Returns 0, or -1 with `errno` (`EADDRINUSE`, `EACCES`,
-// `EALREADY` when already running, `EINVAL` after stop/destroy, `EBADF` for a bad handle).
-int32_t startWsServer(struct WsServer *server_handle);
-
-// Stops accepting and closes every connection with 1001 (going away). Outside a callback it
-// waits until each connection's onClose has run (at most `close-timeout-ms`); inside a
-// callback it only starts the closes. Stopping a stopped server returns 0.
-int32_t stopWsServer(struct WsServer *server_handle);
-
-// Stops the server and turns its delegate off (no callback of it starts after this returns),
-// without giving up a reference. `destroyWsServer` is this plus `wsServerRelease`.
-int32_t wsServerShutdown(struct WsServer *server_handle);
-
-// Stops the server (as `stopWsServer`), turns its delegate off and releases the caller's
-// handle: `server_handle` must not be used afterwards. No callback of this server runs after
-// it returns (when called from one of its own callbacks: after that callback returns).
-// NULL or a stale handle: -1 with `EINVAL`/`EBADF`, nothing else happens.
-int32_t destroyWsServer(struct WsServer *server_handle);
-
-// The TCP port the server listens on (useful with `port` = 0), or -1 with `ENOTCONN` when it
-// is not running.
-int32_t wsServerPort(struct WsServer *server_handle);
-
-// Adds a reference to the handle (the C++ layer keeps one per `WsServerRef`).
-int32_t wsServerRetain(struct WsServer *server_handle);
-
-// Drops a reference. When the last reference goes, the server is shut down as by
-// `wsServerShutdown`. Releasing NULL returns -1 with `EINVAL` and does nothing else.
-int32_t wsServerRelease(struct WsServer *server_handle);
-
-// Opens a client connection to `url` (`ws://host[:port][/path][?query]`; host is a name, an
-// IPv4 address or `[IPv6]`).
-//
-// With `timeout_msec > 0` it blocks until the connection is open (returns it) or fails
-// (returns NULL with `errno`: `ETIMEDOUT`, `ECONNREFUSED`, `EPROTO` for a refused handshake,
-// `EINVAL`, …); onOpen or onError follows on the event-loop thread either way. It may be called
-// from inside a callback (it then drives the connection itself and does not deadlock, but that
-// event loop waits meanwhile). With `timeout_msec <= 0` it returns the connection at once and
-// reports the outcome through onOpen or onError (`handshake-timeout-ms` bounds the wait).
-//
-// The returned handle is owned by the caller: release it with `wsConnectionRelease`. The
-// delegate's `release(user)` runs exactly once, when the connection is gone (also on failure).
-//
-// # Safety
-// `url` is NULL or NUL-terminated; `parameters` points to `count` pairs (or is NULL with 0);
-// `delegate` is NULL or a valid vtable.
-struct WsConnection *wsOpenConnection(const char *url, const struct OasisKeyValue *parameters, size_t count, const struct WsEventDelegateVTable *delegate, void *user, int32_t timeout_msec);
-
-// Sends a NUL-terminated UTF-8 text message. Returns 0 when queued, or -1 with `errno`:
-// `ENOTCONN` (not open, closing or closed), `EAGAIN` (send buffer full: `send-buffer-size-max`),
-// `EINVAL` (NULL or not UTF-8), `EBADF` (stale handle).
-//
-// # Safety
-// `text` is NULL or NUL-terminated.
-int32_t wsSendText(struct WsConnection *connection, const char *text);
-
-// Sends `length` bytes of UTF-8 text (no NUL needed). Errors as `wsSendText`.
-//
-// # Safety
-// `text` points to `length` readable bytes (or is NULL with 0).
-int32_t wsSendTextLength(struct WsConnection *connection, const char *text, size_t length);
-
-// Sends a binary message. Errors as `wsSendText`.
-//
-// # Safety
-// `data` points to `length` readable bytes (or is NULL with 0).
-int32_t wsSendBinary(struct WsConnection *connection, const void *data, size_t length);
-
-// Sends a ping with at most 125 bytes of payload; the pong arrives as a `kWsMessagePong`
-// message event. Errors as `wsSendText`, plus `EMSGSIZE` for a longer payload.
-//
-// # Safety
-// `data` points to `length` readable bytes (or is NULL with 0).
-int32_t wsSendPing(struct WsConnection *connection, const void *data, size_t length);
-
-// Starts the closing handshake with 1000 (normal closure) and returns; onClose follows when
-// the peer answers (or after `close-timeout-ms`). Everything sent before is delivered first.
-// Closing a connection that is already closing or closed returns 0. A client connection
-// still opening is abandoned (onError 1006).
-int32_t wsCloseConnection(struct WsConnection *connection_handle);
-
-// As `wsCloseConnection`, with a status code (1000, 1001, 1002, 1003, 1007..1011 or
-// 3000..4999) and a UTF-8 reason of at most 123 bytes (NULL for none). `EINVAL` otherwise.
-//
-// # Safety
-// `reason` is NULL or NUL-terminated.
-int32_t wsCloseConnectionWithStatus(struct WsConnection *connection_handle, int32_t status_code, const char *reason);
-
-// Writes the peer's address (`"192.0.2.1:5000"` or `"[2001:db8::1]:5000"`) into `buffer` like
-// `snprintf` and returns its full length, or -1 with `errno`. `buffer` may be NULL with
-// `capacity` 0 to ask for the length.
-//
-// # Safety
-// `buffer` has `capacity` writable bytes.
-int32_t wsConnectionPeerAddress(struct WsConnection *connection_handle, char *buffer, size_t capacity);
-
-// Writes the agreed subprotocol (`""` when none was agreed or the connection is not open yet)
-// into `buffer` like `snprintf`; returns its full length, or -1 with `errno`.
-//
-// # Safety
-// `buffer` has `capacity` writable bytes.
-int32_t wsConnectionProtocol(struct WsConnection *connection_handle, char *buffer, size_t capacity);
-
-// Stores one pointer of the application's on the connection (the library never touches it).
-int32_t wsConnectionSetUserData(struct WsConnection *connection_handle, void *user_data);
-
-// The pointer stored with `wsConnectionSetUserData` (NULL until then, or with `errno` set for a
-// bad handle).
-void *wsConnectionGetUserData(struct WsConnection *connection_handle);
-
-// 1 when the connection is open (messages may be sent), 0 when not (yet or any more), -1 with
-// `errno` for a bad handle.
-int32_t wsConnectionIsOpen(struct WsConnection *connection_handle);
-
-// Adds a reference: the handle stays valid (calls on a closed connection fail with
-// `ENOTCONN`) until the matching `wsConnectionRelease`. Use it to keep a connection seen in a
-// callback (`wsEventConnection`) beyond that callback.
-int32_t wsConnectionRetain(struct WsConnection *connection_handle);
-
-// Drops a reference taken by `wsOpenConnection` or `wsConnectionRetain`. Releasing does not
-// close an open connection (use `wsCloseConnection`). Releasing NULL or a stale handle fails
-// with `EINVAL`/`EBADF` and does nothing else.
-int32_t wsConnectionRelease(struct WsConnection *connection_handle);
-
-// The message type of a message event; `kWsMessageUnknown` for open, error and close events
-// (and for NULL).
-enum ws_message_t wsEventMessageType(const struct WsEvent *event_handle);
-
-// Points `*data` at the whole message (fragments reassembled; text is not NUL-terminated) and
-// returns its size, without copying. The bytes live as long as the event. An event without
-// data gives 0 and `*data` = NULL. Returns -1 with `EINVAL` for NULL arguments.
-//
-// # Safety
-// `data` is NULL or a writable pointer slot.
-int32_t wsEventData(const struct WsEvent *event_handle, const uint8_t **data);
-
-// Copies the message (or the close reason) as a NUL-terminated string into `buffer` like
-// `snprintf` and returns its full length, or -1 with `errno`. `buffer` may be NULL with
-// `capacity` 0 to ask for the length.
-//
-// # Safety
-// `buffer` has `capacity` writable bytes.
-int32_t wsEventText(const struct WsEvent *event_handle, char *buffer, size_t capacity);
-
-// The status code of an error or close event (`ws_status_code_t`: 1000…1015); 0 for open
-// and message events; -1 with `EINVAL` for NULL.
-int32_t wsEventStatusCode(const struct WsEvent *event_handle);
-
-// The connection the event belongs to, borrowed: valid during the callback (retain it with
-// `wsConnectionRetain` to keep it). NULL with `EINVAL` for a NULL event.
-struct WsConnection *wsEventConnection(const struct WsEvent *event_handle);
-
-// Keeps the event (and its data, copied now if it was borrowed) valid after the callback.
-// Returns 0, or -1 with `EINVAL` for NULL.
-int32_t wsEventRetain(struct WsEvent *event_handle);
-
-// Drops a reference taken with `wsEventRetain`.
-int32_t wsEventRelease(struct WsEvent *event_handle);
 
 #ifdef __cplusplus
 }  // extern "C"

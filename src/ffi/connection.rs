@@ -46,7 +46,7 @@ pub(crate) fn publish(connection: &Arc<Connection>) -> *mut WsConnection {
 ///
 /// # Safety
 /// `url` is NULL or NUL-terminated; `parameters` points to `count` pairs (or is NULL with 0);
-/// `delegate` is NULL or a valid vtable.
+/// `delegate` is NULL (the call fails with `EINVAL`) or a valid vtable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wsOpenConnection(
     url: *const c_char,

@@ -28,7 +28,7 @@ fn server(handle: *mut WsServer) -> crate::error::Result<Arc<Server>> {
 /// `EINVAL` (bad argument or parameter value), `EPERM` (oasis_initialize not called), `ENOTSUP`.
 ///
 /// # Safety
-/// `parameters` points to `count` pairs (or is NULL with 0); `delegate` is NULL or a valid vtable.
+/// `parameters` points to `count` pairs (or is NULL with 0); `delegate` is NULL (the call fails with `EINVAL`) or a valid vtable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn createWsServer(
     parameters: *const OasisKeyValue,
@@ -47,8 +47,9 @@ pub unsafe extern "C" fn createWsServer(
     })
 }
 
-/// Binds and starts accepting. Returns 0, or -1 with `errno` (`EADDRINUSE`, `EACCES`,
-/// `EALREADY` when already running, `EINVAL` after stop/destroy, `EBADF` for a bad handle).
+/// Binds and starts accepting. A stopped server may be started again (it binds anew).
+/// Returns 0, or -1 with `errno` (`EADDRINUSE`, `EACCES`, `EALREADY` when already running,
+/// `EINVAL` after `wsServerShutdown`/`destroyWsServer`, `EBADF` for a bad handle).
 #[unsafe(no_mangle)]
 pub extern "C" fn startWsServer(server_handle: *mut WsServer) -> i32 {
     boundary("startWsServer", -1, || {

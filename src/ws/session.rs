@@ -567,11 +567,10 @@ impl Session {
         Outcome::Continue
     }
 
+    /// Hands a whole message to onMessage. Messages that arrive after our own close frame are
+    /// still delivered: the peer may have sent them before it saw our close (RFC 6455 section
+    /// 1.4 discards data only after the peer's close frame).
     fn deliver(&self, opcode: Opcode, payload: &[u8]) {
-        // After our close frame, arriving data is discarded (RFC 6455 section 1.4).
-        if self.connection.io.lock().state != State::Open {
-            return;
-        }
         let message_type = if opcode == Opcode::Text {
             ws_message_t::kWsMessageText
         } else {

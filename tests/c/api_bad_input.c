@@ -1,0 +1,466 @@
+/*
+ * api_bad_input.c - every C function of oasis_net.h fed with what it must refuse: NULL
+ * pointers, calls before oasis_initialize, stale handles, bad parameter values, malformed URLs,
+ * invalid text, oversized pings, invalid close codes, sends on closed connections, refused
+ * connections. Each refusal must be -1/NULL with the documented errno and a last-error text,
+ * and must leave the library working.
+ */
+
+#include "test_util.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* ---- log capture ------------------------------------------------------------------------- */
+
+static struct {
+    pthread_mutex_t mutex;
+    int lines;
+    char text[16][256]; /* the most recent lines, as a ring */
+} captured = {PTHREAD_MUTEX_INITIALIZER, 0, {{0}}};
+
+static void capture_log(void *user, int32_t level, const char *line)
+{
+    (void)user;
+    (void)level;
+    pthread_mutex_lock(&captured.mutex);
+    snprintf(captured.text[captured.lines % 16], sizeof captured.text[0], "%s", line);
+    captured.lines++;
+    pthread_mutex_unlock(&captured.mutex);
+}
+
+static int log_lines(void)
+{
+    int n;
+    pthread_mutex_lock(&captured.mutex);
+    n = captured.lines;
+    pthread_mutex_unlock(&captured.mutex);
+    return n;
+}
+
+/* Whether a line logged after line number `since` contains `needle`. */
+static int logged_since(int since, const char *needle)
+{
+    int i, found = 0;
+    pthread_mutex_lock(&captured.mutex);
+    if (captured.lines - since > 16)
+        since = captured.lines - 16;
+    for (i = since; i < captured.lines && !found; i++)
+        found = strstr(captured.text[i % 16], needle) != NULL;
+    pthread_mutex_unlock(&captured.mutex);
+    return found;
+}
+
+/* ---- a delegate that counts, and probes event functions from inside a callback ---------- */
+
+static tu_counter released, opens, closes, errors;
+static int delegates_created;
+
+static struct {
+    int done;
+    int data_null_rc, data_null_errno;
+    int text_null_rc, text_null_errno;
+    int finalize_rc, finalize_errno;
+} probe;
+
+static void on_open(void *user, WsEvent *event)
+{
+    (void)user;
+    (void)event;
+    tu_counter_add(&opens, 1);
+}
+
+static void on_message(void *user, WsEvent *event)
+{
+    int rc_data, errno_data, rc_text, errno_text, rc_fin, errno_fin;
+    const uint8_t *data = NULL;
+    (void)user;
+    if (wsEventMessageType(event) != kWsMessageText || wsEventData(event, &data) != 5 || memcmp(data, "probe", 5) != 0)
+        return;
+    errno = 0;
+    rc_data = wsEventData(event, NULL);
+    errno_data = errno;
+    errno = 0;
+    rc_text = wsEventText(event, NULL, 10);
+    errno_text = errno;
+    errno = 0;
+    rc_fin = oasis_finalize();
+    errno_fin = errno;
+    tu_lock();
+    probe.data_null_rc = rc_data;
+    probe.data_null_errno = errno_data;
+    probe.text_null_rc = rc_text;
+    probe.text_null_errno = errno_text;
+    probe.finalize_rc = rc_fin;
+    probe.finalize_errno = errno_fin;
+    probe.done = 1;
+    tu_unlock_notify();
+}
+
+static void on_error(void *user, WsEvent *event)
+{
+    (void)user;
+    (void)event;
+    tu_counter_add(&errors, 1);
+}
+
+static void on_close(void *user, WsEvent *event)
+{
+    (void)user;
+    (void)event;
+    tu_counter_add(&closes, 1);
+}
+
+static void on_release(void *user)
+{
+    (void)user;
+    tu_counter_add(&released, 1);
+}
+
+static const WsEventDelegateVTable delegate = {
+    sizeof(WsEventDelegateVTable), on_open, on_message, on_error, on_close, on_release,
+};
+
+/* createWsServer / wsOpenConnection with our counting delegate (each call owes one release). */
+static WsServer *create_server(const OasisKeyValue *parameters, size_t count)
+{
+    delegates_created++;
+    return createWsServer(parameters, count, &delegate, NULL);
+}
+
+static WsConnection *open_connection(const char *url, int32_t timeout_msec)
+{
+    delegates_created++;
+    return wsOpenConnection(url, NULL, 0, &delegate, NULL, timeout_msec);
+}
+
+/* A port on 127.0.0.1 that refuses connections: bound, never listening. */
+static int refusing_socket(int *port)
+{
+    struct sockaddr_in addr;
+    socklen_t addr_len = sizeof addr;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
+        getsockname(fd, (struct sockaddr *)&addr, &addr_len) != 0) {
+        close(fd);
+        return -1;
+    }
+    *port = ntohs(addr.sin_port);
+    return fd;
+}
+
+/* ---- the checks ----------------------------------------------------------------------------- */
+
+static const OasisKeyValue server_params[] = {{"port", "0"}, {"bind-address", "127.0.0.1"}};
+
+static void test_before_initialize(void)
+{
+    const OasisKeyValue bad_level[] = {{"log-level", "loud"}};
+    const OasisKeyValue zero_threads[] = {{"event-loop-threads", "0"}};
+    const OasisKeyValue text_threads[] = {{"event-loop-threads", "many"}};
+
+    CHECK(oasis_last_error() != NULL, "oasis_last_error() is never NULL");
+    CHECK_FAILS(create_server(server_params, 2) == NULL, EPERM, "createWsServer before oasis_initialize: EPERM");
+    CHECK_FAILS(open_connection("ws://127.0.0.1:1/", 1000) == NULL, EPERM,
+                "wsOpenConnection before oasis_initialize: EPERM");
+    CHECK(oasis_finalize() == 0, "oasis_finalize before oasis_initialize returns 0");
+
+    CHECK_FAILS(oasis_initialize(NULL, 2) == -1, EINVAL, "oasis_initialize(NULL, 2): EINVAL");
+    CHECK_FAILS(oasis_initialize(bad_level, 1) == -1, EINVAL, "oasis_initialize(log-level=loud): EINVAL");
+    CHECK(strstr(oasis_last_error(), "log-level") != NULL, "the last error names log-level (\"%s\")", oasis_last_error());
+    CHECK_FAILS(oasis_initialize(zero_threads, 1) == -1, EINVAL, "oasis_initialize(event-loop-threads=0): EINVAL");
+    CHECK(strstr(oasis_last_error(), "event-loop-threads") != NULL, "the last error names event-loop-threads (\"%s\")",
+          oasis_last_error());
+    CHECK_FAILS(oasis_initialize(text_threads, 1) == -1, EINVAL, "oasis_initialize(event-loop-threads=many): EINVAL");
+    CHECK_FAILS(create_server(server_params, 2) == NULL, EPERM, "a failed oasis_initialize leaves it uninitialized");
+
+    CHECK_FAILS(oasis_log_set_level(-1) == -1, EINVAL, "oasis_log_set_level(-1): EINVAL");
+    CHECK_FAILS(oasis_log_set_level(6) == -1, EINVAL, "oasis_log_set_level(6): EINVAL");
+    CHECK(oasis_log_get_level() == OASIS_LOG_WARN, "the log level is still WARN");
+}
+
+static void test_initialize(void)
+{
+    const OasisKeyValue params[] = {{"offs-disable", "1"}, {"no-such-init-key", "1"}};
+    int mark = log_lines();
+    CHECK(oasis_initialize(params, 2) == 0, "oasis_initialize with an unknown key succeeds");
+    CHECK(logged_since(mark, "no-such-init-key"), "and logs the unknown key");
+    CHECK(oasis_initialize(NULL, 0) == 0, "oasis_initialize again returns 0");
+}
+
+static void test_null_handles(void)
+{
+    const uint8_t *data = NULL;
+    char buffer[16];
+    const OasisKeyValue null_key[] = {{NULL, "0"}};
+    const OasisKeyValue null_value[] = {{"port", NULL}};
+
+    CHECK_FAILS(create_server(NULL, 1) == NULL, EINVAL, "createWsServer(parameters NULL, count 1)");
+    CHECK_FAILS(create_server(null_key, 1) == NULL, EINVAL, "createWsServer with a NULL key");
+    CHECK_FAILS(create_server(null_value, 1) == NULL, EINVAL, "createWsServer with a NULL value");
+    CHECK_FAILS(startWsServer(NULL) == -1, EINVAL, "startWsServer(NULL)");
+    CHECK_FAILS(stopWsServer(NULL) == -1, EINVAL, "stopWsServer(NULL)");
+    CHECK_FAILS(wsServerShutdown(NULL) == -1, EINVAL, "wsServerShutdown(NULL)");
+    CHECK_FAILS(destroyWsServer(NULL) == -1, EINVAL, "destroyWsServer(NULL)");
+    CHECK_FAILS(wsServerPort(NULL) == -1, EINVAL, "wsServerPort(NULL)");
+    CHECK_FAILS(wsServerRetain(NULL) == -1, EINVAL, "wsServerRetain(NULL)");
+    CHECK_FAILS(wsServerRelease(NULL) == -1, EINVAL, "wsServerRelease(NULL)");
+
+    CHECK_FAILS(open_connection(NULL, 1000) == NULL, EINVAL, "wsOpenConnection(url NULL)");
+    delegates_created++;
+    CHECK_FAILS(wsOpenConnection("ws://127.0.0.1:1/", NULL, 1, &delegate, NULL, 1000) == NULL, EINVAL,
+                "wsOpenConnection(parameters NULL, count 1)");
+    CHECK_FAILS(wsSendText(NULL, "x") == -1, EINVAL, "wsSendText(NULL, ...)");
+    CHECK_FAILS(wsSendTextLength(NULL, "x", 1) == -1, EINVAL, "wsSendTextLength(NULL, ...)");
+    CHECK_FAILS(wsSendBinary(NULL, "x", 1) == -1, EINVAL, "wsSendBinary(NULL, ...)");
+    CHECK_FAILS(wsSendPing(NULL, NULL, 0) == -1, EINVAL, "wsSendPing(NULL, ...)");
+    CHECK_FAILS(wsCloseConnection(NULL) == -1, EINVAL, "wsCloseConnection(NULL)");
+    CHECK_FAILS(wsCloseConnectionWithStatus(NULL, 1000, NULL) == -1, EINVAL, "wsCloseConnectionWithStatus(NULL, ...)");
+    CHECK_FAILS(wsConnectionPeerAddress(NULL, buffer, sizeof buffer) == -1, EINVAL, "wsConnectionPeerAddress(NULL, ...)");
+    CHECK_FAILS(wsConnectionProtocol(NULL, buffer, sizeof buffer) == -1, EINVAL, "wsConnectionProtocol(NULL, ...)");
+    CHECK_FAILS(wsConnectionSetUserData(NULL, buffer) == -1, EINVAL, "wsConnectionSetUserData(NULL, ...)");
+    CHECK_FAILS(wsConnectionGetUserData(NULL) == NULL, EINVAL, "wsConnectionGetUserData(NULL)");
+    CHECK_FAILS(wsConnectionIsOpen(NULL) == -1, EINVAL, "wsConnectionIsOpen(NULL)");
+    CHECK_FAILS(wsConnectionRetain(NULL) == -1, EINVAL, "wsConnectionRetain(NULL)");
+    CHECK_FAILS(wsConnectionRelease(NULL) == -1, EINVAL, "wsConnectionRelease(NULL)");
+
+    CHECK(wsEventMessageType(NULL) == kWsMessageUnknown, "wsEventMessageType(NULL) is kWsMessageUnknown");
+    CHECK_FAILS(wsEventData(NULL, &data) == -1, EINVAL, "wsEventData(NULL, ...)");
+    CHECK_FAILS(wsEventText(NULL, buffer, sizeof buffer) == -1, EINVAL, "wsEventText(NULL, ...)");
+    CHECK_FAILS(wsEventStatusCode(NULL) == -1, EINVAL, "wsEventStatusCode(NULL)");
+    CHECK_FAILS(wsEventConnection(NULL) == NULL, EINVAL, "wsEventConnection(NULL)");
+    CHECK_FAILS(wsEventRetain(NULL) == -1, EINVAL, "wsEventRetain(NULL)");
+    CHECK_FAILS(wsEventRelease(NULL) == -1, EINVAL, "wsEventRelease(NULL)");
+
+    /* Neither may crash; there is nothing else to observe. */
+    oasis_log_message(OASIS_LOG_ERROR, NULL, NULL);
+    oasis_log_message(99, "tag", "a level that does not exist");
+    CHECK(1, "oasis_log_message with NULL strings and a bad level does not crash");
+}
+
+static void test_server_parameters(void)
+{
+    static const struct {
+        const char *key, *value;
+    } bad[] = {
+        {"port", "70000"},
+        {"port", "abc"},
+        {"port", "-1"},
+        {"websocket-message-size-max", "0"},
+        {"bind-address", "nonsense"},
+        {"websocket-fragment-size-max", "lots"},
+    };
+    const OasisKeyValue no_port[] = {{"bind-address", "127.0.0.1"}};
+    const OasisKeyValue unknown[] = {{"port", "0"}, {"bind-address", "127.0.0.1"}, {"no-such-server-key", "1"}};
+    OasisKeyValue params[2];
+    WsServer *server;
+    size_t i;
+    int mark;
+
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        params[0].key = bad[i].key;
+        params[0].value = bad[i].value;
+        params[1].key = strcmp(bad[i].key, "port") == 0 ? "bind-address" : "port";
+        params[1].value = strcmp(bad[i].key, "port") == 0 ? "127.0.0.1" : "0";
+        CHECK_FAILS(create_server(params, 2) == NULL, EINVAL, "createWsServer(%s=%s): EINVAL", bad[i].key, bad[i].value);
+        CHECK(strstr(oasis_last_error(), bad[i].key) != NULL, "the last error names %s (\"%s\")", bad[i].key,
+              oasis_last_error());
+    }
+    CHECK_FAILS(create_server(no_port, 1) == NULL, EINVAL, "createWsServer without port: EINVAL");
+    CHECK(strstr(oasis_last_error(), "port") != NULL, "the last error names port (\"%s\")", oasis_last_error());
+
+    mark = log_lines();
+    server = create_server(unknown, 3);
+    CHECK(server != NULL, "createWsServer accepts an unknown key");
+    CHECK(logged_since(mark, "no-such-server-key"), "and logs it");
+    if (server)
+        CHECK(destroyWsServer(server) == 0, "destroyWsServer of a never-started server");
+
+    CHECK_FAILS((server = createWsServer(server_params, 2, NULL, NULL)) == NULL, EINVAL, "createWsServer(delegate NULL)");
+    if (server)
+        destroyWsServer(server);
+}
+
+static void test_stale_server(void)
+{
+    WsServer *server = create_server(server_params, 2);
+    CHECK(server != NULL, "a server to destroy");
+    if (server == NULL)
+        return;
+    CHECK_FAILS(wsServerPort(server) == -1, ENOTCONN, "wsServerPort before start: ENOTCONN");
+    CHECK(startWsServer(server) == 0, "startWsServer");
+    CHECK_FAILS(startWsServer(server) == -1, EALREADY, "startWsServer twice: EALREADY");
+    CHECK(stopWsServer(server) == 0, "stopWsServer");
+    CHECK(stopWsServer(server) == 0, "stopWsServer again returns 0");
+    CHECK(startWsServer(server) == 0, "a stopped server starts again");
+    CHECK(wsServerPort(server) > 0, "and has a port again");
+    CHECK(wsServerShutdown(server) == 0, "wsServerShutdown");
+    CHECK_FAILS(startWsServer(server) == -1, EINVAL, "startWsServer after shutdown: EINVAL");
+    CHECK(destroyWsServer(server) == 0, "destroyWsServer");
+    CHECK_FAILS(startWsServer(server) == -1, EBADF, "startWsServer on a destroyed server: EBADF");
+    CHECK_FAILS(stopWsServer(server) == -1, EBADF, "stopWsServer on a destroyed server: EBADF");
+    CHECK_FAILS(wsServerPort(server) == -1, EBADF, "wsServerPort on a destroyed server: EBADF");
+    CHECK_FAILS(wsServerRetain(server) == -1, EBADF, "wsServerRetain on a destroyed server: EBADF");
+    CHECK_FAILS(destroyWsServer(server) == -1, EBADF, "destroyWsServer twice: EBADF");
+    CHECK_FAILS(wsServerRelease(server) == -1, EBADF, "wsServerRelease on a destroyed server: EBADF");
+}
+
+static void test_urls(int port)
+{
+    char url[128];
+    const char *bad[] = {"", "127.0.0.1:80/", "http://127.0.0.1/", "ws://[::1", "ws://127.0.0.1:99999/",
+                         "ws://127.0.0.1:0/", "ws://", "ws:///path"};
+    WsConnection *conn;
+    size_t i;
+
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK_FAILS(open_connection(bad[i], 2000) == NULL, EINVAL, "wsOpenConnection(\"%s\"): EINVAL", bad[i]);
+
+    snprintf(url, sizeof url, "wss://127.0.0.1:%d/", port);
+    errno = 0;
+    conn = open_connection(url, 2000);
+    CHECK(conn == NULL && errno != 0, "wss:// fails for now, with errno set (%d: %s)", errno, strerror(errno));
+    if (conn)
+        wsConnectionRelease(conn);
+}
+
+static void test_refused(void)
+{
+    char url[64];
+    int port = 0;
+    int fd = refusing_socket(&port);
+    CHECK(fd >= 0, "a refusing port");
+    if (fd < 0)
+        return;
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
+    CHECK_FAILS(open_connection(url, 2000) == NULL, ECONNREFUSED, "wsOpenConnection to a refusing port: ECONNREFUSED");
+    close(fd);
+}
+
+static void test_live_connection(int port)
+{
+    char url[64], buffer[16];
+    char long_reason[125];
+    unsigned char ping[126];
+    WsConnection *conn;
+    WsConnection *plain;
+    int ok, mark, closes_before;
+
+    memset(ping, 'p', sizeof ping);
+    memset(long_reason, 'r', sizeof long_reason - 1);
+    long_reason[sizeof long_reason - 1] = '\0';
+
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
+    conn = open_connection(url, 3000);
+    CHECK(conn != NULL, "a live connection (%s)", conn ? "open" : oasis_last_error());
+    if (conn == NULL)
+        return;
+
+    CHECK_FAILS(wsSendText(conn, NULL) == -1, EINVAL, "wsSendText(text NULL): EINVAL");
+    CHECK_FAILS(wsSendText(conn, "\xc3\x28") == -1, EINVAL, "wsSendText of invalid UTF-8: EINVAL");
+    CHECK_FAILS(wsSendTextLength(conn, NULL, 3) == -1, EINVAL, "wsSendTextLength(NULL, 3): EINVAL");
+    CHECK_FAILS(wsSendTextLength(conn, "ok\xff", 3) == -1, EINVAL, "wsSendTextLength of non-UTF-8: EINVAL");
+    CHECK_FAILS(wsSendTextLength(conn, "\xe2\x82", 2) == -1, EINVAL, "wsSendTextLength of a cut UTF-8 sequence: EINVAL");
+    CHECK(wsSendTextLength(conn, "\xe2\x82\xac!", 4) == 0, "wsSendTextLength of valid UTF-8 without a NUL");
+    CHECK_FAILS(wsSendBinary(conn, NULL, 4) == -1, EINVAL, "wsSendBinary(NULL, 4): EINVAL");
+    CHECK_FAILS(wsSendPing(conn, NULL, 1) == -1, EINVAL, "wsSendPing(NULL, 1): EINVAL");
+    CHECK_FAILS(wsSendPing(conn, ping, 126) == -1, EMSGSIZE, "wsSendPing with 126 bytes: EMSGSIZE");
+    CHECK(wsSendPing(conn, ping, 125) == 0, "wsSendPing with 125 bytes");
+    CHECK_FAILS(wsCloseConnectionWithStatus(conn, 1005, NULL) == -1, EINVAL, "close with 1005: EINVAL");
+    CHECK_FAILS(wsCloseConnectionWithStatus(conn, 1006, NULL) == -1, EINVAL, "close with 1006: EINVAL");
+    CHECK_FAILS(wsCloseConnectionWithStatus(conn, 999, NULL) == -1, EINVAL, "close with 999: EINVAL");
+    CHECK_FAILS(wsCloseConnectionWithStatus(conn, 5000, NULL) == -1, EINVAL, "close with 5000: EINVAL");
+    CHECK_FAILS(wsCloseConnectionWithStatus(conn, 1000, long_reason) == -1, EINVAL, "close with a 124-byte reason: EINVAL");
+    CHECK_FAILS(wsCloseConnectionWithStatus(conn, 1000, "\xff") == -1, EINVAL, "close with a non-UTF-8 reason: EINVAL");
+    CHECK_FAILS(wsConnectionPeerAddress(conn, NULL, 10) == -1, EINVAL, "wsConnectionPeerAddress(NULL, 10): EINVAL");
+    CHECK_FAILS(wsConnectionProtocol(conn, NULL, 10) == -1, EINVAL, "wsConnectionProtocol(NULL, 10): EINVAL");
+    CHECK(wsConnectionPeerAddress(conn, buffer, 4) > 4 && strlen(buffer) == 3,
+          "wsConnectionPeerAddress truncates like snprintf (\"%s\")", buffer);
+    CHECK(wsConnectionIsOpen(conn) == 1, "the connection is still open after all that");
+
+    CHECK(wsSendText(conn, "probe") == 0, "a text whose server callback probes the event functions");
+    TU_WAIT_FOR(ok, probe.done, TU_TIMEOUT_MS);
+    CHECK(ok, "the probe ran");
+    tu_lock();
+    CHECK(probe.data_null_rc == -1 && probe.data_null_errno == EINVAL, "wsEventData(event, NULL): -1/EINVAL (%d/%d)",
+          probe.data_null_rc, probe.data_null_errno);
+    CHECK(probe.text_null_rc == -1 && probe.text_null_errno == EINVAL,
+          "wsEventText(event, NULL, 10): -1/EINVAL (%d/%d)", probe.text_null_rc, probe.text_null_errno);
+    CHECK(probe.finalize_rc == -1 && probe.finalize_errno == EDEADLK,
+          "oasis_finalize inside a callback: -1/EDEADLK (%d/%d)", probe.finalize_rc, probe.finalize_errno);
+    tu_unlock();
+
+    closes_before = tu_counter_get(&closes);
+    CHECK(wsCloseConnection(conn) == 0, "wsCloseConnection");
+    /* Both ends share the counting delegate: the client's and the server's onClose. */
+    CHECK(tu_counter_wait(&closes, closes_before + 2, TU_TIMEOUT_MS), "both ends report onClose");
+    CHECK(wsConnectionIsOpen(conn) == 0, "a closed connection is not open");
+    CHECK_FAILS(wsSendText(conn, "late") == -1, ENOTCONN, "wsSendText on a closed connection: ENOTCONN");
+    CHECK_FAILS(wsSendTextLength(conn, "late", 4) == -1, ENOTCONN, "wsSendTextLength on a closed connection: ENOTCONN");
+    CHECK_FAILS(wsSendBinary(conn, "late", 4) == -1, ENOTCONN, "wsSendBinary on a closed connection: ENOTCONN");
+    CHECK_FAILS(wsSendPing(conn, NULL, 0) == -1, ENOTCONN, "wsSendPing on a closed connection: ENOTCONN");
+    CHECK(wsCloseConnection(conn) == 0, "closing a closed connection returns 0");
+
+    CHECK(wsConnectionRelease(conn) == 0, "wsConnectionRelease");
+    /* The library may finish its bookkeeping just after onClose returned, so allow it a moment
+     * (probing with a call that takes no reference) before the handle must read as stale. */
+    {
+        int64_t deadline = tu_now_ms() + 1000;
+        while (wsConnectionIsOpen(conn) != -1 && tu_now_ms() < deadline)
+            tu_sleep_ms(10);
+    }
+    CHECK_FAILS(wsSendText(conn, "x") == -1, EBADF, "wsSendText on a released connection: EBADF");
+    CHECK_FAILS(wsConnectionIsOpen(conn) == -1, EBADF, "wsConnectionIsOpen on a released connection: EBADF");
+    CHECK_FAILS(wsConnectionRetain(conn) == -1, EBADF, "wsConnectionRetain on a released connection: EBADF");
+    CHECK_FAILS(wsConnectionRelease(conn) == -1, EBADF, "wsConnectionRelease twice: EBADF");
+
+    CHECK_FAILS((plain = wsOpenConnection(url, NULL, 0, NULL, NULL, 3000)) == NULL, EINVAL,
+                "wsOpenConnection(delegate NULL)");
+    if (plain)
+        wsConnectionRelease(plain);
+
+    mark = log_lines();
+    CHECK_FAILS(wsSendText(NULL, "x") == -1, EINVAL, "one more bad call");
+    CHECK(logged_since(mark, "wsSendText"), "it produced a log line naming the function");
+}
+
+int main(void)
+{
+    WsServer *server;
+    int port = 0;
+
+    oasis_log_set_hook(capture_log, NULL);
+
+    test_before_initialize();
+    test_initialize();
+    test_null_handles();
+    test_server_parameters();
+    test_stale_server();
+
+    delegates_created++;
+    server = tu_start_server("127.0.0.1", NULL, 0, &delegate, NULL, &port);
+    CHECK(server != NULL, "a server for the connection checks (port %d)", port);
+    test_urls(port);
+    test_refused();
+    if (server) {
+        test_live_connection(port);
+        CHECK(destroyWsServer(server) == 0, "destroyWsServer");
+    }
+
+    CHECK(oasis_finalize() == 0, "oasis_finalize");
+    CHECK(tu_counter_get(&released) == delegates_created,
+          "every delegate handed over was released exactly once, failed calls included (%d of %d)",
+          tu_counter_get(&released), delegates_created);
+    CHECK_FAILS(create_server(server_params, 2) == NULL, EPERM, "createWsServer after oasis_finalize: EPERM");
+    CHECK(tu_counter_get(&released) == delegates_created, "that delegate was released too");
+
+    oasis_log_set_hook(NULL, NULL);
+    return tu_summary();
+}
