@@ -41,5 +41,8 @@ fn parameter_table_is_current() {
         std::fs::write(path, &expected).unwrap();
     }
     let actual = std::fs::read_to_string(path).unwrap_or_default();
-    assert_eq!(actual, expected, "docs/PARAMETERS.md is stale: run OASIS_UPDATE_DOCS=1 cargo test --test docs");
+    assert_eq!(
+        actual, expected,
+        "docs/PARAMETERS.md is stale: run OASIS_UPDATE_DOCS=1 cargo test --test docs"
+    );
 }

@@ -45,6 +45,10 @@ pub enum State {
 /// Send buffers larger than this are freed once drained, so a big message does not pin memory.
 const OUTBOX_KEEP: usize = 16 * 1024;
 
+/// While corked, payloads at least this large still go straight to the socket when nothing
+/// waits: copying them would cost more than the system call saved.
+const CORKED_DIRECT_MIN: usize = 16 * 1024;
+
 pub struct Io {
     pub transport: Option<Transport>,
     pub state: State,
@@ -52,6 +56,9 @@ pub struct Io {
     sent: usize,
     /// A write failed: the peer is gone; the event loop reports it.
     pub broken: bool,
+    /// Set by the event loop while it hands one read's messages to callbacks: replies collect
+    /// in the send buffer and go out with one write afterwards, instead of one per message.
+    pub corked: bool,
 }
 
 impl Io {
@@ -96,7 +103,17 @@ impl Io {
     /// Queues raw bytes (an HTTP head) and writes them if the socket takes them.
     pub fn write_raw(&mut self, bytes: &[u8]) {
         self.outbox.extend_from_slice(bytes);
-        self.flush();
+        if !self.corked {
+            self.flush();
+        }
+    }
+
+    /// Ends a cork: writes what collected meanwhile.
+    pub fn uncork(&mut self) {
+        self.corked = false;
+        if self.queued() > 0 {
+            self.flush();
+        }
     }
 
     /// Writes one frame. A server frame goes out as header + payload in one vectored write,
@@ -113,12 +130,14 @@ impl Io {
             let start = self.outbox.len();
             self.outbox.extend_from_slice(payload);
             frame::apply_mask(&mut self.outbox[start..], mask);
-            self.flush();
+            if !self.corked {
+                self.flush();
+            }
             return;
         }
         let n = frame::encode_header(&mut header, opcode, fin, payload.len(), None);
         let mut written = 0;
-        if self.queued() == 0 {
+        if self.queued() == 0 && (!self.corked || payload.len() >= CORKED_DIRECT_MIN) {
             let transport = self.transport.as_mut().expect("checked above");
             loop {
                 match transport.write_vectored(&[IoSlice::new(&header[..n]), IoSlice::new(payload)])
@@ -196,6 +215,7 @@ impl Connection {
                 outbox: Vec::new(),
                 sent: 0,
                 broken: false,
+                corked: false,
             }),
             peer: OnceLock::new(),
             protocol: OnceLock::new(),

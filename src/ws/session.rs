@@ -26,6 +26,9 @@ use std::time::Instant;
 /// Buffers that grew past this are released after use.
 const KEEP_CAPACITY: usize = 4096;
 
+/// Frames at least this large are read straight into the connection's own buffer.
+const LARGE_FRAME: usize = 16 * 1024;
+
 const ABNORMAL: u16 = 1006;
 
 enum Phase {
@@ -60,8 +63,15 @@ pub struct Session {
     pub connection: Arc<Connection>,
     group: Arc<ConnectionGroup>,
     phase: Phase,
-    /// Unparsed bytes: a frame cut by the end of a read.
+    /// A frame cut by the end of a read: `partial[..partial_filled]` holds its bytes so far.
+    /// While large frames flow, reads go straight into this buffer (no copy through the loop's
+    /// buffer); it is freed once small frames follow.
     partial: Vec<u8>,
+    partial_filled: usize,
+    /// The size of the cut frame once its header is known, else 0.
+    partial_needed: usize,
+    /// The last complete frame was large: keep `partial` for the next one.
+    large_frames: bool,
     /// Fragments of the message being assembled, and its type.
     message: Vec<u8>,
     message_opcode: Option<Opcode>,
@@ -92,6 +102,9 @@ impl Session {
             group,
             phase,
             partial: Vec::new(),
+            partial_filled: 0,
+            partial_needed: 0,
+            large_frames: false,
             message: Vec::new(),
             message_opcode: None,
             utf8_valid_upto: 0,
@@ -224,22 +237,40 @@ impl Session {
     fn read_all(&mut self, ctx: &mut Context, to_the_end: bool) -> Outcome {
         let mut buffer = std::mem::take(ctx.receive_buffer);
         let outcome = loop {
-            let result = {
+            let direct = matches!(self.phase, Phase::Open)
+                && (self.large_frames || self.partial_needed >= LARGE_FRAME);
+            let (result, space) = {
                 let mut io = self.connection.io.lock();
-                match io.transport.as_mut() {
-                    Some(transport) => transport.read(&mut buffer),
-                    None => break Outcome::Continue,
+                io.corked = true;
+                let Some(transport) = io.transport.as_mut() else {
+                    break Outcome::Continue;
+                };
+                if direct {
+                    let want = self.partial_needed.max(self.partial_filled + LARGE_FRAME);
+                    if self.partial.len() < want {
+                        self.partial.resize(want, 0);
+                    }
+                    let target = &mut self.partial[self.partial_filled..];
+                    (transport.read(target), target.len())
+                } else {
+                    (transport.read(&mut buffer), buffer.len())
                 }
             };
             match result {
                 Ok(0) => break self.on_transport_gone(ctx, "peer closed the TCP connection"),
                 Ok(n) => {
-                    if self.on_bytes(ctx, &mut buffer[..n]) == Outcome::Finished {
+                    let outcome = if direct {
+                        self.partial_filled += n;
+                        self.parse_partial(ctx)
+                    } else {
+                        self.on_bytes(ctx, &mut buffer[..n])
+                    };
+                    if outcome == Outcome::Finished {
                         break Outcome::Finished;
                     }
                     // A short read drained the socket: the next arrival raises a new edge
                     // (saves a read that would only say EAGAIN).
-                    if n < buffer.len() && !to_the_end {
+                    if n < space && !to_the_end {
                         break Outcome::Continue;
                     }
                 }
@@ -249,6 +280,17 @@ impl Session {
             }
         };
         *ctx.receive_buffer = buffer;
+        if outcome == Outcome::Finished {
+            return outcome;
+        }
+        let broken = {
+            let mut io = self.connection.io.lock();
+            io.uncork();
+            io.broken
+        };
+        if broken {
+            return self.on_transport_gone(ctx, "write failed");
+        }
         outcome
     }
 
@@ -399,28 +441,48 @@ impl Session {
 
     /// Parses frames from newly read bytes, continuing a frame cut by the previous read.
     fn on_frames(&mut self, ctx: &mut Context, data: &mut [u8]) -> Outcome {
-        if self.partial.is_empty() {
-            let (consumed, outcome) = self.parse_frames(ctx, data);
-            if outcome == Outcome::Continue && consumed < data.len() {
-                self.partial.extend_from_slice(&data[consumed..]);
-            }
+        if self.partial_filled > 0 {
+            self.append_partial(data);
+            return self.parse_partial(ctx);
+        }
+        let (consumed, outcome, needed) = self.parse_frames(ctx, data);
+        if outcome == Outcome::Continue && consumed < data.len() {
+            self.partial_needed = needed;
+            self.append_partial(&data[consumed..]);
+        }
+        outcome
+    }
+
+    fn append_partial(&mut self, data: &[u8]) {
+        let end = self.partial_filled + data.len();
+        if self.partial.len() < end {
+            self.partial.resize(end.max(self.partial_needed), 0);
+        }
+        self.partial[self.partial_filled..end].copy_from_slice(data);
+        self.partial_filled = end;
+    }
+
+    /// Parses what `partial` holds; keeps the unfinished rest at its start.
+    fn parse_partial(&mut self, ctx: &mut Context) -> Outcome {
+        let mut partial = std::mem::take(&mut self.partial);
+        let filled = self.partial_filled;
+        let (consumed, outcome, needed) = self.parse_frames(ctx, &mut partial[..filled]);
+        if outcome == Outcome::Finished {
             return outcome;
         }
-        let mut partial = std::mem::take(&mut self.partial);
-        partial.extend_from_slice(data);
-        let (consumed, outcome) = self.parse_frames(ctx, &mut partial);
-        if outcome == Outcome::Continue && consumed < partial.len() {
-            partial.drain(..consumed);
-            if partial.capacity() > KEEP_CAPACITY && partial.len() < KEEP_CAPACITY {
-                partial.shrink_to(KEEP_CAPACITY);
-            }
+        partial.copy_within(consumed..filled, 0);
+        self.partial_filled = filled - consumed;
+        self.partial_needed = needed;
+        let idle = self.partial_filled == 0 && !self.large_frames;
+        if !(idle && partial.len() > KEEP_CAPACITY) {
             self.partial = partial;
         }
         outcome
     }
 
-    /// Handles every complete frame in `buffer`; returns how many bytes were used.
-    fn parse_frames(&mut self, ctx: &mut Context, buffer: &mut [u8]) -> (usize, Outcome) {
+    /// Handles every complete frame in `buffer`; returns how many bytes were used, and the size
+    /// of the frame cut at the end once its header is known (else 0).
+    fn parse_frames(&mut self, ctx: &mut Context, buffer: &mut [u8]) -> (usize, Outcome, usize) {
         let expect_masked = self.connection.role == Role::Server;
         let mut offset = 0;
         while offset < buffer.len() {
@@ -431,25 +493,23 @@ impl Session {
                 .saturating_sub(self.message.len());
             match frame::parse(&mut buffer[offset..], expect_masked, room) {
                 // Once failed, only the peer's close frame matters; a second violation ends parsing.
-                Err(_) if self.failure.is_some() => return (buffer.len(), Outcome::Continue),
-                Err(violation) => return (buffer.len(), self.fail(ctx, violation)),
+                Err(_) if self.failure.is_some() => return (buffer.len(), Outcome::Continue, 0),
+                Err(violation) => return (buffer.len(), self.fail(ctx, violation), 0),
                 Ok(Parse::Incomplete { frame_len }) => {
-                    if let Some(frame_len) = frame_len {
-                        self.partial.reserve(frame_len);
-                    }
-                    break;
+                    return (offset, Outcome::Continue, frame_len.unwrap_or(0));
                 }
                 Ok(Parse::Frame(info)) => {
                     let start = offset + info.payload_start;
                     offset = start + info.payload_len;
+                    self.large_frames = info.payload_len >= LARGE_FRAME;
                     let outcome = self.on_frame(ctx, info, &buffer[start..offset]);
                     if outcome == Outcome::Finished || !matches!(self.phase, Phase::Open) {
-                        return (buffer.len(), outcome);
+                        return (buffer.len(), outcome, 0);
                     }
                 }
             }
         }
-        (offset, Outcome::Continue)
+        (offset, Outcome::Continue, 0)
     }
 
     fn on_frame(&mut self, ctx: &mut Context, info: FrameInfo, payload: &[u8]) -> Outcome {
@@ -636,8 +696,6 @@ impl Session {
         drop(io);
         self.deadline = Some(Instant::now() + self.connection.settings.close_timeout);
         let _ = ctx;
-        // Frames after the violation are not read; the peer's close frame still is.
-        self.partial = Vec::new();
         Outcome::Continue
     }
 
@@ -758,6 +816,7 @@ impl Session {
         self.phase = Phase::Finished;
         self.deadline = None;
         self.partial = Vec::new();
+        self.partial_filled = 0;
         self.release_message_memory();
         self.group.remove(self.connection.id);
         Outcome::Finished

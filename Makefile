@@ -1,0 +1,98 @@
+# oasisnet — build and test entry points.
+#
+#   make demo        build, then run the documented echo server sample on ws://127.0.0.1:9000/
+#                    (DEMO_PORT=... to change the port; Ctrl-C stops it)
+#   make test        run every test (tests/run-tests.sh); last line "N passed, M failed"
+#                    (ONLY=pattern runs only the steps whose name contains it, e.g. ONLY=autobahn)
+#   make lib         target/release/liboasisnet.so and liboasisnet.a (cargo build --release)
+#   make check-header  the committed include/oasis_net.h equals a fresh cbindgen generation
+#   make examples    c-examples/*.c and *.cpp  -> build/NAME
+#   make c-tests     tests/c/*.c and *.cpp     -> build/tests/NAME, plus one C test linked
+#                    statically against liboasisnet.a -> build/tests/NAME_static
+#   make venv        .venv/ with the Python test peers (tests/python/requirements.txt)
+#   make clean       remove build/ (cargo clean for target/)
+
+CARGO    ?= cargo
+CC       := gcc
+CXX      := g++
+BUILD    := build
+LIBDIR   := $(CURDIR)/target/release
+LIBSO    := $(LIBDIR)/liboasisnet.so
+LIBA     := $(LIBDIR)/liboasisnet.a
+HEADERS  := $(wildcard include/*.h)
+DEMO_PORT ?= 9000
+
+# The documented samples keep their unused variables and parameters, hence the -Wno-unused-*.
+EXAMPLE_CFLAGS   := -std=c99 -Wall -Wextra -Werror -O2 -g
+EXAMPLE_CXXFLAGS := -std=c++11 -Wall -Wextra -Werror -Wno-unused-variable \
+                    -Wno-unused-parameter -Wno-unused-but-set-variable -O2 -g
+TEST_CFLAGS      := -std=c99 -Wall -Wextra -Werror -O2 -g
+TEST_CXXFLAGS    := -std=c++11 -Wall -Wextra -Werror -O2 -g
+OASIS_CPPFLAGS   := -Iinclude
+SHARED_LIBS      := -L$(LIBDIR) -Wl,-rpath,$(LIBDIR) -loasisnet -lpthread
+STATIC_LIBS      := $(LIBA) -lpthread -ldl -lm
+
+EX_C      := $(wildcard c-examples/*.c)
+EX_CXX    := $(wildcard c-examples/*.cpp)
+EXAMPLES  := $(EX_C:c-examples/%.c=$(BUILD)/%) $(EX_CXX:c-examples/%.cpp=$(BUILD)/%)
+T_C       := $(wildcard tests/c/*.c)
+T_CXX     := $(wildcard tests/c/*.cpp)
+CTESTS    := $(T_C:tests/c/%.c=$(BUILD)/tests/%) $(T_CXX:tests/c/%.cpp=$(BUILD)/tests/%)
+# The C test linked statically: the first self-checking one unless STATIC_TEST_SRC says otherwise.
+STATIC_TEST_SRC ?= $(firstword $(filter-out tests/c/autobahn_client.c,$(T_C)))
+STATIC_TEST     := $(if $(STATIC_TEST_SRC),$(STATIC_TEST_SRC:tests/c/%.c=$(BUILD)/tests/%_static))
+
+.PHONY: all lib check-header examples c-tests c-tests-shared static-test print-static-test \
+        test demo venv clean FORCE
+.DELETE_ON_ERROR:
+
+all: lib examples c-tests
+
+# cargo decides whether anything changed; make then relinks what depends on a newer library.
+lib: $(LIBSO) $(LIBA)
+$(LIBSO) $(LIBA) &: FORCE
+	$(CARGO) build --release
+FORCE:
+
+check-header:
+	bash tests/scripts/check-header.sh
+
+examples: $(EXAMPLES)
+c-tests: c-tests-shared static-test
+c-tests-shared: $(CTESTS)
+static-test: $(STATIC_TEST)
+print-static-test:
+	@echo $(STATIC_TEST)
+
+$(BUILD) $(BUILD)/tests:
+	mkdir -p $@
+
+$(BUILD)/%: c-examples/%.c $(HEADERS) $(LIBSO) | $(BUILD)
+	$(CC) $(EXAMPLE_CFLAGS) $(OASIS_CPPFLAGS) -o $@ $< $(SHARED_LIBS)
+
+$(BUILD)/%: c-examples/%.cpp $(HEADERS) $(LIBSO) | $(BUILD)
+	$(CXX) $(EXAMPLE_CXXFLAGS) $(OASIS_CPPFLAGS) -o $@ $< $(SHARED_LIBS)
+
+$(BUILD)/tests/%_static: tests/c/%.c $(HEADERS) $(LIBA) | $(BUILD)/tests
+	$(CC) $(TEST_CFLAGS) $(OASIS_CPPFLAGS) -o $@ $< $(STATIC_LIBS)
+
+$(BUILD)/tests/%: tests/c/%.c $(HEADERS) $(LIBSO) | $(BUILD)/tests
+	$(CC) $(TEST_CFLAGS) $(OASIS_CPPFLAGS) -o $@ $< $(SHARED_LIBS)
+
+$(BUILD)/tests/%: tests/c/%.cpp $(HEADERS) $(LIBSO) | $(BUILD)/tests
+	$(CXX) $(TEST_CXXFLAGS) $(OASIS_CPPFLAGS) -o $@ $< $(SHARED_LIBS)
+
+test:
+	bash tests/run-tests.sh $(ONLY)
+
+venv:
+	bash tests/scripts/venv.sh
+
+demo: lib examples
+	@test -x $(BUILD)/ws_server_sample || { echo "demo: $(BUILD)/ws_server_sample was not built (c-examples/ws_server_sample.cpp)"; exit 1; }
+	@echo "oasisnet demo: documented echo server on ws://127.0.0.1:$(DEMO_PORT)/ — try: python3 -m websockets ws://127.0.0.1:$(DEMO_PORT)/ (Ctrl-C to stop)"
+	@echo "  (python3 -m websockets needs 'pip install websockets'; 'make venv' puts it in .venv: .venv/bin/python -m websockets ws://127.0.0.1:$(DEMO_PORT)/)"
+	@exec $(BUILD)/ws_server_sample $(DEMO_PORT)
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,272 @@
+#!/usr/bin/env bash
+# Runs every test of oasisnet as counted steps (this is `make test`).
+#
+#   usage: tests/run-tests.sh [PATTERN]     only the steps whose name contains PATTERN
+#
+# Each step prints `ok - NAME` or `not ok - NAME` (then the tail of its log), and keeps its whole
+# log in target/test-logs/NN-NAME.log. The last line is `N passed, M failed`; the exit status is
+# non-zero when any step failed.
+#
+# Steps: header check (cargo build --release + cbindgen output vs include/oasis_net.h), rustfmt,
+# clippy, Rust tests, building c-examples/ and tests/c/ (also one C test linked statically), each
+# tests/c program, the documented samples against each other and against Python `websockets`,
+# and the Autobahn|Testsuite (cases 1-10) with the library as server and as client.
+#
+# env: AUTOBAHN_CASES (default "1.* 2.* 3.* 4.* 5.* 6.* 7.* 9.* 10.*"), AUTOBAHN_EXCLUDE,
+#      CTEST_TIMEOUT (seconds per tests/c program, default 120).
+# Everything listens on and connects to 127.0.0.1 only, on ports the kernel picked.
+set -uo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$PWD"
+# shellcheck source=tests/scripts/lib.sh
+. tests/scripts/lib.sh
+
+ONLY="${1:-}"
+LOGDIR="$ROOT/target/test-logs"
+rm -rf "$LOGDIR"; mkdir -p "$LOGDIR"
+export LD_LIBRARY_PATH="$ROOT/target/release${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export CARGO_TERM_COLOR=never
+export AUTOBAHN_CASES="${AUTOBAHN_CASES:-1.* 2.* 3.* 4.* 5.* 6.* 7.* 9.* 10.*}"
+export AUTOBAHN_EXCLUDE="${AUTOBAHN_EXCLUDE-12.* 13.*}"
+CTEST_TIMEOUT="${CTEST_TIMEOUT:-120}"
+MAKE_J="-j$(nproc 2>/dev/null || echo 2)"
+
+passed=0; failed=0; n=0; failed_names=(); timings=()
+run_started=$(date +%s)
+
+# step NAME TIMEOUT_SECONDS COMMAND [ARGS...]: runs COMMAND (a function or a program) in a
+# subshell with stdin from /dev/null and all output into the step's log, bounded in time.
+step() {
+  local name="$1" limit="$2"; shift 2
+  if [ -n "$ONLY" ] && [[ "$name" != *"$ONLY"* ]]; then return 0; fi
+  n=$((n + 1))
+  local slug log t0 rc secs
+  slug="$(printf '%02d-%s' "$n" "$name" | tr -c 'A-Za-z0-9._-' '-' | sed 's/-\{2,\}/-/g; s/-$//')"
+  log="$LOGDIR/$slug.log"
+  t0=$(date +%s)
+  ( "$@" ) >"$log" 2>&1 </dev/null &
+  local pid=$!
+  # Bound the whole step: after `limit` seconds, end its process group members we started.
+  ( sleep "$limit" && { echo "run-tests: step timed out after ${limit}s" >>"$log"; pkill_tree "$pid"; } ) \
+    </dev/null >/dev/null 2>&1 &
+  local watchdog=$!
+  wait "$pid"; rc=$?
+  pkill_tree "$watchdog"; wait "$watchdog" 2>/dev/null
+  secs=$(( $(date +%s) - t0 ))
+  timings+=("$(printf '%5ds  %s' "$secs" "$name")")
+  if [ $rc -eq 0 ]; then
+    passed=$((passed + 1)); echo "ok - $name"
+  else
+    failed=$((failed + 1)); failed_names+=("$name"); echo "not ok - $name"
+    echo "#   exit status $rc after ${secs}s; last lines of $log:"
+    tail -n 40 "$log" | sed 's/^/#   /'
+  fi
+}
+
+# The process ids whose parent is $1 (from /proc: no procps needed).
+children_of() {
+  local f line st ppid rest
+  for f in /proc/[0-9]*/stat; do
+    { read -r line < "$f"; } 2>/dev/null || continue
+    read -r st ppid rest <<< "${line##*) }"
+    if [ "$ppid" = "$1" ]; then f="${f#/proc/}"; echo "${f%/stat}"; fi
+  done
+}
+
+# Ends a process and everything it started, by process id (stopped first, so that it starts
+# nothing new, then its children, then itself).
+pkill_tree() {
+  local p c
+  for p in "$@"; do
+    kill -STOP "$p" 2>/dev/null || continue
+    for c in $(children_of "$p"); do pkill_tree "$c"; done
+    kill -KILL "$p" 2>/dev/null
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
+# Rust side
+
+rust_tests() {
+  if command -v cargo-nextest >/dev/null 2>&1 || cargo nextest --version >/dev/null 2>&1; then
+    # nextest runs every test in its own process: the library's global state stays per test.
+    cargo nextest run --no-tests=warn || return 1
+  else
+    cargo test -- --test-threads=1 || return 1
+  fi
+  # nextest does not run doctests.
+  cargo test --doc
+}
+
+# ---------------------------------------------------------------------------------------------
+# C and C++ programs
+
+build_examples() { make --no-print-directory "$MAKE_J" examples; }
+build_ctests() { make --no-print-directory "$MAKE_J" c-tests-shared; }
+
+static_link() {
+  local bin
+  bin="$(make -s --no-print-directory print-static-test)" || return 1
+  [ -n "$bin" ] || { echo "no C test in tests/c/ to link statically"; return 1; }
+  make --no-print-directory "$bin" || return 1
+  echo "--- ldd $bin"; ldd "$bin"
+  if ldd "$bin" | grep -q oasisnet; then echo "FAIL: $bin still needs liboasisnet.so"; return 1; fi
+  echo "--- run $bin"
+  timeout "$CTEST_TIMEOUT" "$bin"
+}
+
+run_ctest() {
+  echo "--- $1"
+  timeout "$CTEST_TIMEOUT" "$1"
+  local rc=$?
+  [ $rc -eq 124 ] && echo "FAIL: $1 did not finish within ${CTEST_TIMEOUT}s"
+  return $rc
+}
+
+# ---------------------------------------------------------------------------------------------
+# The documented samples, each other and Python `websockets`
+
+need() { local f; for f in "$@"; do [ -x "$f" ] || { echo "missing $f (not built?)"; return 1; }; done; }
+
+VENV_PY="$ROOT/.venv/bin/python"
+python_venv() { bash tests/scripts/venv.sh && "$VENV_PY" -c 'import websockets; print("websockets", websockets.__version__)'; }
+
+# Starts build/ws_server_sample on a free port (retrying when another process took the port in
+# between); sets SRV_PID and SRV_PORT.
+start_sample_server() {
+  local log="$1" try
+  for try in 1 2 3; do
+    SRV_PORT="$(free_port)"
+    start_bg "$log" build/ws_server_sample "$SRV_PORT"; SRV_PID=$BG_PID
+    if wait_port "$SRV_PORT" "$SRV_PID" 10; then echo "ws_server_sample listening on port $SRV_PORT"; return 0; fi
+    stop_proc "$SRV_PID" 2 KILL >/dev/null 2>&1
+    echo "--- ws_server_sample did not start (try $try):"; cat "$log"
+  done
+  return 1
+}
+
+sample_client_vs_sample_server() {
+  need build/ws_server_sample build/ws_client_sample || return 1
+  local slog="$LOGDIR/sample-server-1.log" out="$LOGDIR/sample-client-1.log" rc ok=0
+  start_sample_server "$slog" || return 1
+  timeout 30 build/ws_client_sample "ws://127.0.0.1:$SRV_PORT/" >"$out" 2>&1 </dev/null; rc=$?
+  echo "--- ws_client_sample (exit $rc):"; cat "$out"
+  [ $rc -eq 0 ] || { echo "FAIL: ws_client_sample exited $rc"; ok=1; }
+  grep -q "connected" "$out" || { echo "FAIL: the client did not say it connected"; ok=1; }
+  grep -qF "==> hello, world!" "$out" || { echo "FAIL: the echo '==> hello, world!' did not arrive"; ok=1; }
+  check_stop ws_server_sample "$SRV_PID" 15 || ok=1
+  echo "--- ws_server_sample output:"; cat "$slog"
+  return $ok
+}
+
+python_client_vs_sample_server() {
+  need build/ws_server_sample "$VENV_PY" || return 1
+  local slog="$LOGDIR/sample-server-2.log" ok=0
+  start_sample_server "$slog" || return 1
+  timeout 120 "$VENV_PY" tests/python/check_echo_server.py "ws://127.0.0.1:$SRV_PORT/" || ok=1
+  check_stop ws_server_sample "$SRV_PID" 15 || ok=1
+  echo "--- ws_server_sample output (last lines):"; tail -n 20 "$slog"
+  return $ok
+}
+
+# The Python side must see "hello, world!" and a clean close 1000 from the client. The echo
+# usually does not come back here: the sample closes right after sending, and websockets answers
+# the close frame at once and sends nothing after it (the server's log then says "not echoed").
+sample_client_vs_python_server() {
+  need build/ws_client_sample "$VENV_PY" || return 1
+  local plog="$LOGDIR/python-echo-server.log" out="$LOGDIR/sample-client-3.log" port rc ok=0 pid
+  start_bg "$plog" "$VENV_PY" tests/python/echo_server.py 0; pid=$BG_PID
+  port="$(wait_line "$plog" 20)" || { echo "python echo server did not start:"; cat "$plog"; stop_proc "$pid" 2 KILL; return 1; }
+  case "$port" in ''|*[!0-9]*) echo "python echo server said '$port', not a port"; stop_proc "$pid" 2 KILL; return 1;; esac
+  echo "python echo server on port $port"
+  timeout 30 build/ws_client_sample "ws://127.0.0.1:$port/" >"$out" 2>&1 </dev/null; rc=$?
+  echo "--- ws_client_sample (exit $rc):"; cat "$out"
+  [ $rc -eq 0 ] || { echo "FAIL: ws_client_sample exited $rc"; ok=1; }
+  grep -q "connected" "$out" || { echo "FAIL: the client did not say it connected"; ok=1; }
+  # The close record comes once the Python side closed the TCP connection: wait for it (bounded).
+  local end=$(( $(date +%s) + 10 ))
+  while ! grep -q '^close ' "$plog" && [ "$(date +%s)" -lt "$end" ]; do sleep 0.1; done
+  check_stop "python echo server" "$pid" 15 || ok=1
+  echo "--- python echo server saw:"; cat "$plog"
+  grep -qxF 'text "hello, world!"' "$plog" || { echo "FAIL: the Python server did not receive \"hello, world!\""; ok=1; }
+  grep -qE '^close 1000 ' "$plog" || { echo "FAIL: the Python server did not receive a clean close 1000 from the client"; ok=1; }
+  if grep -qF "==> hello, world!" "$out"; then echo "(the echo came back too)"
+  elif grep -q '^not echoed' "$plog"; then echo "(no echo: websockets sends nothing after the client's close frame)"
+  else echo "FAIL: the Python server echoed, but '==> hello, world!' did not arrive at the client"; ok=1; fi
+  return $ok
+}
+
+# ---------------------------------------------------------------------------------------------
+# Autobahn|Testsuite
+
+autobahn_passed() {  # LOG: the run's last line says 0 failed of T > 0
+  tail -n 1 "$1" | grep -qE '^autobahn: [0-9]+ ok, [0-9]+ non-strict, 0 failed of [1-9][0-9]*$'
+}
+
+autobahn_server() {
+  need build/echo_server || return 1
+  local out="$ROOT/target/autobahn/server" slog="$LOGDIR/autobahn-echo-server.log" port pid rc try started=0
+  mkdir -p "$out"
+  for try in 1 2 3; do
+    port="$(free_port)"
+    start_bg "$slog" build/echo_server "$port" 127.0.0.1; pid=$BG_PID
+    if wait_port "$port" "$pid" 10; then started=1; break; fi
+    stop_proc "$pid" 2 KILL >/dev/null 2>&1; echo "--- echo_server did not start (try $try):"; cat "$slog"
+  done
+  [ $started = 1 ] || return 1
+  echo "build/echo_server on port $port"
+  AUTOBAHN_AGENT=oasisnet-server AUTOBAHN_TIMEOUT=1200 \
+    bash tools/autobahn/run-server-tests.sh "$port" "$out" | tee "$out/summary.txt"
+  rc=${PIPESTATUS[0]}
+  alive "$pid" || echo "FAIL: echo_server died during the run (see $slog)"
+  stop_proc "$pid" 15; echo "echo_server exit status after SIGINT: $?"
+  echo "--- echo_server output (last lines):"; tail -n 20 "$slog"
+  [ $rc -eq 0 ] && autobahn_passed "$out/summary.txt"
+}
+
+autobahn_client() {
+  need build/tests/autobahn_client || return 1
+  local out="$ROOT/target/autobahn/client" rc
+  mkdir -p "$out"
+  AUTOBAHN_AGENT=oasisnet-client AUTOBAHN_TIMEOUT=1200 \
+    bash tools/autobahn/run-client-tests.sh "$(free_port)" "$out" -- "$ROOT/build/tests/autobahn_client" \
+    | tee "$out/summary.txt"
+  rc=${PIPESTATUS[0]}
+  echo "--- autobahn_client output (last lines):"; tail -n 20 "$out/client.log"
+  [ $rc -eq 0 ] && autobahn_passed "$out/summary.txt"
+}
+
+# ---------------------------------------------------------------------------------------------
+
+echo "# oasisnet tests: logs in target/test-logs/"
+step "header check (cargo build --release, cbindgen vs include/oasis_net.h)" 1500 bash tests/scripts/check-header.sh
+step "cargo fmt --check" 300 cargo fmt --all -- --check --color never
+step "cargo clippy -D warnings" 1500 cargo clippy --all-targets -- -D warnings
+step "rust tests" 1500 rust_tests
+step "build c-examples" 600 build_examples
+step "build tests/c" 600 build_ctests
+step "static link (liboasisnet.a)" 600 static_link
+
+for src in tests/c/*.c tests/c/*.cpp; do
+  [ -e "$src" ] || continue
+  name="$(basename "${src%.*}")"
+  [ "$name" = autobahn_client ] && continue   # not self-checking: the Autobahn step runs it
+  step "c test $name" $((CTEST_TIMEOUT + 30)) run_ctest "build/tests/$name"
+done
+
+step "python venv (tests/python/requirements.txt)" 600 python_venv
+step "samples: ws_client_sample vs ws_server_sample" 120 sample_client_vs_sample_server
+step "samples: python websockets client vs ws_server_sample" 240 python_client_vs_sample_server
+step "samples: ws_client_sample vs python websockets server" 120 sample_client_vs_python_server
+step "autobahn: library as server (build/echo_server)" 1300 autobahn_server
+step "autobahn: library as client (tests/c/autobahn_client.c)" 1300 autobahn_client
+
+echo "# step timings (seconds):"
+for t in "${timings[@]}"; do echo "# $t"; done
+echo "# total $(( $(date +%s) - run_started ))s"
+if [ ${#failed_names[@]} -gt 0 ]; then
+  echo "# failed:"; for f in "${failed_names[@]}"; do echo "#   $f"; done
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
