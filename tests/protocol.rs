@@ -65,6 +65,7 @@ fn protocol_utf8_and_size_violations_give_onerror_and_close_codes() {
     let mut peer = RawClient::connect(port);
     peer.send_frame(0x81, b"still here");
     assert_eq!(peer.read_frame(), Some((0x81, b"still here".to_vec())));
+    drop(peer);
     destroyWsServer(server);
     oasis_finalize();
 }

@@ -10,14 +10,19 @@ use super::url::{self, WsUrl};
 use crate::config::ClientConfig;
 use crate::error::{Error, Result};
 use crate::log::log;
-use crate::runtime::{self, Command, Runtime};
+use crate::runtime::{self, Command, Runtime, on_loop_thread};
 use crate::transport::Transport;
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
+use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
+
+/// Longest wait for onOpen to finish after a blocking open (a callback that blocks longer only
+/// delays the return).
+const ON_OPEN_WAIT: Duration = Duration::from_secs(5);
 
 pub fn open(
     url: &str,
@@ -126,8 +131,20 @@ fn open_blocking(
                 connection.set_peer_address(peer);
             }
             connection.set_protocol(protocol);
-            let session = Session::opened(connection.clone(), runtime.clients.clone(), leftover);
+            // Outside a callback, return only after onOpen has run, as the original SDK's
+            // samples expect ("connected" after "Open"). Inside one, the loop cannot run it yet.
+            let (opened, on_open_done) = sync_channel(1);
+            let waiting = !on_loop_thread();
+            let session = Session::opened(
+                connection.clone(),
+                runtime.clients.clone(),
+                leftover,
+                waiting.then_some(opened),
+            );
             connection.event_loop.submit(Command::Adopt(session));
+            if waiting {
+                let _ = on_open_done.recv_timeout(ON_OPEN_WAIT);
+            }
             Ok(connection)
         }
         Err(err) => {

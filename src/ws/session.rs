@@ -21,6 +21,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::mpsc::SyncSender;
 use std::time::Instant;
 
 /// Buffers that grew past this are released after use.
@@ -36,8 +37,12 @@ enum Phase {
     Accepting(ServerHandshake),
     /// Client: TCP connect, then the upgrade request and response.
     Connecting(Box<Connecting>),
-    /// Client opened by a blocking `wsOpenConnection`: onOpen is still to be delivered.
-    OpenedElsewhere(Vec<u8>),
+    /// Client opened by a blocking `wsOpenConnection`: onOpen is still to be delivered (then the
+    /// waiting caller is told), and `leftover` bytes arrived right after the handshake.
+    OpenedElsewhere {
+        leftover: Vec<u8>,
+        opened: Option<SyncSender<()>>,
+    },
     /// Client whose blocking `wsOpenConnection` failed: onError is still to be delivered.
     FailedElsewhere(String),
     Open,
@@ -138,13 +143,19 @@ impl Session {
         Self::new(connection, group, Phase::Connecting(Box::new(connecting)))
     }
 
-    /// A client opened by the caller's thread; `leftover` arrived right after the handshake.
+    /// A client opened by the caller's thread; `leftover` arrived right after the handshake;
+    /// `opened` is signalled once onOpen has returned.
     pub fn opened(
         connection: Arc<Connection>,
         group: Arc<ConnectionGroup>,
         leftover: Vec<u8>,
+        opened: Option<SyncSender<()>>,
     ) -> Box<Session> {
-        Self::new(connection, group, Phase::OpenedElsewhere(leftover))
+        Self::new(
+            connection,
+            group,
+            Phase::OpenedElsewhere { leftover, opened },
+        )
     }
 
     /// A client whose blocking open failed on the caller's thread.
@@ -182,10 +193,14 @@ impl Session {
             );
             return self.fail_before_open(ctx, &format!("cannot watch the socket: {err}"));
         }
-        if let Phase::OpenedElsewhere(leftover) = &mut self.phase {
+        if let Phase::OpenedElsewhere { leftover, opened } = &mut self.phase {
             let mut leftover = std::mem::take(leftover);
+            let opened = opened.take();
             self.phase = Phase::Open;
             self.emit(Callback::Open, ws_message_t::kWsMessageUnknown, 0, &[]);
+            if let Some(opened) = opened {
+                let _ = opened.send(());
+            }
             if !leftover.is_empty() {
                 return self.on_frames(ctx, &mut leftover);
             }
@@ -303,7 +318,7 @@ impl Session {
             Phase::Open => self.on_frames(ctx, data),
             // After the closing handshake, whatever still arrives is dropped.
             Phase::Lingering | Phase::Finished => Outcome::Continue,
-            Phase::Connecting(_) | Phase::OpenedElsewhere(_) | Phase::FailedElsewhere(_) => {
+            Phase::Connecting(_) | Phase::OpenedElsewhere { .. } | Phase::FailedElsewhere(_) => {
                 Outcome::Continue
             }
         }
@@ -588,12 +603,7 @@ impl Session {
                 Outcome::Continue
             }
             Opcode::Close => match frame::parse_close_payload(payload) {
-                // The peer has closed, badly: fail, and the handshake is over all the same.
-                Err(violation) => {
-                    self.fail(ctx, violation);
-                    self.close_received = Some(1005);
-                    self.closing_handshake_done(ctx, &[])
-                }
+                Err(violation) => self.fail(ctx, violation),
                 Ok((code, _reason)) => self.on_close_frame(ctx, code, payload),
             },
         }
@@ -666,10 +676,14 @@ impl Session {
             i32::from(code),
             reason,
         );
+        // Done as far as the application is concerned: stopWsServer and finalize need not wait
+        // for the TCP close that follows.
+        self.group.remove(self.connection.id);
         self.flush_and_check(ctx)
     }
 
-    /// Fails the connection: onError with the code, then our close frame with it.
+    /// Fails the connection (RFC 6455 section 7.1.7): onError with the code, our close frame
+    /// with it, onClose with it, then the TCP close without waiting for the peer's answer.
     fn fail(&mut self, ctx: &mut Context, violation: Violation) -> Outcome {
         if self.failure.is_some() {
             return Outcome::Continue;
@@ -682,21 +696,19 @@ impl Session {
             violation.reason
         );
         self.failure = Some(violation.code);
-        self.release_message_memory();
         self.emit(
             Callback::Error,
             ws_message_t::kWsMessageUnknown,
             i32::from(violation.code),
             violation.reason.as_bytes(),
         );
-        let mut io = self.connection.io.lock();
-        if io.state == State::Open {
-            io.write_close(self.connection.role, Some(violation.code), violation.reason);
+        {
+            let mut io = self.connection.io.lock();
+            if io.state == State::Open {
+                io.write_close(self.connection.role, Some(violation.code), violation.reason);
+            }
         }
-        drop(io);
-        self.deadline = Some(Instant::now() + self.connection.settings.close_timeout);
-        let _ = ctx;
-        Outcome::Continue
+        self.closing_handshake_done(ctx, violation.reason.as_bytes())
     }
 
     fn release_message_memory(&mut self) {
@@ -730,7 +742,7 @@ impl Session {
                 );
                 self.finish(ctx)
             }
-            Phase::Connecting(_) | Phase::OpenedElsewhere(_) | Phase::FailedElsewhere(_) => {
+            Phase::Connecting(_) | Phase::OpenedElsewhere { .. } | Phase::FailedElsewhere(_) => {
                 self.fail_before_open(ctx, why)
             }
             _ => self.finish(ctx),
@@ -774,7 +786,7 @@ impl Session {
     /// Stopped by the application or by finalize.
     pub fn abandon(&mut self, ctx: &mut Context) -> Outcome {
         match self.phase {
-            Phase::Connecting(_) | Phase::OpenedElsewhere(_) | Phase::FailedElsewhere(_) => {
+            Phase::Connecting(_) | Phase::OpenedElsewhere { .. } | Phase::FailedElsewhere(_) => {
                 self.fail_before_open(ctx, "connection abandoned before it opened")
             }
             Phase::Open => {
