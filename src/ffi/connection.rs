@@ -16,6 +16,8 @@ use crate::config::ClientConfig;
 use crate::error::{Error, Result};
 use crate::ws::connection::{Connection, OutgoingKind};
 use crate::ws::delegate::Delegate;
+use crate::ws::event::callback_connection;
+use std::cell::Cell;
 use std::ffi::{c_char, c_void};
 use std::sync::{Arc, LazyLock};
 
@@ -26,9 +28,35 @@ fn connection(handle: *mut WsConnection) -> Result<Arc<Connection>> {
     CONNECTIONS.get(handle as usize)
 }
 
+/// Runs `f` on the connection behind `handle`. The connection of the callback running on this
+/// thread (the usual case: replying from onMessage) needs no handle-table lookup.
+fn with_connection<R>(
+    handle: *mut WsConnection,
+    f: impl FnOnce(&Connection) -> Result<R>,
+) -> Result<R> {
+    let current = callback_connection();
+    if !current.is_null() && handle as *const Connection == current {
+        // SAFETY: the running callback's event holds this connection alive until it returns.
+        return f(unsafe { &*current });
+    }
+    let connection = connection(handle)?;
+    f(&connection)
+}
+
+thread_local! {
+    /// The connection this thread published last: a burst of messages on one connection
+    /// publishes it once.
+    static LAST_PUBLISHED: Cell<u64> = const { Cell::new(0) };
+}
+
 /// The handle C sees for a connection (used when an event hands one to a callback).
 pub(crate) fn publish(connection: &Arc<Connection>) -> *mut WsConnection {
-    CONNECTIONS.publish(connection, false) as *mut WsConnection
+    // Connection ids are never reused, and a live connection's entry is never swept.
+    if LAST_PUBLISHED.with(Cell::get) != connection.id {
+        CONNECTIONS.publish(connection, false);
+        LAST_PUBLISHED.with(|last| last.set(connection.id));
+    }
+    Arc::as_ptr(connection) as *mut WsConnection
 }
 
 /// Opens a client connection to `url` (`ws://host[:port][/path][?query]`; host is a name, an
@@ -76,8 +104,7 @@ fn send(
     payload: Result<&[u8]>,
 ) -> i32 {
     boundary(function, -1, || {
-        let connection = connection(handle)?;
-        connection.send(kind, payload?)?;
+        with_connection(handle, |connection| connection.send(kind, payload?))?;
         Ok(0)
     })
 }
@@ -152,7 +179,7 @@ pub unsafe extern "C" fn wsSendPing(
 #[unsafe(no_mangle)]
 pub extern "C" fn wsCloseConnection(connection_handle: *mut WsConnection) -> i32 {
     boundary("wsCloseConnection", -1, || {
-        connection(connection_handle)?.close(1000, "")?;
+        with_connection(connection_handle, |connection| connection.close(1000, ""))?;
         Ok(0)
     })
 }
@@ -175,7 +202,9 @@ pub unsafe extern "C" fn wsCloseConnectionWithStatus(
         } else {
             unsafe { c_str(reason, "reason") }?
         };
-        connection(connection_handle)?.close(status_code, reason)?;
+        with_connection(connection_handle, |connection| {
+            connection.close(status_code, reason)
+        })?;
         Ok(0)
     })
 }

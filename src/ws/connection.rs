@@ -45,9 +45,9 @@ pub enum State {
 /// Send buffers larger than this are freed once drained, so a big message does not pin memory.
 const OUTBOX_KEEP: usize = 16 * 1024;
 
-/// While corked, payloads at least this large still go straight to the socket when nothing
-/// waits: copying them would cost more than the system call saved.
-const CORKED_DIRECT_MIN: usize = 16 * 1024;
+/// While corked, the send buffer is written out once it holds this much: replies are batched
+/// into large writes without letting a long burst pile up.
+const CORK_FLUSH: usize = 128 * 1024;
 
 pub struct Io {
     pub transport: Option<Transport>,
@@ -130,14 +130,14 @@ impl Io {
             let start = self.outbox.len();
             self.outbox.extend_from_slice(payload);
             frame::apply_mask(&mut self.outbox[start..], mask);
-            if !self.corked {
+            if !self.corked || self.queued() >= CORK_FLUSH {
                 self.flush();
             }
             return;
         }
         let n = frame::encode_header(&mut header, opcode, fin, payload.len(), None);
         let mut written = 0;
-        if self.queued() == 0 && (!self.corked || payload.len() >= CORKED_DIRECT_MIN) {
+        if self.queued() == 0 && !self.corked {
             let transport = self.transport.as_mut().expect("checked above");
             loop {
                 match transport.write_vectored(&[IoSlice::new(&header[..n]), IoSlice::new(payload)])
@@ -160,6 +160,9 @@ impl Io {
             self.outbox.extend_from_slice(payload);
         } else {
             self.outbox.extend_from_slice(&payload[written - n..]);
+        }
+        if self.corked && self.queued() >= CORK_FLUSH {
+            self.flush();
         }
     }
 
@@ -253,9 +256,15 @@ impl Connection {
                 "connection was reset by the peer",
             ));
         }
-        let queued = io.queued();
         let framed = payload.len() + MAX_HEADER * payload.len().div_ceil(fragment).max(1);
-        if queued > 0 && queued + framed > self.settings.send_buffer_max {
+        let over_cap =
+            |io: &Io| io.queued() > 0 && io.queued() + framed > self.settings.send_buffer_max;
+        // Replies collected under the cork are not backpressure: write them out first.
+        if over_cap(&io) && io.corked {
+            io.flush();
+        }
+        if over_cap(&io) {
+            let queued = io.queued();
             return Err(Error::new(
                 libc::EAGAIN,
                 format!(

@@ -7,14 +7,30 @@
 use super::connection::Connection;
 use crate::ffi::{WsEvent, ws_message_t};
 use parking_lot::Mutex;
+use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+
+thread_local! {
+    /// An event object kept for the next callback on this thread, so a message costs no
+    /// allocation unless the application retains its event.
+    static SPARE: Cell<Option<Box<Event>>> = const { Cell::new(None) };
+    /// The connection whose callback is running on this thread (null outside callbacks).
+    static CALLBACK_CONNECTION: Cell<*const Connection> = const { Cell::new(std::ptr::null()) };
+}
+
+/// The connection whose callback is running on this thread, if any. It stays alive for the
+/// whole callback, so the C layer may use it without a handle-table lookup.
+pub fn callback_connection() -> *const Connection {
+    CALLBACK_CONNECTION.with(Cell::get)
+}
 
 pub struct Event {
     references: AtomicUsize,
     message_type: ws_message_t,
     status_code: i32,
-    connection: Arc<Connection>,
+    /// Always set while the event is in use; cleared when the object is kept for reuse.
+    connection: Option<Arc<Connection>>,
     data: AtomicPtr<u8>,
     length: usize,
     /// The data's own copy once retained.
@@ -23,7 +39,9 @@ pub struct Event {
 
 impl Event {
     pub fn connection(&self) -> &Arc<Connection> {
-        &self.connection
+        self.connection
+            .as_ref()
+            .expect("an event in use has its connection")
     }
 
     pub fn message_type(&self) -> ws_message_t {
@@ -67,8 +85,8 @@ impl Event {
     }
 }
 
-/// Builds an event, hands it to `call`, and afterwards either frees it or, when the
-/// application retained it, leaves it to the application's references.
+/// Builds an event, hands it to `call`, and afterwards either keeps the object for the next
+/// event or, when the application retained it, leaves it to the application's references.
 pub fn dispatch(
     connection: &Arc<Connection>,
     message_type: ws_message_t,
@@ -76,16 +94,31 @@ pub fn dispatch(
     data: &[u8],
     call: impl FnOnce(*mut WsEvent),
 ) {
-    let event = Box::into_raw(Box::new(Event {
+    let fields = Event {
         references: AtomicUsize::new(1),
         message_type,
         status_code,
-        connection: connection.clone(),
+        connection: Some(connection.clone()),
         data: AtomicPtr::new(data.as_ptr() as *mut u8),
         length: data.len(),
         owned: Mutex::new(None),
-    }));
+    };
+    let event = match SPARE.take() {
+        Some(mut spare) => {
+            *spare = fields;
+            Box::into_raw(spare)
+        }
+        None => Box::into_raw(Box::new(fields)),
+    };
+    let outer = CALLBACK_CONNECTION.replace(Arc::as_ptr(connection));
     call(event.cast::<WsEvent>());
+    CALLBACK_CONNECTION.set(outer);
     // SAFETY: `event` is alive: we still hold the reference taken at creation.
-    unsafe { Event::release(&*event) };
+    if unsafe { &*event }.references.fetch_sub(1, Ordering::AcqRel) == 1 {
+        // SAFETY: that was the last reference; the object came from Box::into_raw above.
+        let mut spare = unsafe { Box::from_raw(event) };
+        spare.connection = None;
+        *spare.owned.get_mut() = None;
+        SPARE.set(Some(spare));
+    }
 }

@@ -30,6 +30,10 @@ const KEEP_CAPACITY: usize = 4096;
 /// Frames at least this large are read straight into the connection's own buffer.
 const LARGE_FRAME: usize = 16 * 1024;
 
+/// How much a direct read asks for beyond the frame in progress: the next frames' bytes too,
+/// so a stream of large frames costs about one read per frame.
+const DIRECT_READ: usize = 64 * 1024;
+
 const ABNORMAL: u16 = 1006;
 
 enum Phase {
@@ -261,7 +265,7 @@ impl Session {
                     break Outcome::Continue;
                 };
                 if direct {
-                    let want = self.partial_needed.max(self.partial_filled + LARGE_FRAME);
+                    let want = self.partial_needed.max(self.partial_filled) + DIRECT_READ;
                     if self.partial.len() < want {
                         self.partial.resize(want, 0);
                     }
