@@ -188,7 +188,7 @@ impl EventLoop {
             if let Some(session) = self.sessions.get_mut(&id) {
                 session.deadline = None;
             }
-            self.with_session(id, |session, ctx| session.on_timeout(ctx));
+            self.with_session(id, |session, _| session.on_timeout());
         }
     }
 
@@ -230,9 +230,7 @@ impl EventLoop {
                         session.on_close_started();
                         Outcome::Continue
                     }),
-                    Command::Abandon(id) => {
-                        self.with_session(id, |session, ctx| session.abandon(ctx))
-                    }
+                    Command::Abandon(id) => self.with_session(id, |session, _| session.abandon()),
                     Command::Shutdown => return false,
                 }
             }
@@ -288,7 +286,7 @@ impl EventLoop {
     fn shutdown(&mut self) {
         let ids: Vec<u64> = self.sessions.keys().copied().collect();
         for id in ids {
-            self.with_session(id, |session, ctx| session.abandon(ctx));
+            self.with_session(id, |session, _| session.abandon());
         }
         for (_, mut listener) in self.listeners.drain() {
             let _ = self.poll.registry().deregister(&mut listener.socket);

@@ -45,14 +45,6 @@ impl Transport {
         }
     }
 
-    pub fn deregister(&mut self, registry: &Registry) {
-        match self {
-            Transport::Plain(stream) => {
-                let _ = registry.deregister(stream);
-            }
-        }
-    }
-
     /// Sends FIN after what was written: the server side of a finished closing handshake.
     pub fn shutdown_write(&mut self) {
         match self {

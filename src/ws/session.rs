@@ -81,6 +81,8 @@ pub struct Session {
     partial_needed: usize,
     /// The last complete frame was large: keep `partial` for the next one.
     large_frames: bool,
+    /// Our FIN is sent (a failed server connection waiting for the peer's).
+    write_shut: bool,
     /// Fragments of the message being assembled, and its type.
     message: Vec<u8>,
     message_opcode: Option<Opcode>,
@@ -114,6 +116,7 @@ impl Session {
             partial_filled: 0,
             partial_needed: 0,
             large_frames: false,
+            write_shut: false,
             message: Vec::new(),
             message_opcode: None,
             utf8_valid_upto: 0,
@@ -179,7 +182,7 @@ impl Session {
     pub fn start(&mut self, ctx: &mut Context) -> Outcome {
         if let Phase::FailedElsewhere(why) = &self.phase {
             let why = why.clone();
-            return self.fail_before_open(ctx, &why);
+            return self.fail_before_open(&why);
         }
         let token = Token(self.connection.id as usize);
         let registered = {
@@ -195,7 +198,7 @@ impl Session {
                 "connection {}: cannot watch the socket: {err}",
                 self.id()
             );
-            return self.fail_before_open(ctx, &format!("cannot watch the socket: {err}"));
+            return self.fail_before_open(&format!("cannot watch the socket: {err}"));
         }
         if let Phase::OpenedElsewhere { leftover, opened } = &mut self.phase {
             let mut leftover = std::mem::take(leftover);
@@ -206,7 +209,7 @@ impl Session {
                 let _ = opened.send(());
             }
             if !leftover.is_empty() {
-                return self.on_frames(ctx, &mut leftover);
+                return self.on_frames(&mut leftover);
             }
         }
         Outcome::Continue
@@ -224,7 +227,7 @@ impl Session {
         if let Phase::Connecting(_) = self.phase {
             return self.on_connecting(ctx, readable || peer_closed);
         }
-        if writable && self.flush_and_check(ctx) == Outcome::Finished {
+        if writable && self.flush_and_check() == Outcome::Finished {
             return Outcome::Finished;
         }
         if readable || peer_closed {
@@ -235,20 +238,27 @@ impl Session {
 
     /// Writes what is waiting; finishes the server side's TCP close once a lingering session
     /// has flushed its close frame.
-    fn flush_and_check(&mut self, ctx: &mut Context) -> Outcome {
+    fn flush_and_check(&mut self) -> Outcome {
         let mut io = self.connection.io.lock();
         let empty = io.flush();
         let broken = io.broken;
-        if empty
-            && matches!(self.phase, Phase::Lingering)
-            && self.connection.role == Role::Server
-            && let Some(transport) = io.transport.as_mut()
-        {
-            transport.shutdown_write();
+        let lingering_server =
+            matches!(self.phase, Phase::Lingering) && self.connection.role == Role::Server;
+        if empty && lingering_server && self.failure.is_some() && !self.write_shut {
+            // We failed the connection: the peer may still be sending, and closing now could
+            // reset the connection before it reads our close frame. Send FIN and wait for its.
+            if let Some(transport) = io.transport.as_mut() {
+                transport.shutdown_write();
+            }
+            self.write_shut = true;
         }
         drop(io);
         if broken {
-            return self.on_transport_gone(ctx, "write failed");
+            return self.on_transport_gone("write failed");
+        }
+        if empty && lingering_server && self.failure.is_none() {
+            // Both close frames exchanged and ours is out: the server closes TCP first.
+            return self.finish();
         }
         Outcome::Continue
     }
@@ -276,13 +286,13 @@ impl Session {
                 }
             };
             match result {
-                Ok(0) => break self.on_transport_gone(ctx, "peer closed the TCP connection"),
+                Ok(0) => break self.on_transport_gone("peer closed the TCP connection"),
                 Ok(n) => {
                     let outcome = if direct {
                         self.partial_filled += n;
-                        self.parse_partial(ctx)
+                        self.parse_partial()
                     } else {
-                        self.on_bytes(ctx, &mut buffer[..n])
+                        self.on_bytes(&mut buffer[..n])
                     };
                     if outcome == Outcome::Finished {
                         break Outcome::Finished;
@@ -295,7 +305,7 @@ impl Session {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Outcome::Continue,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => break self.on_transport_gone(ctx, &format!("read failed: {e}")),
+                Err(e) => break self.on_transport_gone(&format!("read failed: {e}")),
             }
         };
         *ctx.receive_buffer = buffer;
@@ -308,18 +318,18 @@ impl Session {
             io.broken
         };
         if broken {
-            return self.on_transport_gone(ctx, "write failed");
+            return self.on_transport_gone("write failed");
         }
         outcome
     }
 
-    fn on_bytes(&mut self, ctx: &mut Context, data: &mut [u8]) -> Outcome {
+    fn on_bytes(&mut self, data: &mut [u8]) -> Outcome {
         match &mut self.phase {
             Phase::Accepting(handshake) => {
                 let step = handshake.feed(data, &self.connection.settings.protocols);
-                self.on_server_handshake(ctx, step)
+                self.on_server_handshake(step)
             }
-            Phase::Open => self.on_frames(ctx, data),
+            Phase::Open => self.on_frames(data),
             // After the closing handshake, whatever still arrives is dropped.
             Phase::Lingering | Phase::Finished => Outcome::Continue,
             Phase::Connecting(_) | Phase::OpenedElsewhere { .. } | Phase::FailedElsewhere(_) => {
@@ -328,7 +338,7 @@ impl Session {
         }
     }
 
-    fn on_server_handshake(&mut self, ctx: &mut Context, step: ServerStep) -> Outcome {
+    fn on_server_handshake(&mut self, step: ServerStep) -> Outcome {
         match step {
             ServerStep::NeedMore => Outcome::Continue,
             ServerStep::Refuse(refused) => {
@@ -339,7 +349,7 @@ impl Session {
                     refused.reason
                 );
                 self.connection.io.lock().write_raw(&refused.response);
-                self.finish(ctx)
+                self.finish()
             }
             ServerStep::Accept(accepted) => {
                 {
@@ -355,7 +365,7 @@ impl Session {
                 if leftover.is_empty() {
                     Outcome::Continue
                 } else {
-                    self.on_frames(ctx, &mut leftover)
+                    self.on_frames(&mut leftover)
                 }
             }
         }
@@ -384,9 +394,7 @@ impl Session {
                 },
             };
             if let Some(err) = failure {
-                if let Some(old) = io.transport.as_mut() {
-                    old.deregister(ctx.registry);
-                }
+                // Dropping the failed socket closes it, which also takes it out of the poll set.
                 io.transport = None;
                 // Try the host's next address, if it has one.
                 while let Some(next) = connecting.remaining.pop_front() {
@@ -405,7 +413,7 @@ impl Session {
                     }
                 }
                 drop(io);
-                return self.fail_before_open(ctx, &format!("connect failed: {err}"));
+                return self.fail_before_open(&format!("connect failed: {err}"));
             }
             io.write_raw(connecting.handshake.request());
             connecting.request_sent = true;
@@ -425,10 +433,8 @@ impl Session {
             match result {
                 None => break Outcome::Continue,
                 Some(Ok(0)) => {
-                    break self.fail_before_open(
-                        ctx,
-                        "server closed the connection during the handshake",
-                    );
+                    break self
+                        .fail_before_open("server closed the connection during the handshake");
                 }
                 Some(Ok(n)) => match connecting.handshake.feed(&buffer[..n]) {
                     Ok(ClientStep::NeedMore) => continue,
@@ -445,13 +451,13 @@ impl Session {
                         if leftover.is_empty() {
                             return Outcome::Continue;
                         }
-                        return self.on_frames(ctx, &mut leftover);
+                        return self.on_frames(&mut leftover);
                     }
-                    Err(err) => break self.fail_before_open(ctx, &err.message),
+                    Err(err) => break self.fail_before_open(&err.message),
                 },
                 Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => break Outcome::Continue,
                 Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Some(Err(e)) => break self.fail_before_open(ctx, &format!("read failed: {e}")),
+                Some(Err(e)) => break self.fail_before_open(&format!("read failed: {e}")),
             }
         };
         *ctx.receive_buffer = buffer;
@@ -459,12 +465,12 @@ impl Session {
     }
 
     /// Parses frames from newly read bytes, continuing a frame cut by the previous read.
-    fn on_frames(&mut self, ctx: &mut Context, data: &mut [u8]) -> Outcome {
+    fn on_frames(&mut self, data: &mut [u8]) -> Outcome {
         if self.partial_filled > 0 {
             self.append_partial(data);
-            return self.parse_partial(ctx);
+            return self.parse_partial();
         }
-        let (consumed, outcome, needed) = self.parse_frames(ctx, data);
+        let (consumed, outcome, needed) = self.parse_frames(data);
         if outcome == Outcome::Continue && consumed < data.len() {
             self.partial_needed = needed;
             self.append_partial(&data[consumed..]);
@@ -482,10 +488,10 @@ impl Session {
     }
 
     /// Parses what `partial` holds; keeps the unfinished rest at its start.
-    fn parse_partial(&mut self, ctx: &mut Context) -> Outcome {
+    fn parse_partial(&mut self) -> Outcome {
         let mut partial = std::mem::take(&mut self.partial);
         let filled = self.partial_filled;
-        let (consumed, outcome, needed) = self.parse_frames(ctx, &mut partial[..filled]);
+        let (consumed, outcome, needed) = self.parse_frames(&mut partial[..filled]);
         if outcome == Outcome::Finished {
             return outcome;
         }
@@ -501,7 +507,7 @@ impl Session {
 
     /// Handles every complete frame in `buffer`; returns how many bytes were used, and the size
     /// of the frame cut at the end once its header is known (else 0).
-    fn parse_frames(&mut self, ctx: &mut Context, buffer: &mut [u8]) -> (usize, Outcome, usize) {
+    fn parse_frames(&mut self, buffer: &mut [u8]) -> (usize, Outcome, usize) {
         let expect_masked = self.connection.role == Role::Server;
         let mut offset = 0;
         while offset < buffer.len() {
@@ -513,7 +519,7 @@ impl Session {
             match frame::parse(&mut buffer[offset..], expect_masked, room) {
                 // Once failed, only the peer's close frame matters; a second violation ends parsing.
                 Err(_) if self.failure.is_some() => return (buffer.len(), Outcome::Continue, 0),
-                Err(violation) => return (buffer.len(), self.fail(ctx, violation), 0),
+                Err(violation) => return (buffer.len(), self.fail(violation), 0),
                 Ok(Parse::Incomplete { frame_len }) => {
                     return (offset, Outcome::Continue, frame_len.unwrap_or(0));
                 }
@@ -521,7 +527,7 @@ impl Session {
                     let start = offset + info.payload_start;
                     offset = start + info.payload_len;
                     self.large_frames = info.payload_len >= LARGE_FRAME;
-                    let outcome = self.on_frame(ctx, info, &buffer[start..offset]);
+                    let outcome = self.on_frame(info, &buffer[start..offset]);
                     if outcome == Outcome::Finished || !matches!(self.phase, Phase::Open) {
                         return (buffer.len(), outcome, 0);
                     }
@@ -531,39 +537,39 @@ impl Session {
         (offset, Outcome::Continue, 0)
     }
 
-    fn on_frame(&mut self, ctx: &mut Context, info: FrameInfo, payload: &[u8]) -> Outcome {
+    fn on_frame(&mut self, info: FrameInfo, payload: &[u8]) -> Outcome {
         if self.failure.is_some() && info.opcode != Opcode::Close {
             return Outcome::Continue;
         }
         match info.opcode {
             Opcode::Text | Opcode::Binary => {
                 if self.message_opcode.is_some() {
-                    return self.fail(
-                        ctx,
-                        frame::violation(PROTOCOL_ERROR, "new message inside a fragmented one"),
-                    );
+                    return self.fail(frame::violation(
+                        PROTOCOL_ERROR,
+                        "new message inside a fragmented one",
+                    ));
                 }
                 if info.fin {
                     if info.opcode == Opcode::Text && std::str::from_utf8(payload).is_err() {
-                        return self.fail(
-                            ctx,
-                            frame::violation(frame::INVALID_DATA, "text message is not UTF-8"),
-                        );
+                        return self.fail(frame::violation(
+                            frame::INVALID_DATA,
+                            "text message is not UTF-8",
+                        ));
                     }
                     self.deliver(info.opcode, payload);
                     return Outcome::Continue;
                 }
                 self.message_opcode = Some(info.opcode);
-                self.append_fragment(ctx, payload)
+                self.append_fragment(payload)
             }
             Opcode::Continuation => {
                 let Some(opcode) = self.message_opcode else {
-                    return self.fail(
-                        ctx,
-                        frame::violation(PROTOCOL_ERROR, "continuation without a message"),
-                    );
+                    return self.fail(frame::violation(
+                        PROTOCOL_ERROR,
+                        "continuation without a message",
+                    ));
                 };
-                if self.append_fragment(ctx, payload) == Outcome::Finished
+                if self.append_fragment(payload) == Outcome::Finished
                     || !matches!(self.phase, Phase::Open)
                 {
                     return Outcome::Finished;
@@ -573,13 +579,10 @@ impl Session {
                 }
                 if info.fin {
                     if opcode == Opcode::Text && self.utf8_valid_upto != self.message.len() {
-                        return self.fail(
-                            ctx,
-                            frame::violation(
-                                frame::INVALID_DATA,
-                                "text message ends inside a UTF-8 sequence",
-                            ),
-                        );
+                        return self.fail(frame::violation(
+                            frame::INVALID_DATA,
+                            "text message ends inside a UTF-8 sequence",
+                        ));
                     }
                     let message = std::mem::take(&mut self.message);
                     self.message_opcode = None;
@@ -607,21 +610,18 @@ impl Session {
                 Outcome::Continue
             }
             Opcode::Close => match frame::parse_close_payload(payload) {
-                Err(violation) => self.fail(ctx, violation),
-                Ok((code, _reason)) => self.on_close_frame(ctx, code, payload),
+                Err(violation) => self.fail(violation),
+                Ok((code, _reason)) => self.on_close_frame(code, payload),
             },
         }
     }
 
-    fn append_fragment(&mut self, ctx: &mut Context, payload: &[u8]) -> Outcome {
+    fn append_fragment(&mut self, payload: &[u8]) -> Outcome {
         if self.message.len() + payload.len() > self.connection.settings.message_size_max {
-            return self.fail(
-                ctx,
-                frame::violation(
-                    frame::TOO_BIG,
-                    "message larger than websocket-message-size-max",
-                ),
-            );
+            return self.fail(frame::violation(
+                frame::TOO_BIG,
+                "message larger than websocket-message-size-max",
+            ));
         }
         self.message.extend_from_slice(payload);
         if self.message_opcode == Some(Opcode::Text) {
@@ -630,10 +630,10 @@ impl Session {
             match std::str::from_utf8(&self.message[self.utf8_valid_upto..]) {
                 Ok(_) => self.utf8_valid_upto = self.message.len(),
                 Err(err) if err.error_len().is_some() => {
-                    return self.fail(
-                        ctx,
-                        frame::violation(frame::INVALID_DATA, "text message is not UTF-8"),
-                    );
+                    return self.fail(frame::violation(
+                        frame::INVALID_DATA,
+                        "text message is not UTF-8",
+                    ));
                 }
                 Err(err) => self.utf8_valid_upto += err.valid_up_to(),
             }
@@ -654,7 +654,7 @@ impl Session {
     }
 
     /// The peer's close frame: answer it if we have not closed yet; the handshake is then done.
-    fn on_close_frame(&mut self, ctx: &mut Context, code: u16, payload: &[u8]) -> Outcome {
+    fn on_close_frame(&mut self, code: u16, payload: &[u8]) -> Outcome {
         self.close_received = Some(code);
         {
             let mut io = self.connection.io.lock();
@@ -664,12 +664,12 @@ impl Session {
             }
         }
         let reason = payload.get(2..).unwrap_or_default();
-        self.closing_handshake_done(ctx, reason)
+        self.closing_handshake_done(reason)
     }
 
     /// Both close frames are exchanged: report onClose, then wait (bounded) for the TCP close.
     /// The server closes TCP first (RFC 6455 section 7.1.1); a client waits for it.
-    fn closing_handshake_done(&mut self, ctx: &mut Context, reason: &[u8]) -> Outcome {
+    fn closing_handshake_done(&mut self, reason: &[u8]) -> Outcome {
         let code = self.failure.or(self.close_received).unwrap_or(ABNORMAL);
         self.phase = Phase::Lingering;
         self.deadline = Some(Instant::now() + self.connection.settings.close_timeout);
@@ -683,12 +683,12 @@ impl Session {
         // Done as far as the application is concerned: stopWsServer and finalize need not wait
         // for the TCP close that follows.
         self.group.remove(self.connection.id);
-        self.flush_and_check(ctx)
+        self.flush_and_check()
     }
 
     /// Fails the connection (RFC 6455 section 7.1.7): onError with the code, our close frame
     /// with it, onClose with it, then the TCP close without waiting for the peer's answer.
-    fn fail(&mut self, ctx: &mut Context, violation: Violation) -> Outcome {
+    fn fail(&mut self, violation: Violation) -> Outcome {
         if self.failure.is_some() {
             return Outcome::Continue;
         }
@@ -712,7 +712,7 @@ impl Session {
                 io.write_close(self.connection.role, Some(violation.code), violation.reason);
             }
         }
-        self.closing_handshake_done(ctx, violation.reason.as_bytes())
+        self.closing_handshake_done(violation.reason.as_bytes())
     }
 
     fn release_message_memory(&mut self) {
@@ -729,7 +729,7 @@ impl Session {
     }
 
     /// The socket ended (EOF, reset, or write failure).
-    fn on_transport_gone(&mut self, ctx: &mut Context, why: &str) -> Outcome {
+    fn on_transport_gone(&mut self, why: &str) -> Outcome {
         match self.phase {
             Phase::Open => {
                 log!(
@@ -744,17 +744,17 @@ impl Session {
                     i32::from(code),
                     &[],
                 );
-                self.finish(ctx)
+                self.finish()
             }
             Phase::Connecting(_) | Phase::OpenedElsewhere { .. } | Phase::FailedElsewhere(_) => {
-                self.fail_before_open(ctx, why)
+                self.fail_before_open(why)
             }
-            _ => self.finish(ctx),
+            _ => self.finish(),
         }
     }
 
     /// The deadline passed: a handshake that never completed, or a peer that never answered.
-    pub fn on_timeout(&mut self, ctx: &mut Context) -> Outcome {
+    pub fn on_timeout(&mut self) -> Outcome {
         self.deadline = None;
         match self.phase {
             Phase::Accepting(_) => {
@@ -763,10 +763,10 @@ impl Session {
                     "connection {}: no upgrade request within handshake-timeout-ms",
                     self.id()
                 );
-                self.finish(ctx)
+                self.finish()
             }
             Phase::Connecting(_) => {
-                self.fail_before_open(ctx, "opening handshake timed out (handshake-timeout-ms)")
+                self.fail_before_open("opening handshake timed out (handshake-timeout-ms)")
             }
             Phase::Open => {
                 log!(
@@ -781,17 +781,17 @@ impl Session {
                     i32::from(code),
                     &[],
                 );
-                self.finish(ctx)
+                self.finish()
             }
-            _ => self.finish(ctx),
+            _ => self.finish(),
         }
     }
 
     /// Stopped by the application or by finalize.
-    pub fn abandon(&mut self, ctx: &mut Context) -> Outcome {
+    pub fn abandon(&mut self) -> Outcome {
         match self.phase {
             Phase::Connecting(_) | Phase::OpenedElsewhere { .. } | Phase::FailedElsewhere(_) => {
-                self.fail_before_open(ctx, "connection abandoned before it opened")
+                self.fail_before_open("connection abandoned before it opened")
             }
             Phase::Open => {
                 let code = self.failure.unwrap_or(ABNORMAL);
@@ -801,14 +801,14 @@ impl Session {
                     i32::from(code),
                     &[],
                 );
-                self.finish(ctx)
+                self.finish()
             }
-            _ => self.finish(ctx),
+            _ => self.finish(),
         }
     }
 
     /// A client that never opened: onError (no onClose), then gone.
-    fn fail_before_open(&mut self, ctx: &mut Context, why: &str) -> Outcome {
+    fn fail_before_open(&mut self, why: &str) -> Outcome {
         log!(Warn, "connection {}: could not open: {why}", self.id());
         self.emit(
             Callback::Error,
@@ -816,17 +816,16 @@ impl Session {
             i32::from(ABNORMAL),
             why.as_bytes(),
         );
-        self.finish(ctx)
+        self.finish()
     }
 
     /// Closes the socket and forgets the connection, without callbacks.
-    pub fn finish(&mut self, ctx: &mut Context) -> Outcome {
+    pub fn finish(&mut self) -> Outcome {
         {
             let mut io = self.connection.io.lock();
             io.flush();
-            if let Some(mut transport) = io.transport.take() {
-                transport.deregister(ctx.registry);
-            }
+            // Closing the socket also removes it from the poll set (no descriptor is shared).
+            io.transport = None;
             io.state = State::Closed;
         }
         self.phase = Phase::Finished;
