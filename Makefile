@@ -9,6 +9,7 @@
 #   make examples    c-examples/*.c and *.cpp  -> build/NAME
 #   make c-tests     tests/c/*.c and *.cpp     -> build/tests/NAME, plus one C test linked
 #                    statically against liboasisnet.a -> build/tests/NAME_static
+#   make bench       the shared echo benchmark with build/echo_server added (tools/bench.sh)
 #   make venv        .venv/ with the Python test peers (tests/python/requirements.txt)
 #   make clean       remove build/ (cargo clean for target/)
 
@@ -43,7 +44,7 @@ STATIC_TEST_SRC ?= $(firstword $(filter-out tests/c/autobahn_client.c,$(T_C)))
 STATIC_TEST     := $(if $(STATIC_TEST_SRC),$(STATIC_TEST_SRC:tests/c/%.c=$(BUILD)/tests/%_static))
 
 .PHONY: all lib check-header examples c-tests c-tests-shared static-test print-static-test \
-        test demo venv clean FORCE
+        test demo bench venv clean FORCE
 .DELETE_ON_ERROR:
 
 all: lib examples c-tests
@@ -93,6 +94,10 @@ demo: lib examples
 	@echo "oasisnet demo: documented echo server on ws://127.0.0.1:$(DEMO_PORT)/ — try: python3 -m websockets ws://127.0.0.1:$(DEMO_PORT)/ (Ctrl-C to stop)"
 	@echo "  (python3 -m websockets needs 'pip install websockets'; 'make venv' puts it in .venv: .venv/bin/python -m websockets ws://127.0.0.1:$(DEMO_PORT)/)"
 	@exec $(BUILD)/ws_server_sample $(DEMO_PORT)
+
+# Side-by-side echo benchmark (figures in docs/BENCHMARKS.md); not part of make test.
+bench:
+	bash tools/bench.sh
 
 clean:
 	rm -rf $(BUILD)
