@@ -124,6 +124,15 @@ run_ctest() {
   return $rc
 }
 
+# The same program under valgrind: no invalid access, no definite leak (the library's process-wide
+# tables and thread-locals show as "possibly lost" and are not counted).
+run_ctest_valgrind() {
+  command -v valgrind >/dev/null || { echo "valgrind is not installed (.ci/run installs it)"; return 1; }
+  echo "--- valgrind $1"
+  timeout $((CTEST_TIMEOUT * 3)) valgrind -q --leak-check=full --errors-for-leak-kinds=definite \
+    --error-exitcode=99 "$1"
+}
+
 # ---------------------------------------------------------------------------------------------
 # The documented samples, each other and Python `websockets`
 
@@ -253,6 +262,7 @@ for src in tests/c/*.c tests/c/*.cpp; do
   name="$(basename "${src%.*}")"
   [ "$name" = autobahn_client ] && continue   # not self-checking: the Autobahn step runs it
   step "c test $name" $((CTEST_TIMEOUT + 30)) run_ctest "build/tests/$name"
+  step "c test $name under valgrind" $((CTEST_TIMEOUT * 3 + 30)) run_ctest_valgrind "build/tests/$name"
 done
 
 step "python venv (tests/python/requirements.txt)" 600 python_venv
