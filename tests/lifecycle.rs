@@ -1,0 +1,148 @@
+//! Lifetimes the application relies on: closing from inside a callback, and no callback after
+//! destroyWsServer / oasis_finalize return, even while peers keep sending.
+
+mod common;
+use common::*;
+use oasisnet::ffi::*;
+use std::ffi::c_void;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// Counts callbacks, and those that start after `destroyed` was set.
+#[derive(Default)]
+struct Watch {
+    destroyed: AtomicBool,
+    calls: AtomicUsize,
+    late_calls: AtomicUsize,
+    /// Close the connection from inside onMessage when the text is "close me".
+    close_on_request: bool,
+}
+
+unsafe extern "C" fn watch_any(user: *mut c_void, event: *mut WsEvent) {
+    let watch = unsafe { &*(user as *const Watch) };
+    watch.calls.fetch_add(1, Ordering::SeqCst);
+    if watch.destroyed.load(Ordering::SeqCst) {
+        watch.late_calls.fetch_add(1, Ordering::SeqCst);
+    }
+    if watch.close_on_request && wsEventMessageType(event) == ws_message_t::kWsMessageText {
+        let mut data = std::ptr::null();
+        let n = unsafe { wsEventData(event, &mut data) };
+        if n > 0 && unsafe { std::slice::from_raw_parts(data, n as usize) } == b"close me" {
+            let reason = std::ffi::CString::new("as you wish").unwrap();
+            assert_eq!(
+                unsafe {
+                    wsCloseConnectionWithStatus(wsEventConnection(event), 4002, reason.as_ptr())
+                },
+                0
+            );
+            // A send after our own close frame fails cleanly, even inside the callback.
+            assert_eq!(
+                unsafe { wsSendText(wsEventConnection(event), c"late".as_ptr()) },
+                -1
+            );
+        }
+    }
+}
+
+fn watch_vtable() -> WsEventDelegateVTable {
+    WsEventDelegateVTable {
+        struct_size: std::mem::size_of::<WsEventDelegateVTable>() as u32,
+        onOpen: Some(watch_any),
+        onMessage: Some(watch_any),
+        onError: Some(watch_any),
+        onClose: Some(watch_any),
+        release: None,
+    }
+}
+
+fn watched_server(watch: &Watch) -> (*mut WsServer, u16) {
+    let p = params(&[
+        ("port", "0"),
+        ("bind-address", "127.0.0.1"),
+        ("close-timeout-ms", "500"),
+    ]);
+    let vtable = watch_vtable();
+    let server = unsafe {
+        createWsServer(
+            p.pairs.as_ptr(),
+            p.pairs.len(),
+            &vtable,
+            watch as *const Watch as *mut c_void,
+        )
+    };
+    assert!(!server.is_null());
+    assert_eq!(startWsServer(server), 0);
+    (server, wsServerPort(server) as u16)
+}
+
+#[test]
+fn close_from_inside_a_callback() {
+    init();
+    let watch = Box::leak(Box::new(Watch {
+        close_on_request: true,
+        ..Default::default()
+    }));
+    let (server, port) = watched_server(watch);
+    let client_events = Recorder::new(false);
+    let client = open(&format!("ws://127.0.0.1:{port}"), &client_events, &[], 5000);
+    assert!(!client.is_null());
+    assert_eq!(send_text(client, "close me"), 0);
+    client_events.wait_for("onClose", |e| e.iter().any(|(_, s)| is_close(s)));
+    assert_eq!(
+        client_events.seen().last(),
+        Some(&Seen::Close(4002, b"as you wish".to_vec()))
+    );
+    wsConnectionRelease(client);
+    destroyWsServer(server);
+    oasis_finalize();
+}
+
+#[test]
+fn no_callback_after_destroy_or_finalize_returns() {
+    init();
+    let watch: &'static Watch = Box::leak(Box::default());
+    let (server, port) = watched_server(watch);
+    let stop = Arc::new(AtomicBool::new(false));
+    // Clients in other threads keep sending while the server is destroyed.
+    let senders: Vec<_> = (0..4)
+        .map(|_| {
+            let recorder = Recorder::new(false);
+            let client = open(&format!("ws://127.0.0.1:{port}"), &recorder, &[], 5000) as usize;
+            assert_ne!(client, 0);
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut sent = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    if send_text(client as *mut WsConnection, "busy") == 0 {
+                        sent += 1;
+                    }
+                }
+                wsConnectionRelease(client as *mut WsConnection);
+                (sent, recorder)
+            })
+        })
+        .collect();
+    while watch.calls.load(Ordering::SeqCst) < 1000 {
+        std::thread::yield_now();
+    }
+    assert_eq!(destroyWsServer(server), 0);
+    watch.destroyed.store(true, Ordering::SeqCst);
+    // Let the clients run on against the closed server for a while; nothing may reach `watch`.
+    let calls = watch.calls.load(Ordering::SeqCst);
+    for _ in 0..200 {
+        std::thread::yield_now();
+    }
+    stop.store(true, Ordering::SeqCst);
+    let recorders: Vec<Arc<Recorder>> = senders.into_iter().map(|t| t.join().unwrap().1).collect();
+    assert_eq!(oasis_finalize(), 0);
+    assert_eq!(watch.late_calls.load(Ordering::SeqCst), 0);
+    assert_eq!(watch.calls.load(Ordering::SeqCst), calls);
+    for r in &recorders {
+        assert_eq!(r.count(is_close), 1, "each client saw exactly one onClose");
+        assert!(
+            matches!(r.seen().last(), Some(Seen::Close(1001, _))),
+            "{:?}",
+            r.seen().last()
+        );
+    }
+}
