@@ -12,6 +12,7 @@ pub use keys::{KEYS, KeyInfo, Scope};
 use crate::error::{Error, Result};
 use crate::log::{LogLevel, log};
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Settings every connection of a server, or one client connection, runs with.
@@ -47,12 +48,50 @@ pub struct ServerConfig {
     pub port: u16,
     pub bind_address: IpAddr,
     pub connection: ConnectionSettings,
+    /// Present when the server serves wss (cert-file-path and pkey-file-path given).
+    pub tls: Option<ServerTls>,
+}
+
+/// A server's TLS keys, as given (files are read when the server is created).
+#[derive(Debug, Clone, Default)]
+pub struct ServerTls {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    /// CAs that client certificates must chain to (client certificates are then requested).
+    pub ca_files: Vec<PathBuf>,
+    /// Subject CNs of the authorities a client certificate must come from (then mandatory).
+    pub authority_names: Vec<String>,
+}
+
+/// A client's TLS keys, used for `wss://` URLs.
+#[derive(Debug, Clone)]
+pub struct ClientTls {
+    /// Trust anchors; empty means the system bundle.
+    pub ca_files: Vec<PathBuf>,
+    /// Own certificate chain and key, for mutual TLS.
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub disable_certificate_validation: bool,
+    pub use_sni: bool,
+}
+
+impl Default for ClientTls {
+    fn default() -> Self {
+        ClientTls {
+            ca_files: Vec::new(),
+            cert_file: None,
+            key_file: None,
+            disable_certificate_validation: false,
+            use_sni: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct ClientConfig {
     pub connection: ConnectionSettings,
-    /// TLS keys given: kept so a `wss://` URL can say precisely why it cannot be served yet.
+    pub tls: ClientTls,
+    /// TLS keys that were given, so a `ws://` URL can say they have no effect.
     pub tls_keys: Vec<String>,
 }
 
@@ -160,13 +199,47 @@ fn apply_connection_key(settings: &mut ConnectionSettings, key: &str, value: &st
     Ok(true)
 }
 
-fn reject_tls_key(key: &str) -> Error {
-    Error::new(
-        libc::ENOTSUP,
-        format!(
-            "key '{key}' asks for TLS (wss), which this build of oasisnet does not provide yet"
-        ),
-    )
+fn parse_path(key: &str, value: &str) -> Result<PathBuf> {
+    let path = value.trim();
+    if path.is_empty() {
+        return Err(bad_value(key, value, "a file path"));
+    }
+    Ok(PathBuf::from(path))
+}
+
+/// Several paths separated by newlines (the SDK's format for ca-certs-file-path).
+fn parse_path_list(key: &str, value: &str) -> Result<Vec<PathBuf>> {
+    let paths: Vec<PathBuf> = value
+        .lines()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .collect();
+    if paths.is_empty() {
+        return Err(bad_value(
+            key,
+            value,
+            "one or more file paths separated by newlines",
+        ));
+    }
+    Ok(paths)
+}
+
+fn parse_name_list(key: &str, value: &str) -> Result<Vec<String>> {
+    let names: Vec<String> = value
+        .lines()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(String::from)
+        .collect();
+    if names.is_empty() {
+        return Err(bad_value(
+            key,
+            value,
+            "one or more authority common names separated by newlines",
+        ));
+    }
+    Ok(names)
 }
 
 impl ServerConfig {
@@ -174,6 +247,8 @@ impl ServerConfig {
         let mut port = None;
         let mut bind_address: IpAddr = [0, 0, 0, 0].into();
         let mut connection = ConnectionSettings::default();
+        let (mut cert_file, mut key_file) = (None, None);
+        let mut tls = ServerTls::default();
         for_each_key(pairs, Scope::Server, |info, value| {
             let key = info.name;
             match key {
@@ -184,12 +259,11 @@ impl ServerConfig {
                         bad_value(key, value, "an IPv4 or IPv6 address such as 0.0.0.0 or ::")
                     })?;
                 }
-                "cert-file-path" | "pkey-file-path" => return Err(reject_tls_key(key)),
-                "ca-certs-file-path" | "tls-certificate-request-authority-names" => {
-                    log!(
-                        Warn,
-                        "key '{key}' ignored: it only matters with cert-file-path (TLS)"
-                    )
+                "cert-file-path" => cert_file = Some(parse_path(key, value)?),
+                "pkey-file-path" => key_file = Some(parse_path(key, value)?),
+                "ca-certs-file-path" => tls.ca_files = parse_path_list(key, value)?,
+                "tls-certificate-request-authority-names" => {
+                    tls.authority_names = parse_name_list(key, value)?
                 }
                 _ => {
                     apply_connection_key(&mut connection, key, value)?;
@@ -199,10 +273,45 @@ impl ServerConfig {
         })?;
         let port =
             port.ok_or_else(|| Error::invalid("key 'port' is required (0 picks a free port)"))?;
+        let tls = match (cert_file, key_file) {
+            (Some(cert_file), Some(key_file)) => Some(ServerTls {
+                cert_file,
+                key_file,
+                ..tls
+            }),
+            (None, None) => {
+                if !tls.ca_files.is_empty() || !tls.authority_names.is_empty() {
+                    log!(
+                        Warn,
+                        "ca-certs-file-path / tls-certificate-request-authority-names ignored: no cert-file-path (not a TLS server)"
+                    );
+                }
+                None
+            }
+            (Some(_), None) => {
+                return Err(Error::invalid(
+                    "key 'cert-file-path' needs 'pkey-file-path' too",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(Error::invalid(
+                    "key 'pkey-file-path' needs 'cert-file-path' too",
+                ));
+            }
+        };
+        if let Some(tls) = &tls
+            && !tls.authority_names.is_empty()
+            && tls.ca_files.is_empty()
+        {
+            return Err(Error::invalid(
+                "key 'tls-certificate-request-authority-names' needs 'ca-certs-file-path' (the authorities' certificates)",
+            ));
+        }
         Ok(ServerConfig {
             port,
             bind_address,
             connection,
+            tls,
         })
     }
 }
@@ -212,12 +321,27 @@ impl ClientConfig {
         let mut config = ClientConfig::default();
         for_each_key(pairs, Scope::Client, |info, value| {
             let key = info.name;
-            if !apply_connection_key(&mut config.connection, key, value)? {
-                // The remaining client keys are the TLS ones: validated when TLS is used.
-                config.tls_keys.push(key.to_string());
+            if apply_connection_key(&mut config.connection, key, value)? {
+                return Ok(());
             }
+            match key {
+                "cert-file-path" => config.tls.cert_file = Some(parse_path(key, value)?),
+                "pkey-file-path" => config.tls.key_file = Some(parse_path(key, value)?),
+                "ca-certs-file-path" => config.tls.ca_files = parse_path_list(key, value)?,
+                "tls-disable-certificate-validation" => {
+                    config.tls.disable_certificate_validation = parse_bool(key, value)?
+                }
+                "tls-use-sni" => config.tls.use_sni = parse_bool(key, value)?,
+                _ => {}
+            }
+            config.tls_keys.push(key.to_string());
             Ok(())
         })?;
+        if config.tls.cert_file.is_some() != config.tls.key_file.is_some() {
+            return Err(Error::invalid(
+                "keys 'cert-file-path' and 'pkey-file-path' go together (the client certificate and its key)",
+            ));
+        }
         Ok(config)
     }
 }

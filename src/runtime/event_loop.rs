@@ -262,13 +262,23 @@ impl EventLoop {
                 }
             };
             let server = listener.server.clone();
+            let transport = match Transport::accepted(stream, server.tls.as_ref()) {
+                Ok(transport) => transport,
+                Err(err) => {
+                    log!(
+                        Warn,
+                        "server {listener_id}: connection from {peer} dropped: {err}"
+                    );
+                    continue;
+                }
+            };
             let target = runtime.pick_loop();
             let connection = Connection::new(
                 Role::Server,
                 server.settings.clone(),
                 server.delegate.clone(),
                 target.clone(),
-                Some(Transport::plain(stream)),
+                Some(transport),
             );
             connection.set_peer_address(peer);
             let group: Arc<ConnectionGroup> = server.group.clone();

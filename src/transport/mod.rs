@@ -1,13 +1,21 @@
-//! The byte stream under a WebSocket connection. Plain TCP today; TLS becomes another variant
-//! with the same methods, so the connection state machine does not change when it arrives.
+//! The byte stream under a WebSocket connection: plain TCP or TLS over TCP. The connection
+//! state machine sees only this type, so both behave alike: non-blocking reads and writes, and
+//! a short read means the socket is drained.
 
+pub mod tls;
+
+use crate::error::{Error, Result};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
+use rustls::pki_types::ServerName;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
+use std::sync::Arc;
+use tls::TlsStream;
 
 pub enum Transport {
     Plain(TcpStream),
+    Tls(Box<TlsStream>),
 }
 
 impl Transport {
@@ -16,15 +24,62 @@ impl Transport {
         Transport::Plain(stream)
     }
 
+    /// An accepted socket: TLS when the server has a TLS configuration.
+    pub fn accepted(
+        stream: TcpStream,
+        tls: Option<&Arc<rustls::ServerConfig>>,
+    ) -> Result<Transport> {
+        let _ = stream.set_nodelay(true);
+        match tls {
+            None => Ok(Transport::Plain(stream)),
+            Some(config) => {
+                let session = rustls::ServerConnection::new(config.clone())
+                    .map_err(|e| Error::invalid(format!("cannot start a TLS session: {e}")))?;
+                Ok(Transport::Tls(Box::new(TlsStream::new(
+                    stream,
+                    session.into(),
+                ))))
+            }
+        }
+    }
+
+    /// A connected client socket: TLS towards `server_name` when a configuration is given.
+    pub fn connected(
+        stream: TcpStream,
+        tls: Option<&(Arc<rustls::ClientConfig>, ServerName<'static>)>,
+    ) -> Result<Transport> {
+        let _ = stream.set_nodelay(true);
+        match tls {
+            None => Ok(Transport::Plain(stream)),
+            Some((config, name)) => {
+                let session = rustls::ClientConnection::new(config.clone(), name.clone())
+                    .map_err(|e| Error::invalid(format!("cannot start a TLS session: {e}")))?;
+                Ok(Transport::Tls(Box::new(TlsStream::new(
+                    stream,
+                    session.into(),
+                ))))
+            }
+        }
+    }
+
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Transport::Plain(stream) => stream,
+            Transport::Tls(tls) => &tls.tcp,
+        }
+    }
+
     pub fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
         match self {
             Transport::Plain(stream) => stream.read(buffer),
+            Transport::Tls(tls) => tls.read(buffer),
         }
     }
 
     pub fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         match self {
             Transport::Plain(stream) => stream.write(data),
+            Transport::Tls(tls) => tls.write(data),
         }
     }
 
@@ -32,38 +87,70 @@ impl Transport {
     pub fn write_vectored(&mut self, parts: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Transport::Plain(stream) => stream.write_vectored(parts),
+            Transport::Tls(tls) => {
+                let first = parts
+                    .iter()
+                    .find(|p| !p.is_empty())
+                    .map(|p| &**p)
+                    .unwrap_or_default();
+                tls.write(first)
+            }
         }
+    }
+
+    /// Writes what the transport itself still holds (TLS records); `Ok(false)` when the socket
+    /// is full.
+    pub fn flush_pending(&mut self) -> io::Result<bool> {
+        match self {
+            Transport::Plain(_) => Ok(true),
+            Transport::Tls(tls) => tls.flush(),
+        }
+    }
+
+    /// True while the transport holds bytes the socket has not taken.
+    pub fn has_pending(&self) -> bool {
+        match self {
+            Transport::Plain(_) => false,
+            Transport::Tls(tls) => tls.wants_write(),
+        }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Transport::Tls(_))
     }
 
     /// Registers for both readiness kinds once: edge-triggered, so an idle connection costs
     /// no wake-ups and a full send buffer is reported when it drains.
     pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        let interest = Interest::READABLE | Interest::WRITABLE;
         match self {
-            Transport::Plain(stream) => {
-                registry.register(stream, token, Interest::READABLE | Interest::WRITABLE)
-            }
+            Transport::Plain(stream) => registry.register(stream, token, interest),
+            Transport::Tls(tls) => registry.register(&mut tls.tcp, token, interest),
         }
     }
 
-    /// Sends FIN after what was written: the server side of a finished closing handshake.
+    /// Ends our direction: TLS close_notify (when TLS) and FIN, after what was written.
     pub fn shutdown_write(&mut self) {
         match self {
             Transport::Plain(stream) => {
                 let _ = stream.shutdown(Shutdown::Write);
             }
+            Transport::Tls(tls) => tls.shutdown_write(),
         }
     }
 
     /// The pending socket error of a non-blocking connect, if any.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        match self {
-            Transport::Plain(stream) => stream.take_error(),
-        }
+        self.tcp().take_error()
     }
 
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        match self {
-            Transport::Plain(stream) => stream.peer_addr(),
-        }
+        self.tcp().peer_addr()
+    }
+
+    /// The raw descriptor, for a caller that waits on it with poll(2).
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.tcp().as_raw_fd()
     }
 }

@@ -11,11 +11,10 @@ use crate::config::ClientConfig;
 use crate::error::{Error, Result};
 use crate::log::log;
 use crate::runtime::{self, Command, Runtime, on_loop_thread};
-use crate::transport::Transport;
+use crate::transport::{Transport, tls};
+use rustls::pki_types::ServerName;
 use std::collections::VecDeque;
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
@@ -32,35 +31,61 @@ pub fn open(
 ) -> Result<Arc<Connection>> {
     let runtime = runtime::current()?;
     let url = url::parse(url)?;
-    if url.secure {
-        return Err(Error::new(
-            libc::EPROTONOSUPPORT,
-            "wss:// needs TLS, which this build of oasisnet does not provide yet",
-        ));
-    }
-    if !config.tls_keys.is_empty() {
-        log!(
-            Info,
-            "TLS keys ({}) have no effect on a ws:// URL",
-            config.tls_keys.join(", ")
-        );
-    }
+    let tls = if url.secure {
+        let tls_config = tls::client_config(&config.tls)?;
+        if config.tls.disable_certificate_validation {
+            log!(
+                Warn,
+                "wss://{}: certificate validation is off (tls-disable-certificate-validation)",
+                url.host_header()
+            );
+        }
+        Some((tls_config, tls::server_name(&url.host)?))
+    } else {
+        if !config.tls_keys.is_empty() {
+            log!(
+                Info,
+                "TLS keys ({}) have no effect on a ws:// URL",
+                config.tls_keys.join(", ")
+            );
+        }
+        None
+    };
     let addresses = resolve(&url)?;
     let settings = Arc::new(config.connection);
     let handshake = ClientHandshake::new(&url, &settings.protocols);
     let event_loop = runtime.pick_loop();
     let connection = Connection::new(Role::Client, settings, delegate, event_loop, None);
     runtime.clients.add(&connection);
+    let target = Target { addresses, tls };
     if timeout_msec > 0 {
         open_blocking(
             &runtime,
             connection,
             handshake,
-            addresses,
+            target,
             Duration::from_millis(timeout_msec as u64),
         )
     } else {
-        open_async(&runtime, connection, handshake, addresses)
+        open_async(&runtime, connection, handshake, target)
+    }
+}
+
+/// Where a client connects: the resolved addresses and, for wss, the TLS configuration and the
+/// name the server's certificate must carry.
+pub struct Target {
+    pub addresses: Vec<SocketAddr>,
+    pub tls: Option<TlsTarget>,
+}
+
+pub type TlsTarget = (Arc<rustls::ClientConfig>, ServerName<'static>);
+
+/// The error a failed transport operation means for the caller: a TLS failure keeps its own
+/// errno and sentence.
+pub fn transport_error(context: &str, err: &std::io::Error) -> Error {
+    match tls::tls_failure(err) {
+        Some(failure) => Error::new(failure.errno, failure.what.clone()),
+        None => Error::io(context, err),
     }
 }
 
@@ -87,13 +112,14 @@ fn open_async(
     runtime: &Runtime,
     connection: Arc<Connection>,
     handshake: ClientHandshake,
-    addresses: Vec<SocketAddr>,
+    target: Target,
 ) -> Result<Arc<Connection>> {
-    let mut remaining: VecDeque<SocketAddr> = addresses.into();
+    let mut remaining: VecDeque<SocketAddr> = target.addresses.into();
     while let Some(address) = remaining.pop_front() {
         match mio::net::TcpStream::connect(address) {
             Ok(stream) => {
-                connection.io.lock().transport = Some(Transport::plain(stream));
+                connection.io.lock().transport =
+                    Some(Transport::connected(stream, target.tls.as_ref())?);
                 break;
             }
             Err(e) => log!(Debug, "connect to {address} failed at once: {e}"),
@@ -105,6 +131,7 @@ fn open_async(
         runtime.clients.clone(),
         handshake,
         remaining,
+        target.tls,
     );
     connection.event_loop.submit(Command::Adopt(session));
     Ok(connection)
@@ -114,17 +141,16 @@ fn open_blocking(
     runtime: &Runtime,
     connection: Arc<Connection>,
     handshake: ClientHandshake,
-    addresses: Vec<SocketAddr>,
+    target: Target,
     timeout: Duration,
 ) -> Result<Arc<Connection>> {
     let deadline = Instant::now() + timeout;
-    match connect_and_upgrade(handshake, &addresses, deadline) {
-        Ok((stream, protocol, leftover)) => {
-            let peer = stream.peer_addr().ok();
-            let stream = mio::net::TcpStream::from_std(stream);
+    match connect_and_upgrade(handshake, &target, deadline) {
+        Ok((transport, protocol, leftover)) => {
+            let peer = transport.peer_addr().ok();
             {
                 let mut io = connection.io.lock();
-                io.transport = Some(Transport::plain(stream));
+                io.transport = Some(transport);
                 io.state = State::Open;
             }
             if let Some(peer) = peer {
@@ -147,33 +173,64 @@ fn open_blocking(
             }
             Ok(connection)
         }
-        Err(err) => {
+        Err(failure) => {
             // onError is delivered on the event loop, like every callback.
             let session = Session::failed(
                 connection.clone(),
                 runtime.clients.clone(),
-                err.message.clone(),
+                failure.code,
+                failure.error.message.clone(),
             );
             connection.event_loop.submit(Command::Adopt(session));
-            Err(err)
+            Err(failure.error)
         }
     }
 }
 
-/// Connect (trying each address), send the upgrade request and read the response, all before
-/// `deadline`.
+/// A failed open: the error for the caller and the status code for onError.
+struct OpenFailure {
+    error: Error,
+    code: u16,
+}
+
+impl From<Error> for OpenFailure {
+    fn from(error: Error) -> Self {
+        OpenFailure {
+            error,
+            code: ABNORMAL_CLOSURE,
+        }
+    }
+}
+
+const ABNORMAL_CLOSURE: u16 = 1006;
+pub const TLS_HANDSHAKE_FAILURE: u16 = 1015;
+
+/// A failed transport operation: a TLS failure keeps its errno and sentence and means 1015.
+fn transport_failure(context: &str, err: &std::io::Error) -> OpenFailure {
+    OpenFailure {
+        error: transport_error(context, err),
+        code: if tls::tls_failure(err).is_some() {
+            TLS_HANDSHAKE_FAILURE
+        } else {
+            ABNORMAL_CLOSURE
+        },
+    }
+}
+
+/// Connect (trying each address), run TLS when asked, send the upgrade request and read the
+/// response, all before `deadline`.
 fn connect_and_upgrade(
     mut handshake: ClientHandshake,
-    addresses: &[SocketAddr],
+    target: &Target,
     deadline: Instant,
-) -> Result<(TcpStream, Option<String>, Vec<u8>)> {
+) -> std::result::Result<(Transport, Option<String>, Vec<u8>), OpenFailure> {
     let timed_out = || Error::new(libc::ETIMEDOUT, "timed out opening the connection");
     let mut last_error = None;
     let mut stream = None;
-    for address in addresses {
+    for address in &target.addresses {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(timed_out());
+            return Err(timed_out().into());
         }
         match TcpStream::connect_timeout(address, left) {
             Ok(s) => {
@@ -183,51 +240,70 @@ fn connect_and_upgrade(
             Err(e) => last_error = Some(Error::io(&format!("cannot connect to {address}"), &e)),
         }
     }
-    let mut stream = stream.ok_or_else(|| last_error.unwrap_or_else(timed_out))?;
+    let stream = stream.ok_or_else(|| last_error.unwrap_or_else(timed_out))?;
     stream
         .set_nonblocking(true)
         .map_err(|e| Error::io("cannot make the socket non-blocking", &e))?;
-    let _ = stream.set_nodelay(true);
+    let mut transport =
+        Transport::connected(mio::net::TcpStream::from_std(stream), target.tls.as_ref())?;
     let request = handshake.request().to_vec();
     let mut written = 0;
     while written < request.len() {
-        wait_ready(&stream, libc::POLLOUT, deadline)?;
-        match stream.write(&request[written..]) {
+        match transport.write(&request[written..]) {
             Ok(n) => written += n,
             Err(e)
                 if matches!(
                     e.kind(),
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-                ) => {}
-            Err(e) => return Err(Error::io("cannot send the upgrade request", &e)),
+                ) =>
+            {
+                wait_ready(&transport, libc::POLLOUT, deadline)?
+            }
+            Err(e) => return Err(transport_failure("cannot send the upgrade request", &e)),
         }
     }
     let mut buffer = [0u8; 4096];
     loop {
-        wait_ready(&stream, libc::POLLIN, deadline)?;
-        match stream.read(&mut buffer) {
+        // TLS records that did not fit into the socket go out before we wait for the answer.
+        if transport.has_pending() {
+            match transport.flush_pending() {
+                Ok(true) => {}
+                Ok(false) => {
+                    wait_ready(&transport, libc::POLLOUT, deadline)?;
+                    continue;
+                }
+                Err(e) => return Err(transport_failure("cannot send", &e)),
+            }
+        }
+        match transport.read(&mut buffer) {
             Ok(0) => {
                 return Err(Error::new(
                     libc::ECONNRESET,
                     "server closed the connection during the handshake",
-                ));
+                )
+                .into());
             }
             Ok(n) => match handshake.feed(&buffer[..n])? {
                 ClientStep::NeedMore => {}
-                ClientStep::Open { protocol, leftover } => return Ok((stream, protocol, leftover)),
+                ClientStep::Open { protocol, leftover } => {
+                    return Ok((transport, protocol, leftover));
+                }
             },
             Err(e)
                 if matches!(
                     e.kind(),
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-                ) => {}
-            Err(e) => return Err(Error::io("cannot read the upgrade response", &e)),
+                ) =>
+            {
+                wait_ready(&transport, libc::POLLIN, deadline)?
+            }
+            Err(e) => return Err(transport_failure("cannot read the upgrade response", &e)),
         }
     }
 }
 
 /// Waits until the socket is ready for `events` or the deadline passes (`ETIMEDOUT`).
-fn wait_ready(stream: &TcpStream, events: i16, deadline: Instant) -> Result<()> {
+fn wait_ready(transport: &Transport, events: i16, deadline: Instant) -> Result<()> {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -237,7 +313,7 @@ fn wait_ready(stream: &TcpStream, events: i16, deadline: Instant) -> Result<()> 
             ));
         }
         let mut poll_fd = libc::pollfd {
-            fd: stream.as_raw_fd(),
+            fd: transport.raw_fd(),
             events,
             revents: 0,
         };

@@ -68,22 +68,22 @@ impl Io {
 
     /// Writes what waits in the send buffer until the socket is full. Returns true when empty.
     pub fn flush(&mut self) -> bool {
-        while self.sent < self.outbox.len() {
-            let Some(transport) = self.transport.as_mut() else {
-                break;
-            };
+        let Some(transport) = self.transport.as_mut() else {
+            return true;
+        };
+        // What the transport still holds (TLS records) goes first.
+        match transport.flush_pending() {
+            Ok(true) => {}
+            Ok(false) => return false,
+            Err(_) => self.broken = true,
+        }
+        while !self.broken && self.sent < self.outbox.len() {
             match transport.write(&self.outbox[self.sent..]) {
-                Ok(0) => {
-                    self.broken = true;
-                    break;
-                }
+                Ok(0) => self.broken = true,
                 Ok(n) => self.sent += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    self.broken = true;
-                    break;
-                }
+                Err(_) => self.broken = true,
             }
         }
         if self.broken {
@@ -97,7 +97,7 @@ impl Io {
             self.outbox.clear();
         }
         self.sent = 0;
-        true
+        !transport.has_pending()
     }
 
     /// Queues raw bytes (an HTTP head) and writes them if the socket takes them.
@@ -137,7 +137,9 @@ impl Io {
         }
         let n = frame::encode_header(&mut header, opcode, fin, payload.len(), None);
         let mut written = 0;
-        if self.queued() == 0 && !self.corked {
+        // TLS copies into records anyway: the frame goes through the send buffer, and out now.
+        let through_buffer = self.transport.as_ref().is_some_and(Transport::is_tls);
+        if self.queued() == 0 && !self.corked && !through_buffer {
             let transport = self.transport.as_mut().expect("checked above");
             loop {
                 match transport.write_vectored(&[IoSlice::new(&header[..n]), IoSlice::new(payload)])
@@ -161,7 +163,7 @@ impl Io {
         } else {
             self.outbox.extend_from_slice(&payload[written - n..]);
         }
-        if self.corked && self.queued() >= CORK_FLUSH {
+        if (through_buffer && !self.corked) || (self.corked && self.queued() >= CORK_FLUSH) {
             self.flush();
         }
     }

@@ -25,6 +25,8 @@ enum ServerState {
 pub struct Server {
     pub id: u64,
     config: ServerConfig,
+    /// The TLS configuration of a wss server, built (and its files checked) at creation.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     pub settings: Arc<ConnectionSettings>,
     pub delegate: Arc<Delegate>,
     pub group: Arc<ConnectionGroup>,
@@ -37,8 +39,14 @@ const UNLISTEN_WAIT: Duration = Duration::from_secs(5);
 impl Server {
     pub fn create(config: ServerConfig, delegate: Arc<Delegate>) -> Result<Arc<Server>> {
         let runtime = runtime::current()?;
+        let tls = config
+            .tls
+            .as_ref()
+            .map(crate::transport::tls::server_config)
+            .transpose()?;
         let server = Arc::new(Server {
             id: super::connection::next_id(),
+            tls,
             settings: Arc::new(config.connection.clone()),
             config,
             delegate,

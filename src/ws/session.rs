@@ -7,6 +7,7 @@
 //! in the session (`partial`), and only a fragmented message is assembled (`message`); both
 //! are empty, and own no memory, while the connection is idle.
 
+use super::client::TlsTarget;
 use super::connection::{Connection, Role, State};
 use super::delegate::Callback;
 use super::event::dispatch;
@@ -16,6 +17,7 @@ use crate::ffi::ws_message_t;
 use crate::log::log;
 use crate::runtime::ConnectionGroup;
 use crate::transport::Transport;
+use crate::transport::tls::tls_failure;
 use mio::{Registry, Token};
 use std::collections::VecDeque;
 use std::io;
@@ -35,6 +37,7 @@ const LARGE_FRAME: usize = 16 * 1024;
 const DIRECT_READ: usize = 64 * 1024;
 
 const ABNORMAL: u16 = 1006;
+const TLS_FAILURE: u16 = 1015;
 
 enum Phase {
     /// Server: waiting for the HTTP upgrade request.
@@ -48,7 +51,10 @@ enum Phase {
         opened: Option<SyncSender<()>>,
     },
     /// Client whose blocking `wsOpenConnection` failed: onError is still to be delivered.
-    FailedElsewhere(String),
+    FailedElsewhere {
+        code: u16,
+        why: String,
+    },
     Open,
     /// Closing handshake done and onClose delivered: waiting for the TCP close.
     Lingering,
@@ -59,6 +65,8 @@ struct Connecting {
     handshake: ClientHandshake,
     request_sent: bool,
     remaining: VecDeque<SocketAddr>,
+    /// For wss: the TLS configuration and server name, for each address tried.
+    tls: Option<TlsTarget>,
 }
 
 /// What the loop must do after a session handled something.
@@ -141,11 +149,13 @@ impl Session {
         group: Arc<ConnectionGroup>,
         handshake: ClientHandshake,
         remaining: VecDeque<SocketAddr>,
+        tls: Option<TlsTarget>,
     ) -> Box<Session> {
         let connecting = Connecting {
             handshake,
             request_sent: false,
             remaining,
+            tls,
         };
         Self::new(connection, group, Phase::Connecting(Box::new(connecting)))
     }
@@ -169,9 +179,10 @@ impl Session {
     pub fn failed(
         connection: Arc<Connection>,
         group: Arc<ConnectionGroup>,
+        code: u16,
         why: String,
     ) -> Box<Session> {
-        Self::new(connection, group, Phase::FailedElsewhere(why))
+        Self::new(connection, group, Phase::FailedElsewhere { code, why })
     }
 
     pub fn id(&self) -> u64 {
@@ -180,9 +191,10 @@ impl Session {
 
     /// Registers the socket with the loop and runs what must happen first.
     pub fn start(&mut self, ctx: &mut Context) -> Outcome {
-        if let Phase::FailedElsewhere(why) = &self.phase {
+        if let Phase::FailedElsewhere { code, why } = &self.phase {
+            let code = *code;
             let why = why.clone();
-            return self.fail_before_open(&why);
+            return self.fail_before_open_with(code, &why);
         }
         let token = Token(self.connection.id as usize);
         let registered = {
@@ -305,7 +317,7 @@ impl Session {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Outcome::Continue,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => break self.on_transport_gone(&format!("read failed: {e}")),
+                Err(e) => break self.on_read_error(&e),
             }
         };
         *ctx.receive_buffer = buffer;
@@ -332,9 +344,9 @@ impl Session {
             Phase::Open => self.on_frames(data),
             // After the closing handshake, whatever still arrives is dropped.
             Phase::Lingering | Phase::Finished => Outcome::Continue,
-            Phase::Connecting(_) | Phase::OpenedElsewhere { .. } | Phase::FailedElsewhere(_) => {
-                Outcome::Continue
-            }
+            Phase::Connecting(_)
+            | Phase::OpenedElsewhere { .. }
+            | Phase::FailedElsewhere { .. } => Outcome::Continue,
         }
     }
 
@@ -400,7 +412,11 @@ impl Session {
                 while let Some(next) = connecting.remaining.pop_front() {
                     match mio::net::TcpStream::connect(next) {
                         Ok(stream) => {
-                            let mut transport = Transport::plain(stream);
+                            let Ok(mut transport) =
+                                Transport::connected(stream, connecting.tls.as_ref())
+                            else {
+                                continue;
+                            };
                             if transport
                                 .register(ctx.registry, Token(self.connection.id as usize))
                                 .is_ok()
@@ -457,7 +473,7 @@ impl Session {
                 },
                 Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => break Outcome::Continue,
                 Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Some(Err(e)) => break self.fail_before_open(&format!("read failed: {e}")),
+                Some(Err(e)) => break self.on_read_error(&e),
             }
         };
         *ctx.receive_buffer = buffer;
@@ -746,9 +762,9 @@ impl Session {
                 );
                 self.finish()
             }
-            Phase::Connecting(_) | Phase::OpenedElsewhere { .. } | Phase::FailedElsewhere(_) => {
-                self.fail_before_open(why)
-            }
+            Phase::Connecting(_)
+            | Phase::OpenedElsewhere { .. }
+            | Phase::FailedElsewhere { .. } => self.fail_before_open(why),
             _ => self.finish(),
         }
     }
@@ -790,7 +806,9 @@ impl Session {
     /// Stopped by the application or by finalize.
     pub fn abandon(&mut self) -> Outcome {
         match self.phase {
-            Phase::Connecting(_) | Phase::OpenedElsewhere { .. } | Phase::FailedElsewhere(_) => {
+            Phase::Connecting(_)
+            | Phase::OpenedElsewhere { .. }
+            | Phase::FailedElsewhere { .. } => {
                 self.fail_before_open("connection abandoned before it opened")
             }
             Phase::Open => {
@@ -807,16 +825,65 @@ impl Session {
         }
     }
 
-    /// A client that never opened: onError (no onClose), then gone.
+    /// A client that never opened: onError 1006 (no onClose), then gone.
     fn fail_before_open(&mut self, why: &str) -> Outcome {
+        self.fail_before_open_with(ABNORMAL, why)
+    }
+
+    /// A connection that never opened: onError with `code` (no onClose), then gone.
+    fn fail_before_open_with(&mut self, code: u16, why: &str) -> Outcome {
         log!(Warn, "connection {}: could not open: {why}", self.id());
         self.emit(
             Callback::Error,
             ws_message_t::kWsMessageUnknown,
-            i32::from(ABNORMAL),
+            i32::from(code),
             why.as_bytes(),
         );
         self.finish()
+    }
+
+    /// A read failed. A TLS failure is reported with 1015 (to a server's delegate too: the
+    /// handshake failed before the connection opened); anything else ends the connection.
+    fn on_read_error(&mut self, err: &io::Error) -> Outcome {
+        let Some(failure) = tls_failure(err) else {
+            return self.on_transport_gone(&format!("read failed: {err}"));
+        };
+        let what = failure.what.clone();
+        match self.phase {
+            Phase::Accepting(_) | Phase::Connecting(_) => {
+                let peer = self
+                    .connection
+                    .peer_address()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default();
+                log!(Warn, "connection {} {peer}: {what}", self.id());
+                self.emit(
+                    Callback::Error,
+                    ws_message_t::kWsMessageUnknown,
+                    i32::from(TLS_FAILURE),
+                    what.as_bytes(),
+                );
+                self.finish()
+            }
+            Phase::Open => {
+                log!(Warn, "connection {}: {what}", self.id());
+                self.failure = Some(TLS_FAILURE);
+                self.emit(
+                    Callback::Error,
+                    ws_message_t::kWsMessageUnknown,
+                    i32::from(TLS_FAILURE),
+                    what.as_bytes(),
+                );
+                self.emit(
+                    Callback::Close,
+                    ws_message_t::kWsMessageUnknown,
+                    i32::from(TLS_FAILURE),
+                    &[],
+                );
+                self.finish()
+            }
+            _ => self.finish(),
+        }
     }
 
     /// Closes the socket and forgets the connection, without callbacks.

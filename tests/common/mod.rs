@@ -329,3 +329,52 @@ impl RawClient {
         }
     }
 }
+
+/// Test certificates (tests/scripts/make-certs.sh), made once per build directory.
+pub fn certs() -> std::path::PathBuf {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("certs");
+        if !dir.join("client_privkey.pem").exists() {
+            // Made aside and renamed into place, so parallel test processes never see half a set.
+            let scratch = dir.with_extension(format!("tmp{}", std::process::id()));
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scripts/make-certs.sh");
+            let status = std::process::Command::new("bash")
+                .arg(script)
+                .arg(&scratch)
+                .stdout(std::process::Stdio::null())
+                .status()
+                .unwrap();
+            assert!(status.success(), "make-certs.sh failed");
+            if std::fs::rename(&scratch, &dir).is_err() {
+                let _ = std::fs::remove_dir_all(&scratch);
+            }
+        }
+        dir
+    })
+    .clone()
+}
+
+pub fn cert(name: &str) -> String {
+    certs().join(name).to_string_lossy().into_owned()
+}
+
+static LOG_LINES: parking_lot::Mutex<Vec<String>> = parking_lot::Mutex::new(Vec::new());
+
+unsafe extern "C" fn capture_log(_user: *mut c_void, _level: i32, line: *const std::ffi::c_char) {
+    LOG_LINES.lock().push(
+        unsafe { CStr::from_ptr(line) }
+            .to_string_lossy()
+            .into_owned(),
+    );
+}
+
+/// Sends the library's log lines (info and up) to a list the test can search.
+pub fn capture_logs() {
+    oasis_log_set_hook(Some(capture_log), std::ptr::null_mut());
+    oasis_log_set_level(3);
+}
+
+pub fn logged(fragment: &str) -> bool {
+    LOG_LINES.lock().iter().any(|line| line.contains(fragment))
+}

@@ -1,0 +1,129 @@
+//! A TLS session over a non-blocking TCP socket, read and written like the socket itself.
+//!
+//! `read` fills the caller's buffer until it is full or the socket has nothing more, so a short
+//! read still means "drained" (the edge-triggered loop relies on that). `write` hands plaintext
+//! to rustls (bounded by its buffer limit) and writes out what it produced; what the socket does
+//! not take stays in rustls until `flush` is called on the next writable edge.
+
+use super::failure::describe;
+use mio::net::TcpStream;
+use rustls::Connection;
+use std::io::{self, Read, Write};
+
+/// Plaintext rustls may buffer before `write` pushes back (the connection's own send buffer,
+/// bounded by send-buffer-size-max, holds the rest).
+const PLAINTEXT_LIMIT: usize = 64 * 1024;
+
+pub struct TlsStream {
+    pub tcp: TcpStream,
+    tls: Connection,
+    /// The TCP peer closed; rustls reports whether it said close_notify.
+    tcp_closed: bool,
+}
+
+fn would_block() -> io::Error {
+    io::ErrorKind::WouldBlock.into()
+}
+
+impl TlsStream {
+    pub fn new(tcp: TcpStream, mut tls: Connection) -> TlsStream {
+        tls.set_buffer_limit(Some(PLAINTEXT_LIMIT));
+        TlsStream {
+            tcp,
+            tls,
+            tcp_closed: false,
+        }
+    }
+
+    fn is_server(&self) -> bool {
+        matches!(self.tls, Connection::Server(_))
+    }
+
+    pub fn is_handshaking(&self) -> bool {
+        self.tls.is_handshaking()
+    }
+
+    /// True while rustls holds records the socket has not taken yet.
+    pub fn wants_write(&self) -> bool {
+        self.tls.wants_write()
+    }
+
+    /// Writes pending TLS records; `Ok(false)` when the socket is full.
+    pub fn flush(&mut self) -> io::Result<bool> {
+        while self.tls.wants_write() {
+            match self.tls.write_tls(&mut self.tcp) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    fn failed(&mut self, err: rustls::Error) -> io::Error {
+        // Send the alert rustls queued, so the peer learns why.
+        let _ = self.flush();
+        io::Error::new(io::ErrorKind::InvalidData, describe(&err, self.is_server()))
+    }
+
+    pub fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let mut filled = 0;
+        loop {
+            match self.tls.reader().read(&mut buffer[filled..]) {
+                Ok(0) if filled == buffer.len() => return Ok(filled),
+                // close_notify: the end of the stream.
+                Ok(0) => return Ok(filled),
+                Ok(n) => {
+                    filled += n;
+                    if filled == buffer.len() {
+                        return Ok(filled);
+                    }
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // TCP closed without close_notify: for the WebSocket layer, also the end.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(filled),
+                Err(e) => return Err(e),
+            }
+            if self.tcp_closed {
+                return Ok(filled);
+            }
+            match self.tls.read_tls(&mut self.tcp) {
+                Ok(0) => self.tcp_closed = true,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.flush()?;
+                    return if filled > 0 {
+                        Ok(filled)
+                    } else {
+                        Err(would_block())
+                    };
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            if let Err(err) = self.tls.process_new_packets() {
+                return Err(self.failed(err));
+            }
+            // Handshake messages and alerts go out as soon as rustls has them.
+            self.flush()?;
+        }
+    }
+
+    pub fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let accepted = self.tls.writer().write(data)?;
+        self.flush()?;
+        if accepted == 0 && !data.is_empty() {
+            return Err(would_block());
+        }
+        Ok(accepted)
+    }
+
+    /// Sends close_notify and FIN.
+    pub fn shutdown_write(&mut self) {
+        self.tls.send_close_notify();
+        let _ = self.flush();
+        let _ = self.tcp.shutdown(std::net::Shutdown::Write);
+    }
+}

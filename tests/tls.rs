@@ -1,0 +1,432 @@
+//! wss: TLS servers and clients of this library against each other, every key type, every
+//! documented TLS key, mutual TLS, and every handshake failure with its errno, log line and
+//! 1015. Certificates come from tests/scripts/make-certs.sh.
+
+mod common;
+use common::*;
+use oasisnet::ffi::*;
+use std::io::Read;
+
+fn tls_server(
+    events: &std::sync::Arc<Recorder>,
+    chain: &str,
+    key: &str,
+    extra: &[(&str, &str)],
+) -> (*mut WsServer, u16) {
+    let (chain, key) = (cert(chain), cert(key));
+    let mut list = vec![
+        ("cert-file-path", chain.as_str()),
+        ("pkey-file-path", key.as_str()),
+    ];
+    list.extend_from_slice(extra);
+    start_server(events, &list)
+}
+
+fn create_fails(list: &[(&str, &str)], errno_expected: i32, says: &str) {
+    let recorder = Recorder::new(false);
+    let mut all = vec![("port", "0")];
+    all.extend_from_slice(list);
+    let p = params(&all);
+    let (vtable, user) = delegate(&recorder);
+    let server = unsafe { createWsServer(p.pairs.as_ptr(), p.pairs.len(), &vtable, user) };
+    assert!(server.is_null(), "createWsServer should fail for {list:?}");
+    assert_eq!(errno(), errno_expected, "{}", last_error());
+    assert!(
+        last_error().contains(says),
+        "last error '{}' should say '{says}'",
+        last_error()
+    );
+    assert!(logged(says), "a log line says '{says}'");
+}
+
+#[test]
+fn wss_roundtrip_for_every_key_type() {
+    init();
+    capture_logs();
+    let root = cert("RootCA.pem");
+    for (chain, key) in [
+        ("fullchain.pem", "privkey.pem"),
+        ("fullchain.pem", "privkey_pkcs1.pem"),
+        ("ec_fullchain.pem", "ec_pkey.pem"),
+        ("ec_fullchain.pem", "ec_pkey_pkcs8.pem"),
+        ("ec384_fullchain.pem", "ec384_pkey.pem"),
+        ("ed25519_fullchain.pem", "ed25519_pkey.pem"),
+    ] {
+        let server_events = Recorder::new(true);
+        let (server, port) = tls_server(&server_events, chain, key, &[]);
+        for host in ["localhost", "127.0.0.1"] {
+            let client_events = Recorder::new(false);
+            let client = open(
+                &format!("wss://{host}:{port}/"),
+                &client_events,
+                &[("ca-certs-file-path", &root)],
+                5000,
+            );
+            assert!(!client.is_null(), "{chain} via {host}: {}", last_error());
+            assert_eq!(send_text(client, "over tls"), 0);
+            client_events.wait_for("echo", |e| {
+                e.iter().any(|(_, s)| matches!(s, Seen::Message(..)))
+            });
+            assert_eq!(wsCloseConnection(client), 0);
+            client_events.wait_for("onClose", |e| e.iter().any(|(_, s)| is_close(s)));
+            assert!(
+                matches!(client_events.seen().last(), Some(Seen::Close(1000, _))),
+                "{chain}: {:?}",
+                client_events.seen()
+            );
+            wsConnectionRelease(client);
+        }
+        destroyWsServer(server);
+    }
+    oasis_finalize();
+}
+
+#[test]
+fn bad_certificate_and_key_files_fail_at_creation() {
+    init();
+    capture_logs();
+    let (chain, ec_chain) = (cert("fullchain.pem"), cert("ec_fullchain.pem"));
+    let (dsa_chain, dsa_key) = (cert("dsa_fullchain.pem"), cert("dsa_pkey.pem"));
+    create_fails(
+        &[("cert-file-path", &dsa_chain), ("pkey-file-path", &dsa_key)],
+        libc::ENOTSUP,
+        "DSA",
+    );
+    create_fails(
+        &[
+            ("cert-file-path", &chain),
+            ("pkey-file-path", &cert("encrypted_pkey.pem")),
+        ],
+        libc::ENOTSUP,
+        "encrypted",
+    );
+    create_fails(
+        &[
+            ("cert-file-path", &ec_chain),
+            ("pkey-file-path", &cert("privkey.pem")),
+        ],
+        libc::EINVAL,
+        "does not match",
+    );
+    let empty = certs().join("empty.pem");
+    std::fs::write(&empty, "\n").unwrap();
+    let empty = empty.to_string_lossy().into_owned();
+    create_fails(
+        &[
+            ("cert-file-path", &empty),
+            ("pkey-file-path", &cert("privkey.pem")),
+        ],
+        libc::EINVAL,
+        "is empty",
+    );
+    create_fails(
+        &[
+            ("cert-file-path", "/nonexistent/chain.pem"),
+            ("pkey-file-path", &cert("privkey.pem")),
+        ],
+        libc::ENOENT,
+        "/nonexistent/chain.pem",
+    );
+    create_fails(
+        &[("cert-file-path", &chain)],
+        libc::EINVAL,
+        "needs 'pkey-file-path'",
+    );
+    create_fails(
+        &[
+            ("cert-file-path", &chain),
+            ("pkey-file-path", &cert("privkey.pem")),
+            ("ca-certs-file-path", &cert("RootCA.pem")),
+            ("tls-certificate-request-authority-names", "No Such CA"),
+        ],
+        libc::EINVAL,
+        "No Such CA",
+    );
+    oasis_finalize();
+}
+
+/// A blocking wss open that must fail: NULL, the errno, the sentence, onError 1015.
+fn open_fails(url: &str, extra: &[(&str, &str)], errno_expected: i32, says: &str) {
+    let events = Recorder::new(false);
+    let connection = open(url, &events, extra, 5000);
+    assert!(connection.is_null(), "{url} {extra:?} should fail");
+    assert_eq!(errno(), errno_expected, "{}", last_error());
+    assert!(
+        last_error().contains(says),
+        "last error '{}' should say '{says}'",
+        last_error()
+    );
+    events.wait_for("onError 1015", |e| {
+        e.iter().any(|(_, s)| *s == Seen::Error(1015))
+    });
+    assert!(logged(says), "a log line says '{says}'");
+}
+
+#[test]
+fn client_side_handshake_failures() {
+    init();
+    capture_logs();
+    let root = cert("RootCA.pem");
+    let other = cert("OtherCA.pem");
+    let trust_root = [("ca-certs-file-path", root.as_str())];
+    let server_events = Recorder::new(true);
+    let (good, good_port) = tls_server(&server_events, "fullchain.pem", "privkey.pem", &[]);
+    open_fails(
+        &format!("wss://localhost:{good_port}"),
+        &[("ca-certs-file-path", &other)],
+        libc::EKEYREJECTED,
+        "unknown CA",
+    );
+    for (chain, key, errno_expected, says) in [
+        (
+            "expired_fullchain.pem",
+            "expired_pkey.pem",
+            libc::EKEYEXPIRED,
+            "expired",
+        ),
+        (
+            "future_fullchain.pem",
+            "future_pkey.pem",
+            libc::EKEYEXPIRED,
+            "not valid yet",
+        ),
+        (
+            "wrongname_fullchain.pem",
+            "wrongname_pkey.pem",
+            libc::EKEYREJECTED,
+            "name mismatch",
+        ),
+    ] {
+        let events = Recorder::new(true);
+        let (server, port) = tls_server(&events, chain, key, &[]);
+        open_fails(
+            &format!("wss://localhost:{port}"),
+            &trust_root,
+            errno_expected,
+            says,
+        );
+        // With validation off the same server is accepted, with a warning.
+        let accepting = Recorder::new(false);
+        let c = open(
+            &format!("wss://localhost:{port}"),
+            &accepting,
+            &[("tls-disable-certificate-validation", "1")],
+            5000,
+        );
+        assert!(!c.is_null(), "{}", last_error());
+        assert!(logged("certificate validation is off"));
+        wsConnectionRelease(c);
+        destroyWsServer(server);
+    }
+    // Protocol mismatch: wss to a plain ws server.
+    let plain_events = Recorder::new(true);
+    let (plain, plain_port) = start_server(&plain_events, &[]);
+    open_fails(
+        &format!("wss://127.0.0.1:{plain_port}"),
+        &trust_root,
+        libc::EPROTO,
+        "TLS",
+    );
+    // The TLS server kept serving through all of it.
+    let fine = Recorder::new(false);
+    let c = open(
+        &format!("wss://localhost:{good_port}"),
+        &fine,
+        &trust_root,
+        5000,
+    );
+    assert!(!c.is_null(), "{}", last_error());
+    wsConnectionRelease(c);
+    destroyWsServer(plain);
+    destroyWsServer(good);
+    oasis_finalize();
+}
+
+#[test]
+fn async_wss_open_reports_success_and_failure_through_callbacks() {
+    init();
+    let server_events = Recorder::new(true);
+    let (server, port) = tls_server(&server_events, "ec_fullchain.pem", "ec_pkey.pem", &[]);
+    let ok = Recorder::new(false);
+    let good = open(
+        &format!("wss://localhost:{port}"),
+        &ok,
+        &[("ca-certs-file-path", &cert("RootCA.pem"))],
+        0,
+    );
+    assert!(!good.is_null());
+    ok.wait_for("onOpen", |e| e.iter().any(|(_, s)| *s == Seen::Open));
+    let bad = Recorder::new(false);
+    let refused = open(
+        &format!("wss://localhost:{port}"),
+        &bad,
+        &[("ca-certs-file-path", &cert("OtherCA.pem"))],
+        0,
+    );
+    assert!(!refused.is_null());
+    bad.wait_for("onError 1015", |e| {
+        e.iter().any(|(_, s)| *s == Seen::Error(1015))
+    });
+    assert_eq!(bad.count(is_close), 0);
+    wsConnectionRelease(good);
+    wsConnectionRelease(refused);
+    destroyWsServer(server);
+    oasis_finalize();
+}
+
+#[test]
+fn mutual_tls_with_named_authorities() {
+    init();
+    capture_logs();
+    let root = cert("RootCA.pem");
+    let both = format!("{root}\n{}", cert("OtherCA.pem"));
+    let server_events = Recorder::new(true);
+    let (server, port) = tls_server(
+        &server_events,
+        "fullchain.pem",
+        "privkey.pem",
+        &[
+            ("ca-certs-file-path", &both),
+            (
+                "tls-certificate-request-authority-names",
+                "Oasis Test Root CA",
+            ),
+        ],
+    );
+    let url = format!("wss://localhost:{port}");
+    let (client_chain, client_key) = (cert("client_fullchain.pem"), cert("client_privkey.pem"));
+    let authorised = Recorder::new(false);
+    let c = open(
+        &url,
+        &authorised,
+        &[
+            ("ca-certs-file-path", &root),
+            ("cert-file-path", &client_chain),
+            ("pkey-file-path", &client_key),
+        ],
+        5000,
+    );
+    assert!(!c.is_null(), "authorised client: {}", last_error());
+    assert_eq!(send_text(c, "let me in"), 0);
+    authorised.wait_for("echo", |e| {
+        e.iter().any(|(_, s)| matches!(s, Seen::Message(..)))
+    });
+    wsConnectionRelease(c);
+
+    let server_errors = |n: usize| {
+        server_events.wait_for("server onError 1015", |e| {
+            e.iter().filter(|(_, s)| *s == Seen::Error(1015)).count() >= n
+        })
+    };
+    // No certificate at all.
+    open_fails(
+        &url,
+        &[("ca-certs-file-path", &root)],
+        libc::EACCES,
+        "certificate",
+    );
+    server_errors(1);
+    assert!(logged("client certificate missing"));
+    // A certificate from the other CA: it chains to ca-certs-file-path, but that authority is not named.
+    let (other_chain, other_key) = (
+        cert("other_client_fullchain.pem"),
+        cert("other_client_privkey.pem"),
+    );
+    open_fails(
+        &url,
+        &[
+            ("ca-certs-file-path", &root),
+            ("cert-file-path", &other_chain),
+            ("pkey-file-path", &other_key),
+        ],
+        libc::EACCES,
+        "refused our certificate",
+    );
+    server_errors(2);
+    assert!(logged("not in tls-certificate-request-authority-names"));
+    destroyWsServer(server);
+
+    // A server that trusts only the root CA refuses the other CA's client as unknown.
+    let strict_events = Recorder::new(true);
+    let (strict, strict_port) = tls_server(
+        &strict_events,
+        "fullchain.pem",
+        "privkey.pem",
+        &[
+            ("ca-certs-file-path", &root),
+            (
+                "tls-certificate-request-authority-names",
+                "Oasis Test Root CA",
+            ),
+        ],
+    );
+    open_fails(
+        &format!("wss://localhost:{strict_port}"),
+        &[
+            ("ca-certs-file-path", &root),
+            ("cert-file-path", &other_chain),
+            ("pkey-file-path", &other_key),
+        ],
+        libc::EKEYREJECTED,
+        "unknown CA",
+    );
+    strict_events.wait_for("server onError 1015", |e| {
+        e.iter().any(|(_, s)| *s == Seen::Error(1015))
+    });
+    assert!(logged("client certificate is not signed by a trusted CA"));
+    destroyWsServer(strict);
+    oasis_finalize();
+}
+
+/// The ClientHello a client sends to a bare TCP listener.
+fn client_hello(url_host: &str, sni: &str) -> Vec<u8> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let events = Recorder::new(false);
+    let url = format!("wss://{url_host}:{port}");
+    let extra = [
+        ("tls-disable-certificate-validation", "1"),
+        ("tls-use-sni", sni),
+    ];
+    let p = params(&extra);
+    let (vtable, user) = delegate(&events);
+    let url = std::ffi::CString::new(url).unwrap();
+    let connection = unsafe {
+        wsOpenConnection(
+            url.as_ptr(),
+            p.pairs.as_ptr(),
+            p.pairs.len(),
+            &vtable,
+            user,
+            0,
+        )
+    };
+    assert!(!connection.is_null());
+    let (mut socket, _) = listener.accept().unwrap();
+    socket.set_read_timeout(Some(WAIT)).unwrap();
+    let mut hello = vec![0u8; 4096];
+    let n = socket.read(&mut hello).unwrap();
+    hello.truncate(n);
+    drop(socket);
+    wsConnectionRelease(connection);
+    hello
+}
+
+#[test]
+fn sni_carries_the_host_name_only_when_asked_and_never_an_address() {
+    init();
+    let has = |hello: &[u8], name: &[u8]| hello.windows(name.len()).any(|w| w == name);
+    assert!(
+        has(&client_hello("localhost", "1"), b"localhost"),
+        "SNI sent by default"
+    );
+    assert!(
+        !has(&client_hello("localhost", "0"), b"localhost"),
+        "tls-use-sni=0 sends none"
+    );
+    assert!(
+        !has(&client_hello("127.0.0.1", "1"), b"127.0.0.1"),
+        "an IP address is never sent as SNI"
+    );
+    oasis_finalize();
+}
