@@ -90,12 +90,15 @@ typedef struct WsEventDelegateVTable {
 extern "C" {
 #endif // __cplusplus
 
-// Opens a client connection to `url` (`ws://host[:port][/path][?query]`; host is a name, an
-// IPv4 address or `[IPv6]`).
+// Opens a client connection to `url` (`ws://` or `wss://host[:port][/path][?query]`; host is a
+// name, an IPv4 address or `[IPv6]`). For `wss://` the TLS keys apply (docs/PARAMETERS.md).
 //
 // With `timeout_msec > 0` it blocks until the connection is open (returns it) or fails
-// (returns NULL with `errno`: `ETIMEDOUT`, `ECONNREFUSED`, `EPROTO` for a refused handshake,
-// `EINVAL`, …); onOpen or onError follows on the event-loop thread either way. It may be called
+// (returns NULL with `errno`: `ETIMEDOUT`, `ECONNREFUSED`, `EPROTO` for a refused handshake
+// or TLS protocol mismatch, `EKEYREJECTED`/`EKEYEXPIRED` for a server certificate that is not
+// trusted / out of its validity, `EACCES` when the server refused our certificate, `EINVAL`,
+// `ENOENT` for a missing certificate file, …); onOpen or onError (1006, or 1015 for a TLS
+// failure) follows on the event-loop thread either way. It may be called
 // from inside a callback (it then drives the connection itself and does not deadlock, but that
 // event loop waits meanwhile). With `timeout_msec <= 0` it returns the connection at once and
 // reports the outcome through onOpen or onError (`handshake-timeout-ms` bounds the wait).
@@ -266,8 +269,12 @@ int32_t oasis_finalize(void);
 // every callback and to `release`, which is called exactly once when the server and all its
 // connections are gone — also when this call fails.
 //
+// With `cert-file-path` and `pkey-file-path` it is a wss server; every certificate and key
+// file is read and checked here.
+//
 // Returns a handle owned by the caller (end it with `destroyWsServer`), or NULL with `errno`:
-// `EINVAL` (bad argument or parameter value), `EPERM` (oasis_initialize not called), `ENOTSUP`.
+// `EINVAL` (bad argument, parameter value, or certificate/key problem), `ENOENT` (a file is
+// missing), `ENOTSUP` (DSA or encrypted key), `EPERM` (oasis_initialize not called).
 //
 // # Safety
 // `parameters` points to `count` pairs (or is NULL with 0); `delegate` is NULL (the call fails with `EINVAL`) or a valid vtable.

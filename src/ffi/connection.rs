@@ -59,12 +59,15 @@ pub(crate) fn publish(connection: &Arc<Connection>) -> *mut WsConnection {
     Arc::as_ptr(connection) as *mut WsConnection
 }
 
-/// Opens a client connection to `url` (`ws://host[:port][/path][?query]`; host is a name, an
-/// IPv4 address or `[IPv6]`).
+/// Opens a client connection to `url` (`ws://` or `wss://host[:port][/path][?query]`; host is a
+/// name, an IPv4 address or `[IPv6]`). For `wss://` the TLS keys apply (docs/PARAMETERS.md).
 ///
 /// With `timeout_msec > 0` it blocks until the connection is open (returns it) or fails
-/// (returns NULL with `errno`: `ETIMEDOUT`, `ECONNREFUSED`, `EPROTO` for a refused handshake,
-/// `EINVAL`, …); onOpen or onError follows on the event-loop thread either way. It may be called
+/// (returns NULL with `errno`: `ETIMEDOUT`, `ECONNREFUSED`, `EPROTO` for a refused handshake
+/// or TLS protocol mismatch, `EKEYREJECTED`/`EKEYEXPIRED` for a server certificate that is not
+/// trusted / out of its validity, `EACCES` when the server refused our certificate, `EINVAL`,
+/// `ENOENT` for a missing certificate file, …); onOpen or onError (1006, or 1015 for a TLS
+/// failure) follows on the event-loop thread either way. It may be called
 /// from inside a callback (it then drives the connection itself and does not deadlock, but that
 /// event loop waits meanwhile). With `timeout_msec <= 0` it returns the connection at once and
 /// reports the outcome through onOpen or onError (`handshake-timeout-ms` bounds the wait).

@@ -24,8 +24,12 @@ fn server(handle: *mut WsServer) -> crate::error::Result<Arc<Server>> {
 /// every callback and to `release`, which is called exactly once when the server and all its
 /// connections are gone — also when this call fails.
 ///
+/// With `cert-file-path` and `pkey-file-path` it is a wss server; every certificate and key
+/// file is read and checked here.
+///
 /// Returns a handle owned by the caller (end it with `destroyWsServer`), or NULL with `errno`:
-/// `EINVAL` (bad argument or parameter value), `EPERM` (oasis_initialize not called), `ENOTSUP`.
+/// `EINVAL` (bad argument, parameter value, or certificate/key problem), `ENOENT` (a file is
+/// missing), `ENOTSUP` (DSA or encrypted key), `EPERM` (oasis_initialize not called).
 ///
 /// # Safety
 /// `parameters` points to `count` pairs (or is NULL with 0); `delegate` is NULL (the call fails with `EINVAL`) or a valid vtable.

@@ -326,7 +326,8 @@ static void test_urls(int port)
     snprintf(url, sizeof url, "wss://127.0.0.1:%d/", port);
     errno = 0;
     conn = open_connection(url, 2000);
-    CHECK(conn == NULL && errno != 0, "wss:// fails for now, with errno set (%d: %s)", errno, strerror(errno));
+    CHECK(conn == NULL && errno == EPROTO, "wss:// to a plain ws:// server fails with EPROTO (%d: %s; %s)", errno,
+          strerror(errno), oasis_last_error());
     if (conn)
         wsConnectionRelease(conn);
 }
