@@ -142,6 +142,17 @@ fn bad_certificate_and_key_files_fail_at_creation() {
         libc::EINVAL,
         "No Such CA",
     );
+    // The same checks guard a client's own certificate.
+    let events = Recorder::new(false);
+    let client = open(
+        "wss://localhost:1/",
+        &events,
+        &[("cert-file-path", &dsa_chain), ("pkey-file-path", &dsa_key)],
+        2000,
+    );
+    assert!(client.is_null());
+    assert_eq!(errno(), libc::ENOTSUP, "{}", last_error());
+    assert!(last_error().contains("DSA"));
     oasis_finalize();
 }
 
