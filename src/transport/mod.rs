@@ -19,11 +19,6 @@ pub enum Transport {
 }
 
 impl Transport {
-    pub fn plain(stream: TcpStream) -> Transport {
-        let _ = stream.set_nodelay(true);
-        Transport::Plain(stream)
-    }
-
     /// An accepted socket: TLS when the server has a TLS configuration.
     pub fn accepted(
         stream: TcpStream,

@@ -753,14 +753,7 @@ impl Session {
                     "connection {}: {why} without a closing handshake",
                     self.id()
                 );
-                let code = self.failure.unwrap_or(ABNORMAL);
-                self.emit(
-                    Callback::Close,
-                    ws_message_t::kWsMessageUnknown,
-                    i32::from(code),
-                    &[],
-                );
-                self.finish()
+                self.close_without_handshake()
             }
             Phase::Connecting(_)
             | Phase::OpenedElsewhere { .. }
@@ -790,14 +783,7 @@ impl Session {
                     "connection {}: peer did not complete the closing handshake in time",
                     self.id()
                 );
-                let code = self.failure.unwrap_or(ABNORMAL);
-                self.emit(
-                    Callback::Close,
-                    ws_message_t::kWsMessageUnknown,
-                    i32::from(code),
-                    &[],
-                );
-                self.finish()
+                self.close_without_handshake()
             }
             _ => self.finish(),
         }
@@ -811,18 +797,22 @@ impl Session {
             | Phase::FailedElsewhere { .. } => {
                 self.fail_before_open("connection abandoned before it opened")
             }
-            Phase::Open => {
-                let code = self.failure.unwrap_or(ABNORMAL);
-                self.emit(
-                    Callback::Close,
-                    ws_message_t::kWsMessageUnknown,
-                    i32::from(code),
-                    &[],
-                );
-                self.finish()
-            }
+            Phase::Open => self.close_without_handshake(),
             _ => self.finish(),
         }
+    }
+
+    /// An open connection ends without a (complete) closing handshake: onClose with the code we
+    /// failed it with, else 1006.
+    fn close_without_handshake(&mut self) -> Outcome {
+        let code = self.failure.unwrap_or(ABNORMAL);
+        self.emit(
+            Callback::Close,
+            ws_message_t::kWsMessageUnknown,
+            i32::from(code),
+            &[],
+        );
+        self.finish()
     }
 
     /// A client that never opened: onError 1006 (no onClose), then gone.
