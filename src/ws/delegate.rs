@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::ffi::{WsEvent, WsEventDelegateVTable};
 use parking_lot::RwLock;
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::ffi::c_void;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,8 +33,8 @@ unsafe impl Send for Delegate {}
 unsafe impl Sync for Delegate {}
 
 thread_local! {
-    /// Delegates whose callback is running on this thread (innermost last).
-    static RUNNING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    /// The delegate whose callback is running on this thread (0 when none).
+    static RUNNING: Cell<usize> = const { Cell::new(0) };
 }
 
 impl Delegate {
@@ -83,11 +83,11 @@ impl Delegate {
             return;
         }
         let me = self as *const Delegate as usize;
-        RUNNING.with(|r| r.borrow_mut().push(me));
+        let outer = RUNNING.replace(me);
         // SAFETY: a function pointer the application registered for exactly this call, given
         // the live event our caller vouches for.
         unsafe { function(self.user, event) };
-        RUNNING.with(|r| r.borrow_mut().pop());
+        RUNNING.set(outer);
     }
 
     /// Switches the delegate off: no callback starts afterwards, and callbacks running on other
@@ -96,7 +96,7 @@ impl Delegate {
     pub fn deactivate(&self) {
         self.active.store(false, Ordering::Release);
         let me = self as *const Delegate as usize;
-        let inside_own_callback = RUNNING.with(|r| r.borrow().contains(&me));
+        let inside_own_callback = RUNNING.get() == me;
         if !inside_own_callback {
             drop(self.gate.write());
         }

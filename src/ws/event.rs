@@ -8,6 +8,7 @@ use super::connection::Connection;
 use crate::ffi::{WsEvent, ws_message_t};
 use parking_lot::Mutex;
 use std::cell::Cell;
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
@@ -29,19 +30,23 @@ pub struct Event {
     references: AtomicUsize,
     message_type: ws_message_t,
     status_code: i32,
-    /// Always set while the event is in use; cleared when the object is kept for reuse.
-    connection: Option<Arc<Connection>>,
+    /// The dispatching session's `Arc`, borrowed without touching its count (it is never
+    /// dropped through here): valid during the callback, and afterwards through `kept`.
+    connection: ManuallyDrop<Arc<Connection>>,
     data: AtomicPtr<u8>,
     length: usize,
-    /// The data's own copy once retained.
-    owned: Mutex<Option<Box<[u8]>>>,
+    /// What a retained event owns: a copy of the data and a reference to the connection.
+    kept: Mutex<Option<Kept>>,
+}
+
+struct Kept {
+    _data: Option<Box<[u8]>>,
+    _connection: Arc<Connection>,
 }
 
 impl Event {
     pub fn connection(&self) -> &Arc<Connection> {
-        self.connection
-            .as_ref()
-            .expect("an event in use has its connection")
+        &self.connection
     }
 
     pub fn message_type(&self) -> ws_message_t {
@@ -65,11 +70,16 @@ impl Event {
     /// Adds a reference and makes sure the data no longer depends on the receive buffer.
     pub fn retain(&self) {
         self.references.fetch_add(1, Ordering::AcqRel);
-        let mut owned = self.owned.lock();
-        if owned.is_none() && self.length > 0 {
-            let copy: Box<[u8]> = self.data().into();
-            self.data.store(copy.as_ptr() as *mut u8, Ordering::Release);
-            *owned = Some(copy);
+        let mut kept = self.kept.lock();
+        if kept.is_none() {
+            let copy: Option<Box<[u8]>> = (self.length > 0).then(|| self.data().into());
+            if let Some(copy) = &copy {
+                self.data.store(copy.as_ptr() as *mut u8, Ordering::Release);
+            }
+            *kept = Some(Kept {
+                _data: copy,
+                _connection: Arc::clone(&self.connection),
+            });
         }
     }
 
@@ -98,10 +108,12 @@ pub fn dispatch(
         references: AtomicUsize::new(1),
         message_type,
         status_code,
-        connection: Some(connection.clone()),
+        // SAFETY: an alias of the caller's Arc that is never dropped (ManuallyDrop); the
+        // caller's Arc outlives the callback, and a retain takes a real reference.
+        connection: ManuallyDrop::new(unsafe { Arc::from_raw(Arc::as_ptr(connection)) }),
         data: AtomicPtr::new(data.as_ptr() as *mut u8),
         length: data.len(),
-        owned: Mutex::new(None),
+        kept: Mutex::new(None),
     };
     let event = match SPARE.take() {
         Some(mut spare) => {
@@ -114,11 +126,12 @@ pub fn dispatch(
     call(event.cast::<WsEvent>());
     CALLBACK_CONNECTION.set(outer);
     // SAFETY: `event` is alive: we still hold the reference taken at creation.
-    if unsafe { &*event }.references.fetch_sub(1, Ordering::AcqRel) == 1 {
-        // SAFETY: that was the last reference; the object came from Box::into_raw above.
+    let references = &unsafe { &*event }.references;
+    // Not retained (the usual case) costs no atomic write; retained, ours is given up.
+    if references.load(Ordering::Acquire) == 1 || references.fetch_sub(1, Ordering::AcqRel) == 1 {
+        // SAFETY: nobody else holds the event; the object came from Box::into_raw above.
         let mut spare = unsafe { Box::from_raw(event) };
-        spare.connection = None;
-        *spare.owned.get_mut() = None;
+        *spare.kept.get_mut() = None;
         SPARE.set(Some(spare));
     }
 }
