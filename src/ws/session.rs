@@ -220,9 +220,12 @@ impl Session {
             if let Some(opened) = opened {
                 let _ = opened.send(());
             }
-            if !leftover.is_empty() {
-                return self.on_frames(&mut leftover);
+            if !leftover.is_empty() && self.on_frames(&mut leftover) == Outcome::Finished {
+                return Outcome::Finished;
             }
+            // The opening thread may have left bytes in the socket, or decrypted ones inside
+            // the TLS session, that no readiness edge will announce: read them now.
+            return self.read_all(ctx, false);
         }
         Outcome::Continue
     }
@@ -464,10 +467,14 @@ impl Session {
                         self.deadline = None;
                         self.emit(Callback::Open, ws_message_t::kWsMessageUnknown, 0, &[]);
                         *ctx.receive_buffer = std::mem::take(&mut buffer);
-                        if leftover.is_empty() {
-                            return Outcome::Continue;
+                        if !leftover.is_empty()
+                            && self.on_frames(&mut leftover) == Outcome::Finished
+                        {
+                            return Outcome::Finished;
                         }
-                        return self.on_frames(&mut leftover);
+                        // Go on reading to the end: the socket (or the TLS session) may hold
+                        // more than this read took, and no new edge would announce it.
+                        return self.read_all(ctx, false);
                     }
                     Err(err) => break self.fail_before_open(&err.message),
                 },
