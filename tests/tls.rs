@@ -581,3 +581,82 @@ fn messages_sent_with_the_handshake_reach_a_blocking_client() {
     }
     oasis_finalize();
 }
+
+/// A client that upgrades (over TLS when asked); dropping what it returns makes it vanish: its
+/// socket is closed with no closing handshake, as when the peer's process dies.
+fn upgrade_raw(port: u16, tls: bool) -> Box<dyn std::any::Any> {
+    use std::io::Write;
+    let request = "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(WAIT)).unwrap();
+    let mut head = [0u8; 12];
+    if tls {
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in rustls::pki_types::CertificateDer::pem_file_iter(cert("RootCA.pem")).unwrap() {
+            roots.add(ca.unwrap()).unwrap();
+        }
+        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let session = rustls::ClientConnection::new(
+            std::sync::Arc::new(config),
+            "localhost".try_into().unwrap(),
+        )
+        .unwrap();
+        let mut stream = rustls::StreamOwned::new(session, tcp);
+        stream.write_all(request.as_bytes()).unwrap();
+        stream.read_exact(&mut head).unwrap();
+        assert_eq!(&head, b"HTTP/1.1 101");
+        Box::new(stream)
+    } else {
+        let mut stream = tcp;
+        stream.write_all(request.as_bytes()).unwrap();
+        stream.read_exact(&mut head).unwrap();
+        assert_eq!(&head, b"HTTP/1.1 101");
+        Box::new(stream)
+    }
+}
+
+#[test]
+fn sending_to_a_vanished_peer_fails_cleanly_without_sigpipe() {
+    init(); // SIGPIPE back to its default action: a write that raised it would kill this test.
+    for tls in [false, true] {
+        let server_events = Recorder::new(false);
+        let (server, port) = if tls {
+            tls_server(&server_events, "fullchain.pem", "privkey.pem", &[])
+        } else {
+            start_server(&server_events, &[])
+        };
+        let peer = upgrade_raw(port, tls);
+        let server_side = server_events
+            .wait_for("server onOpen", |e| e.iter().any(|(_, s)| *s == Seen::Open))[0]
+            .0 as *mut WsConnection;
+        assert_eq!(wsConnectionRetain(server_side), 0);
+        drop(peer);
+        let payload = vec![1u8; 16 * 1024];
+        let mut failed = false;
+        for _ in 0..10_000 {
+            if unsafe { wsSendBinary(server_side, payload.as_ptr().cast(), payload.len()) } != 0 {
+                failed = true;
+                break;
+            }
+        }
+        assert!(failed, "sends to a vanished peer must start failing");
+        assert!(
+            [libc::ENOTCONN, libc::ECONNRESET, libc::EAGAIN].contains(&errno()),
+            "{}",
+            last_error()
+        );
+        server_events.wait_for("onClose 1006", |e| {
+            e.iter().any(|(_, s)| matches!(s, Seen::Close(1006, _)))
+        });
+        wsConnectionRelease(server_side);
+        destroyWsServer(server);
+    }
+    oasis_finalize();
+}

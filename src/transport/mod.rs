@@ -2,7 +2,10 @@
 //! state machine sees only this type, so both behave alike: non-blocking reads and writes, and
 //! a short read means the socket is drained.
 
+mod nosigpipe;
 pub mod tls;
+
+pub use nosigpipe::NoSigPipe;
 
 use crate::error::{Error, Result};
 use mio::net::TcpStream;
@@ -73,7 +76,7 @@ impl Transport {
 
     pub fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         match self {
-            Transport::Plain(stream) => stream.write(data),
+            Transport::Plain(stream) => NoSigPipe(stream).write(data),
             Transport::Tls(tls) => tls.write(data),
         }
     }
@@ -81,7 +84,7 @@ impl Transport {
     /// Writes a frame header and its payload with one system call where the transport allows.
     pub fn write_vectored(&mut self, parts: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
-            Transport::Plain(stream) => stream.write_vectored(parts),
+            Transport::Plain(stream) => NoSigPipe(stream).write_vectored(parts),
             Transport::Tls(tls) => {
                 let first = parts
                     .iter()
@@ -131,6 +134,14 @@ impl Transport {
                 let _ = stream.shutdown(Shutdown::Write);
             }
             Transport::Tls(tls) => tls.shutdown_write(),
+        }
+    }
+
+    /// Ends the stream properly before the socket is dropped: TLS close_notify (plain TCP needs
+    /// nothing: closing the socket sends FIN).
+    pub fn close(&mut self) {
+        if let Transport::Tls(tls) = self {
+            tls.close();
         }
     }
 

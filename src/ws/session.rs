@@ -888,6 +888,9 @@ impl Session {
         {
             let mut io = self.connection.io.lock();
             io.flush();
+            if let Some(transport) = io.transport.as_mut() {
+                transport.close();
+            }
             // Closing the socket also removes it from the poll set (no descriptor is shared).
             io.transport = None;
             io.state = State::Closed;

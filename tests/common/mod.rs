@@ -168,6 +168,10 @@ pub fn params(list: &[(&str, &str)]) -> Params {
 }
 
 pub fn init() {
+    // Firmware is C: SIGPIPE keeps its default action (terminate). Rust test binaries ignore it,
+    // which would hide a write that raises it; restore the default so such a write kills the test.
+    // SAFETY: setting a signal's disposition to its default.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let p = params(&[("log-level", "info")]);
     assert_eq!(
         unsafe { oasis_initialize(p.pairs.as_ptr(), p.pairs.len()) },

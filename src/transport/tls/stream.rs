@@ -6,6 +6,7 @@
 //! not take stays in rustls until `flush` is called on the next writable edge.
 
 use super::failure::describe;
+use crate::transport::NoSigPipe;
 use mio::net::TcpStream;
 use rustls::Connection;
 use std::io::{self, Read, Write};
@@ -19,6 +20,8 @@ pub struct TlsStream {
     tls: Connection,
     /// The TCP peer closed; rustls reports whether it said close_notify.
     tcp_closed: bool,
+    /// Our close_notify went out (it is sent once).
+    close_notify_sent: bool,
 }
 
 fn would_block() -> io::Error {
@@ -32,6 +35,7 @@ impl TlsStream {
             tcp,
             tls,
             tcp_closed: false,
+            close_notify_sent: false,
         }
     }
 
@@ -51,7 +55,7 @@ impl TlsStream {
     /// Writes pending TLS records; `Ok(false)` when the socket is full.
     pub fn flush(&mut self) -> io::Result<bool> {
         while self.tls.wants_write() {
-            match self.tls.write_tls(&mut self.tcp) {
+            match self.tls.write_tls(&mut NoSigPipe(&self.tcp)) {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -72,8 +76,12 @@ impl TlsStream {
         loop {
             match self.tls.reader().read(&mut buffer[filled..]) {
                 Ok(0) if filled == buffer.len() => return Ok(filled),
-                // close_notify: the end of the stream.
-                Ok(0) => return Ok(filled),
+                // close_notify: the end of the stream. Answer it, as TLS asks: some peers hold
+                // the TCP connection open until they hear ours.
+                Ok(0) => {
+                    self.send_close_notify();
+                    return Ok(filled);
+                }
                 Ok(n) => {
                     filled += n;
                     if filled == buffer.len() {
@@ -120,10 +128,22 @@ impl TlsStream {
         Ok(accepted)
     }
 
+    fn send_close_notify(&mut self) {
+        if !self.close_notify_sent {
+            self.close_notify_sent = true;
+            self.tls.send_close_notify();
+            let _ = self.flush();
+        }
+    }
+
     /// Sends close_notify and FIN.
     pub fn shutdown_write(&mut self) {
-        self.tls.send_close_notify();
-        let _ = self.flush();
+        self.send_close_notify();
         let _ = self.tcp.shutdown(std::net::Shutdown::Write);
+    }
+
+    /// Sends close_notify before the socket is dropped (a TLS peer then sees a clean end).
+    pub fn close(&mut self) {
+        self.send_close_notify();
     }
 }
