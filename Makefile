@@ -6,7 +6,10 @@
 #                    (ONLY=pattern runs only the steps whose name contains it, e.g. ONLY=autobahn)
 #   make lib         target/release/liboasisnet.so and liboasisnet.a (cargo build --release)
 #   make check-header  the committed include/oasis_net.h equals a fresh cbindgen generation
-#   make examples    c-examples/*.c and *.cpp  -> build/NAME
+#   make examples    c-examples/*.c and *.cpp  -> build/NAME; the wss samples are built with
+#                    CERT_DIR=build/certs (made by `make certs`), and wss_server_sample once more
+#                    with ECDSA certificates -> build/wss_server_sample_ecdsa
+#   make certs       build/certs/: the TLS test certificates (tests/scripts/make-certs.sh)
 #   make c-tests     tests/c/*.c and *.cpp     -> build/tests/NAME, plus one C test linked
 #                    statically against liboasisnet.a -> build/tests/NAME_static
 #   make bench       the shared echo benchmark with build/echo_server added (tools/bench.sh)
@@ -35,7 +38,11 @@ STATIC_LIBS      := $(LIBA) -lpthread -ldl -lm
 
 EX_C      := $(wildcard c-examples/*.c)
 EX_CXX    := $(wildcard c-examples/*.cpp)
-EXAMPLES  := $(EX_C:c-examples/%.c=$(BUILD)/%) $(EX_CXX:c-examples/%.cpp=$(BUILD)/%)
+EXAMPLES  := $(EX_C:c-examples/%.c=$(BUILD)/%) $(EX_CXX:c-examples/%.cpp=$(BUILD)/%) \
+             $(BUILD)/wss_server_sample_ecdsa
+# The secure (wss) samples read their certificates from CERT_DIR, compiled in.
+CERT_DIR  := $(CURDIR)/$(BUILD)/certs
+WSS_SAMPLES := $(BUILD)/wss_server_sample $(BUILD)/wss_client_sample
 T_C       := $(wildcard tests/c/*.c)
 T_CXX     := $(wildcard tests/c/*.cpp)
 CTESTS    := $(T_C:tests/c/%.c=$(BUILD)/tests/%) $(T_CXX:tests/c/%.cpp=$(BUILD)/tests/%)
@@ -43,7 +50,7 @@ CTESTS    := $(T_C:tests/c/%.c=$(BUILD)/tests/%) $(T_CXX:tests/c/%.cpp=$(BUILD)/
 STATIC_TEST_SRC ?= $(firstword $(filter-out tests/c/autobahn_client.c,$(T_C)))
 STATIC_TEST     := $(if $(STATIC_TEST_SRC),$(STATIC_TEST_SRC:tests/c/%.c=$(BUILD)/tests/%_static))
 
-.PHONY: all lib check-header examples c-tests c-tests-shared static-test print-static-test \
+.PHONY: all lib check-header examples certs c-tests c-tests-shared static-test print-static-test \
         test demo bench venv clean FORCE
 .DELETE_ON_ERROR:
 
@@ -67,6 +74,17 @@ print-static-test:
 
 $(BUILD) $(BUILD)/tests:
 	mkdir -p $@
+
+# make-certs.sh regenerates only what is missing, stale or about to expire (quick otherwise).
+certs: | $(BUILD)
+	bash tests/scripts/make-certs.sh $(CERT_DIR) >/dev/null
+
+$(WSS_SAMPLES): $(BUILD)/%: c-examples/%.cpp $(HEADERS) $(LIBSO) | $(BUILD) certs
+	$(CXX) $(EXAMPLE_CXXFLAGS) $(OASIS_CPPFLAGS) -DCERT_DIR='"$(CERT_DIR)"' -o $@ $< $(SHARED_LIBS)
+
+$(BUILD)/wss_server_sample_ecdsa: c-examples/wss_server_sample.cpp $(HEADERS) $(LIBSO) | $(BUILD) certs
+	$(CXX) $(EXAMPLE_CXXFLAGS) $(OASIS_CPPFLAGS) -DCERT_DIR='"$(CERT_DIR)"' -DUSE_RSA=0 -DUSE_ECDSA=1 \
+	  -o $@ $< $(SHARED_LIBS)
 
 $(BUILD)/%: c-examples/%.c $(HEADERS) $(LIBSO) | $(BUILD)
 	$(CC) $(EXAMPLE_CFLAGS) $(OASIS_CPPFLAGS) -o $@ $< $(SHARED_LIBS)

@@ -1,10 +1,12 @@
 /*
  * echo_server.c - a WebSocket echo server over the C API of liboasisnet.
  *
- *   echo_server PORT [BIND-ADDRESS]
+ *   echo_server PORT [BIND-ADDRESS [CERT-FILE KEY-FILE]]
  *
  * Text comes back as text, binary as binary. Prints "listening on ws://ADDR:PORT" once it
- * accepts connections (PORT 0 picks a free port) and runs until SIGINT or SIGTERM.
+ * accepts connections (PORT 0 picks a free port) and runs until SIGINT or SIGTERM. With a
+ * certificate chain and its private key (PEM files: cert-file-path, pkey-file-path) it serves
+ * secure WebSocket only and prints "listening on wss://ADDR:PORT".
  * The benchmark and `make demo` use it, so the message path stays minimal: the reply is sent
  * straight from the event's own bytes, without a copy of ours.
  */
@@ -42,15 +44,17 @@ static void on_message(void *user, WsEvent *event)
 int main(int argc, char *argv[])
 {
     const char *bind_address = argc >= 3 ? argv[2] : "0.0.0.0";
+    const char *scheme = argc == 5 ? "wss" : "ws";
     WsEventDelegateVTable delegate;
-    OasisKeyValue parameters[2];
+    OasisKeyValue parameters[4];
+    size_t parameter_count = 2;
     WsServer *server;
     sigset_t stop_signals;
     int signal_number = 0;
     int32_t port;
 
-    if (argc < 2 || argc > 3) {
-        fprintf(stderr, "usage: %s PORT [BIND-ADDRESS]\n", argv[0]);
+    if (argc < 2 || argc > 5 || argc == 4) {
+        fprintf(stderr, "usage: %s PORT [BIND-ADDRESS [CERT-FILE KEY-FILE]]\n", argv[0]);
         return 2;
     }
 
@@ -73,8 +77,15 @@ int main(int argc, char *argv[])
     parameters[0].value = argv[1];
     parameters[1].key = "bind-address";
     parameters[1].value = bind_address;
+    if (argc == 5) {
+        parameters[2].key = "cert-file-path";
+        parameters[2].value = argv[3];
+        parameters[3].key = "pkey-file-path";
+        parameters[3].value = argv[4];
+        parameter_count = 4;
+    }
 
-    server = createWsServer(parameters, 2, &delegate, NULL);
+    server = createWsServer(parameters, parameter_count, &delegate, NULL);
     if (server == NULL) {
         fprintf(stderr, "createWsServer: %s\n", oasis_last_error());
         oasis_finalize();
@@ -88,9 +99,9 @@ int main(int argc, char *argv[])
     }
 
     if (strchr(bind_address, ':') != NULL)
-        printf("listening on ws://[%s]:%d\n", bind_address, (int)port);
+        printf("listening on %s://[%s]:%d\n", scheme, bind_address, (int)port);
     else
-        printf("listening on ws://%s:%d\n", bind_address, (int)port);
+        printf("listening on %s://%s:%d\n", scheme, bind_address, (int)port);
     fflush(stdout);
 
     while (sigwait(&stop_signals, &signal_number) != 0)

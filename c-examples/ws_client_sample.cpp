@@ -1,4 +1,5 @@
-// The Oasis SDK client sample as documented, with the strpcy typo fixed and the TLS lines removed (TLS comes later).
+// The Oasis SDK client sample as documented, with the strpcy typo fixed and without its TLS lines:
+// the plain ws:// form. wss_client_sample.cpp is the documented sample with its TLS lines.
 // Built with -Wno-unused-variable -Wno-unused-parameter -Wno-unused-but-set-variable: the unused names are the SDK's.
 #include "OasisAPI.h"
 #include "OasisLog.h"

@@ -1,4 +1,5 @@
-// The Oasis SDK server sample as documented, with the TLS lines removed (TLS comes later).
+// The Oasis SDK server sample as documented, without its TLS lines: the plain ws:// form (make demo,
+// the ws:// tests). wss_server_sample.cpp is the documented sample with its TLS lines.
 // Built with -Wno-unused-variable -Wno-unused-parameter -Wno-unused-but-set-variable: the unused names are the SDK's.
 #include "OasisAPI.h"
 #include "OasisLog.h"

@@ -10,7 +10,9 @@
 # Steps: header check (cargo build --release + cbindgen output vs include/oasis_net.h), rustfmt,
 # clippy, Rust tests, building c-examples/ and tests/c/ (also one C test linked statically), each
 # tests/c program, the documented samples against each other and against Python `websockets`,
-# and the Autobahn|Testsuite (cases 1-10) with the library as server and as client.
+# and the Autobahn|Testsuite (cases 1-10) with the library as server and as client; then the same
+# over TLS: test certificates (tests/scripts/make-certs.sh -> build/certs), the documented secure
+# samples (RSA and ECDSA server, client) against Python `websockets`, and Autobahn over wss://.
 #
 # env: AUTOBAHN_CASES (default "1.* 2.* 3.* 4.* 5.* 6.* 7.* 9.* 10.*"), AUTOBAHN_EXCLUDE,
 #      CTEST_TIMEOUT (seconds per tests/c program, default 120).
@@ -141,16 +143,17 @@ need() { local f; for f in "$@"; do [ -x "$f" ] || { echo "missing $f (not built
 VENV_PY="$ROOT/.venv/bin/python"
 python_venv() { bash tests/scripts/venv.sh && "$VENV_PY" -c 'import websockets; print("websockets", websockets.__version__)'; }
 
-# Starts build/ws_server_sample on a free port (retrying when another process took the port in
-# between); sets SRV_PID and SRV_PORT.
+# start_sample_server LOG [PROGRAM]: starts PROGRAM (default build/ws_server_sample) on a free
+# port (retrying when another process took the port in between); sets SRV_PID and SRV_PORT.
 start_sample_server() {
-  local log="$1" try
+  local log="$1" bin="${2:-build/ws_server_sample}" try name
+  name="$(basename "$bin")"
   for try in 1 2 3; do
     SRV_PORT="$(free_port)"
-    start_bg "$log" build/ws_server_sample "$SRV_PORT"; SRV_PID=$BG_PID
-    if wait_port "$SRV_PORT" "$SRV_PID" 10; then echo "ws_server_sample listening on port $SRV_PORT"; return 0; fi
+    start_bg "$log" "$bin" "$SRV_PORT"; SRV_PID=$BG_PID
+    if wait_port "$SRV_PORT" "$SRV_PID" 10; then echo "$name listening on port $SRV_PORT"; return 0; fi
     stop_proc "$SRV_PID" 2 KILL >/dev/null 2>&1
-    echo "--- ws_server_sample did not start (try $try):"; cat "$log"
+    echo "--- $name did not start (try $try):"; cat "$log"
   done
   return 1
 }
@@ -247,6 +250,124 @@ autobahn_client() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# TLS: certificates, the documented secure samples, Autobahn over wss://
+
+# The samples have this directory compiled in (Makefile: CERT_DIR).
+CERTS="$ROOT/build/certs"
+
+# make-certs.sh from scratch (into a temporary directory: it must work and take < 10 s), then for
+# build/certs (reused when up to date), whose certificates are listed.
+certificates() {
+  local t0 ms f tmp rc
+  tmp="$(mktemp -d)"
+  t0=$(date +%s%N)
+  bash tests/scripts/make-certs.sh "$tmp/certs"; rc=$?
+  ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  rm -rf "$tmp"
+  [ $rc -eq 0 ] || { echo "FAIL: make-certs.sh from scratch exited $rc"; return 1; }
+  echo "make-certs.sh from scratch took $ms ms"
+  [ $ms -lt 10000 ] || { echo "FAIL: make-certs.sh took 10 s or more"; return 1; }
+  bash tests/scripts/make-certs.sh "$CERTS" || return 1
+  for f in "$CERTS"/*.pem; do
+    case "$f" in *key*.pem) continue;; esac
+    echo "--- $(basename "$f")"
+    openssl x509 -in "$f" -noout -subject -issuer -enddate -ext subjectAltName 2>&1 \
+      | grep -v -e '^$' -e '^No extensions in certificate$'
+  done
+}
+
+need_certs() {
+  local f
+  for f in "$@"; do [ -s "$CERTS/$f" ] || { echo "missing $CERTS/$f (see the certificates step)"; return 1; }; done
+}
+
+# python_client_vs_wss_sample_server PROGRAM SERVER-CERT: the Python client verifies PROGRAM's
+# certificate against RootCA.pem (for 127.0.0.1 and for localhost), checks that it is SERVER-CERT,
+# then runs the same echo checks as over ws://.
+python_client_vs_wss_sample_server() {
+  local bin="$1" cert="$2" name slog ok=0
+  name="$(basename "$bin")"; slog="$LOGDIR/$name-server.log"
+  need "$bin" "$VENV_PY" || return 1
+  need_certs RootCA.pem "$cert" || return 1
+  start_sample_server "$slog" "$bin" || return 1
+  timeout 120 "$VENV_PY" tests/python/check_echo_server.py --ca "$CERTS/RootCA.pem" \
+    --expect-cert "$CERTS/$cert" "wss://127.0.0.1:$SRV_PORT/" || ok=1
+  check_stop "$name" "$SRV_PID" 15 || ok=1
+  echo "--- $name output (last lines):"; tail -n 20 "$slog"
+  return $ok
+}
+
+# The documented client (tls-disable-certificate-validation=1, a client certificate, tls-use-sni=1)
+# against Python over wss://127.0.0.1: Python sees "hello, world!", a clean close 1000, the client
+# certificate "Oasis Test Client", and no SNI (the host is an IP address).
+wss_sample_client_vs_python_server() {
+  need build/wss_client_sample "$VENV_PY" || return 1
+  need_certs fullchain.pem privkey.pem RootCA.pem client_fullchain.pem client_privkey.pem || return 1
+  local plog="$LOGDIR/python-wss-echo-server.log" out="$LOGDIR/wss-sample-client.log" port rc ok=0 pid
+  start_bg "$plog" "$VENV_PY" tests/python/echo_server.py --cert "$CERTS/fullchain.pem" \
+    --key "$CERTS/privkey.pem" --ca "$CERTS/RootCA.pem" 0; pid=$BG_PID
+  port="$(wait_line "$plog" 20)" || { echo "python wss echo server did not start:"; cat "$plog"; stop_proc "$pid" 2 KILL; return 1; }
+  case "$port" in ''|*[!0-9]*) echo "python wss echo server said '$port', not a port"; stop_proc "$pid" 2 KILL; return 1;; esac
+  echo "python wss echo server on port $port"
+  timeout 30 build/wss_client_sample "wss://127.0.0.1:$port/" >"$out" 2>&1 </dev/null; rc=$?
+  echo "--- wss_client_sample (exit $rc):"; cat "$out"
+  [ $rc -eq 0 ] || { echo "FAIL: wss_client_sample exited $rc"; ok=1; }
+  grep -q "connected" "$out" || { echo "FAIL: the client did not say it connected"; ok=1; }
+  local end=$(( $(date +%s) + 10 ))
+  while ! grep -q '^close ' "$plog" && [ "$(date +%s)" -lt "$end" ]; do sleep 0.1; done
+  check_stop "python wss echo server" "$pid" 15 || ok=1
+  echo "--- python wss echo server saw:"; cat "$plog"
+  grep -q '^tls TLSv1\.[23] ' "$plog" || { echo "FAIL: no TLS 1.2/1.3 session recorded by the Python server"; ok=1; }
+  grep -qxF 'tls-client-certificate CN=Oasis Test Client issuer CN=Oasis Test Root CA' "$plog" \
+    || { echo "FAIL: the client did not present client_fullchain.pem (CN Oasis Test Client)"; ok=1; }
+  grep -qxF 'tls-sni none' "$plog" || { echo "FAIL: the client sent an SNI for an IP address"; ok=1; }
+  grep -qxF 'text "hello, world!"' "$plog" || { echo "FAIL: the Python server did not receive \"hello, world!\""; ok=1; }
+  grep -qE '^close 1000 ' "$plog" || { echo "FAIL: the Python server did not receive a clean close 1000 from the client"; ok=1; }
+  if grep -qF "==> hello, world!" "$out"; then echo "(the echo came back too)"
+  elif grep -q '^not echoed' "$plog"; then echo "(no echo: websockets sends nothing after the client's close frame)"
+  else echo "FAIL: the Python server echoed, but '==> hello, world!' did not arrive at the client"; ok=1; fi
+  return $ok
+}
+
+autobahn_server_wss() {
+  need build/echo_server || return 1
+  need_certs fullchain.pem privkey.pem || return 1
+  local out="$ROOT/target/autobahn/server-wss" slog="$LOGDIR/autobahn-wss-echo-server.log" port pid rc try started=0
+  mkdir -p "$out"
+  for try in 1 2 3; do
+    port="$(free_port)"
+    start_bg "$slog" build/echo_server "$port" 127.0.0.1 "$CERTS/fullchain.pem" "$CERTS/privkey.pem"; pid=$BG_PID
+    if wait_port "$port" "$pid" 10; then started=1; break; fi
+    stop_proc "$pid" 2 KILL >/dev/null 2>&1; echo "--- echo_server did not start (try $try):"; cat "$slog"
+  done
+  [ $started = 1 ] || return 1
+  echo "build/echo_server (RSA certificate) on wss://127.0.0.1:$port"
+  AUTOBAHN_AGENT=oasisnet-server-wss AUTOBAHN_TIMEOUT=1200 \
+    bash tools/autobahn/run-server-tests.sh "wss://127.0.0.1:$port" "$out" | tee "$out/summary.txt"
+  rc=${PIPESTATUS[0]}
+  alive "$pid" || echo "FAIL: echo_server died during the run (see $slog)"
+  stop_proc "$pid" 15; echo "echo_server exit status after SIGINT: $?"
+  echo "--- echo_server output (last lines):"; tail -n 20 "$slog"
+  [ $rc -eq 0 ] && autobahn_passed "$out/summary.txt"
+}
+
+# The suite serves wss:// with the RSA server certificate; the client verifies it against
+# RootCA.pem (AUTOBAHN_CA: the IP address 127.0.0.1 is in the certificate's subjectAltName).
+autobahn_client_wss() {
+  need build/tests/autobahn_client || return 1
+  need_certs fullchain.pem privkey.pem RootCA.pem || return 1
+  local out="$ROOT/target/autobahn/client-wss" rc
+  mkdir -p "$out"
+  AUTOBAHN_AGENT=oasisnet-client-wss AUTOBAHN_TIMEOUT=1200 AUTOBAHN_CA="$CERTS/RootCA.pem" \
+    AUTOBAHN_TLS_CERT="$CERTS/fullchain.pem" AUTOBAHN_TLS_KEY="$CERTS/privkey.pem" \
+    bash tools/autobahn/run-client-tests.sh "$(free_port)" "$out" -- "$ROOT/build/tests/autobahn_client" \
+    | tee "$out/summary.txt"
+  rc=${PIPESTATUS[0]}
+  echo "--- autobahn_client output (last lines):"; tail -n 20 "$out/client.log"
+  [ $rc -eq 0 ] && autobahn_passed "$out/summary.txt"
+}
+
+# ---------------------------------------------------------------------------------------------
 
 echo "# oasisnet tests: logs in target/test-logs/"
 step "header check (cargo build --release, cbindgen vs include/oasis_net.h)" 1500 bash tests/scripts/check-header.sh
@@ -271,6 +392,14 @@ step "samples: python websockets client vs ws_server_sample" 240 python_client_v
 step "samples: ws_client_sample vs python websockets server" 120 sample_client_vs_python_server
 step "autobahn: library as server (build/echo_server)" 1300 autobahn_server
 step "autobahn: library as client (tests/c/autobahn_client.c)" 1300 autobahn_client
+step "certificates (make-certs.sh)" 60 certificates
+step "wss samples: python websockets client vs wss_server_sample (RSA)" 240 \
+  python_client_vs_wss_sample_server build/wss_server_sample fullchain.pem
+step "wss samples: python websockets client vs wss_server_sample (ECDSA)" 240 \
+  python_client_vs_wss_sample_server build/wss_server_sample_ecdsa ec_fullchain.pem
+step "wss samples: wss_client_sample vs python websockets wss server" 120 wss_sample_client_vs_python_server
+step "autobahn over wss: library as server (build/echo_server)" 1300 autobahn_server_wss
+step "autobahn over wss: library as client (tests/c/autobahn_client.c)" 1300 autobahn_client_wss
 
 echo "# step timings (seconds):"
 for t in "${timings[@]}"; do echo "# $t"; done

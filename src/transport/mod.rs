@@ -113,6 +113,15 @@ impl Transport {
         }
     }
 
+    /// True once the peer ended the stream inside the transport (TLS close_notify, or EOF seen
+    /// by TLS): the next read returns 0 at once.
+    pub fn at_end(&self) -> bool {
+        match self {
+            Transport::Plain(_) => false,
+            Transport::Tls(tls) => tls.at_end(),
+        }
+    }
+
     pub fn is_tls(&self) -> bool {
         matches!(self, Transport::Tls(_))
     }

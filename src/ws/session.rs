@@ -283,13 +283,13 @@ impl Session {
         let outcome = loop {
             let direct = matches!(self.phase, Phase::Open)
                 && (self.large_frames || self.partial_needed >= LARGE_FRAME);
-            let (result, space) = {
+            let (result, space, at_end) = {
                 let mut io = self.connection.io.lock();
                 io.corked = true;
                 let Some(transport) = io.transport.as_mut() else {
                     break Outcome::Continue;
                 };
-                if direct {
+                let (result, space) = if direct {
                     let want = self.partial_needed.max(self.partial_filled) + DIRECT_READ;
                     if self.partial.len() < want {
                         self.partial.resize(want, 0);
@@ -298,7 +298,8 @@ impl Session {
                     (transport.read(target), target.len())
                 } else {
                     (transport.read(&mut buffer), buffer.len())
-                }
+                };
+                (result, space, transport.at_end())
             };
             match result {
                 Ok(0) => break self.on_transport_gone("peer closed the TCP connection"),
@@ -314,7 +315,9 @@ impl Session {
                     }
                     // A short read drained the socket: the next arrival raises a new edge
                     // (saves a read that would only say EAGAIN).
-                    if n < space && !to_the_end {
+                    // (Unless the stream already ended with these bytes: then the next read
+                    // reports the end, and no edge would come for it.)
+                    if n < space && !to_the_end && !at_end {
                         break Outcome::Continue;
                     }
                 }

@@ -3,10 +3,13 @@
  * (fuzzingserver mode), over the C API of oasis_net.h only.
  *
  * Run by tools/autobahn/run-client-tests.sh, which sets in the environment:
- *   AUTOBAHN_URL    ws://127.0.0.1:PORT (the fuzzing server)
+ *   AUTOBAHN_URL    ws://127.0.0.1:PORT or wss://127.0.0.1:PORT (the fuzzing server)
  *   AUTOBAHN_AGENT  the name the results are filed under
  * optional:
  *   AUTOBAHN_CASE_TIMEOUT  seconds one case may take before it is abandoned (default 120)
+ *   AUTOBAHN_CA     wss only: PEM file(s), newline-separated, that the server's certificate must
+ *                   chain to (ca-certs-file-path). Unset or empty: the server's certificate is not
+ *                   checked (tls-disable-certificate-validation=1).
  *
  * It opens $URL/getCaseCount and reads the case count N from one text message; then for each
  * case i in 1..N opens $URL/runCase?case=i&agent=AGENT and echoes every text and binary message
@@ -224,13 +227,16 @@ static int wait_released(session_t *s, long ms)
     return released;
 }
 
-/* Client parameters: room for the 9.x cases (16 MiB messages, echoed whole). */
-static const OasisKeyValue client_params[] = {
+/* Client parameters: room for the 9.x cases (16 MiB messages, echoed whole); main() adds the TLS
+ * one for a wss:// URL in the last slot. */
+static OasisKeyValue client_params[] = {
     {"websocket-message-size-max", "33554432"}, /* 32 MiB */
     {"send-buffer-size-max", "67108864"},       /* 64 MiB */
     {"handshake-timeout-ms", "10000"},
     {"close-timeout-ms", "5000"},
+    {NULL, NULL},
 };
+static size_t client_param_count = sizeof client_params / sizeof client_params[0] - 1;
 
 static const WsEventDelegateVTable delegate_vtable = {
     sizeof(WsEventDelegateVTable), on_open, on_message, on_error, on_close, on_release,
@@ -242,8 +248,7 @@ static const WsEventDelegateVTable delegate_vtable = {
 static int run_connection(const char *url, session_t *s, long ms, const char *what)
 {
     int ok = 1;
-    WsConnection *conn = wsOpenConnection(url, client_params,
-                                          sizeof client_params / sizeof client_params[0],
+    WsConnection *conn = wsOpenConnection(url, client_params, client_param_count,
                                           &delegate_vtable, s, 10000);
     if (conn == NULL) {
         int err = errno;
@@ -303,6 +308,7 @@ int main(void)
     const char *base = getenv("AUTOBAHN_URL");
     const char *agent_raw = getenv("AUTOBAHN_AGENT");
     const char *timeout_env = getenv("AUTOBAHN_CASE_TIMEOUT");
+    const char *ca_env = getenv("AUTOBAHN_CA");
     long case_ms = 120000;
     char agent[256];
     char url[1024];
@@ -322,6 +328,18 @@ int main(void)
                sizeof agent);
     if (timeout_env != NULL && atol(timeout_env) > 0)
         case_ms = atol(timeout_env) * 1000L;
+    if (strncmp(base, "wss://", 6) == 0) {
+        OasisKeyValue *tls = &client_params[client_param_count++];
+        if (ca_env != NULL && ca_env[0] != '\0') {
+            tls->key = "ca-certs-file-path";
+            tls->value = ca_env;
+        } else {
+            tls->key = "tls-disable-certificate-validation";
+            tls->value = "1";
+        }
+        printf("autobahn_client: TLS, %s=%s\n", tls->key, tls->value);
+        fflush(stdout);
+    }
 
     if (oasis_initialize(init_params, 1) != 0) {
         fprintf(stderr, "autobahn_client: oasis_initialize failed: %s\n", oasis_last_error());

@@ -22,6 +22,8 @@ pub struct TlsStream {
     tcp_closed: bool,
     /// Our close_notify went out (it is sent once).
     close_notify_sent: bool,
+    /// The peer's close_notify (or the TCP end) was reached: reads return 0 from now on.
+    ended: bool,
 }
 
 fn would_block() -> io::Error {
@@ -36,11 +38,16 @@ impl TlsStream {
             tls,
             tcp_closed: false,
             close_notify_sent: false,
+            ended: false,
         }
     }
 
     fn is_server(&self) -> bool {
         matches!(self.tls, Connection::Server(_))
+    }
+
+    pub fn at_end(&self) -> bool {
+        self.ended
     }
 
     pub fn is_handshaking(&self) -> bool {
@@ -79,6 +86,7 @@ impl TlsStream {
                 // close_notify: the end of the stream. Answer it, as TLS asks: some peers hold
                 // the TCP connection open until they hear ours.
                 Ok(0) => {
+                    self.ended = true;
                     self.send_close_notify();
                     return Ok(filled);
                 }
@@ -91,10 +99,14 @@ impl TlsStream {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 // TCP closed without close_notify: for the WebSocket layer, also the end.
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(filled),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    self.ended = true;
+                    return Ok(filled);
+                }
                 Err(e) => return Err(e),
             }
             if self.tcp_closed {
+                self.ended = true;
                 return Ok(filled);
             }
             match self.tls.read_tls(&mut self.tcp) {
