@@ -585,6 +585,14 @@ fn messages_sent_with_the_handshake_reach_a_blocking_client() {
 /// A client that upgrades (over TLS when asked); dropping what it returns makes it vanish: its
 /// socket is closed with no closing handshake, as when the peer's process dies.
 fn upgrade_raw(port: u16, tls: bool) -> Box<dyn std::any::Any> {
+    upgrade_raw_with(port, tls, rustls::DEFAULT_VERSIONS)
+}
+
+fn upgrade_raw_with(
+    port: u16,
+    tls: bool,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Box<dyn std::any::Any> {
     use std::io::Write;
     let request = "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
     let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -599,7 +607,7 @@ fn upgrade_raw(port: u16, tls: bool) -> Box<dyn std::any::Any> {
         let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
@@ -656,6 +664,31 @@ fn sending_to_a_vanished_peer_fails_cleanly_without_sigpipe() {
             e.iter().any(|(_, s)| matches!(s, Seen::Close(1006, _)))
         });
         wsConnectionRelease(server_side);
+        destroyWsServer(server);
+    }
+    oasis_finalize();
+}
+
+#[test]
+fn tls_1_2_and_1_3_clients_are_both_served() {
+    init();
+    for (chain, key) in [
+        ("fullchain.pem", "privkey.pem"),
+        ("ec_fullchain.pem", "ec_pkey.pem"),
+    ] {
+        let events = Recorder::new(true);
+        let (server, port) = tls_server(&events, chain, key, &[]);
+        for versions in [
+            &[&rustls::version::TLS12][..],
+            &[&rustls::version::TLS13][..],
+        ] {
+            let opened = events.count(|s| *s == Seen::Open);
+            let peer = upgrade_raw_with(port, true, versions);
+            events.wait_for("server onOpen", |e| {
+                e.iter().filter(|(_, s)| *s == Seen::Open).count() > opened
+            });
+            drop(peer);
+        }
         destroyWsServer(server);
     }
     oasis_finalize();
