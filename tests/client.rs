@@ -264,12 +264,7 @@ fn many_threads_send_while_two_loops_run() {
         .collect();
     threads.into_iter().for_each(|t| t.join().unwrap());
     for r in &recorders {
-        let seen = r.wait_for("500 echoes", |e| {
-            e.iter()
-                .filter(|(_, s)| matches!(s, Seen::Message(..)))
-                .count()
-                == 500
-        });
+        let seen = r.wait_messages(500);
         let texts: Vec<Vec<u8>> = seen
             .into_iter()
             .filter_map(|(_, s)| match s {

@@ -27,12 +27,7 @@ fn text_binary_and_close_roundtrip() {
         0
     );
     assert_eq!(send_text(client, ""), 0);
-    client_events.wait_for("three echoes", |e| {
-        e.iter()
-            .filter(|(_, s)| matches!(s, Seen::Message(..)))
-            .count()
-            == 3
-    });
+    client_events.wait_messages(3);
     let messages: Vec<Seen> = client_events
         .seen()
         .into_iter()

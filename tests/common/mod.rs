@@ -57,6 +57,16 @@ impl Recorder {
         events.clone()
     }
 
+    /// Waits until `n` messages were received; panics after WAIT.
+    pub fn wait_messages(&self, n: usize) -> Vec<(usize, Seen)> {
+        self.wait_for(&format!("{n} messages"), |e| {
+            e.iter()
+                .filter(|(_, s)| matches!(s, Seen::Message(..)))
+                .count()
+                >= n
+        })
+    }
+
     pub fn seen(&self) -> Vec<Seen> {
         self.events.lock().iter().map(|(_, s)| s.clone()).collect()
     }
