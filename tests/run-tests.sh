@@ -182,25 +182,40 @@ python_client_vs_sample_server() {
   return $ok
 }
 
-# The Python side must see "hello, world!" and a clean close 1000 from the client. The echo
-# usually does not come back here: the sample closes right after sending, and websockets answers
-# the close frame at once and sends nothing after it (the server's log then says "not echoed").
+# The documented client sample (SCHEME ws: without its TLS lines; wss: as written, with
+# tls-disable-certificate-validation=1, a client certificate and tls-use-sni=1) against a Python
+# websockets echo server. The Python side must see "hello, world!" and a clean close 1000; over
+# wss also a TLS 1.2/1.3 session, the client certificate "Oasis Test Client" and no SNI (the host
+# is an IP address). The echo usually does not come back: the sample closes right after sending,
+# and websockets answers the close frame at once and sends nothing after it (its log then says
+# "not echoed").
 sample_client_vs_python_server() {
-  need build/ws_client_sample "$VENV_PY" || return 1
-  local plog="$LOGDIR/python-echo-server.log" out="$LOGDIR/sample-client-3.log" port rc ok=0 pid
-  start_bg "$plog" "$VENV_PY" tests/python/echo_server.py 0; pid=$BG_PID
-  port="$(wait_line "$plog" 20)" || { echo "python echo server did not start:"; cat "$plog"; stop_proc "$pid" 2 KILL; return 1; }
-  case "$port" in ''|*[!0-9]*) echo "python echo server said '$port', not a port"; stop_proc "$pid" 2 KILL; return 1;; esac
-  echo "python echo server on port $port"
-  timeout 30 build/ws_client_sample "ws://127.0.0.1:$port/" >"$out" 2>&1 </dev/null; rc=$?
-  echo "--- ws_client_sample (exit $rc):"; cat "$out"
-  [ $rc -eq 0 ] || { echo "FAIL: ws_client_sample exited $rc"; ok=1; }
+  local scheme="$1" client="build/${1}_client_sample" tls_args=()
+  need "$client" "$VENV_PY" || return 1
+  if [ "$scheme" = wss ]; then
+    need_certs fullchain.pem privkey.pem RootCA.pem client_fullchain.pem client_privkey.pem || return 1
+    tls_args=(--cert "$CERTS/fullchain.pem" --key "$CERTS/privkey.pem" --ca "$CERTS/RootCA.pem")
+  fi
+  local plog="$LOGDIR/python-$scheme-echo-server.log" out="$LOGDIR/$scheme-sample-client.log" port rc ok=0 pid
+  start_bg "$plog" "$VENV_PY" tests/python/echo_server.py "${tls_args[@]}" 0; pid=$BG_PID
+  port="$(wait_line "$plog" 20)" || { echo "python $scheme echo server did not start:"; cat "$plog"; stop_proc "$pid" 2 KILL; return 1; }
+  case "$port" in ''|*[!0-9]*) echo "python $scheme echo server said '$port', not a port"; stop_proc "$pid" 2 KILL; return 1;; esac
+  echo "python $scheme echo server on port $port"
+  timeout 30 "$client" "$scheme://127.0.0.1:$port/" >"$out" 2>&1 </dev/null; rc=$?
+  echo "--- $client (exit $rc):"; cat "$out"
+  [ $rc -eq 0 ] || { echo "FAIL: $client exited $rc"; ok=1; }
   grep -q "connected" "$out" || { echo "FAIL: the client did not say it connected"; ok=1; }
   # The close record comes once the Python side closed the TCP connection: wait for it (bounded).
   local end=$(( $(date +%s) + 10 ))
   while ! grep -q '^close ' "$plog" && [ "$(date +%s)" -lt "$end" ]; do sleep 0.1; done
-  check_stop "python echo server" "$pid" 15 || ok=1
-  echo "--- python echo server saw:"; cat "$plog"
+  check_stop "python $scheme echo server" "$pid" 15 || ok=1
+  echo "--- python $scheme echo server saw:"; cat "$plog"
+  if [ "$scheme" = wss ]; then
+    grep -q '^tls TLSv1\.[23] ' "$plog" || { echo "FAIL: no TLS 1.2/1.3 session recorded by the Python server"; ok=1; }
+    grep -qxF 'tls-client-certificate CN=Oasis Test Client issuer CN=Oasis Test Root CA' "$plog" \
+      || { echo "FAIL: the client did not present client_fullchain.pem (CN Oasis Test Client)"; ok=1; }
+    grep -qxF 'tls-sni none' "$plog" || { echo "FAIL: the client sent an SNI for an IP address"; ok=1; }
+  fi
   grep -qxF 'text "hello, world!"' "$plog" || { echo "FAIL: the Python server did not receive \"hello, world!\""; ok=1; }
   grep -qE '^close 1000 ' "$plog" || { echo "FAIL: the Python server did not receive a clean close 1000 from the client"; ok=1; }
   if grep -qF "==> hello, world!" "$out"; then echo "(the echo came back too)"
@@ -297,38 +312,6 @@ python_client_vs_wss_sample_server() {
   return $ok
 }
 
-# The documented client (tls-disable-certificate-validation=1, a client certificate, tls-use-sni=1)
-# against Python over wss://127.0.0.1: Python sees "hello, world!", a clean close 1000, the client
-# certificate "Oasis Test Client", and no SNI (the host is an IP address).
-wss_sample_client_vs_python_server() {
-  need build/wss_client_sample "$VENV_PY" || return 1
-  need_certs fullchain.pem privkey.pem RootCA.pem client_fullchain.pem client_privkey.pem || return 1
-  local plog="$LOGDIR/python-wss-echo-server.log" out="$LOGDIR/wss-sample-client.log" port rc ok=0 pid
-  start_bg "$plog" "$VENV_PY" tests/python/echo_server.py --cert "$CERTS/fullchain.pem" \
-    --key "$CERTS/privkey.pem" --ca "$CERTS/RootCA.pem" 0; pid=$BG_PID
-  port="$(wait_line "$plog" 20)" || { echo "python wss echo server did not start:"; cat "$plog"; stop_proc "$pid" 2 KILL; return 1; }
-  case "$port" in ''|*[!0-9]*) echo "python wss echo server said '$port', not a port"; stop_proc "$pid" 2 KILL; return 1;; esac
-  echo "python wss echo server on port $port"
-  timeout 30 build/wss_client_sample "wss://127.0.0.1:$port/" >"$out" 2>&1 </dev/null; rc=$?
-  echo "--- wss_client_sample (exit $rc):"; cat "$out"
-  [ $rc -eq 0 ] || { echo "FAIL: wss_client_sample exited $rc"; ok=1; }
-  grep -q "connected" "$out" || { echo "FAIL: the client did not say it connected"; ok=1; }
-  local end=$(( $(date +%s) + 10 ))
-  while ! grep -q '^close ' "$plog" && [ "$(date +%s)" -lt "$end" ]; do sleep 0.1; done
-  check_stop "python wss echo server" "$pid" 15 || ok=1
-  echo "--- python wss echo server saw:"; cat "$plog"
-  grep -q '^tls TLSv1\.[23] ' "$plog" || { echo "FAIL: no TLS 1.2/1.3 session recorded by the Python server"; ok=1; }
-  grep -qxF 'tls-client-certificate CN=Oasis Test Client issuer CN=Oasis Test Root CA' "$plog" \
-    || { echo "FAIL: the client did not present client_fullchain.pem (CN Oasis Test Client)"; ok=1; }
-  grep -qxF 'tls-sni none' "$plog" || { echo "FAIL: the client sent an SNI for an IP address"; ok=1; }
-  grep -qxF 'text "hello, world!"' "$plog" || { echo "FAIL: the Python server did not receive \"hello, world!\""; ok=1; }
-  grep -qE '^close 1000 ' "$plog" || { echo "FAIL: the Python server did not receive a clean close 1000 from the client"; ok=1; }
-  if grep -qF "==> hello, world!" "$out"; then echo "(the echo came back too)"
-  elif grep -q '^not echoed' "$plog"; then echo "(no echo: websockets sends nothing after the client's close frame)"
-  else echo "FAIL: the Python server echoed, but '==> hello, world!' did not arrive at the client"; ok=1; fi
-  return $ok
-}
-
 autobahn_server_wss() {
   need build/echo_server || return 1
   need_certs fullchain.pem privkey.pem || return 1
@@ -389,7 +372,7 @@ done
 step "python venv (tests/python/requirements.txt)" 600 python_venv
 step "samples: ws_client_sample vs ws_server_sample" 120 sample_client_vs_sample_server
 step "samples: python websockets client vs ws_server_sample" 240 python_client_vs_sample_server
-step "samples: ws_client_sample vs python websockets server" 120 sample_client_vs_python_server
+step "samples: ws_client_sample vs python websockets server" 120 sample_client_vs_python_server ws
 step "autobahn: library as server (build/echo_server)" 1300 autobahn_server
 step "autobahn: library as client (tests/c/autobahn_client.c)" 1300 autobahn_client
 step "certificates (make-certs.sh)" 60 certificates
@@ -397,7 +380,7 @@ step "wss samples: python websockets client vs wss_server_sample (RSA)" 240 \
   python_client_vs_wss_sample_server build/wss_server_sample fullchain.pem
 step "wss samples: python websockets client vs wss_server_sample (ECDSA)" 240 \
   python_client_vs_wss_sample_server build/wss_server_sample_ecdsa ec_fullchain.pem
-step "wss samples: wss_client_sample vs python websockets wss server" 120 wss_sample_client_vs_python_server
+step "wss samples: wss_client_sample vs python websockets wss server" 120 sample_client_vs_python_server wss
 step "autobahn over wss: library as server (build/echo_server)" 1300 autobahn_server_wss
 step "autobahn over wss: library as client (tests/c/autobahn_client.c)" 1300 autobahn_client_wss
 
