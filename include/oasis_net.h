@@ -216,7 +216,8 @@ int32_t wsEventStatusCode(const struct WsEvent *event_handle);
 struct WsConnection *wsEventConnection(const struct WsEvent *event_handle);
 
 // Keeps the event (and its data, copied now if it was borrowed) valid after the callback.
-// Returns 0, or -1 with `EINVAL` for NULL.
+// Call it inside the callback, on the callback's thread: the borrowed data is only valid
+// until the callback returns. Returns 0, or -1 with `EINVAL` for NULL.
 int32_t wsEventRetain(struct WsEvent *event_handle);
 
 // Drops a reference taken with `wsEventRetain`.
@@ -296,7 +297,9 @@ int32_t wsServerShutdown(struct WsServer *server_handle);
 
 // Stops the server (as `stopWsServer`), turns its delegate off and releases the caller's
 // handle: `server_handle` must not be used afterwards. No callback of this server runs after
-// it returns (when called from one of its own callbacks: after that callback returns).
+// it returns. Called from inside a callback it cannot wait for callbacks of this server that
+// are already running on other event-loop threads (with `event-loop-threads` > 1); no new one
+// starts.
 // NULL or a stale handle: -1 with `EINVAL`/`EBADF`, nothing else happens.
 int32_t destroyWsServer(struct WsServer *server_handle);
 

@@ -188,3 +188,125 @@ fn send_buffer_cap_gives_eagain_and_memory_stays_bounded() {
     destroyWsServer(server);
     oasis_finalize();
 }
+
+#[test]
+fn a_failed_fragment_still_closes_the_socket_of_a_retained_connection() {
+    init();
+    let events = Recorder::new(false);
+    let (server, port) = start_server(&events, &[]);
+    let open_descriptors = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+    let before = open_descriptors();
+    let mut peer = RawClient::connect(port);
+    let handle = events.wait_for("onOpen", |e| e.iter().any(|(_, s)| *s == Seen::Open))[0].0
+        as *mut WsConnection;
+    // The application keeps the connection: the socket must still be closed after the failure.
+    assert_eq!(wsConnectionRetain(handle), 0);
+    peer.send_frame(0x01, &[0xce]);
+    peer.send_frame(0x80, &[0xff]);
+    assert_eq!(peer.read_close_code(), Some(1007));
+    peer.send_frame(0x88, &1007u16.to_be_bytes());
+    assert!(
+        peer.sees_eof(),
+        "the server closes TCP after failing the connection"
+    );
+    events.wait_for("onClose 1007", |e| {
+        e.iter().any(|(_, s)| matches!(s, Seen::Close(1007, _)))
+    });
+    drop(peer);
+    // Both ends closed: the server's socket goes too, while the handle is still held. (No event
+    // announces a closed descriptor, so this polls, bounded.)
+    let deadline = std::time::Instant::now() + WAIT;
+    while open_descriptors() > before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server socket of a retained connection stayed open"
+        );
+        std::thread::yield_now();
+    }
+    assert_eq!(send_text(handle, "late"), -1);
+    assert_eq!(wsConnectionRelease(handle), 0);
+    destroyWsServer(server);
+    oasis_finalize();
+}
+
+#[test]
+fn control_frames_do_not_count_against_the_message_size_limit() {
+    init();
+    let events = Recorder::new(true);
+    let (server, port) = start_server(&events, &[("websocket-message-size-max", "1000")]);
+    let mut peer = RawClient::connect(port);
+    peer.send_frame(0x01, &[b'a'; 990]);
+    peer.send_frame(0x89, &[b'p'; 100]); // a ping while the message is 10 bytes from the limit
+    peer.send_frame(0x80, &[b'b'; 10]);
+    assert_eq!(peer.read_frame(), Some((0x8a, vec![b'p'; 100])));
+    let (first, echo) = peer.read_frame().unwrap();
+    assert_eq!((first, echo.len()), (0x81, 1000));
+    drop(peer);
+    destroyWsServer(server);
+    oasis_finalize();
+}
+
+fn rss_kib() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+static PINGS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+unsafe extern "C" fn count_pings(_user: *mut std::ffi::c_void, event: *mut WsEvent) {
+    if wsEventMessageType(event) == ws_message_t::kWsMessagePing {
+        PINGS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_peer_that_pings_and_never_reads_cannot_grow_memory() {
+    init();
+    let vtable = WsEventDelegateVTable {
+        struct_size: std::mem::size_of::<WsEventDelegateVTable>() as u32,
+        onOpen: None,
+        onMessage: Some(count_pings),
+        onError: None,
+        onClose: None,
+        release: None,
+    };
+    let p = params(&[
+        ("port", "0"),
+        ("bind-address", "127.0.0.1"),
+        ("send-buffer-size-max", "65536"),
+    ]);
+    let server = unsafe {
+        createWsServer(
+            p.pairs.as_ptr(),
+            p.pairs.len(),
+            &vtable,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(startWsServer(server), 0);
+    let mut peer = RawClient::connect(wsServerPort(server) as u16);
+    let before = rss_kib();
+    // 200,000 pings of 125 bytes that are never read back: 26 MB of pongs if all were queued.
+    let mut frames = Vec::new();
+    for _ in 0..1000 {
+        frames.extend_from_slice(&[0x89, 0x80 | 125, 0, 0, 0, 0]);
+        frames.extend_from_slice(&[b'p'; 125]);
+    }
+    for _ in 0..200 {
+        std::io::Write::write_all(&mut peer.stream, &frames).unwrap();
+    }
+    let deadline = std::time::Instant::now() + WAIT;
+    while PINGS.load(std::sync::atomic::Ordering::SeqCst) < 200_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pings not all handled"
+        );
+        std::thread::yield_now();
+    }
+    let grown = rss_kib().saturating_sub(before);
+    assert!(grown < 8 * 1024, "RSS grew by {grown} KiB");
+    drop(peer);
+    destroyWsServer(server);
+    oasis_finalize();
+}

@@ -95,7 +95,8 @@ pub extern "C" fn wsEventConnection(event_handle: *const WsEvent) -> *mut WsConn
 }
 
 /// Keeps the event (and its data, copied now if it was borrowed) valid after the callback.
-/// Returns 0, or -1 with `EINVAL` for NULL.
+/// Call it inside the callback, on the callback's thread: the borrowed data is only valid
+/// until the callback returns. Returns 0, or -1 with `EINVAL` for NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn wsEventRetain(event_handle: *mut WsEvent) -> i32 {
     boundary("wsEventRetain", -1, || {

@@ -85,7 +85,9 @@ pub extern "C" fn wsServerShutdown(server_handle: *mut WsServer) -> i32 {
 
 /// Stops the server (as `stopWsServer`), turns its delegate off and releases the caller's
 /// handle: `server_handle` must not be used afterwards. No callback of this server runs after
-/// it returns (when called from one of its own callbacks: after that callback returns).
+/// it returns. Called from inside a callback it cannot wait for callbacks of this server that
+/// are already running on other event-loop threads (with `event-loop-threads` > 1); no new one
+/// starts.
 /// NULL or a stale handle: -1 with `EINVAL`/`EBADF`, nothing else happens.
 #[unsafe(no_mangle)]
 pub extern "C" fn destroyWsServer(server_handle: *mut WsServer) -> i32 {

@@ -32,7 +32,7 @@ pub enum Command {
     Adopt(Box<Session>),
     /// Our close frame went out: arm the close deadline.
     CloseStarted(u64),
-    /// Drop a connection still opening.
+    /// The application closed a connection still opening.
     Abandon(u64),
     Shutdown,
 }
@@ -230,7 +230,9 @@ impl EventLoop {
                         session.on_close_started();
                         Outcome::Continue
                     }),
-                    Command::Abandon(id) => self.with_session(id, |session, _| session.abandon()),
+                    Command::Abandon(id) => {
+                        self.with_session(id, |session, _| session.cancel_opening())
+                    }
                     Command::Shutdown => return false,
                 }
             }

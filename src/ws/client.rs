@@ -147,13 +147,7 @@ fn open_blocking(
     let deadline = Instant::now() + timeout;
     match connect_and_upgrade(handshake, &target, deadline) {
         Ok((transport, protocol, leftover)) => {
-            let peer = transport.peer_addr().ok();
-            {
-                let mut io = connection.io.lock();
-                io.transport = Some(transport);
-                io.state = State::Open;
-            }
-            if let Some(peer) = peer {
+            if let Ok(peer) = transport.peer_addr() {
                 connection.set_peer_address(peer);
             }
             connection.set_protocol(protocol);
@@ -167,7 +161,14 @@ fn open_blocking(
                 leftover,
                 waiting.then_some(opened),
             );
-            connection.event_loop.submit(Command::Adopt(session));
+            {
+                // Open and handed over under the connection's lock: a close from another thread
+                // (finalize, say) then queues its command after the hand-over, never before it.
+                let mut io = connection.io.lock();
+                io.transport = Some(transport);
+                io.state = State::Open;
+                connection.event_loop.submit(Command::Adopt(session));
+            }
             if waiting {
                 let _ = on_open_done.recv_timeout(ON_OPEN_WAIT);
             }

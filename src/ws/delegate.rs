@@ -91,13 +91,13 @@ impl Delegate {
     }
 
     /// Switches the delegate off: no callback starts afterwards, and callbacks running on other
-    /// threads are waited for (a callback of this delegate on this thread cannot be waited
-    /// for: it finishes after we return to it).
+    /// threads are waited for. Called from inside a callback (any delegate's), it does not wait:
+    /// the current callback finishes after we return to it, and waiting for other loops from a
+    /// loop could deadlock two loops that switch each other's delegates off.
     pub fn deactivate(&self) {
         self.active.store(false, Ordering::Release);
-        let me = self as *const Delegate as usize;
-        let inside_own_callback = RUNNING.get() == me;
-        if !inside_own_callback {
+        let inside_a_callback = RUNNING.get() != 0;
+        if !inside_a_callback {
             drop(self.gate.write());
         }
     }

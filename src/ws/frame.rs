@@ -115,7 +115,8 @@ pub fn parse(
             "fragmented or oversized control frame",
         ));
     }
-    if length > payload_max as u64 {
+    // Control frames are bounded (125 bytes) above; the message budget is for data frames.
+    if !opcode.is_control() && length > payload_max as u64 {
         return Err(violation(
             TOO_BIG,
             "frame larger than websocket-message-size-max",

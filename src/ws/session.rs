@@ -595,13 +595,11 @@ impl Session {
                         "continuation without a message",
                     ));
                 };
-                if self.append_fragment(payload) == Outcome::Finished
-                    || !matches!(self.phase, Phase::Open)
-                {
-                    return Outcome::Finished;
-                }
-                if self.failure.is_some() {
-                    return Outcome::Continue;
+                let outcome = self.append_fragment(payload);
+                // A failed fragment has started the closing (the phase moved on): parsing
+                // stops there, and the session lives on to finish it.
+                if outcome == Outcome::Finished || !matches!(self.phase, Phase::Open) {
+                    return outcome;
                 }
                 if info.fin {
                     if opcode == Opcode::Text && self.utf8_valid_upto != self.message.len() {
@@ -624,7 +622,12 @@ impl Session {
             Opcode::Ping => {
                 {
                     let mut io = self.connection.io.lock();
-                    if io.state == State::Open {
+                    // A peer that pings without reading gets no more pongs once the send buffer
+                    // is full (RFC 6455 5.5.3 allows answering only some pings): memory stays
+                    // bounded by send-buffer-size-max.
+                    if io.state == State::Open
+                        && io.queued() <= self.connection.settings.send_buffer_max
+                    {
                         io.write_frame(self.connection.role, Opcode::Pong, true, payload);
                     }
                 }
@@ -799,7 +802,18 @@ impl Session {
         }
     }
 
-    /// Stopped by the application or by finalize.
+    /// The application closed a connection that was still opening. If the handshake completed
+    /// before this command ran (onOpen was delivered), close it properly instead.
+    pub fn cancel_opening(&mut self) -> Outcome {
+        if matches!(self.phase, Phase::Open) {
+            let _ = self.connection.close(1000, "");
+            self.on_close_started();
+            return Outcome::Continue;
+        }
+        self.abandon()
+    }
+
+    /// Stopped by finalize (the loop is ending): nothing waits for the peer any more.
     pub fn abandon(&mut self) -> Outcome {
         match self.phase {
             Phase::Connecting(_)
