@@ -50,10 +50,6 @@ impl TlsStream {
         self.ended
     }
 
-    pub fn is_handshaking(&self) -> bool {
-        self.tls.is_handshaking()
-    }
-
     /// True while rustls holds records the socket has not taken yet.
     pub fn wants_write(&self) -> bool {
         self.tls.wants_write()
