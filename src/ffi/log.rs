@@ -1,9 +1,9 @@
 //! Logging and error reporting for C: levels, the firmware hook, the last-error text.
 
-use super::{boundary, c_str, last_error_ptr};
+use super::{boundary, last_error_ptr};
 use crate::error::Error;
 use crate::log::{self, LogHook, LogLevel};
-use std::ffi::{c_char, c_void};
+use std::ffi::{CStr, c_char, c_void};
 
 /// The text of the last failure on the calling thread (`"function: reason"`), or `""`.
 /// The pointer stays valid until the next failing call on this thread.
@@ -52,15 +52,19 @@ pub unsafe extern "C" fn oasis_log_message(level: i32, tag: *const c_char, messa
         let Some(level) = LogLevel::from_i32(level) else {
             return Ok(());
         };
-        // SAFETY: forwarded caller contract.
+        if message.is_null() {
+            return Err(crate::error::Error::invalid("message is NULL"));
+        }
+        // A log line is written even when the firmware's text is not UTF-8 (bytes replaced).
+        // SAFETY: non-NULL strings are NUL-terminated by the caller's contract.
+        let text = |p: *const c_char| unsafe { CStr::from_ptr(p) }.to_string_lossy();
         let tag = if tag.is_null() {
-            "app"
+            "app".into()
         } else {
-            unsafe { c_str(tag, "tag") }?
+            text(tag)
         };
-        // SAFETY: forwarded caller contract.
-        let message = unsafe { c_str(message, "message") }?;
-        log::write(level, tag, message);
+        let message = text(message);
+        log::write(level, &tag, &message);
         Ok(())
     })
 }
