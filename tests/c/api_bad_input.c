@@ -136,26 +136,6 @@ static WsConnection *open_connection(const char *url, int32_t timeout_msec)
     return wsOpenConnection(url, NULL, 0, &delegate, NULL, timeout_msec);
 }
 
-/* A port on 127.0.0.1 that refuses connections: bound, never listening. */
-static int refusing_socket(int *port)
-{
-    struct sockaddr_in addr;
-    socklen_t addr_len = sizeof addr;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    memset(&addr, 0, sizeof addr);
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
-        getsockname(fd, (struct sockaddr *)&addr, &addr_len) != 0) {
-        close(fd);
-        return -1;
-    }
-    *port = ntohs(addr.sin_port);
-    return fd;
-}
-
 /* ---- the checks ----------------------------------------------------------------------------- */
 
 static const OasisKeyValue server_params[] = {{"port", "0"}, {"bind-address", "127.0.0.1"}};
@@ -336,7 +316,7 @@ static void test_refused(void)
 {
     char url[64];
     int port = 0;
-    int fd = refusing_socket(&port);
+    int fd = tu_refusing_socket(&port);
     CHECK(fd >= 0, "a refusing port");
     if (fd < 0)
         return;

@@ -323,26 +323,6 @@ static void *sender_thread(void *arg)
     return NULL;
 }
 
-/* A port on 127.0.0.1 that refuses connections: bound, never listening, kept until closed. */
-static int refusing_socket(int *port)
-{
-    struct sockaddr_in addr;
-    socklen_t addr_len = sizeof addr;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    memset(&addr, 0, sizeof addr);
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
-        getsockname(fd, (struct sockaddr *)&addr, &addr_len) != 0) {
-        close(fd);
-        return -1;
-    }
-    *port = ntohs(addr.sin_port);
-    return fd;
-}
-
 static int ipv6_loopback_available(void)
 {
     struct sockaddr_in6 addr;
@@ -576,7 +556,7 @@ static void test_async_refused(void)
 {
     WsConnection *conn4;
     int refused_port = 0;
-    int fd = refusing_socket(&refused_port);
+    int fd = tu_refusing_socket(&refused_port);
     int ok;
 
     CHECK(fd >= 0, "a refusing port for the next check");

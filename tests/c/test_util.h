@@ -27,6 +27,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "oasis_net.h"
 
 #if defined(__GNUC__)
@@ -244,6 +249,27 @@ static inline WsServer *tu_start_server(const char *bind_address, const OasisKey
         return NULL;
     }
     return server;
+}
+
+/* A port on 127.0.0.1 that refuses connections: bound, never listening, kept until the
+ * returned descriptor is closed (so no one else takes the port meanwhile). -1 on failure. */
+static inline int tu_refusing_socket(int *port)
+{
+    struct sockaddr_in addr;
+    socklen_t addr_len = sizeof addr;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
+        getsockname(fd, (struct sockaddr *)&addr, &addr_len) != 0) {
+        close(fd);
+        return -1;
+    }
+    *port = ntohs(addr.sin_port);
+    return fd;
 }
 
 /* "ws://127.0.0.1:PORT/path" into `buffer`. */
