@@ -4,6 +4,7 @@
 //! level. The default is [`LogLevel::Warn`]: warnings and errors reach stderr, nothing else.
 
 use parking_lot::RwLock;
+use std::cell::Cell;
 use std::ffi::{CString, c_char, c_void};
 use std::io::Write;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -61,6 +62,7 @@ impl LogLevel {
 /// A C function that receives every log line (without a trailing newline).
 pub type LogHook = unsafe extern "C" fn(user: *mut c_void, level: i32, line: *const c_char);
 
+#[derive(Clone, Copy)]
 struct Hook {
     function: LogHook,
     user: usize,
@@ -68,6 +70,12 @@ struct Hook {
 
 static LEVEL: AtomicI32 = AtomicI32::new(LogLevel::Warn as i32);
 static HOOK: RwLock<Option<Hook>> = RwLock::new(None);
+
+thread_local! {
+    /// True while this thread runs the hook: a line the hook logs through the library goes to
+    /// stderr instead of back into the hook, so a hook cannot recurse without end.
+    static IN_HOOK: Cell<bool> = const { Cell::new(false) };
+}
 
 pub fn set_level(level: LogLevel) {
     LEVEL.store(level as i32, Ordering::Relaxed);
@@ -95,13 +103,17 @@ pub fn write(level: LogLevel, tag: &str, message: &str) {
         return;
     }
     let message = message.trim_end_matches('\n');
-    let hook = HOOK.read();
-    match hook.as_ref() {
+    // The hook is copied out and called without any lock held: it may call any library
+    // function, including oasis_log_set_hook on this or another thread.
+    let hook = if IN_HOOK.get() { None } else { *HOOK.read() };
+    match hook {
         Some(hook) => {
             let line = format!("[{tag}] {message}").replace('\0', " ");
             if let Ok(line) = CString::new(line) {
+                IN_HOOK.set(true);
                 // SAFETY: the hook was registered by the firmware for exactly this call.
                 unsafe { (hook.function)(hook.user as *mut c_void, level as i32, line.as_ptr()) };
+                IN_HOOK.set(false);
             }
         }
         None => {

@@ -7,6 +7,7 @@
 //!
 //! Every function here may be called from any thread, including from inside a callback.
 
+use super::event::callback_connection;
 use super::handle::HandleTable;
 use super::{
     OasisKeyValue, WsConnection, WsEventDelegateVTable, boundary, c_bytes, c_str, copy_out,
@@ -15,13 +16,11 @@ use super::{
 use crate::config::ClientConfig;
 use crate::error::{Error, Result};
 use crate::ws::connection::{Connection, OutgoingKind};
-use crate::ws::delegate::Delegate;
-use crate::ws::event::callback_connection;
-use std::cell::Cell;
 use std::ffi::{c_char, c_void};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
 
-pub(crate) static CONNECTIONS: LazyLock<HandleTable<Connection>> =
+static CONNECTIONS: LazyLock<HandleTable<Connection>> =
     LazyLock::new(|| HandleTable::new("WsConnection handle"));
 
 fn connection(handle: *mut WsConnection) -> Result<Arc<Connection>> {
@@ -35,28 +34,46 @@ fn with_connection<R>(
     f: impl FnOnce(&Connection) -> Result<R>,
 ) -> Result<R> {
     let current = callback_connection();
-    if !current.is_null() && handle as *const Connection == current {
-        // SAFETY: the running callback's event holds this connection alive until it returns.
-        return f(unsafe { &*current });
+    // SAFETY: the running callback's event holds its connection alive until it returns.
+    if let Some(current) = unsafe { current.as_ref() }
+        && handle as usize != 0
+        && current.api_handle.load(Ordering::Relaxed) == handle as usize
+    {
+        return f(current);
     }
     let connection = connection(handle)?;
     f(&connection)
 }
 
-thread_local! {
-    /// The connection this thread published last: a burst of messages on one connection
-    /// publishes it once.
-    static LAST_PUBLISHED: Cell<u64> = const { Cell::new(0) };
+/// The handle C knows `connection` by: one per connection, made the first time it is needed
+/// (a client's `wsOpenConnection`, or the first `wsEventConnection` of a server connection).
+pub(crate) fn handle_of(connection: &Arc<Connection>) -> Result<*mut WsConnection> {
+    Ok(assign_handle(connection, false)? as *mut WsConnection)
 }
 
-/// The handle C sees for a connection (used when an event hands one to a callback).
-pub(crate) fn publish(connection: &Arc<Connection>) -> *mut WsConnection {
-    // Connection ids are never reused, and a live connection's entry is never swept.
-    if LAST_PUBLISHED.with(Cell::get) != connection.id {
-        CONNECTIONS.publish(connection, false);
-        LAST_PUBLISHED.with(|last| last.set(connection.id));
+fn assign_handle(connection: &Arc<Connection>, owned_by_caller: bool) -> Result<usize> {
+    let known = connection.api_handle.load(Ordering::Acquire);
+    if known != 0 {
+        if owned_by_caller {
+            CONNECTIONS.retain(known)?;
+        }
+        return Ok(known);
     }
-    Arc::as_ptr(connection) as *mut WsConnection
+    let handle = CONNECTIONS.publish(connection, owned_by_caller)?;
+    match connection
+        .api_handle
+        .compare_exchange(0, handle, Ordering::AcqRel, Ordering::Acquire)
+    {
+        Ok(_) => Ok(handle),
+        Err(first) => {
+            // Another thread published it meanwhile: keep its handle, give ours back.
+            CONNECTIONS.forget(handle);
+            if owned_by_caller {
+                CONNECTIONS.retain(first)?;
+            }
+            Ok(first)
+        }
+    }
 }
 
 /// Opens a client connection to `url` (`ws://` or `wss://host[:port][/path][?query]`; host is a
@@ -89,14 +106,14 @@ pub unsafe extern "C" fn wsOpenConnection(
 ) -> *mut WsConnection {
     boundary("wsOpenConnection", std::ptr::null_mut(), || {
         // SAFETY: forwarded caller contract.
-        let delegate = unsafe { Delegate::from_c(delegate, user) }?;
+        let delegate = unsafe { super::delegate::from_c(delegate, user) }?;
         // SAFETY: forwarded caller contract.
         let url = unsafe { c_str(url, "url") }?;
         // SAFETY: forwarded caller contract.
         let pairs = unsafe { key_values(parameters, count) }?;
         let config = ClientConfig::parse(&pairs)?;
         let connection = crate::ws::client::open(url, config, delegate, timeout_msec)?;
-        Ok(CONNECTIONS.publish(&connection, true) as *mut WsConnection)
+        Ok(assign_handle(&connection, true)? as *mut WsConnection)
     })
 }
 
@@ -294,8 +311,9 @@ pub extern "C" fn wsConnectionRetain(connection_handle: *mut WsConnection) -> i3
 }
 
 /// Drops a reference taken by `wsOpenConnection` or `wsConnectionRetain`. Releasing does not
-/// close an open connection (use `wsCloseConnection`). Releasing NULL or a stale handle fails
-/// with `EINVAL`/`EBADF` and does nothing else.
+/// close an open connection (use `wsCloseConnection`). Releasing NULL is a no-op (returns 0);
+/// a stale handle, or one released more often than retained, fails with `EBADF` and nothing
+/// else happens.
 #[unsafe(no_mangle)]
 pub extern "C" fn wsConnectionRelease(connection_handle: *mut WsConnection) -> i32 {
     boundary("wsConnectionRelease", -1, || {

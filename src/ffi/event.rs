@@ -3,34 +3,266 @@
 //! Index: wsEventMessageType · wsEventData · wsEventText · wsEventStatusCode ·
 //! wsEventConnection · wsEventRetain · wsEventRelease
 //!
-//! An event pointer is valid during the callback that received it. `wsEventRetain` keeps it
-//! (and a copy of its data) valid until the matching `wsEventRelease`, on any thread.
+//! A `WsEvent*` is a generational handle (`handle.rs`), not an address: it is valid during the
+//! callback that received it and, after a `wsEventRetain`, until the matching `wsEventRelease`.
+//! Used at any other time — after the callback, after its last release, released without a
+//! retain or once too often — every function fails with `EBADF`, and never reaches another event.
+//!
+//! Each thread that runs callbacks owns one event slot and refills it for every callback, so a
+//! message costs no allocation and no table-wide lock. A retained event keeps its slot (the
+//! thread takes a fresh one for its next callback) and gets its own copy of the data.
 
+use super::handle::SlotTable;
 use super::{WsConnection, WsEvent, boundary, copy_out, ws_message_t};
 use crate::error::{Error, Result};
-use crate::ws::event::Event;
+use crate::ws::connection::Connection;
+use crate::ws::event::{Event, MessageKind};
+use std::cell::Cell;
 use std::ffi::c_char;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
 
-fn event<'a>(handle: *const WsEvent) -> Result<&'a Event> {
-    // SAFETY: a non-NULL event pointer is one the library handed to a callback and is still
-    // valid by the documented lifetime rule.
-    unsafe { handle.cast::<Event>().as_ref() }.ok_or_else(|| Error::invalid("WsEvent is NULL"))
+/// The event as C functions see it. The two pointers are atomics because a retain (under the
+/// slot's lock) redirects them to the event's own copies while the callback's thread may be
+/// reading them without the lock: both targets are valid during the callback.
+struct CEvent {
+    message_type: ws_message_t,
+    status_code: i32,
+    connection: AtomicPtr<Arc<Connection>>,
+    data: AtomicPtr<u8>,
+    length: AtomicUsize,
+    /// What a retained event owns: a copy of the data and a reference to the connection.
+    kept: Option<Kept>,
 }
 
-/// The message type of a message event; `kWsMessageUnknown` for open, error and close events
-/// (and for NULL).
+struct Kept {
+    data: Box<[u8]>,
+    connection: Arc<Connection>,
+}
+
+impl CEvent {
+    fn empty() -> CEvent {
+        CEvent {
+            message_type: ws_message_t::kWsMessageUnknown,
+            status_code: 0,
+            connection: AtomicPtr::new(std::ptr::null_mut()),
+            data: AtomicPtr::new(std::ptr::null_mut()),
+            length: AtomicUsize::new(0),
+            kept: None,
+        }
+    }
+
+    fn data(&self) -> &[u8] {
+        let pointer = self.data.load(Ordering::Acquire);
+        let length = self.length.load(Ordering::Acquire);
+        if pointer.is_null() || length == 0 {
+            return &[];
+        }
+        // SAFETY: the borrowed buffer (valid during the callback) or our own copy (valid while
+        // the event is retained); the caller holds the event valid for this borrow.
+        unsafe { std::slice::from_raw_parts(pointer, length) }
+    }
+
+    fn connection(&self) -> &Arc<Connection> {
+        // SAFETY: set before the event is handed out: the session's Arc during the callback,
+        // the event's own reference once retained.
+        unsafe { &*self.connection.load(Ordering::Acquire) }
+    }
+}
+
+struct EventEntry {
+    event: Box<CEvent>,
+    /// The callback this event was made for is still running.
+    in_callback: bool,
+    /// References taken with `wsEventRetain` and not yet released.
+    retains: u32,
+}
+
+impl EventEntry {
+    fn is_live(&self) -> bool {
+        self.in_callback || self.retains > 0
+    }
+}
+
+// SAFETY: the raw pointers inside point to data that is valid wherever the event is valid (see
+// CEvent); every change happens under the slot's lock.
+unsafe impl Send for EventEntry {}
+
+static EVENTS: LazyLock<SlotTable<EventEntry>> = LazyLock::new(SlotTable::new);
+
+thread_local! {
+    /// This thread's event slot, reused for every callback until an event in it is retained.
+    static OWN_SLOT: OwnSlot = const { OwnSlot(Cell::new(0)) };
+    /// The event whose callback runs on this thread: its handle and object. Calls made with
+    /// exactly this handle skip the table lookup.
+    static CURRENT: Cell<(usize, *const CEvent)> = const { Cell::new((0, std::ptr::null())) };
+}
+
+/// A handle to this thread's slot (any generation will do: only the index is used). The slot
+/// goes back to the table when the thread ends.
+struct OwnSlot(Cell<usize>);
+
+impl Drop for OwnSlot {
+    fn drop(&mut self) {
+        let handle = self.0.get();
+        if handle == 0 {
+            return;
+        }
+        let mut slot = EVENTS.lock_index(handle);
+        if slot.value.as_ref().is_some_and(|e| !e.is_live()) {
+            let entry = SlotTable::vacate(&mut slot);
+            drop(slot);
+            drop(entry);
+            EVENTS.recycle(handle);
+        }
+    }
+}
+
+/// The connection whose callback runs on this thread, so that replying on it needs no handle
+/// lookup (see `connection.rs`).
+pub(crate) fn callback_connection() -> *const Connection {
+    let (_, event) = CURRENT.get();
+    if event.is_null() {
+        return std::ptr::null();
+    }
+    // SAFETY: the current event is valid for the whole callback.
+    Arc::as_ptr(unsafe { &*event }.connection())
+}
+
+fn message_type(kind: MessageKind) -> ws_message_t {
+    match kind {
+        MessageKind::None => ws_message_t::kWsMessageUnknown,
+        MessageKind::Text => ws_message_t::kWsMessageText,
+        MessageKind::Binary => ws_message_t::kWsMessageBinary,
+        MessageKind::Ping => ws_message_t::kWsMessagePing,
+        MessageKind::Pong => ws_message_t::kWsMessagePong,
+    }
+}
+
+/// Fills this thread's event slot with `event`, runs `call` with its handle, then makes the
+/// handle stale — unless the application retained it, in which case the slot is the event's
+/// until its last release and the thread takes another slot next time.
+pub(crate) fn with_c_event(event: &Event<'_>, call: impl FnOnce(*mut WsEvent)) {
+    let nested = !CURRENT.get().1.is_null();
+    let own = OWN_SLOT.with(|own| own.0.get());
+    // A callback never runs inside another on one thread; should it ever, it gets a slot of
+    // its own rather than overwrite the outer event.
+    let slot_handle = if own == 0 || nested {
+        let Ok(handle) = EVENTS.insert(EventEntry {
+            event: Box::new(CEvent::empty()),
+            in_callback: false,
+            retains: 0,
+        }) else {
+            crate::log::log!(Error, "no event slot left: an event was not delivered");
+            return;
+        };
+        if !nested {
+            OWN_SLOT.with(|own| own.0.set(handle));
+        }
+        handle
+    } else {
+        own
+    };
+    let (handle, pointer) = {
+        let mut slot = EVENTS.lock_index(slot_handle);
+        let generation = slot.generation;
+        let entry = slot
+            .value
+            .as_mut()
+            .expect("a thread's event slot holds an entry");
+        let c_event = &mut *entry.event;
+        c_event.message_type = message_type(event.message);
+        c_event.status_code = i32::from(event.status);
+        *c_event.connection.get_mut() = (event.connection as *const Arc<Connection>).cast_mut();
+        *c_event.data.get_mut() = event.data.as_ptr().cast_mut();
+        *c_event.length.get_mut() = event.data.len();
+        entry.in_callback = true;
+        entry.retains = 0;
+        let pointer: *const CEvent = &*entry.event;
+        (
+            SlotTable::<EventEntry>::handle(slot_handle, generation),
+            pointer,
+        )
+    };
+    let outer = CURRENT.replace((handle, pointer));
+    call(handle as *mut WsEvent);
+    CURRENT.set(outer);
+
+    let mut slot = EVENTS.lock_index(slot_handle);
+    let entry = slot
+        .value
+        .as_mut()
+        .expect("the slot is ours until we let it go");
+    entry.in_callback = false;
+    if entry.retains > 0 {
+        // The event is the application's now; this thread needs another slot.
+        if !nested {
+            OWN_SLOT.with(|own| own.0.set(0));
+        }
+        return;
+    }
+    let kept = entry.event.kept.take();
+    *entry.event.connection.get_mut() = std::ptr::null_mut();
+    *entry.event.data.get_mut() = std::ptr::null_mut();
+    if nested {
+        let entry = SlotTable::vacate(&mut slot);
+        drop(slot);
+        drop(entry);
+        EVENTS.recycle(slot_handle);
+    } else {
+        // The handle goes stale at once; the slot and its event object wait for the next one.
+        slot.generation = slot.generation.wrapping_add(1);
+        drop(slot);
+    }
+    // A retain released inside the callback left a reference to the connection: dropped
+    // outside the lock (it may be the last and run the delegate's release).
+    drop(kept);
+}
+
+/// Runs `f` on the live event behind `handle`: `EINVAL` for NULL, `EBADF` when it is not live.
+fn with_event<R>(handle: *const WsEvent, f: impl FnOnce(&CEvent) -> Result<R>) -> Result<R> {
+    let handle = handle as usize;
+    if handle == 0 {
+        return Err(Error::invalid("WsEvent is NULL"));
+    }
+    let (current, event) = CURRENT.get();
+    if handle == current {
+        // SAFETY: the event of the callback running on this thread is valid until it returns.
+        return f(unsafe { &*event });
+    }
+    let slot = EVENTS.lock(handle).ok_or_else(stale)?;
+    let entry = slot.value.as_ref().expect("locked slots hold a value");
+    if !entry.is_live() {
+        return Err(stale());
+    }
+    f(&entry.event)
+}
+
+fn stale() -> Error {
+    Error::new(
+        libc::EBADF,
+        "WsEvent is not live (its callback returned and it was not retained, or it was released)",
+    )
+}
+
+/// The message type of a message event; `kWsMessageUnknown` for open, error and close events,
+/// and (with `errno` set) for a NULL or stale event.
 #[unsafe(no_mangle)]
 pub extern "C" fn wsEventMessageType(event_handle: *const WsEvent) -> ws_message_t {
     boundary(
         "wsEventMessageType",
         ws_message_t::kWsMessageUnknown,
-        || Ok(event(event_handle)?.message_type()),
+        || with_event(event_handle, |event| Ok(event.message_type)),
     )
 }
 
 /// Points `*data` at the whole message (fragments reassembled; text is not NUL-terminated) and
-/// returns its size, without copying. The bytes live as long as the event. An event without
-/// data gives 0 and `*data` = NULL. Returns -1 with `EINVAL` for NULL arguments.
+/// returns its size, without copying. An event without data gives 0 and `*data` = NULL.
+///
+/// The pointer is valid until the callback returns. After `wsEventRetain` the event has its own
+/// copy: call `wsEventData` again after the retain for a pointer that stays valid until the
+/// last `wsEventRelease` (a pointer fetched before the retain still ends with the callback).
+/// Returns -1 with `EINVAL` for NULL arguments, `EBADF` for an event that is not live.
 ///
 /// # Safety
 /// `data` is NULL or a writable pointer slot.
@@ -40,24 +272,26 @@ pub unsafe extern "C" fn wsEventData(event_handle: *const WsEvent, data: *mut *c
         if data.is_null() {
             return Err(Error::invalid("data is NULL"));
         }
-        let bytes = event(event_handle)?.data();
-        let size = i32::try_from(bytes.len())
-            .map_err(|_| Error::new(libc::EOVERFLOW, "message too large"))?;
-        // SAFETY: checked non-NULL above; the caller provides a writable slot.
-        unsafe {
-            *data = if bytes.is_empty() {
-                std::ptr::null()
-            } else {
-                bytes.as_ptr()
-            }
-        };
-        Ok(size)
+        with_event(event_handle, |event| {
+            let bytes = event.data();
+            let size = i32::try_from(bytes.len())
+                .map_err(|_| Error::new(libc::EOVERFLOW, "message too large"))?;
+            // SAFETY: checked non-NULL above; the caller provides a writable slot.
+            unsafe {
+                *data = if bytes.is_empty() {
+                    std::ptr::null()
+                } else {
+                    bytes.as_ptr()
+                }
+            };
+            Ok(size)
+        })
     })
 }
 
-/// Copies the message (or the close reason) as a NUL-terminated string into `buffer` like
-/// `snprintf` and returns its full length, or -1 with `errno`. `buffer` may be NULL with
-/// `capacity` 0 to ask for the length.
+/// Copies the message (or the close/error reason) as a NUL-terminated string into `buffer`
+/// like `snprintf` and returns its full length, or -1 with `errno` (`EINVAL`, `EBADF`).
+/// `buffer` may be NULL with `capacity` 0 to ask for the length.
 ///
 /// # Safety
 /// `buffer` has `capacity` writable bytes.
@@ -68,50 +302,95 @@ pub unsafe extern "C" fn wsEventText(
     capacity: usize,
 ) -> i32 {
     boundary("wsEventText", -1, || {
-        let bytes = event(event_handle)?.data();
         // SAFETY: forwarded caller contract.
-        unsafe { copy_out(bytes, buffer, capacity) }
+        with_event(event_handle, |event| unsafe {
+            copy_out(event.data(), buffer, capacity)
+        })
     })
 }
 
 /// The status code of an error or close event (`ws_status_code_t`: 1000…1015); 0 for open
-/// and message events; -1 with `EINVAL` for NULL.
+/// and message events; -1 with `EINVAL` for NULL, `EBADF` for an event that is not live.
 #[unsafe(no_mangle)]
 pub extern "C" fn wsEventStatusCode(event_handle: *const WsEvent) -> i32 {
     boundary("wsEventStatusCode", -1, || {
-        Ok(event(event_handle)?.status_code())
+        with_event(event_handle, |event| Ok(event.status_code))
     })
 }
 
-/// The connection the event belongs to, borrowed: valid during the callback (retain it with
-/// `wsConnectionRetain` to keep it). NULL with `EINVAL` for a NULL event.
+/// The connection the event belongs to, borrowed: the handle is valid while the event is (keep
+/// it longer with `wsConnectionRetain`). It is the same handle `wsOpenConnection` returned for
+/// a client connection. NULL with `EINVAL` for a NULL event, `EBADF` for one not live.
 #[unsafe(no_mangle)]
 pub extern "C" fn wsEventConnection(event_handle: *const WsEvent) -> *mut WsConnection {
     boundary("wsEventConnection", std::ptr::null_mut(), || {
-        Ok(super::connection::publish(
-            event(event_handle)?.connection(),
-        ))
+        with_event(event_handle, |event| {
+            super::connection::handle_of(event.connection())
+        })
     })
 }
 
-/// Keeps the event (and its data, copied now if it was borrowed) valid after the callback.
-/// Call it inside the callback, on the callback's thread: the borrowed data is only valid
-/// until the callback returns. Returns 0, or -1 with `EINVAL` for NULL.
+/// Keeps the event valid after its callback returns, until the matching `wsEventRelease`
+/// (retains and releases may nest). The first retain copies the data: fetch it again with
+/// `wsEventData` afterwards. Call it during the callback (on any thread); afterwards the event
+/// is only live if it was retained before. Returns 0, or -1 with `EINVAL` (NULL) or `EBADF`.
 #[unsafe(no_mangle)]
 pub extern "C" fn wsEventRetain(event_handle: *mut WsEvent) -> i32 {
     boundary("wsEventRetain", -1, || {
-        event(event_handle)?.retain();
+        let handle = event_handle as usize;
+        if handle == 0 {
+            return Err(Error::invalid("WsEvent is NULL"));
+        }
+        let mut slot = EVENTS.lock(handle).ok_or_else(stale)?;
+        let entry = slot.value.as_mut().expect("locked slots hold a value");
+        if !entry.is_live() {
+            return Err(stale());
+        }
+        if entry.event.kept.is_none() {
+            let event = &mut *entry.event;
+            event.kept = Some(Kept {
+                data: event.data().into(),
+                connection: Arc::clone(event.connection()),
+            });
+            // Point at the copies where they now live, inside the boxed event: they stay put
+            // until the event is freed.
+            let kept = event.kept.as_mut().expect("just set");
+            event.length.store(kept.data.len(), Ordering::Release);
+            event.data.store(kept.data.as_mut_ptr(), Ordering::Release);
+            event.connection.store(&mut kept.connection, Ordering::Release);
+        }
+        entry.retains += 1;
         Ok(0)
     })
 }
 
-/// Drops a reference taken with `wsEventRetain`.
+/// Drops a reference taken with `wsEventRetain`; after the last one the handle is stale. Any
+/// thread may call it. NULL is a no-op (returns 0); an event that was not retained (or was
+/// released as often as retained) fails with `EBADF` and nothing else happens.
 #[unsafe(no_mangle)]
 pub extern "C" fn wsEventRelease(event_handle: *mut WsEvent) -> i32 {
     boundary("wsEventRelease", -1, || {
-        let event = event(event_handle)?;
-        // SAFETY: the pointer came from the library and the caller owns the reference it drops.
-        unsafe { Event::release(event) };
+        let handle = event_handle as usize;
+        if handle == 0 {
+            return Ok(0);
+        }
+        let mut slot = EVENTS.lock(handle).ok_or_else(stale)?;
+        let entry = slot.value.as_mut().expect("locked slots hold a value");
+        if entry.retains == 0 {
+            return Err(Error::new(
+                libc::EBADF,
+                "WsEvent was not retained (or was released as often as it was retained)",
+            ));
+        }
+        entry.retains -= 1;
+        if entry.retains > 0 || entry.in_callback {
+            return Ok(0);
+        }
+        let freed = SlotTable::vacate(&mut slot);
+        drop(slot);
+        // Dropped outside the lock: the event's connection reference may be the last one.
+        drop(freed);
+        EVENTS.recycle(handle);
         Ok(0)
     })
 }

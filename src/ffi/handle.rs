@@ -1,112 +1,296 @@
-//! Handle tables: the only place where a C pointer becomes a Rust object.
+//! Handle tables: the only place where a C handle becomes a Rust object.
 //!
-//! A C handle is the address of the Rust object behind an `Arc`. Each table maps live addresses
-//! to a `Weak` (so a handle never keeps an object alive by itself) plus the references C holds
-//! (`…Retain`/`…Release`, kept as strong `Arc`s). Every call looks the address up first, so a
-//! NULL, a foreign or an already released handle is an `EBADF` error instead of a crash. The
-//! `Weak` keeps the allocation reserved while the entry exists, so an address is never reused
-//! for another object behind a handle C may still hold.
+//! A C handle is not an address. It is a slot index plus that slot's generation, packed into a
+//! pointer-sized number. Freeing a slot bumps its generation, so a handle that outlived its
+//! object (stale), was made up (foreign), or was released once too often fails the lookup with
+//! `EBADF` even after its slot — or the memory of its object — is reused for another one.
+//! Freed slots are reused oldest first, so one slot comes back only after every other free slot
+//! did: on 32-bit targets, where the generation has 16 bits, a stale handle could only alias
+//! after 65536 reuses of its very slot.
+//!
+//! Each slot has its own small lock: a lookup touches only the slot of its handle, so sends on
+//! different connections from different threads never wait for one another. The table-wide
+//! lock guards only the free list (taken when a handle is created or freed).
 
 use crate::error::{Error, Result};
-use parking_lot::Mutex;
-use std::collections::HashMap;
+use parking_lot::{Mutex, MutexGuard};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Weak};
 
+#[cfg(target_pointer_width = "64")]
+const INDEX_BITS: u32 = 32;
+#[cfg(not(target_pointer_width = "64"))]
+const INDEX_BITS: u32 = 16;
+
+const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
+/// The generation bits that fit beside the index in a handle.
+const GENERATION_MASK: u32 = (usize::MAX >> INDEX_BITS) as u32;
+
+/// Slots are allocated in chunks that never move, so a slot can be locked without the table lock.
+const CHUNK: usize = 256;
+/// Live handles per table: far above what a device holds, and the chunk index stays small.
+#[cfg(target_pointer_width = "64")]
+const MAX_SLOTS: usize = 1 << 20;
+#[cfg(not(target_pointer_width = "64"))]
+const MAX_SLOTS: usize = INDEX_MASK;
+
+/// One slot: its current generation and, while it is in use, its value.
+pub struct Slot<V> {
+    pub generation: u32,
+    pub value: Option<V>,
+}
+
+type Chunk<V> = [Mutex<Slot<V>>; CHUNK];
+
+struct FreeList {
+    /// Freed slot indexes, oldest first.
+    queue: VecDeque<usize>,
+    /// Slots handed out at least once (the next never-used index).
+    used: usize,
+}
+
+/// Generational slots holding values of type `V`; the building block of every handle table.
+pub struct SlotTable<V> {
+    chunks: Box<[AtomicPtr<Chunk<V>>]>,
+    free: Mutex<FreeList>,
+}
+
+fn encode(index: usize, generation: u32) -> usize {
+    ((generation & GENERATION_MASK) as usize) << INDEX_BITS | (index + 1)
+}
+
+/// The slot index and generation a handle names, or None for 0.
+fn decode(handle: usize) -> Option<(usize, u32)> {
+    let index = (handle & INDEX_MASK).checked_sub(1)?;
+    let generation = (handle >> INDEX_BITS) as u32;
+    Some((index, generation))
+}
+
+impl<V> SlotTable<V> {
+    pub fn new() -> Self {
+        SlotTable {
+            chunks: (0..MAX_SLOTS.div_ceil(CHUNK))
+                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+                .collect(),
+            free: Mutex::new(FreeList {
+                queue: VecDeque::new(),
+                used: 0,
+            }),
+        }
+    }
+
+    fn slot(&self, index: usize) -> Option<&Mutex<Slot<V>>> {
+        let chunk = self.chunks.get(index / CHUNK)?.load(Ordering::Acquire);
+        // SAFETY: a published chunk is never freed or moved while the table exists.
+        let chunk = unsafe { chunk.as_ref() }?;
+        Some(&chunk[index % CHUNK])
+    }
+
+    /// Puts `value` into a free slot and returns its handle; `EMFILE` when the table is full.
+    pub fn insert(&self, value: V) -> Result<usize> {
+        let index = self.take_free_index()?;
+        let slot = self.slot(index).expect("a handed-out slot exists");
+        let mut slot = slot.lock();
+        slot.value = Some(value);
+        Ok(encode(index, slot.generation))
+    }
+
+    fn take_free_index(&self) -> Result<usize> {
+        let mut free = self.free.lock();
+        if let Some(index) = free.queue.pop_front() {
+            return Ok(index);
+        }
+        let index = free.used;
+        if index >= MAX_SLOTS {
+            return Err(Error::new(
+                libc::EMFILE,
+                format!("too many live handles (at most {MAX_SLOTS})"),
+            ));
+        }
+        if index.is_multiple_of(CHUNK) {
+            let chunk: Box<Chunk<V>> = Box::new(std::array::from_fn(|_| {
+                Mutex::new(Slot {
+                    generation: 0,
+                    value: None,
+                })
+            }));
+            self.chunks[index / CHUNK].store(Box::into_raw(chunk), Ordering::Release);
+        }
+        free.used += 1;
+        Ok(index)
+    }
+
+    /// Locks the slot `handle` names, if the handle is current (its generation matches and the
+    /// slot holds a value).
+    pub fn lock(&self, handle: usize) -> Option<MutexGuard<'_, Slot<V>>> {
+        let (index, generation) = decode(handle)?;
+        let slot = self.slot(index)?.lock();
+        (slot.generation & GENERATION_MASK == generation && slot.value.is_some()).then_some(slot)
+    }
+
+    /// Locks the slot `handle` names whatever its generation: for the owner of a slot, which
+    /// changes the generation itself.
+    pub fn lock_index(&self, handle: usize) -> MutexGuard<'_, Slot<V>> {
+        let (index, _) = decode(handle).expect("a handle the table issued");
+        self.slot(index).expect("a handed-out slot exists").lock()
+    }
+
+    /// The handle of the slot `handle` names, at `generation`.
+    pub fn handle(handle: usize, generation: u32) -> usize {
+        let (index, _) = decode(handle).expect("a handle the table issued");
+        encode(index, generation)
+    }
+
+    /// Empties the slot behind a locked guard and makes every handle to it stale. The index is
+    /// queued for reuse once the guard is dropped by the caller (`recycle`).
+    pub fn vacate(slot: &mut Slot<V>) -> Option<V> {
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.value.take()
+    }
+
+    /// Queues a vacated slot's index for reuse.
+    pub fn recycle(&self, handle: usize) {
+        if let Some((index, _)) = decode(handle) {
+            self.free.lock().queue.push_back(index);
+        }
+    }
+
+    /// Visits every slot in use; `f` returns true to vacate it (its value is dropped after the
+    /// slot's lock is released).
+    pub fn sweep(&self, mut f: impl FnMut(&V) -> bool) {
+        let used = self.free.lock().used;
+        let mut freed = Vec::new();
+        for index in 0..used {
+            let Some(slot) = self.slot(index) else { break };
+            let mut slot = slot.lock();
+            if slot.value.as_ref().is_some_and(&mut f) {
+                let value = Self::vacate(&mut slot);
+                drop(slot);
+                drop(value);
+                freed.push(index);
+            }
+        }
+        self.free.lock().queue.extend(freed);
+    }
+}
+
+impl<V> Default for SlotTable<V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What a handle table keeps for one object: a `Weak` (the handle alone never keeps the object
+/// alive) and the references C holds (`…Retain`, or a handle returned as owned by the caller).
 struct Entry<T> {
     object: Weak<T>,
-    /// One strong reference per `…Retain` (and per handle returned as "owned by the caller").
-    held_by_c: Vec<Arc<T>>,
+    held_by_c: usize,
+    /// Present while `held_by_c` > 0: the one strong reference that stands for all of them.
+    strong: Option<Arc<T>>,
 }
 
+/// Handles to objects shared with the core (`Arc`), such as servers and connections.
 pub struct HandleTable<T> {
     what: &'static str,
-    entries: Mutex<Table<T>>,
-}
-
-struct Table<T> {
-    map: HashMap<usize, Entry<T>>,
-    sweep_at: usize,
+    slots: SlotTable<Entry<T>>,
+    /// Publishing sweeps the slots of dead objects once the table has grown to this size.
+    sweep_at: Mutex<usize>,
 }
 
 impl<T> HandleTable<T> {
     pub fn new(what: &'static str) -> Self {
         HandleTable {
             what,
-            entries: Mutex::new(Table {
-                map: HashMap::new(),
-                sweep_at: 64,
-            }),
+            slots: SlotTable::new(),
+            sweep_at: Mutex::new(256),
         }
     }
 
-    /// Makes `object` reachable from C and returns its handle. With `owned_by_caller`, the
+    /// Makes `object` reachable from C and returns its new handle. With `owned_by_caller`, the
     /// caller holds one reference and must release it.
-    pub fn publish(&self, object: &Arc<T>, owned_by_caller: bool) -> usize {
-        let address = Arc::as_ptr(object) as usize;
-        let mut table = self.entries.lock();
-        // Entries whose object is gone and that C no longer holds are swept now and then, so
-        // the table stays proportional to the live objects.
-        if table.map.len() >= table.sweep_at {
-            table
-                .map
-                .retain(|_, e| !e.held_by_c.is_empty() || e.object.strong_count() > 0);
-            table.sweep_at = (table.map.len() * 2).max(64);
-        }
-        let entry = table.map.entry(address).or_insert_with(|| Entry {
+    pub fn publish(&self, object: &Arc<T>, owned_by_caller: bool) -> Result<usize> {
+        self.sweep_if_grown();
+        self.slots.insert(Entry {
             object: Arc::downgrade(object),
-            held_by_c: Vec::new(),
-        });
-        if owned_by_caller {
-            entry.held_by_c.push(object.clone());
-        }
-        address
+            held_by_c: usize::from(owned_by_caller),
+            strong: owned_by_caller.then(|| object.clone()),
+        })
     }
 
-    /// The object behind a handle, if the handle is live.
-    pub fn get(&self, address: usize) -> Result<Arc<T>> {
-        if address == 0 {
+    /// Frees the slots of objects that are gone and that C no longer holds, once the table has
+    /// doubled since the last sweep: the table stays proportional to the live objects, at an
+    /// amortised constant cost per handle.
+    fn sweep_if_grown(&self) {
+        let mut sweep_at = self.sweep_at.lock();
+        let used = self.slots.free.lock().used;
+        if used < *sweep_at {
+            return;
+        }
+        let mut live = 0;
+        self.slots.sweep(|entry| {
+            let dead = entry.held_by_c == 0 && entry.object.strong_count() == 0;
+            live += usize::from(!dead);
+            dead
+        });
+        *sweep_at = (live * 2).max(used + CHUNK);
+    }
+
+    /// The object behind a handle: `EINVAL` for NULL, `EBADF` when stale or foreign.
+    pub fn get(&self, handle: usize) -> Result<Arc<T>> {
+        if handle == 0 {
             return Err(Error::invalid(format!("{} is NULL", self.what)));
         }
-        let table = self.entries.lock();
-        table
-            .map
-            .get(&address)
-            .and_then(|e| e.object.upgrade())
+        self.slots
+            .lock(handle)
+            .and_then(|slot| slot.value.as_ref().and_then(|e| e.object.upgrade()))
             .ok_or_else(|| self.stale())
     }
 
-    pub fn retain(&self, address: usize) -> Result<()> {
-        let object = self.get(address)?;
-        let mut table = self.entries.lock();
-        match table.map.get_mut(&address) {
-            Some(entry) => {
-                entry.held_by_c.push(object);
-                Ok(())
-            }
-            None => Err(self.stale()),
-        }
+    pub fn retain(&self, handle: usize) -> Result<()> {
+        let mut slot = self.slots.lock(handle).ok_or_else(|| self.stale())?;
+        let entry = slot.value.as_mut().expect("locked slots hold a value");
+        let object = entry.object.upgrade().ok_or_else(|| self.stale())?;
+        entry.held_by_c += 1;
+        entry.strong.get_or_insert(object);
+        Ok(())
     }
 
-    /// Drops one reference C holds; returns it (so the object is freed outside the table lock)
-    /// and how many references C still holds.
-    pub fn release(&self, address: usize) -> Result<(Arc<T>, usize)> {
-        if address == 0 {
-            return Err(Error::invalid(format!("{} is NULL", self.what)));
+    /// Drops one reference C holds. Returns the object (dropped by the caller, outside any
+    /// lock of ours: dropping it may run application code) and how many references C still
+    /// holds. NULL is a no-op (`Ok(None)`), as `free(NULL)` is.
+    pub fn release(&self, handle: usize) -> Result<Option<(Arc<T>, usize)>> {
+        if handle == 0 {
+            return Ok(None);
         }
-        let mut table = self.entries.lock();
-        let entry = table.map.get_mut(&address).ok_or_else(|| self.stale())?;
-        let reference = entry.held_by_c.pop().ok_or_else(|| {
-            Error::new(
+        let mut slot = self.slots.lock(handle).ok_or_else(|| self.stale())?;
+        let entry = slot.value.as_mut().expect("locked slots hold a value");
+        if entry.held_by_c == 0 {
+            return Err(Error::new(
                 libc::EBADF,
-                format!("{} was released more often than retained", self.what),
-            )
-        })?;
-        let still_held = entry.held_by_c.len();
-        if still_held == 0 && entry.object.strong_count() <= 1 {
-            table.map.remove(&address);
+                format!("{} was released more often than it was retained", self.what),
+            ));
         }
-        drop(table);
-        Ok((reference, still_held))
+        entry.held_by_c -= 1;
+        let still_held = entry.held_by_c;
+        let object = if still_held == 0 {
+            entry.strong.take()
+        } else {
+            entry.strong.clone()
+        };
+        drop(slot);
+        Ok(object.map(|object| (object, still_held)))
+    }
+
+    /// Frees a handle nobody has seen yet (one published in a race that another thread won).
+    pub fn forget(&self, handle: usize) {
+        let Some(mut slot) = self.slots.lock(handle) else {
+            return;
+        };
+        let entry = SlotTable::vacate(&mut slot);
+        drop(slot);
+        drop(entry);
+        self.slots.recycle(handle);
     }
 
     fn stale(&self) -> Error {
@@ -117,5 +301,47 @@ impl<T> HandleTable<T> {
                 self.what
             ),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reused_slot_does_not_answer_to_its_old_handle() {
+        let table = HandleTable::new("thing");
+        let first = Arc::new(1);
+        let old = table.publish(&first, true).unwrap();
+        let (object, held) = table.release(old).unwrap().unwrap();
+        assert_eq!(held, 0);
+        drop((object, first));
+        // Make the sweep run: the slot comes back with a new generation.
+        table.slots.sweep(|e| e.object.strong_count() == 0);
+        let second = Arc::new(2);
+        let new = table.publish(&second, true).unwrap();
+        assert_ne!(old, new);
+        assert_eq!(decode(old).unwrap().0, decode(new).unwrap().0, "same slot");
+        assert_eq!(table.get(old).unwrap_err().errno, libc::EBADF);
+        assert_eq!(*table.get(new).unwrap(), 2);
+    }
+
+    #[test]
+    fn foreign_double_released_and_null_handles() {
+        let table = HandleTable::new("thing");
+        let object = Arc::new(7);
+        let handle = table.publish(&object, true).unwrap();
+        assert_eq!(
+            table
+                .get(handle.wrapping_add(1 << INDEX_BITS))
+                .unwrap_err()
+                .errno,
+            libc::EBADF
+        );
+        assert_eq!(table.get(0x1234_5678).unwrap_err().errno, libc::EBADF);
+        assert!(table.release(handle).unwrap().is_some());
+        assert_eq!(table.release(handle).unwrap_err().errno, libc::EBADF);
+        assert!(table.release(0).unwrap().is_none());
+        assert_eq!(table.get(0).unwrap_err().errno, libc::EINVAL);
     }
 }

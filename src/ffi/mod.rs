@@ -4,6 +4,7 @@
 //! arguments, converts them, calls the core, and turns the result into `0`/`-1`/`NULL` + `errno`.
 
 pub mod connection;
+mod delegate;
 pub mod event;
 pub mod handle;
 pub mod log;
@@ -61,11 +62,7 @@ pub(crate) fn boundary<T>(function: &str, failed: T, body: impl FnOnce() -> Resu
             failed
         }
         Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
+            let what = crate::error::panic_text(&*panic);
             crate::log::write(
                 LogLevel::Error,
                 "oasisnet",

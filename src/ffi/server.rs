@@ -7,7 +7,6 @@ use super::handle::HandleTable;
 use super::{OasisKeyValue, WsEventDelegateVTable, WsServer, boundary, key_values};
 use crate::config::ServerConfig;
 use crate::error::Error;
-use crate::ws::delegate::Delegate;
 use crate::ws::server::Server;
 use std::ffi::c_void;
 use std::sync::{Arc, LazyLock};
@@ -42,12 +41,12 @@ pub unsafe extern "C" fn createWsServer(
 ) -> *mut WsServer {
     boundary("createWsServer", std::ptr::null_mut(), || {
         // SAFETY: forwarded caller contract.
-        let delegate = unsafe { Delegate::from_c(delegate, user) }?;
+        let delegate = unsafe { super::delegate::from_c(delegate, user) }?;
         // SAFETY: forwarded caller contract.
         let pairs = unsafe { key_values(parameters, count) }?;
         let config = ServerConfig::parse(&pairs)?;
         let server = Server::create(config, delegate)?;
-        Ok(SERVERS.publish(&server, true) as *mut WsServer)
+        Ok(SERVERS.publish(&server, true)? as *mut WsServer)
     })
 }
 
@@ -88,10 +87,13 @@ pub extern "C" fn wsServerShutdown(server_handle: *mut WsServer) -> i32 {
 /// it returns. Called from inside a callback it cannot wait for callbacks of this server that
 /// are already running on other event-loop threads (with `event-loop-threads` > 1); no new one
 /// starts.
-/// NULL or a stale handle: -1 with `EINVAL`/`EBADF`, nothing else happens.
+/// NULL is a no-op (returns 0); a stale handle fails with `EBADF` and nothing else happens.
 #[unsafe(no_mangle)]
 pub extern "C" fn destroyWsServer(server_handle: *mut WsServer) -> i32 {
     boundary("destroyWsServer", -1, || {
+        if server_handle.is_null() {
+            return Ok(0);
+        }
         server(server_handle)?.shutdown()?;
         SERVERS.release(server_handle as usize)?;
         Ok(0)
@@ -120,12 +122,12 @@ pub extern "C" fn wsServerRetain(server_handle: *mut WsServer) -> i32 {
 }
 
 /// Drops a reference. When the last reference goes, the server is shut down as by
-/// `wsServerShutdown`. Releasing NULL returns -1 with `EINVAL` and does nothing else.
+/// `wsServerShutdown`. Releasing NULL is a no-op (returns 0); a stale handle, or one released
+/// more often than retained, fails with `EBADF` and nothing else happens.
 #[unsafe(no_mangle)]
 pub extern "C" fn wsServerRelease(server_handle: *mut WsServer) -> i32 {
     boundary("wsServerRelease", -1, || {
-        let (server, still_held) = SERVERS.release(server_handle as usize)?;
-        if still_held == 0 {
+        if let Some((server, 0)) = SERVERS.release(server_handle as usize)? {
             server.shutdown()?;
         }
         Ok(0)

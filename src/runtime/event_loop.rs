@@ -3,6 +3,7 @@
 //! arrives or the nearest deadline passes: with nothing to do it makes no wake-ups at all.
 
 use super::{ConnectionGroup, Runtime};
+use crate::error::panic_text;
 use crate::log::log;
 use crate::transport::Transport;
 use crate::ws::connection::{Connection, Role};
@@ -14,6 +15,7 @@ use parking_lot::Mutex;
 use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap};
 use std::io;
+use std::panic::AssertUnwindSafe;
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Weak};
 use std::time::Instant;
@@ -119,40 +121,66 @@ impl EventLoop {
         let mut events = Events::with_capacity(256);
         let mut running = true;
         while running {
-            let timeout = self
-                .deadlines
-                .first()
-                .map(|(when, _)| when.saturating_duration_since(Instant::now()));
-            if let Err(err) = self.poll.poll(&mut events, timeout) {
-                if err.kind() != io::ErrorKind::Interrupted {
+            // The last line of defence: a panic outside any connection's handling (accepting,
+            // a command) is logged and the loop goes on serving its other connections.
+            match std::panic::catch_unwind(AssertUnwindSafe(|| self.turn(&mut events))) {
+                Ok(go_on) => running = go_on,
+                Err(panic) => {
                     log!(
                         Error,
-                        "event loop {}: poll failed: {err}",
-                        self.shared.index
+                        "event loop {}: internal error: {}",
+                        self.shared.index,
+                        panic_text(&*panic)
                     );
+                    self.restore_receive_buffer();
                 }
-                continue;
             }
-            for event in events.iter() {
-                let id = event.token().0 as u64;
-                if event.token() == WAKER {
-                    continue;
-                }
-                if self.listeners.contains_key(&id) {
-                    self.accept(id);
-                    continue;
-                }
-                let peer_closed = event.is_read_closed() || event.is_error();
-                let (readable, writable) =
-                    (event.is_readable(), event.is_writable() || event.is_error());
-                self.with_session(id, |session, ctx| {
-                    session.on_ready(ctx, readable, writable, peer_closed)
-                });
-            }
-            self.expire_deadlines();
-            running = self.run_commands();
         }
         self.shutdown();
+    }
+
+    /// One wait for readiness, commands or a deadline, and the work it brings; false once the
+    /// loop is to end.
+    fn turn(&mut self, events: &mut Events) -> bool {
+        let timeout = self
+            .deadlines
+            .first()
+            .map(|(when, _)| when.saturating_duration_since(Instant::now()));
+        if let Err(err) = self.poll.poll(events, timeout) {
+            if err.kind() != io::ErrorKind::Interrupted {
+                log!(
+                    Error,
+                    "event loop {}: poll failed: {err}",
+                    self.shared.index
+                );
+            }
+            return true;
+        }
+        for event in events.iter() {
+            let id = event.token().0 as u64;
+            if event.token() == WAKER {
+                continue;
+            }
+            if self.listeners.contains_key(&id) {
+                self.accept(id);
+                continue;
+            }
+            let peer_closed = event.is_read_closed() || event.is_error();
+            let (readable, writable) =
+                (event.is_readable(), event.is_writable() || event.is_error());
+            self.with_session(id, |session, ctx| {
+                session.on_ready(ctx, readable, writable, peer_closed)
+            });
+        }
+        self.expire_deadlines();
+        self.run_commands()
+    }
+
+    /// A panic may have unwound while a session had the receive buffer taken out.
+    fn restore_receive_buffer(&mut self) {
+        if self.receive_buffer.len() != RECEIVE_BUFFER {
+            self.receive_buffer = vec![0; RECEIVE_BUFFER];
+        }
     }
 
     /// Runs `f` on a session, then keeps the deadline set in step and drops finished sessions.
@@ -165,7 +193,22 @@ impl EventLoop {
             registry: self.poll.registry(),
             receive_buffer: &mut self.receive_buffer,
         };
-        let outcome = f(&mut session, &mut ctx);
+        // A panic while handling one connection fails that connection (1011) and nothing else:
+        // the loop and its other connections go on.
+        let outcome = match std::panic::catch_unwind(AssertUnwindSafe(|| f(&mut session, &mut ctx)))
+        {
+            Ok(outcome) => outcome,
+            Err(panic) => {
+                log!(
+                    Error,
+                    "connection {id}: internal error: {}; closing it with 1011",
+                    panic_text(&*panic)
+                );
+                self.restore_receive_buffer();
+                std::panic::catch_unwind(AssertUnwindSafe(|| session.on_internal_error()))
+                    .unwrap_or(Outcome::Finished)
+            }
+        };
         if let Some(when) = before {
             self.deadlines.remove(&(when, id));
         }

@@ -57,16 +57,18 @@ pub fn current() -> Result<Arc<Runtime>> {
 }
 
 pub fn initialize(config: RuntimeConfig) -> Result<()> {
-    if let Some(level) = config.log_level {
-        log::set_level(level);
-    }
     let mut slot = RUNTIME.lock();
     if slot.is_some() {
+        // Nothing of this call applies, log-level included: the first call's settings stay.
+        drop(slot);
         log!(
             Warn,
-            "oasis_initialize: already initialized; parameters of this call ignored"
+            "oasis_initialize: already initialized; this call changed nothing (its parameters were not applied)"
         );
         return Ok(());
+    }
+    if let Some(level) = config.log_level {
+        log::set_level(level);
     }
     let mut loops = Vec::new();
     for index in 0..config.event_loop_threads {
@@ -95,12 +97,11 @@ pub fn initialize(config: RuntimeConfig) -> Result<()> {
             }
         }
     }
-    log!(
-        Info,
-        "initialized with {} event-loop thread(s)",
-        runtime.loops.len()
-    );
+    let threads = runtime.loops.len();
     *slot = Some(runtime);
+    // Logged after the lock is released: a log hook may call into the library.
+    drop(slot);
+    log!(Info, "initialized with {threads} event-loop thread(s)");
     Ok(())
 }
 
@@ -148,7 +149,15 @@ fn stop_threads(runtime: &Runtime) {
     for event_loop in &runtime.loops {
         event_loop.submit(Command::Shutdown);
     }
-    for thread in runtime.threads.lock().drain(..) {
-        let _ = thread.join();
+    let threads: Vec<JoinHandle<()>> = runtime.threads.lock().drain(..).collect();
+    for thread in threads {
+        let name = thread.thread().name().unwrap_or("event loop").to_string();
+        if let Err(panic) = thread.join() {
+            log!(
+                Error,
+                "{name} ended with an internal error: {}",
+                crate::error::panic_text(&*panic)
+            );
+        }
     }
 }

@@ -198,6 +198,9 @@ pub struct Connection {
     peer: OnceLock<SocketAddr>,
     protocol: OnceLock<String>,
     user_data: AtomicUsize,
+    /// The handle an API layer gave this connection (0 until it needs one): the C surface
+    /// publishes each connection once and compares handles with it.
+    pub api_handle: AtomicUsize,
 }
 
 impl Connection {
@@ -225,6 +228,7 @@ impl Connection {
             peer: OnceLock::new(),
             protocol: OnceLock::new(),
             user_data: AtomicUsize::new(0),
+            api_handle: AtomicUsize::new(0),
         })
     }
 

@@ -1,93 +1,57 @@
-//! A C delegate (vtable + user pointer) and the gate that guarantees no callback runs after the
-//! delegate is switched off.
+//! The application's event handler, wrapped with the gate that guarantees no callback runs after
+//! the delegate is switched off.
 
-use crate::error::{Error, Result};
-use crate::ffi::{WsEvent, WsEventDelegateVTable};
+use super::event::{Event, EventHandler};
 use parking_lot::RwLock;
 use std::cell::Cell;
-use std::ffi::c_void;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Callback {
-    Open,
-    Message,
-    Error,
-    Close,
-}
-
 pub struct Delegate {
-    vtable: WsEventDelegateVTable,
-    user: *mut c_void,
+    handler: Box<dyn EventHandler>,
     active: AtomicBool,
     /// Held shared while a callback runs; taken exclusively to wait for running callbacks.
-    /// Callbacks never nest on one thread, so a plain shared lock is enough.
+    /// Callbacks never nest on one thread, so a plain shared lock is enough. This is the one
+    /// lock held while application code runs: nothing a callback may call takes it
+    /// exclusively without first checking that it is not inside a callback (`deactivate`).
     gate: RwLock<()>,
 }
 
-// SAFETY: the user pointer belongs to the application, which by the documented contract
-// accepts callbacks on the event-loop threads.
-unsafe impl Send for Delegate {}
-// SAFETY: as above; the vtable is immutable after creation.
-unsafe impl Sync for Delegate {}
-
 thread_local! {
-    /// The delegate whose callback is running on this thread (0 when none).
-    static RUNNING: Cell<usize> = const { Cell::new(0) };
+    /// True while a delegate callback runs on this thread.
+    static RUNNING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True inside a delegate callback on this thread.
+pub fn inside_callback() -> bool {
+    RUNNING.get()
+}
+
+/// Restores the thread's "inside a callback" mark, also when a panic unwinds.
+struct RunningMark(bool);
+
+impl Drop for RunningMark {
+    fn drop(&mut self) {
+        RUNNING.set(self.0);
+    }
 }
 
 impl Delegate {
-    /// Copies a C vtable. NULL is an error; `struct_size` must cover the callbacks we know.
-    ///
-    /// # Safety
-    /// `vtable` is NULL or points to a readable `WsEventDelegateVTable` of `struct_size` bytes.
-    pub unsafe fn from_c(
-        vtable: *const WsEventDelegateVTable,
-        user: *mut c_void,
-    ) -> Result<Arc<Delegate>> {
-        if vtable.is_null() {
-            return Err(Error::invalid("delegate is NULL"));
-        }
-        // SAFETY: non-NULL; reading the size field first is valid for every version.
-        let size = unsafe { std::ptr::addr_of!((*vtable).struct_size).read_unaligned() } as usize;
-        if size < std::mem::size_of::<WsEventDelegateVTable>() {
-            return Err(Error::invalid(format!(
-                "delegate struct_size {size} is smaller than sizeof(WsEventDelegateVTable) = {}",
-                std::mem::size_of::<WsEventDelegateVTable>()
-            )));
-        }
-        Ok(Arc::new(Delegate {
-            // SAFETY: the caller guarantees a readable vtable of at least our size.
-            vtable: unsafe { vtable.read_unaligned() },
-            user,
+    pub fn new(handler: Box<dyn EventHandler>) -> Delegate {
+        Delegate {
+            handler,
             active: AtomicBool::new(true),
             gate: RwLock::new(()),
-        }))
+        }
     }
 
-    /// Calls one callback, unless the delegate has been switched off.
-    ///
-    /// # Safety
-    /// `event` is a live event made by `event::dispatch`, valid for the call.
-    pub unsafe fn invoke(&self, which: Callback, event: *mut WsEvent) {
-        let function = match which {
-            Callback::Open => self.vtable.onOpen,
-            Callback::Message => self.vtable.onMessage,
-            Callback::Error => self.vtable.onError,
-            Callback::Close => self.vtable.onClose,
-        };
-        let Some(function) = function else { return };
-        let _running = self.gate.read();
+    /// Hands one event to the handler, unless the delegate has been switched off.
+    pub fn invoke(&self, event: &Event<'_>) {
+        let _gate = self.gate.read();
         if !self.active.load(Ordering::Acquire) {
             return;
         }
-        let me = self as *const Delegate as usize;
-        let outer = RUNNING.replace(me);
-        // SAFETY: a function pointer the application registered for exactly this call, given
-        // the live event our caller vouches for.
-        unsafe { function(self.user, event) };
-        RUNNING.set(outer);
+        let _running = RunningMark(RUNNING.replace(true));
+        self.handler.handle(event);
     }
 
     /// Switches the delegate off: no callback starts afterwards, and callbacks running on other
@@ -96,18 +60,8 @@ impl Delegate {
     /// loop could deadlock two loops that switch each other's delegates off.
     pub fn deactivate(&self) {
         self.active.store(false, Ordering::Release);
-        let inside_a_callback = RUNNING.get() != 0;
-        if !inside_a_callback {
+        if !inside_callback() {
             drop(self.gate.write());
-        }
-    }
-}
-
-impl Drop for Delegate {
-    fn drop(&mut self) {
-        if let Some(release) = self.vtable.release {
-            // SAFETY: called exactly once, when the library is done with `user`.
-            unsafe { release(self.user) };
         }
     }
 }

@@ -82,13 +82,15 @@ impl Server {
             self.clone(),
             mio::net::TcpListener::from_std(listener),
         ));
+        *state = ServerState::Running { event_loop, port };
+        // Logged after the lock is released: a log hook may call into the library.
+        drop(state);
         log!(
             Info,
             "server {} listening on {}",
             self.id,
             SocketAddr::new(self.config.bind_address, port)
         );
-        *state = ServerState::Running { event_loop, port };
         Ok(())
     }
 

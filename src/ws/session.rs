@@ -9,11 +9,9 @@
 
 use super::client::TlsTarget;
 use super::connection::{Connection, Role, State};
-use super::delegate::Callback;
-use super::event::dispatch;
+use super::event::{Event, EventKind, MessageKind};
 use super::frame::{self, FrameInfo, Opcode, PROTOCOL_ERROR, Parse, Violation};
 use super::handshake::{ClientHandshake, ClientStep, ServerHandshake, ServerStep};
-use crate::ffi::ws_message_t;
 use crate::log::log;
 use crate::runtime::ConnectionGroup;
 use crate::transport::Transport;
@@ -216,7 +214,7 @@ impl Session {
             let mut leftover = std::mem::take(leftover);
             let opened = opened.take();
             self.phase = Phase::Open;
-            self.emit(Callback::Open, ws_message_t::kWsMessageUnknown, 0, &[]);
+            self.emit(EventKind::Open, MessageKind::None, 0, &[]);
             if let Some(opened) = opened {
                 let _ = opened.send(());
             }
@@ -378,7 +376,7 @@ impl Session {
                 self.connection.set_protocol(accepted.protocol);
                 self.phase = Phase::Open;
                 self.deadline = None;
-                self.emit(Callback::Open, ws_message_t::kWsMessageUnknown, 0, &[]);
+                self.emit(EventKind::Open, MessageKind::None, 0, &[]);
                 let mut leftover = accepted.leftover;
                 if leftover.is_empty() {
                     Outcome::Continue
@@ -468,7 +466,7 @@ impl Session {
                         self.connection.io.lock().state = State::Open;
                         self.phase = Phase::Open;
                         self.deadline = None;
-                        self.emit(Callback::Open, ws_message_t::kWsMessageUnknown, 0, &[]);
+                        self.emit(EventKind::Open, MessageKind::None, 0, &[]);
                         *ctx.receive_buffer = std::mem::take(&mut buffer);
                         if !leftover.is_empty()
                             && self.on_frames(&mut leftover) == Outcome::Finished
@@ -631,11 +629,11 @@ impl Session {
                         io.write_frame(self.connection.role, Opcode::Pong, true, payload);
                     }
                 }
-                self.emit(Callback::Message, ws_message_t::kWsMessagePing, 0, payload);
+                self.emit(EventKind::Message, MessageKind::Ping, 0, payload);
                 Outcome::Continue
             }
             Opcode::Pong => {
-                self.emit(Callback::Message, ws_message_t::kWsMessagePong, 0, payload);
+                self.emit(EventKind::Message, MessageKind::Pong, 0, payload);
                 Outcome::Continue
             }
             Opcode::Close => match frame::parse_close_payload(payload) {
@@ -675,11 +673,11 @@ impl Session {
     /// 1.4 discards data only after the peer's close frame).
     fn deliver(&self, opcode: Opcode, payload: &[u8]) {
         let message_type = if opcode == Opcode::Text {
-            ws_message_t::kWsMessageText
+            MessageKind::Text
         } else {
-            ws_message_t::kWsMessageBinary
+            MessageKind::Binary
         };
-        self.emit(Callback::Message, message_type, 0, payload);
+        self.emit(EventKind::Message, message_type, 0, payload);
     }
 
     /// The peer's close frame: answer it if we have not closed yet; the handshake is then done.
@@ -703,20 +701,17 @@ impl Session {
         self.phase = Phase::Lingering;
         self.deadline = Some(Instant::now() + self.connection.settings.close_timeout);
         self.release_message_memory();
-        self.emit(
-            Callback::Close,
-            ws_message_t::kWsMessageUnknown,
-            i32::from(code),
-            reason,
-        );
+        self.emit(EventKind::Close, MessageKind::None, code, reason);
         // Done as far as the application is concerned: stopWsServer and finalize need not wait
         // for the TCP close that follows.
         self.group.remove(self.connection.id);
         self.flush_and_check()
     }
 
-    /// Fails the connection (RFC 6455 section 7.1.7): onError with the code, our close frame
+    /// Fails the connection (RFC 6455 section 7.1.7): our close frame with the code, onError
     /// with it, onClose with it, then the TCP close without waiting for the peer's answer.
+    /// The close frame goes out first, so that inside onError the connection already reports
+    /// itself closed and a `wsCloseConnection` there cannot replace the failure's code.
     fn fail(&mut self, violation: Violation) -> Outcome {
         if self.failure.is_some() {
             return Outcome::Continue;
@@ -729,18 +724,18 @@ impl Session {
             violation.reason
         );
         self.failure = Some(violation.code);
-        self.emit(
-            Callback::Error,
-            ws_message_t::kWsMessageUnknown,
-            i32::from(violation.code),
-            violation.reason.as_bytes(),
-        );
         {
             let mut io = self.connection.io.lock();
             if io.state == State::Open {
                 io.write_close(self.connection.role, Some(violation.code), violation.reason);
             }
         }
+        self.emit(
+            EventKind::Error,
+            MessageKind::None,
+            violation.code,
+            violation.reason.as_bytes(),
+        );
         self.closing_handshake_done(violation.reason.as_bytes())
     }
 
@@ -830,12 +825,8 @@ impl Session {
     /// failed it with, else 1006.
     fn close_without_handshake(&mut self) -> Outcome {
         let code = self.failure.unwrap_or(ABNORMAL);
-        self.emit(
-            Callback::Close,
-            ws_message_t::kWsMessageUnknown,
-            i32::from(code),
-            &[],
-        );
+        self.mark_closed();
+        self.emit(EventKind::Close, MessageKind::None, code, &[]);
         self.finish()
     }
 
@@ -847,12 +838,7 @@ impl Session {
     /// A connection that never opened: onError with `code` (no onClose), then gone.
     fn fail_before_open_with(&mut self, code: u16, why: &str) -> Outcome {
         log!(Warn, "connection {}: could not open: {why}", self.id());
-        self.emit(
-            Callback::Error,
-            ws_message_t::kWsMessageUnknown,
-            i32::from(code),
-            why.as_bytes(),
-        );
+        self.emit(EventKind::Error, MessageKind::None, code, why.as_bytes());
         self.finish()
     }
 
@@ -872,9 +858,9 @@ impl Session {
                     .unwrap_or_default();
                 log!(Warn, "connection {} {peer}: {what}", self.id());
                 self.emit(
-                    Callback::Error,
-                    ws_message_t::kWsMessageUnknown,
-                    i32::from(TLS_FAILURE),
+                    EventKind::Error,
+                    MessageKind::None,
+                    TLS_FAILURE,
                     what.as_bytes(),
                 );
                 self.finish()
@@ -882,22 +868,40 @@ impl Session {
             Phase::Open => {
                 log!(Warn, "connection {}: {what}", self.id());
                 self.failure = Some(TLS_FAILURE);
+                self.mark_closed();
                 self.emit(
-                    Callback::Error,
-                    ws_message_t::kWsMessageUnknown,
-                    i32::from(TLS_FAILURE),
+                    EventKind::Error,
+                    MessageKind::None,
+                    TLS_FAILURE,
                     what.as_bytes(),
                 );
-                self.emit(
-                    Callback::Close,
-                    ws_message_t::kWsMessageUnknown,
-                    i32::from(TLS_FAILURE),
-                    &[],
-                );
+                self.emit(EventKind::Close, MessageKind::None, TLS_FAILURE, &[]);
                 self.finish()
             }
             _ => self.finish(),
         }
+    }
+
+    /// The library failed while handling this connection (a panic caught by the event loop):
+    /// end it with 1011 — onError and onClose for an open connection, onError for one still
+    /// opening — without trusting the rest of its state.
+    pub fn on_internal_error(&mut self) -> Outcome {
+        const INTERNAL_ERROR: u16 = 1011;
+        match self.phase {
+            Phase::Open if self.failure.is_none() => {
+                self.fail(frame::violation(INTERNAL_ERROR, "internal error"));
+                self.finish()
+            }
+            Phase::Open => self.close_without_handshake(),
+            Phase::Lingering | Phase::Finished => self.finish(),
+            _ => self.fail_before_open_with(INTERNAL_ERROR, "internal error"),
+        }
+    }
+
+    /// From now on the connection reports itself closed (`wsConnectionIsOpen` 0, sends fail
+    /// with `ENOTCONN`): set before onError/onClose tell the application it ended.
+    fn mark_closed(&self) {
+        self.connection.io.lock().state = State::Closed;
     }
 
     /// Closes the socket and forgets the connection, without callbacks.
@@ -921,10 +925,13 @@ impl Session {
         Outcome::Finished
     }
 
-    fn emit(&self, callback: Callback, message_type: ws_message_t, status: i32, data: &[u8]) {
-        dispatch(&self.connection, message_type, status, data, |event| {
-            // SAFETY: `dispatch` hands over an event that lives for this call.
-            unsafe { self.connection.delegate.invoke(callback, event) }
+    fn emit(&self, kind: EventKind, message: MessageKind, status: u16, data: &[u8]) {
+        self.connection.delegate.invoke(&Event {
+            kind,
+            message,
+            status,
+            data,
+            connection: &self.connection,
         });
     }
 }
