@@ -23,3 +23,89 @@ fn hook_level_and_any_bytes() {
     assert_eq!(errno(), libc::EINVAL);
     assert_eq!(oasis_log_get_level(), 2);
 }
+
+// ---- a hook that calls the library ------------------------------------------------------------
+
+use std::ffi::{CStr, c_char, c_void};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+static SERVER: AtomicUsize = AtomicUsize::new(0);
+static PORT_FROM_HOOK: AtomicI32 = AtomicI32::new(0);
+static INIT_FROM_HOOK: AtomicI32 = AtomicI32::new(1);
+static SWAPPED_WHILE_IN_HOOK: AtomicBool = AtomicBool::new(false);
+static INNER_LINE_REACHED_HOOK: AtomicBool = AtomicBool::new(false);
+static SWAP_REQUEST: parking_lot::Mutex<Option<mpsc::Sender<()>>> = parking_lot::Mutex::new(None);
+static SWAP_DONE: parking_lot::Mutex<Option<mpsc::Receiver<()>>> = parking_lot::Mutex::new(None);
+
+unsafe extern "C" fn calling_hook(_user: *mut c_void, _level: i32, line: *const c_char) {
+    let line = unsafe { CStr::from_ptr(line) }.to_string_lossy();
+    if line.contains("from inside the hook") {
+        INNER_LINE_REACHED_HOOK.store(true, Ordering::SeqCst);
+        return;
+    }
+    if line.contains("initialized with") {
+        // Needs the runtime's lock, which initialize held while logging this line.
+        INIT_FROM_HOOK.store(
+            unsafe { oasis_initialize(std::ptr::null(), 0) },
+            Ordering::SeqCst,
+        );
+    }
+    if line.contains("listening on") {
+        // Needs the server's lock, which start held while logging this line.
+        let server = SERVER.load(Ordering::SeqCst) as *mut WsServer;
+        PORT_FROM_HOOK.store(wsServerPort(server), Ordering::SeqCst);
+    }
+    if line.contains("swap the hook now") {
+        // Another thread replaces the hook while this one runs it.
+        let request = SWAP_REQUEST.lock().take().unwrap();
+        let done = SWAP_DONE.lock().take().unwrap();
+        request.send(()).unwrap();
+        let finished = done.recv_timeout(Duration::from_secs(5)).is_ok();
+        SWAPPED_WHILE_IN_HOOK.store(finished, Ordering::SeqCst);
+    }
+    // Logging through the library from inside the hook: goes to stderr, not back in here.
+    unsafe { oasis_log_message(2, c"hook".as_ptr(), c"from inside the hook".as_ptr()) };
+}
+
+#[test]
+fn a_hook_may_call_any_library_function() {
+    oasis_log_set_hook(Some(calling_hook), std::ptr::null_mut());
+    let p = params(&[("log-level", "info")]);
+    assert_eq!(unsafe { oasis_initialize(p.pairs.as_ptr(), p.pairs.len()) }, 0);
+    assert_eq!(INIT_FROM_HOOK.load(Ordering::SeqCst), 0, "initialize from the hook");
+
+    let recorder = Recorder::new(false);
+    let p = params(&[("port", "0"), ("bind-address", "127.0.0.1")]);
+    let (vtable, user) = delegate(&recorder);
+    let server = unsafe { createWsServer(p.pairs.as_ptr(), p.pairs.len(), &vtable, user) };
+    assert!(!server.is_null());
+    SERVER.store(server as usize, Ordering::SeqCst);
+    assert_eq!(startWsServer(server), 0);
+    let port = wsServerPort(server);
+    assert!(port > 0);
+    assert_eq!(PORT_FROM_HOOK.load(Ordering::SeqCst), port, "wsServerPort from the hook");
+
+    let (request_tx, request_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel();
+    *SWAP_REQUEST.lock() = Some(request_tx);
+    *SWAP_DONE.lock() = Some(done_rx);
+    let swapper = std::thread::spawn(move || {
+        request_rx.recv().unwrap();
+        oasis_log_set_hook(Some(calling_hook), std::ptr::null_mut());
+        done_tx.send(()).unwrap();
+    });
+    unsafe { oasis_log_message(3, c"test".as_ptr(), c"swap the hook now".as_ptr()) };
+    swapper.join().unwrap();
+    assert!(
+        SWAPPED_WHILE_IN_HOOK.load(Ordering::SeqCst),
+        "oasis_log_set_hook on another thread waited for a running hook"
+    );
+    assert!(
+        !INNER_LINE_REACHED_HOOK.load(Ordering::SeqCst),
+        "a line logged from inside the hook came back into it"
+    );
+    assert_eq!(destroyWsServer(server), 0);
+    oasis_log_set_hook(None, std::ptr::null_mut());
+}

@@ -10,3 +10,6 @@ pub mod handshake;
 pub mod server;
 pub mod session;
 pub mod url;
+
+#[cfg(test)]
+mod tests;

@@ -672,6 +672,10 @@ impl Session {
     /// still delivered: the peer may have sent them before it saw our close (RFC 6455 section
     /// 1.4 discards data only after the peer's close frame).
     fn deliver(&self, opcode: Opcode, payload: &[u8]) {
+        #[cfg(test)]
+        if payload == super::tests::PANIC_TRIGGER {
+            panic!("a panic injected by a test");
+        }
         let message_type = if opcode == Opcode::Text {
             MessageKind::Text
         } else {

@@ -1,0 +1,113 @@
+//! The event loop's panic boundary, over real sockets: a panic while handling one connection
+//! fails that connection with 1011 and the loop serves the others on. (The panic is injected
+//! through a test-only trigger in `Session::deliver`; nothing in a release build can reach it.)
+
+use super::connection::OutgoingKind;
+use super::delegate::Delegate;
+use super::event::{Event, EventHandler, EventKind};
+use super::server::Server;
+use crate::config::{RuntimeConfig, ServerConfig};
+use parking_lot::{Condvar, Mutex};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A text message that makes the session panic while delivering it.
+pub const PANIC_TRIGGER: &[u8] = b"oasisnet test: panic while delivering this";
+
+#[derive(Default)]
+struct Echo {
+    seen: Mutex<Vec<(EventKind, u16)>>,
+    changed: Condvar,
+}
+
+impl EventHandler for Arc<Echo> {
+    fn handle(&self, event: &Event<'_>) {
+        if event.kind == EventKind::Message {
+            let _ = event.connection.send(OutgoingKind::Text, event.data);
+        }
+        self.seen.lock().push((event.kind, event.status));
+        self.changed.notify_all();
+    }
+}
+
+fn connect(port: u16) -> TcpStream {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).unwrap(), 1);
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    stream
+}
+
+fn send_text(stream: &mut TcpStream, text: &[u8]) {
+    assert!(text.len() < 126);
+    let mask = [1u8, 2, 3, 4];
+    let mut frame = vec![0x81, 0x80 | text.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(text.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    stream.write_all(&frame).unwrap();
+}
+
+/// Reads one small server frame: (opcode, payload).
+fn read_frame(stream: &mut TcpStream) -> (u8, Vec<u8>) {
+    let mut head = [0u8; 2];
+    stream.read_exact(&mut head).unwrap();
+    let mut payload = vec![0u8; usize::from(head[1] & 0x7f)];
+    stream.read_exact(&mut payload).unwrap();
+    (head[0] & 0x0f, payload)
+}
+
+#[test]
+fn a_panic_fails_one_connection_with_1011_and_the_loop_goes_on() {
+    crate::runtime::initialize(RuntimeConfig::default()).unwrap();
+    let echo = Arc::new(Echo::default());
+    let config = ServerConfig::parse(&[
+        ("port".into(), "0".into()),
+        ("bind-address".into(), "127.0.0.1".into()),
+    ])
+    .unwrap();
+    let server = Server::create(config, Arc::new(Delegate::new(Box::new(echo.clone())))).unwrap();
+    server.start().unwrap();
+    let port = server.local_port().unwrap();
+
+    // Two connections on the one event loop.
+    let mut doomed = connect(port);
+    let mut survivor = connect(port);
+    send_text(&mut survivor, b"before");
+    assert_eq!(read_frame(&mut survivor), (0x1, b"before".to_vec()));
+
+    send_text(&mut doomed, PANIC_TRIGGER);
+    let (opcode, payload) = read_frame(&mut doomed);
+    assert_eq!(opcode, 0x8, "a close frame");
+    assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 1011);
+    let mut rest = Vec::new();
+    assert_eq!(doomed.read_to_end(&mut rest).unwrap(), 0, "then the TCP close");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = echo.seen.lock();
+    while !seen.contains(&(EventKind::Close, 1011)) {
+        assert!(
+            !echo.changed.wait_until(&mut seen, deadline).timed_out(),
+            "no onClose 1011; seen {seen:?}"
+        );
+    }
+    assert!(seen.contains(&(EventKind::Error, 1011)), "{seen:?}");
+    drop(seen);
+
+    send_text(&mut survivor, b"after");
+    assert_eq!(read_frame(&mut survivor), (0x1, b"after".to_vec()));
+    drop(survivor);
+    server.shutdown().unwrap();
+    crate::runtime::finalize().unwrap();
+}
