@@ -12,6 +12,9 @@
 #   make certs       build/certs/: the TLS test certificates (tests/scripts/make-certs.sh)
 #   make c-tests     tests/c/*.c and *.cpp     -> build/tests/NAME, plus one C test linked
 #                    statically against liboasisnet.a -> build/tests/NAME_static
+#   make c-tests-asan  the self-checking tests/c programs built with AddressSanitizer and
+#                    UndefinedBehaviorSanitizer -> build/tests-asan/NAME (the Rust library itself
+#                    is not instrumented; its allocations still go through ASan's malloc)
 #   make bench       the shared echo benchmark with build/echo_server added (tools/bench.sh)
 #   make venv        .venv/ with the Python test peers (tests/python/requirements.txt)
 #   make clean       remove build/ (cargo clean for target/)
@@ -46,11 +49,16 @@ WSS_SAMPLES := $(BUILD)/wss_server_sample $(BUILD)/wss_client_sample
 T_C       := $(wildcard tests/c/*.c)
 T_CXX     := $(wildcard tests/c/*.cpp)
 CTESTS    := $(T_C:tests/c/%.c=$(BUILD)/tests/%) $(T_CXX:tests/c/%.cpp=$(BUILD)/tests/%)
+# The same programs with AddressSanitizer + UndefinedBehaviorSanitizer; every finding is fatal.
+# autobahn_client is left out: it is not self-checking (the Autobahn steps run it).
+SANITIZE_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+CTESTS_ASAN := $(filter-out $(BUILD)/tests-asan/autobahn_client,\
+                 $(T_C:tests/c/%.c=$(BUILD)/tests-asan/%) $(T_CXX:tests/c/%.cpp=$(BUILD)/tests-asan/%))
 # The C test linked statically: the first self-checking one unless STATIC_TEST_SRC says otherwise.
 STATIC_TEST_SRC ?= $(firstword $(filter-out tests/c/autobahn_client.c,$(T_C)))
 STATIC_TEST     := $(if $(STATIC_TEST_SRC),$(STATIC_TEST_SRC:tests/c/%.c=$(BUILD)/tests/%_static))
 
-.PHONY: all lib check-header examples certs c-tests c-tests-shared static-test print-static-test \
+.PHONY: all lib check-header examples certs c-tests c-tests-shared c-tests-asan static-test print-static-test \
         test demo bench venv clean FORCE
 .DELETE_ON_ERROR:
 
@@ -68,11 +76,12 @@ check-header:
 examples: $(EXAMPLES)
 c-tests: c-tests-shared static-test
 c-tests-shared: $(CTESTS)
+c-tests-asan: $(CTESTS_ASAN)
 static-test: $(STATIC_TEST)
 print-static-test:
 	@echo $(STATIC_TEST)
 
-$(BUILD) $(BUILD)/tests:
+$(BUILD) $(BUILD)/tests $(BUILD)/tests-asan:
 	mkdir -p $@
 
 # make-certs.sh regenerates only what is missing, stale or about to expire (quick otherwise).
@@ -92,14 +101,20 @@ $(BUILD)/%: c-examples/%.c $(HEADERS) $(LIBSO) | $(BUILD)
 $(BUILD)/%: c-examples/%.cpp $(HEADERS) $(LIBSO) | $(BUILD)
 	$(CXX) $(EXAMPLE_CXXFLAGS) $(OASIS_CPPFLAGS) -o $@ $< $(SHARED_LIBS)
 
-$(BUILD)/tests/%_static: tests/c/%.c $(HEADERS) $(LIBA) | $(BUILD)/tests
+$(BUILD)/tests/%_static: tests/c/%.c tests/c/test_util.h $(HEADERS) $(LIBA) | $(BUILD)/tests
 	$(CC) $(TEST_CFLAGS) $(OASIS_CPPFLAGS) -o $@ $< $(STATIC_LIBS)
 
-$(BUILD)/tests/%: tests/c/%.c $(HEADERS) $(LIBSO) | $(BUILD)/tests
+$(BUILD)/tests/%: tests/c/%.c tests/c/test_util.h $(HEADERS) $(LIBSO) | $(BUILD)/tests
 	$(CC) $(TEST_CFLAGS) $(OASIS_CPPFLAGS) -o $@ $< $(SHARED_LIBS)
 
-$(BUILD)/tests/%: tests/c/%.cpp $(HEADERS) $(LIBSO) | $(BUILD)/tests
+$(BUILD)/tests/%: tests/c/%.cpp tests/c/test_util.h $(HEADERS) $(LIBSO) | $(BUILD)/tests
 	$(CXX) $(TEST_CXXFLAGS) $(OASIS_CPPFLAGS) -o $@ $< $(SHARED_LIBS)
+
+$(BUILD)/tests-asan/%: tests/c/%.c tests/c/test_util.h $(HEADERS) $(LIBSO) | $(BUILD)/tests-asan
+	$(CC) $(TEST_CFLAGS) $(SANITIZE_FLAGS) $(OASIS_CPPFLAGS) -o $@ $< $(SHARED_LIBS)
+
+$(BUILD)/tests-asan/%: tests/c/%.cpp tests/c/test_util.h $(HEADERS) $(LIBSO) | $(BUILD)/tests-asan
+	$(CXX) $(TEST_CXXFLAGS) $(SANITIZE_FLAGS) $(OASIS_CPPFLAGS) -o $@ $< $(SHARED_LIBS)
 
 test:
 	bash tests/run-tests.sh $(ONLY)

@@ -4,9 +4,11 @@
 mod common;
 use common::*;
 use oasisnet::ffi::*;
+use parking_lot::{Condvar, Mutex};
 use std::ffi::c_void;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
 
 /// Counts callbacks, and those that start after `destroyed` was set.
 #[derive(Default)]
@@ -14,8 +16,28 @@ struct Watch {
     destroyed: AtomicBool,
     calls: AtomicUsize,
     late_calls: AtomicUsize,
+    /// Notified after every call, for `wait_calls`.
+    lock: Mutex<()>,
+    called: Condvar,
     /// Close the connection from inside onMessage when the text is "close me".
     close_on_request: bool,
+}
+
+impl Watch {
+    /// Waits until at least `n` callbacks ran; panics after WAIT.
+    fn wait_calls(&self, n: usize) {
+        let deadline = Instant::now() + WAIT;
+        let mut guard = self.lock.lock();
+        while self.calls.load(Ordering::SeqCst) < n {
+            if self.called.wait_until(&mut guard, deadline).timed_out() {
+                let calls = self.calls.load(Ordering::SeqCst);
+                assert!(
+                    calls >= n,
+                    "timed out waiting for {n} server callbacks (saw {calls})"
+                );
+            }
+        }
+    }
 }
 
 unsafe extern "C" fn watch_any(user: *mut c_void, event: *mut WsEvent) {
@@ -23,6 +45,11 @@ unsafe extern "C" fn watch_any(user: *mut c_void, event: *mut WsEvent) {
     watch.calls.fetch_add(1, Ordering::SeqCst);
     if watch.destroyed.load(Ordering::SeqCst) {
         watch.late_calls.fetch_add(1, Ordering::SeqCst);
+    }
+    {
+        // Taken so that the notification cannot slip in between a waiter's check and its wait.
+        let _guard = watch.lock.lock();
+        watch.called.notify_all();
     }
     if watch.close_on_request && wsEventMessageType(event) == ws_message_t::kWsMessageText {
         let mut data = std::ptr::null();
@@ -104,36 +131,39 @@ fn no_callback_after_destroy_or_finalize_returns() {
     let (server, port) = watched_server(watch);
     let stop = Arc::new(AtomicBool::new(false));
     // Clients in other threads keep sending while the server is destroyed.
-    let senders: Vec<_> = (0..4)
+    let (recorders, senders): (Vec<Arc<Recorder>>, Vec<_>) = (0..4)
         .map(|_| {
             let recorder = Recorder::new(false);
             let client = open(&format!("ws://127.0.0.1:{port}"), &recorder, &[], 5000) as usize;
             assert_ne!(client, 0);
             let stop = stop.clone();
-            std::thread::spawn(move || {
-                let mut sent = 0;
+            let sender = std::thread::spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
-                    if send_text(client as *mut WsConnection, "busy") == 0 {
-                        sent += 1;
-                    }
+                    send_text(client as *mut WsConnection, "busy");
                 }
                 wsConnectionRelease(client as *mut WsConnection);
-                (sent, recorder)
-            })
+            });
+            (recorder, sender)
         })
-        .collect();
-    while watch.calls.load(Ordering::SeqCst) < 1000 {
-        std::thread::yield_now();
-    }
+        .unzip();
+    // The server is busy with their messages when it is destroyed.
+    watch.wait_calls(1000);
     assert_eq!(destroyWsServer(server), 0);
     watch.destroyed.store(true, Ordering::SeqCst);
-    // Let the clients run on against the closed server for a while; nothing may reach `watch`.
     let calls = watch.calls.load(Ordering::SeqCst);
-    for _ in 0..200 {
-        std::thread::yield_now();
+    // The clients keep sending until each has its onClose 1001 from the destroyed server, so
+    // their messages were still arriving at the server after destroyWsServer returned. Then
+    // oasis_finalize joins every event loop: a callback started late has been counted by the
+    // time it returns.
+    for r in &recorders {
+        r.wait_for("onClose from the destroyed server", |e| {
+            e.iter().any(|(_, s)| is_close(s))
+        });
     }
     stop.store(true, Ordering::SeqCst);
-    let recorders: Vec<Arc<Recorder>> = senders.into_iter().map(|t| t.join().unwrap().1).collect();
+    for sender in senders {
+        sender.join().unwrap();
+    }
     assert_eq!(oasis_finalize(), 0);
     assert_eq!(watch.late_calls.load(Ordering::SeqCst), 0);
     assert_eq!(watch.calls.load(Ordering::SeqCst), calls);

@@ -252,11 +252,14 @@ fn rss_kib() -> usize {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
-static PINGS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Pings the server's delegate received, and a signal for waiting on the count.
+static PINGS: parking_lot::Mutex<usize> = parking_lot::Mutex::new(0);
+static PINGED: parking_lot::Condvar = parking_lot::Condvar::new();
 
 unsafe extern "C" fn count_pings(_user: *mut std::ffi::c_void, event: *mut WsEvent) {
     if wsEventMessageType(event) == ws_message_t::kWsMessagePing {
-        PINGS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        *PINGS.lock() += 1;
+        PINGED.notify_all();
     }
 }
 
@@ -297,13 +300,17 @@ fn a_peer_that_pings_and_never_reads_cannot_grow_memory() {
         std::io::Write::write_all(&mut peer.stream, &frames).unwrap();
     }
     let deadline = std::time::Instant::now() + WAIT;
-    while PINGS.load(std::sync::atomic::Ordering::SeqCst) < 200_000 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "pings not all handled"
-        );
-        std::thread::yield_now();
+    let mut pings = PINGS.lock();
+    while *pings < 200_000 {
+        if PINGED.wait_until(&mut pings, deadline).timed_out() {
+            assert!(
+                *pings >= 200_000,
+                "pings not all handled ({} of 200000)",
+                *pings
+            );
+        }
     }
+    drop(pings);
     let grown = rss_kib().saturating_sub(before);
     assert!(grown < 8 * 1024, "RSS grew by {grown} KiB");
     drop(peer);

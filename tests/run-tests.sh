@@ -8,15 +8,19 @@
 # non-zero when any step failed.
 #
 # Steps: header check (cargo build --release + cbindgen output vs include/oasis_net.h), rustfmt,
-# clippy, Rust tests, building c-examples/ and tests/c/ (also one C test linked statically), each
-# tests/c program, the documented samples against each other and against Python `websockets`,
+# clippy, Rust tests, building c-examples/ and tests/c/ (also one C test linked statically, and
+# every self-checking one with ASan/UBSan), each tests/c program plain, under valgrind and under
+# ASan/UBSan, the documented samples against each other and against Python `websockets`,
 # and the Autobahn|Testsuite (cases 1-10) with the library as server and as client; then the same
 # over TLS: test certificates (tests/scripts/make-certs.sh -> build/certs), the documented secure
 # samples (RSA and ECDSA server, client) against Python `websockets`, and Autobahn over wss://.
 #
 # env: AUTOBAHN_CASES (default "1.* 2.* 3.* 4.* 5.* 6.* 7.* 9.* 10.*"), AUTOBAHN_EXCLUDE,
-#      CTEST_TIMEOUT (seconds per tests/c program, default 120).
-# Everything listens on and connects to 127.0.0.1 only, on ports the kernel picked.
+#      CTEST_TIMEOUT (seconds per tests/c program, default 120),
+#      OASIS_TEST_NO_IPV6=1 (a machine without ::1: api_roundtrip skips its IPv6 checks, saying so;
+#      without it such a machine fails them).
+# Everything listens on and connects to 127.0.0.1 (api_roundtrip also to ::1), on ports the kernel
+# picked.
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -106,6 +110,7 @@ rust_tests() {
 
 build_examples() { make --no-print-directory "$MAKE_J" examples; }
 build_ctests() { make --no-print-directory "$MAKE_J" c-tests-shared; }
+build_ctests_asan() { make --no-print-directory "$MAKE_J" c-tests-asan; }
 
 static_link() {
   local bin
@@ -133,6 +138,25 @@ run_ctest_valgrind() {
   echo "--- valgrind $1"
   timeout $((CTEST_TIMEOUT * 3)) valgrind -q --leak-check=full --errors-for-leak-kinds=definite \
     --error-exitcode=99 "$1"
+}
+
+# The program built with -fsanitize=address,undefined -fno-sanitize-recover=all (build/tests-asan):
+# any ASan report (invalid access, use after free, double free, a leak found by LeakSanitizer at
+# exit) or UBSan report ends the program with a distinct non-zero status (ASan/LSan 86, UBSan 87)
+# and a stack trace in the log. The Rust library is not instrumented, but its heap goes through
+# ASan's malloc, so C code misusing the library's memory and leaks of it are still caught. No
+# leak suppressions: the library's process-wide state is reachable at exit and is not reported.
+run_ctest_sanitized() {
+  [ -x "$1" ] || { echo "missing $1 (make c-tests-asan)"; return 1; }
+  echo "--- ASan/UBSan $1"
+  ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:exitcode=86:detect_stack_use_after_return=1:strict_string_checks=1" \
+    UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:exitcode=87" \
+    timeout $((CTEST_TIMEOUT * 2)) "$1"
+  local rc=$?
+  [ $rc -eq 124 ] && echo "FAIL: $1 did not finish within $((CTEST_TIMEOUT * 2))s"
+  [ $rc -eq 86 ] && echo "FAIL: AddressSanitizer/LeakSanitizer report above"
+  [ $rc -eq 87 ] && echo "FAIL: UndefinedBehaviorSanitizer report above"
+  return $rc
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -360,6 +384,7 @@ step "rust tests" 1500 rust_tests
 step "build c-examples" 600 build_examples
 step "build tests/c" 600 build_ctests
 step "static link (liboasisnet.a)" 600 static_link
+step "build tests/c with ASan/UBSan" 600 build_ctests_asan
 
 for src in tests/c/*.c tests/c/*.cpp; do
   [ -e "$src" ] || continue
@@ -367,6 +392,7 @@ for src in tests/c/*.c tests/c/*.cpp; do
   [ "$name" = autobahn_client ] && continue   # not self-checking: the Autobahn step runs it
   step "c test $name" $((CTEST_TIMEOUT + 30)) run_ctest "build/tests/$name"
   step "c test $name under valgrind" $((CTEST_TIMEOUT * 3 + 30)) run_ctest_valgrind "build/tests/$name"
+  step "c test $name under ASan/UBSan" $((CTEST_TIMEOUT * 2 + 30)) run_ctest_sanitized "build/tests-asan/$name"
 done
 
 step "python venv (tests/python/requirements.txt)" 600 python_venv

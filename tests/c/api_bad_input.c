@@ -57,6 +57,8 @@ static int logged_since(int since, const char *needle)
 
 static tu_counter released, opens, closes, errors;
 static int delegates_created;
+/* Set by on_release for the delegate whose user pointer is its address: the live connection's. */
+static int live_delegate_released;
 
 static struct {
     int done;
@@ -115,8 +117,11 @@ static void on_close(void *user, WsEvent *event)
 
 static void on_release(void *user)
 {
-    (void)user;
-    tu_counter_add(&released, 1);
+    tu_lock();
+    released.value++;
+    if (user == &live_delegate_released)
+        live_delegate_released++;
+    tu_unlock_notify();
 }
 
 static const WsEventDelegateVTable delegate = {
@@ -179,6 +184,7 @@ static void test_null_handles(void)
 {
     const uint8_t *data = NULL;
     char buffer[16];
+    int mark;
     const OasisKeyValue null_key[] = {{NULL, "0"}};
     const OasisKeyValue null_value[] = {{"port", NULL}};
 
@@ -219,10 +225,25 @@ static void test_null_handles(void)
     CHECK_FAILS(wsEventRetain(NULL) == -1, EINVAL, "wsEventRetain(NULL)");
     CHECK_FAILS(wsEventRelease(NULL) == -1, EINVAL, "wsEventRelease(NULL)");
 
-    /* Neither may crash; there is nothing else to observe. */
+    /* The log hook is called before oasis_log_message returns, and in order: a line logged after
+     * a dropped one shows that the dropped one is not merely late. */
+    mark = log_lines();
+    oasis_log_message(OASIS_LOG_ERROR, NULL, "a line without a tag");
+    CHECK(logged_since(mark, "a line without a tag"), "oasis_log_message with a NULL tag writes the line");
+    mark = log_lines();
+    oasis_log_message(OASIS_LOG_ERROR, "tag", NULL);
+    CHECK(log_lines() == mark + 1 && logged_since(mark, "oasis_log_message") && logged_since(mark, "NULL"),
+          "oasis_log_message with a NULL message writes only the library's warning about it (%d line(s))",
+          log_lines() - mark);
+    mark = log_lines();
     oasis_log_message(OASIS_LOG_ERROR, NULL, NULL);
+    CHECK(log_lines() == mark + 1 && logged_since(mark, "oasis_log_message"),
+          "oasis_log_message(NULL, NULL) likewise (%d line(s))", log_lines() - mark);
+    mark = log_lines();
     oasis_log_message(99, "tag", "a level that does not exist");
-    CHECK(1, "oasis_log_message with NULL strings and a bad level does not crash");
+    oasis_log_message(OASIS_LOG_ERROR, "tag", "the line after it");
+    CHECK(logged_since(mark, "the line after it") && !logged_since(mark, "a level that does not exist"),
+          "oasis_log_message with level 99 writes nothing, while the next line arrives");
 }
 
 static void test_server_parameters(void)
@@ -339,7 +360,9 @@ static void test_live_connection(int port)
     long_reason[sizeof long_reason - 1] = '\0';
 
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
-    conn = open_connection(url, 3000);
+    /* Its own user pointer, so that its delegate's release is told apart from the others'. */
+    delegates_created++;
+    conn = wsOpenConnection(url, NULL, 0, &delegate, &live_delegate_released, 3000);
     CHECK(conn != NULL, "a live connection (%s)", conn ? "open" : oasis_last_error());
     if (conn == NULL)
         return;
@@ -390,13 +413,10 @@ static void test_live_connection(int port)
     CHECK(wsCloseConnection(conn) == 0, "closing a closed connection returns 0");
 
     CHECK(wsConnectionRelease(conn) == 0, "wsConnectionRelease");
-    /* The library may finish its bookkeeping just after onClose returned, so allow it a moment
-     * (probing with a call that takes no reference) before the handle must read as stale. */
-    {
-        int64_t deadline = tu_now_ms() + 1000;
-        while (wsConnectionIsOpen(conn) != -1 && tu_now_ms() < deadline)
-            tu_sleep_ms(10);
-    }
+    /* The delegate's release says the library is done with the connection: from then on the
+     * handle is stale. */
+    TU_WAIT_FOR(ok, live_delegate_released >= 1, TU_TIMEOUT_MS);
+    CHECK(ok, "releasing the only handle of a closed connection releases its delegate");
     CHECK_FAILS(wsSendText(conn, "x") == -1, EBADF, "wsSendText on a released connection: EBADF");
     CHECK_FAILS(wsConnectionIsOpen(conn) == -1, EBADF, "wsConnectionIsOpen on a released connection: EBADF");
     CHECK_FAILS(wsConnectionRetain(conn) == -1, EBADF, "wsConnectionRetain on a released connection: EBADF");

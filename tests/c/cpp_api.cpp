@@ -43,6 +43,12 @@ static bool logged(const std::string &needle)
 
 // ---- delegates (their state is guarded by tu_lock, like the C tests') -------------------------
 
+// Delegates destroyed: the library dropped its copy of the shared_ptr and main's went too.
+static tu_counter delegates_destroyed;
+// Set once destroyWsServer has returned: no callback of the server's delegate may start after it.
+static bool server_destroyed;
+static int late_server_callbacks;
+
 class Recorder : public WsEventDelegate
 {
 public:
@@ -50,6 +56,10 @@ public:
         : opens(0), closes(0), errors(0), close_code(0), bad_order(0), keep_connection_(keep_connection)
     {
     }
+
+    // Runs where the last shared_ptr goes: in the library's release (never under tu_lock: main
+    // makes no library call while holding it) or when main's copy goes out of scope.
+    ~Recorder() override { tu_counter_add(&delegates_destroyed, 1); }
 
     void onOpen(const WsEventRef &evt) override
     {
@@ -59,6 +69,7 @@ public:
         if (keep_connection_)
             connection = wsEventConnection(evt);
         tu_lock();
+        note_late_locked();
         if (opens || closes)
             bad_order++;
         opens++;
@@ -71,6 +82,7 @@ public:
     {
         int32_t code = wsEventStatusCode(evt);
         tu_lock();
+        note_late_locked();
         errors++;
         close_code = code;
         tu_unlock_notify();
@@ -82,6 +94,7 @@ public:
         int32_t code = wsEventStatusCode(evt);
         wsEventText(evt, reason);
         tu_lock();
+        note_late_locked();
         if (!opens)
             bad_order++;
         closes++;
@@ -93,6 +106,15 @@ public:
     int opens, closes, errors, close_code, bad_order;
     std::string close_reason;
     WsConnectionRef first_connection; // from wsEventConnection in onOpen, used by main
+
+protected:
+    // Under tu_lock, at the start of every callback: counts the server's callbacks that start
+    // after destroyWsServer returned (only the server keeps its connections).
+    void note_late_locked()
+    {
+        if (keep_connection_ && server_destroyed)
+            late_server_callbacks++;
+    }
 
 private:
     bool keep_connection_;
@@ -106,6 +128,9 @@ public:
 
     void onMessage(const WsEventRef &evt) override
     {
+        tu_lock();
+        note_late_locked();
+        tu_unlock();
         if (wsEventMessageType(evt) == kWsMessageBinary) {
             std::vector<uint8_t> data;
             wsEventData(evt, data);
@@ -376,28 +401,47 @@ int main()
         int ok;
         TU_WAIT_FOR(ok, client2->opens == 1 && server_delegate->opens == 2, TU_TIMEOUT_MS);
         CHECK(ok, "is open");
-        tu_lock();
-        server_delegate->first_connection.reset();
-        tu_unlock();
+        {
+            // Dropped outside tu_lock: the last reference may end in the library.
+            WsConnectionRef first;
+            tu_lock();
+            first.swap(server_delegate->first_connection);
+            tu_unlock();
+        }
 
         CHECK(destroyWsServer(server) == 0, "destroyWsServer (the WsServerRef still holds its reference)");
         tu_lock();
-        int server_closes = server_delegate->closes;
+        server_destroyed = true;
+        int server_closes = server_delegate->closes, server_close_code = server_delegate->close_code;
         tu_unlock();
+        // It stops the server as stopWsServer does, which waits for the server side's onClose.
+        CHECK(server_closes == 2 && server_close_code == 1001,
+              "destroyWsServer returns after the server's onClose 1001 for the connection still open (closes %d, "
+              "code %d)",
+              server_closes, server_close_code);
         TU_WAIT_FOR(ok, client2->closes == 1, TU_TIMEOUT_MS);
         tu_lock();
         CHECK(ok && client2->close_code == 1001, "the open client gets onClose 1001 (got %d)", client2->close_code);
         tu_unlock();
-        tu_sleep_ms(100);
-        tu_lock();
-        CHECK(server_delegate->closes == server_closes, "no server callback after destroyWsServer returned");
-        tu_unlock();
         CHECK(startWsServer(server) == -1, "a destroyed server does not start");
         // server, conn and conn2 go out of scope here: the deleters release the handles once.
     }
-    CHECK(true, "the WsServerRef and WsConnectionRefs went out of scope after destroyWsServer");
+    // A second release of a handle would fail with EBADF and log a warning naming the function.
+    CHECK(!logged("wsServerRelease") && !logged("wsConnectionRelease"),
+          "the WsServerRef and WsConnectionRef deleters after destroyWsServer: no release failed");
+    // The library releases each delegate once its server or connection is gone; main's
+    // shared_ptrs went with the scope, so each release destroys its delegate.
+    int destroyed = tu_counter_wait(&delegates_destroyed, 3, TU_TIMEOUT_MS);
+    CHECK(destroyed, "with the handles gone the library releases the server's and both clients' delegates, before "
+                     "oasis::finalize (%d of 3 destroyed)",
+          tu_counter_get(&delegates_destroyed));
 
     oasis::finalize();
+    // No callback runs after finalize returned (every event loop is joined).
+    tu_lock();
+    CHECK(late_server_callbacks == 0, "no callback of the server's delegate started after destroyWsServer returned (%d did)",
+          late_server_callbacks);
+    tu_unlock();
     CHECK(server_watch.expired() && client_watch.expired() && client2_watch.expired(),
           "after finalize the library no longer holds any delegate (server %s, client %s, client 2 %s)",
           server_watch.expired() ? "gone" : "alive", client_watch.expired() ? "gone" : "alive",

@@ -6,7 +6,10 @@
  *
  * Synchronisation: callbacks run on the library's threads. They change shared test state under
  * tu_lock() and end with tu_unlock_notify(); the main thread waits with TU_WAIT_FOR or
- * tu_counter_wait, always with a deadline, never with a blind sleep.
+ * tu_counter_wait, always with a deadline, never with a blind sleep. To show that something did
+ * NOT happen, wait for an event that must come after it: the delegate's release (no callback of
+ * a delegate runs after it), a later message on the same connection, or oasis_finalize (no
+ * callback runs after it returns).
  *
  * Include this header first: it selects the POSIX API before any system header.
  */
@@ -121,16 +124,6 @@ static inline int64_t tu_now_ms(void)
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-/* Only for letting time pass (to see that nothing more arrives), never to wait for an event. */
-static inline void tu_sleep_ms(int ms)
-{
-    struct timespec delay;
-    delay.tv_sec = ms / 1000;
-    delay.tv_nsec = (long)(ms % 1000) * 1000000L;
-    while (nanosleep(&delay, &delay) != 0 && errno == EINTR) {
-    }
 }
 
 /* ---- one monitor for all shared test state -------------------------------------------- */
