@@ -12,13 +12,12 @@ use super::{
     OasisKeyValue, WsConnection, WsEventDelegateVTable, boundary, c_bytes, c_str, copy_out,
     key_values,
 };
-use crate::config::ClientConfig;
 use crate::error::{Error, Result};
 use crate::ws::connection::{Connection, OutgoingKind};
 use crate::ws::delegate::Delegate;
 use crate::ws::event::callback_connection;
 use std::cell::Cell;
-use std::ffi::{c_char, c_void};
+use std::ffi::{CStr, c_char, c_void};
 use std::sync::{Arc, LazyLock};
 
 pub(crate) static CONNECTIONS: LazyLock<HandleTable<Connection>> =
@@ -90,12 +89,14 @@ pub unsafe extern "C" fn wsOpenConnection(
     boundary("wsOpenConnection", std::ptr::null_mut(), || {
         // SAFETY: forwarded caller contract.
         let delegate = unsafe { Delegate::from_c(delegate, user) }?;
-        // SAFETY: forwarded caller contract.
-        let url = unsafe { c_str(url, "url") }?;
-        // SAFETY: forwarded caller contract.
-        let pairs = unsafe { key_values(parameters, count) }?;
-        let config = ClientConfig::parse(&pairs)?;
-        let connection = crate::ws::client::open(url, config, delegate, timeout_msec)?;
+        if url.is_null() {
+            return Err(Error::invalid("url is NULL"));
+        }
+        // SAFETY: non-NULL, and NUL-terminated by the caller's contract.
+        let url = unsafe { CStr::from_ptr(url) }.to_bytes();
+        // SAFETY: forwarded caller contract. (A failure here is the open's to report.)
+        let parameters = unsafe { key_values(parameters, count) };
+        let connection = crate::ws::client::open(url, parameters, delegate, timeout_msec)?;
         Ok(CONNECTIONS.publish(&connection, true) as *mut WsConnection)
     })
 }

@@ -14,6 +14,7 @@ use parking_lot::Mutex;
 use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap};
 use std::io;
+use std::net::SocketAddr;
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Weak};
 use std::time::Instant;
@@ -34,6 +35,12 @@ pub enum Command {
     CloseStarted(u64),
     /// The application closed a connection still opening.
     Abandon(u64),
+    /// The resolver's answer for a client connection: its host's addresses, or why there are
+    /// none. Dropped if the connection is gone meanwhile.
+    Resolved {
+        id: u64,
+        answer: Result<Vec<SocketAddr>, String>,
+    },
     Shutdown,
 }
 
@@ -232,6 +239,9 @@ impl EventLoop {
                     }),
                     Command::Abandon(id) => {
                         self.with_session(id, |session, _| session.cancel_opening())
+                    }
+                    Command::Resolved { id, answer } => {
+                        self.with_session(id, |session, ctx| session.on_resolved(ctx, answer))
                     }
                     Command::Shutdown => return false,
                 }
