@@ -135,11 +135,20 @@ mod tests {
     #[test]
     fn resolves_a_name_and_drops_a_lookup_already_past_its_deadline() {
         let (sender, answer) = sync_channel(1);
-        lookup("localhost", 80, Instant::now() + Duration::from_secs(10), move |a| {
-            let _ = sender.send(a);
-        });
+        lookup(
+            "localhost",
+            80,
+            Instant::now() + Duration::from_secs(10),
+            move |a| {
+                let _ = sender.send(a);
+            },
+        );
         let addresses = answer.recv().unwrap().unwrap();
-        assert!(addresses.iter().all(|a| a.ip().is_loopback() && a.port() == 80));
+        assert!(
+            addresses
+                .iter()
+                .all(|a| a.ip().is_loopback() && a.port() == 80)
+        );
         let (sender, answer) = sync_channel(1);
         lookup("localhost", 80, Instant::now(), move |a| {
             let _ = sender.send(a);

@@ -114,13 +114,7 @@ fn new_connection(
     settings: Arc<ConnectionSettings>,
     delegate: Arc<Delegate>,
 ) -> Arc<Connection> {
-    let connection = Connection::new(
-        Role::Client,
-        settings,
-        delegate,
-        runtime.pick_loop(),
-        None,
-    );
+    let connection = Connection::new(Role::Client, settings, delegate, runtime.pick_loop(), None);
     runtime.clients.add(&connection);
     connection
 }
