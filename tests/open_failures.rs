@@ -96,8 +96,7 @@ fn open_counting(
     let calls = Counting::new();
     let url = CString::new(url).unwrap();
     let p = params(extra);
-    // SAFETY of the test: errno is only meaningful after a failure; clear it so a stale value
-    // cannot pass for one.
+    // Cleared, so that a value left by an earlier call cannot pass for this call's.
     unsafe { *libc::__errno_location() = 0 };
     let connection = unsafe {
         wsOpenConnection(

@@ -203,9 +203,9 @@ impl Session {
             let why = why.clone();
             return self.fail_before_open_with(code, &why);
         }
-        if let Phase::Connecting(connecting) = &self.phase
-            && self.connection.io.lock().transport.is_none()
-        {
+        if let Phase::Connecting(connecting) = &self.phase {
+            // The loop makes the connect itself: to a literal address now, to a host name's
+            // addresses when the resolver's answer comes.
             if connecting.resolving {
                 return Outcome::Continue;
             }
@@ -502,22 +502,14 @@ impl Session {
         match answer {
             Ok(addresses) => {
                 connecting.remaining = addresses.into();
-                let host_has_none = connecting.remaining.is_empty();
-                self.connect_next(
-                    ctx,
-                    if host_has_none {
-                        "the host name has no address".into()
-                    } else {
-                        String::new()
-                    },
-                )
+                self.connect_next(ctx, "the host name has no address".into())
             }
             Err(why) => self.fail_before_open(&why),
         }
     }
 
-    /// Starts a non-blocking connect to the next address not tried yet; onError with
-    /// `why_not` (or the last address's failure) when none is left.
+    /// Starts a non-blocking connect to the next address not tried yet. When none is left:
+    /// onError with the last address's failure, or `why_not` if there was none to try.
     fn connect_next(&mut self, ctx: &mut Context, why_not: String) -> Outcome {
         let Phase::Connecting(connecting) = &mut self.phase else {
             return Outcome::Continue;
