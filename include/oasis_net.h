@@ -93,22 +93,39 @@ extern "C" {
 // Opens a client connection to `url` (`ws://` or `wss://host[:port][/path][?query]`; host is a
 // name, an IPv4 address or `[IPv6]`). For `wss://` the TLS keys apply (docs/PARAMETERS.md).
 //
-// With `timeout_msec > 0` it blocks until the connection is open (returns it) or fails
-// (returns NULL with `errno`: `ETIMEDOUT`, `ECONNREFUSED`, `EPROTO` for a refused handshake
-// or TLS protocol mismatch, `EKEYREJECTED`/`EKEYEXPIRED` for a server certificate that is not
-// trusted / out of its validity, `EACCES` when the server refused our certificate, `EINVAL`,
-// `ENOENT` for a missing certificate file, …); onOpen or onError (1006, or 1015 for a TLS
-// failure) follows on the event-loop thread either way. It may be called
-// from inside a callback (it then drives the connection itself and does not deadlock, but that
-// event loop waits meanwhile). With `timeout_msec <= 0` it returns the connection at once and
-// reports the outcome through onOpen or onError (`handshake-timeout-ms` bounds the wait).
+// The outcome of every open given a delegate is reported by exactly one onOpen or onError
+// (1006, or 1015 for a TLS failure; never onClose), on an event-loop thread, whatever failed:
+// the URL, a parameter, a certificate file, the name, the connect, TLS or the handshake. The
+// delegate's `release(user)` runs exactly once, after the last callback, when the connection
+// is gone (also on failure; the caller's handle must be released first).
 //
-// The returned handle is owned by the caller: release it with `wsConnectionRelease`. The
-// delegate's `release(user)` runs exactly once, when the connection is gone (also on failure).
+// With `timeout_msec > 0` it blocks in two phases: up to `timeout_msec` until connected to the
+// server (name resolution and TCP connect, each address in turn), then up to `timeout_msec`
+// again until the WebSocket connection is complete (TLS and the opening handshake). It returns
+// the open connection (onOpen has run, unless called from a callback: then it follows), or
+// NULL with `errno`: `ETIMEDOUT` (either phase), `EHOSTUNREACH` (name not resolved),
+// `ECONNREFUSED`, `EPROTO` for a refused handshake or TLS protocol mismatch,
+// `EKEYREJECTED`/`EKEYEXPIRED` for a server certificate that is not trusted / out of its
+// validity, `EACCES` when the server refused our certificate, …; onError follows. It may be
+// called from inside a callback (it then drives the connection itself and does not deadlock,
+// but that event loop waits meanwhile).
+//
+// With `timeout_msec <= 0` nothing blocks, name resolution included (it runs on a resolver
+// thread): the connection is returned at once and onOpen or onError reports the outcome;
+// `handshake-timeout-ms` bounds the whole open (onError 1006 when it passes).
+//
+// In both modes a failure found before anything is sent returns NULL at once, and onError
+// follows: `EINVAL` for a bad URL (also one that is not UTF-8) or parameter value, `ENOENT`
+// for a missing certificate or key file, `ENOTSUP` for an unsupported key. Only these return
+// NULL without any callback: `url` or `delegate` NULL (`EINVAL`) and a call before
+// `oasis_initialize` (`EPERM`); `release(user)` of a non-NULL delegate then runs before the
+// function returns.
+//
+// The returned handle is owned by the caller: release it with `wsConnectionRelease`.
 //
 // # Safety
 // `url` is NULL or NUL-terminated; `parameters` points to `count` pairs (or is NULL with 0);
-// `delegate` is NULL (the call fails with `EINVAL`) or a valid vtable.
+// `delegate` is NULL or a valid vtable.
 struct WsConnection *wsOpenConnection(const char *url, const struct OasisKeyValue *parameters, size_t count, const struct WsEventDelegateVTable *delegate, void *user, int32_t timeout_msec);
 
 // Sends a NUL-terminated UTF-8 text message. Returns 0 when queued, or -1 with `errno`:

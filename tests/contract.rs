@@ -35,7 +35,6 @@ impl Facts {
             }
         }
     }
-
 }
 
 fn vtable(
@@ -178,9 +177,9 @@ unsafe extern "C" fn misuse_events(_user: *mut c_void, event: *mut WsEvent) {
             let err = errno();
             // The event is still the callback's: it keeps working.
             let still = wsEventStatusCode(event);
-            probe
-                .facts
-                .push(format!("release-without-retain rc={rc} errno={err} after={still}"));
+            probe.facts.push(format!(
+                "release-without-retain rc={rc} errno={err} after={still}"
+            ));
         }
         b"retain-once-release-twice" => {
             let retain = wsEventRetain(event);
@@ -224,10 +223,7 @@ fn event_handles_are_checked_and_retained_data_stays_valid() {
     let fact = probe.facts.wait_for("release-without-retain");
     assert_eq!(
         fact,
-        format!(
-            "release-without-retain rc=-1 errno={} after=0",
-            libc::EBADF
-        )
+        format!("release-without-retain rc=-1 errno={} after=0", libc::EBADF)
     );
 
     client.send_frame(0x81, b"retain-once-release-twice");
@@ -393,7 +389,11 @@ fn a_second_initialize_changes_nothing_and_says_so() {
         unsafe { oasis_initialize(p.pairs.as_ptr(), p.pairs.len()) },
         0
     );
-    assert_eq!(oasis_log_get_level(), 3, "the second call applied its log-level");
+    assert_eq!(
+        oasis_log_get_level(),
+        3,
+        "the second call applied its log-level"
+    );
     assert!(logged("already initialized; this call changed nothing"));
     // Still usable.
     let recorder = Recorder::new(true);

@@ -73,8 +73,15 @@ unsafe extern "C" fn calling_hook(_user: *mut c_void, _level: i32, line: *const 
 fn a_hook_may_call_any_library_function() {
     oasis_log_set_hook(Some(calling_hook), std::ptr::null_mut());
     let p = params(&[("log-level", "info")]);
-    assert_eq!(unsafe { oasis_initialize(p.pairs.as_ptr(), p.pairs.len()) }, 0);
-    assert_eq!(INIT_FROM_HOOK.load(Ordering::SeqCst), 0, "initialize from the hook");
+    assert_eq!(
+        unsafe { oasis_initialize(p.pairs.as_ptr(), p.pairs.len()) },
+        0
+    );
+    assert_eq!(
+        INIT_FROM_HOOK.load(Ordering::SeqCst),
+        0,
+        "initialize from the hook"
+    );
 
     let recorder = Recorder::new(false);
     let p = params(&[("port", "0"), ("bind-address", "127.0.0.1")]);
@@ -85,7 +92,11 @@ fn a_hook_may_call_any_library_function() {
     assert_eq!(startWsServer(server), 0);
     let port = wsServerPort(server);
     assert!(port > 0);
-    assert_eq!(PORT_FROM_HOOK.load(Ordering::SeqCst), port, "wsServerPort from the hook");
+    assert_eq!(
+        PORT_FROM_HOOK.load(Ordering::SeqCst),
+        port,
+        "wsServerPort from the hook"
+    );
 
     let (request_tx, request_rx) = mpsc::channel();
     let (done_tx, done_rx) = mpsc::channel();

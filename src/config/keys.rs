@@ -97,7 +97,7 @@ pub const KEYS: &[KeyInfo] = &[
         scopes: &[Server, Client],
         value_type: "milliseconds 1..3600000",
         default: "10000",
-        effect: "Time allowed from TCP accept/connect to a completed opening handshake. Server: the socket is dropped. Client without a wsOpenConnection timeout: onError 1006.",
+        effect: "Server: time allowed from TCP accept to a completed opening handshake; then the socket is dropped. Client opened with timeout_msec <= 0: time allowed for the whole open (name resolution, TCP connect, TLS, opening handshake); then onError 1006. (A blocking open is bounded by its timeout_msec instead.)",
     },
     KeyInfo {
         name: "close-timeout-ms",

@@ -13,10 +13,9 @@ use super::{
     OasisKeyValue, WsConnection, WsEventDelegateVTable, boundary, c_bytes, c_str, copy_out,
     key_values,
 };
-use crate::config::ClientConfig;
 use crate::error::{Error, Result};
 use crate::ws::connection::{Connection, OutgoingKind};
-use std::ffi::{c_char, c_void};
+use std::ffi::{CStr, c_char, c_void};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
 
@@ -79,22 +78,39 @@ fn assign_handle(connection: &Arc<Connection>, owned_by_caller: bool) -> Result<
 /// Opens a client connection to `url` (`ws://` or `wss://host[:port][/path][?query]`; host is a
 /// name, an IPv4 address or `[IPv6]`). For `wss://` the TLS keys apply (docs/PARAMETERS.md).
 ///
-/// With `timeout_msec > 0` it blocks until the connection is open (returns it) or fails
-/// (returns NULL with `errno`: `ETIMEDOUT`, `ECONNREFUSED`, `EPROTO` for a refused handshake
-/// or TLS protocol mismatch, `EKEYREJECTED`/`EKEYEXPIRED` for a server certificate that is not
-/// trusted / out of its validity, `EACCES` when the server refused our certificate, `EINVAL`,
-/// `ENOENT` for a missing certificate file, …); onOpen or onError (1006, or 1015 for a TLS
-/// failure) follows on the event-loop thread either way. It may be called
-/// from inside a callback (it then drives the connection itself and does not deadlock, but that
-/// event loop waits meanwhile). With `timeout_msec <= 0` it returns the connection at once and
-/// reports the outcome through onOpen or onError (`handshake-timeout-ms` bounds the wait).
+/// The outcome of every open given a delegate is reported by exactly one onOpen or onError
+/// (1006, or 1015 for a TLS failure; never onClose), on an event-loop thread, whatever failed:
+/// the URL, a parameter, a certificate file, the name, the connect, TLS or the handshake. The
+/// delegate's `release(user)` runs exactly once, after the last callback, when the connection
+/// is gone (also on failure; the caller's handle must be released first).
 ///
-/// The returned handle is owned by the caller: release it with `wsConnectionRelease`. The
-/// delegate's `release(user)` runs exactly once, when the connection is gone (also on failure).
+/// With `timeout_msec > 0` it blocks in two phases: up to `timeout_msec` until connected to the
+/// server (name resolution and TCP connect, each address in turn), then up to `timeout_msec`
+/// again until the WebSocket connection is complete (TLS and the opening handshake). It returns
+/// the open connection (onOpen has run, unless called from a callback: then it follows), or
+/// NULL with `errno`: `ETIMEDOUT` (either phase), `EHOSTUNREACH` (name not resolved),
+/// `ECONNREFUSED`, `EPROTO` for a refused handshake or TLS protocol mismatch,
+/// `EKEYREJECTED`/`EKEYEXPIRED` for a server certificate that is not trusted / out of its
+/// validity, `EACCES` when the server refused our certificate, …; onError follows. It may be
+/// called from inside a callback (it then drives the connection itself and does not deadlock,
+/// but that event loop waits meanwhile).
+///
+/// With `timeout_msec <= 0` nothing blocks, name resolution included (it runs on a resolver
+/// thread): the connection is returned at once and onOpen or onError reports the outcome;
+/// `handshake-timeout-ms` bounds the whole open (onError 1006 when it passes).
+///
+/// In both modes a failure found before anything is sent returns NULL at once, and onError
+/// follows: `EINVAL` for a bad URL (also one that is not UTF-8) or parameter value, `ENOENT`
+/// for a missing certificate or key file, `ENOTSUP` for an unsupported key. Only these return
+/// NULL without any callback: `url` or `delegate` NULL (`EINVAL`) and a call before
+/// `oasis_initialize` (`EPERM`); `release(user)` of a non-NULL delegate then runs before the
+/// function returns.
+///
+/// The returned handle is owned by the caller: release it with `wsConnectionRelease`.
 ///
 /// # Safety
 /// `url` is NULL or NUL-terminated; `parameters` points to `count` pairs (or is NULL with 0);
-/// `delegate` is NULL (the call fails with `EINVAL`) or a valid vtable.
+/// `delegate` is NULL or a valid vtable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wsOpenConnection(
     url: *const c_char,
@@ -107,12 +123,14 @@ pub unsafe extern "C" fn wsOpenConnection(
     boundary("wsOpenConnection", std::ptr::null_mut(), || {
         // SAFETY: forwarded caller contract.
         let delegate = unsafe { super::delegate::from_c(delegate, user) }?;
-        // SAFETY: forwarded caller contract.
-        let url = unsafe { c_str(url, "url") }?;
-        // SAFETY: forwarded caller contract.
-        let pairs = unsafe { key_values(parameters, count) }?;
-        let config = ClientConfig::parse(&pairs)?;
-        let connection = crate::ws::client::open(url, config, delegate, timeout_msec)?;
+        if url.is_null() {
+            return Err(Error::invalid("url is NULL"));
+        }
+        // SAFETY: non-NULL, and NUL-terminated by the caller's contract.
+        let url = unsafe { CStr::from_ptr(url) }.to_bytes();
+        // SAFETY: forwarded caller contract. (A failure here is the open's to report.)
+        let parameters = unsafe { key_values(parameters, count) };
+        let connection = crate::ws::client::open(url, parameters, delegate, timeout_msec)?;
         Ok(assign_handle(&connection, true)? as *mut WsConnection)
     })
 }

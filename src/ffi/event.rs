@@ -357,7 +357,9 @@ pub extern "C" fn wsEventRetain(event_handle: *mut WsEvent) -> i32 {
             let kept = event.kept.as_mut().expect("just set");
             event.length.store(kept.data.len(), Ordering::Release);
             event.data.store(kept.data.as_mut_ptr(), Ordering::Release);
-            event.connection.store(&mut kept.connection, Ordering::Release);
+            event
+                .connection
+                .store(&mut kept.connection, Ordering::Release);
         }
         entry.retains += 1;
         Ok(0)

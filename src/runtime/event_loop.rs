@@ -15,6 +15,7 @@ use parking_lot::Mutex;
 use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap};
 use std::io;
+use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Weak};
@@ -36,6 +37,12 @@ pub enum Command {
     CloseStarted(u64),
     /// The application closed a connection still opening.
     Abandon(u64),
+    /// The resolver's answer for a client connection: its host's addresses, or why there are
+    /// none. Dropped if the connection is gone meanwhile.
+    Resolved {
+        id: u64,
+        answer: Result<Vec<SocketAddr>, String>,
+    },
     Shutdown,
 }
 
@@ -65,7 +72,19 @@ impl LoopShared {
     /// Queues a command. From another thread the loop is woken; on the loop's own thread the
     /// command runs before the loop next sleeps.
     pub fn submit(&self, command: Command) {
+        self.enqueue(command);
+        self.wake();
+    }
+
+    /// Queues a command without waking the loop: for a caller holding a lock, who calls
+    /// [`LoopShared::wake`] once it is released (waking may log, and a log hook may call into
+    /// the library).
+    pub fn enqueue(&self, command: Command) {
         self.queue.lock().push(command);
+    }
+
+    /// Makes the loop run its queued commands soon.
+    pub fn wake(&self) {
         if !self.is_current()
             && let Err(err) = self.waker.wake()
         {
@@ -275,6 +294,9 @@ impl EventLoop {
                     }),
                     Command::Abandon(id) => {
                         self.with_session(id, |session, _| session.cancel_opening())
+                    }
+                    Command::Resolved { id, answer } => {
+                        self.with_session(id, |session, ctx| session.on_resolved(ctx, answer))
                     }
                     Command::Shutdown => return false,
                 }

@@ -3,6 +3,7 @@
 //! a short read means the socket is drained.
 
 mod nosigpipe;
+pub mod resolver;
 pub mod tls;
 
 pub use nosigpipe::NoSigPipe;

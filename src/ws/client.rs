@@ -1,83 +1,125 @@
-//! Opening client connections: parse the URL, resolve, then either drive connect + handshake on
-//! the caller's thread (`timeout_msec > 0`, which also works from inside a callback) or hand a
-//! connecting socket to an event loop (`timeout_msec <= 0`).
+//! Opening client connections, by the rules the Oasis document gives `wsOpenConnection`.
+//!
+//! Every open that was handed a delegate ends in exactly one onOpen or onError, whatever failed:
+//! the URL, a parameter, a certificate file, the name, the connect, TLS or the handshake. A
+//! failure found on the caller's thread is also returned at once (NULL and `errno`), and the
+//! loop is handed a failed session that delivers onError, so that callback runs on an
+//! event-loop thread like every other one. Only a call before `oasis_initialize` fails without
+//! a callback: there is no loop to report on. (The FFI layer refuses NULL pointers before any
+//! of this.)
+//!
+//! `timeout_msec > 0` opens on the caller's thread (which also works from inside a callback) in
+//! the document's two phases: up to `timeout_msec` to reach the server — name resolution and
+//! TCP connect, each address in turn —, then up to `timeout_msec` again, counted from the
+//! connect, for TLS and the opening handshake. `timeout_msec <= 0` returns at once: the loop
+//! connects and runs the handshake, `handshake-timeout-ms` bounding the whole open. In both
+//! modes a host name is looked up by `transport::resolver`, so no `getaddrinfo` ever blocks the
+//! caller beyond its timeout, nor an event loop at all.
 
 use super::connection::{Connection, Role, State};
 use super::delegate::Delegate;
 use super::handshake::{ClientHandshake, ClientStep};
 use super::session::Session;
 use super::url::{self, WsUrl};
-use crate::config::ClientConfig;
+use crate::config::{ClientConfig, ConnectionSettings};
 use crate::error::{Error, Result};
 use crate::log::log;
 use crate::runtime::{self, Command, Runtime, on_loop_thread};
-use crate::transport::{Transport, tls};
+use crate::transport::{Transport, resolver, tls};
 use rustls::pki_types::ServerName;
-use std::collections::VecDeque;
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{RecvTimeoutError, sync_channel};
 use std::time::{Duration, Instant};
 
 /// Longest wait for onOpen to finish after a blocking open (a callback that blocks longer only
 /// delays the return).
 const ON_OPEN_WAIT: Duration = Duration::from_secs(5);
 
+/// Opens a client connection. `url` and `parameters` are the caller's arguments as the FFI
+/// layer read them (`parameters` fails when the C array itself is unreadable): checking them is
+/// part of the open, so their failures reach the delegate too.
 pub fn open(
-    url: &str,
-    config: ClientConfig,
+    url: &[u8],
+    parameters: Result<Vec<(String, String)>>,
     delegate: Arc<Delegate>,
     timeout_msec: i32,
 ) -> Result<Arc<Connection>> {
+    let started = Instant::now();
     let runtime = runtime::current()?;
-    let url = url::parse(url)?;
-    let tls = if url.secure {
-        let tls_config = tls::client_config(&config.tls)?;
-        if config.tls.disable_certificate_validation {
-            log!(
-                Warn,
-                "wss://{}: certificate validation is off (tls-disable-certificate-validation)",
-                url.host_header()
-            );
+    let request = match OpenRequest::check(url, parameters) {
+        Ok(request) => request,
+        Err(error) => {
+            let connection =
+                new_connection(&runtime, Arc::new(ConnectionSettings::default()), delegate);
+            return Err(report_failure(&runtime, &connection, error.into()));
         }
-        Some((tls_config, tls::server_name(&url.host)?))
-    } else {
-        if !config.tls_keys.is_empty() {
-            log!(
-                Info,
-                "TLS keys ({}) have no effect on a ws:// URL",
-                config.tls_keys.join(", ")
-            );
-        }
-        None
     };
-    let addresses = resolve(&url)?;
-    let settings = Arc::new(config.connection);
+    let OpenRequest { url, settings, tls } = request;
     let handshake = ClientHandshake::new(&url, &settings.protocols);
-    let event_loop = runtime.pick_loop();
-    let connection = Connection::new(Role::Client, settings, delegate, event_loop, None);
-    runtime.clients.add(&connection);
-    let target = Target { addresses, tls };
+    let connection = new_connection(&runtime, Arc::new(settings), delegate);
     if timeout_msec > 0 {
-        open_blocking(
-            &runtime,
-            connection,
-            handshake,
-            target,
-            Duration::from_millis(timeout_msec as u64),
-        )
+        let timeout = Duration::from_millis(timeout_msec as u64);
+        match connect_and_upgrade(&url, tls.as_ref(), handshake, started, timeout) {
+            Ok(opened) => Ok(hand_over(&runtime, connection, opened)),
+            Err(failure) => Err(report_failure(&runtime, &connection, failure)),
+        }
     } else {
-        open_async(&runtime, connection, handshake, target)
+        Ok(open_async(&runtime, connection, handshake, &url, tls))
     }
 }
 
-/// Where a client connects: the resolved addresses and, for wss, the TLS configuration and the
-/// name the server's certificate must carry.
-pub struct Target {
-    pub addresses: Vec<SocketAddr>,
-    pub tls: Option<TlsTarget>,
+/// An open's arguments, checked.
+struct OpenRequest {
+    url: WsUrl,
+    settings: ConnectionSettings,
+    tls: Option<TlsTarget>,
 }
 
+impl OpenRequest {
+    fn check(url: &[u8], parameters: Result<Vec<(String, String)>>) -> Result<OpenRequest> {
+        let url = std::str::from_utf8(url).map_err(|_| Error::invalid("url is not valid UTF-8"))?;
+        let url = url::parse(url)?;
+        let config = ClientConfig::parse(&parameters?)?;
+        let tls = if url.secure {
+            let tls_config = tls::client_config(&config.tls)?;
+            if config.tls.disable_certificate_validation {
+                log!(
+                    Warn,
+                    "wss://{}: certificate validation is off (tls-disable-certificate-validation)",
+                    url.host_header()
+                );
+            }
+            Some((tls_config, tls::server_name(&url.host)?))
+        } else {
+            if !config.tls_keys.is_empty() {
+                log!(
+                    Info,
+                    "TLS keys ({}) have no effect on a ws:// URL",
+                    config.tls_keys.join(", ")
+                );
+            }
+            None
+        };
+        Ok(OpenRequest {
+            url,
+            settings: config.connection,
+            tls,
+        })
+    }
+}
+
+fn new_connection(
+    runtime: &Runtime,
+    settings: Arc<ConnectionSettings>,
+    delegate: Arc<Delegate>,
+) -> Arc<Connection> {
+    let connection = Connection::new(Role::Client, settings, delegate, runtime.pick_loop(), None);
+    runtime.clients.add(&connection);
+    connection
+}
+
+/// For wss: the TLS configuration and the name the server's certificate must carry.
 pub type TlsTarget = (Arc<rustls::ClientConfig>, ServerName<'static>);
 
 /// The error a failed transport operation means for the caller: a TLS failure keeps its own
@@ -89,103 +131,95 @@ pub fn transport_error(context: &str, err: &std::io::Error) -> Error {
     }
 }
 
-fn resolve(url: &WsUrl) -> Result<Vec<SocketAddr>> {
-    let addresses: Vec<SocketAddr> = (url.host.as_str(), url.port)
-        .to_socket_addrs()
-        .map_err(|e| {
-            Error::new(
-                libc::EHOSTUNREACH,
-                format!("cannot resolve '{}': {e}", url.host),
-            )
-        })?
-        .collect();
-    if addresses.is_empty() {
-        return Err(Error::new(
-            libc::EHOSTUNREACH,
-            format!("'{}' has no address", url.host),
-        ));
-    }
-    Ok(addresses)
+/// The address of a host given as an IP literal, which needs no lookup.
+fn literal_address(url: &WsUrl) -> Option<SocketAddr> {
+    let ip: IpAddr = url.host.parse().ok()?;
+    Some(SocketAddr::new(ip, url.port))
 }
 
+/// Returns at once; the loop opens the connection and reports through onOpen or onError. A
+/// host name is resolved off the loop and its addresses handed to the loop as a command.
 fn open_async(
     runtime: &Runtime,
     connection: Arc<Connection>,
     handshake: ClientHandshake,
-    target: Target,
-) -> Result<Arc<Connection>> {
-    let mut remaining: VecDeque<SocketAddr> = target.addresses.into();
-    while let Some(address) = remaining.pop_front() {
-        match mio::net::TcpStream::connect(address) {
-            Ok(stream) => {
-                connection.io.lock().transport =
-                    Some(Transport::connected(stream, target.tls.as_ref())?);
-                break;
-            }
-            Err(e) => log!(Debug, "connect to {address} failed at once: {e}"),
-        }
-    }
-    // With no socket the session reports onError as soon as the loop starts it.
+    url: &WsUrl,
+    tls: Option<TlsTarget>,
+) -> Arc<Connection> {
+    let literal = literal_address(url);
     let session = Session::connecting(
         connection.clone(),
         runtime.clients.clone(),
         handshake,
-        remaining,
-        target.tls,
+        literal.map(|address| vec![address]),
+        tls,
     );
     connection.event_loop.submit(Command::Adopt(session));
-    Ok(connection)
+    if literal.is_none() {
+        // The session gives up at the same time (handshake-timeout-ms); an answer after that
+        // would find no session, so the resolver need not even deliver it.
+        let deadline = Instant::now() + connection.settings.handshake_timeout;
+        // Weak: a lookup outliving the runtime must not keep its loop alive.
+        let event_loop = Arc::downgrade(&connection.event_loop);
+        let id = connection.id;
+        let host = url.host.clone();
+        resolver::lookup(&url.host, url.port, deadline, move |answer| {
+            if let Some(event_loop) = event_loop.upgrade() {
+                let answer = answer.map_err(|e| format!("cannot resolve '{host}': {e}"));
+                event_loop.submit(Command::Resolved { id, answer });
+            }
+        });
+    }
+    connection
 }
 
-fn open_blocking(
-    runtime: &Runtime,
-    connection: Arc<Connection>,
-    handshake: ClientHandshake,
-    target: Target,
-    timeout: Duration,
-) -> Result<Arc<Connection>> {
-    let deadline = Instant::now() + timeout;
-    match connect_and_upgrade(handshake, &target, deadline) {
-        Ok((transport, protocol, leftover)) => {
-            if let Ok(peer) = transport.peer_addr() {
-                connection.set_peer_address(peer);
-            }
-            connection.set_protocol(protocol);
-            // Outside a callback, return only after onOpen has run, as the original SDK's
-            // samples expect ("connected" after "Open"). Inside one, the loop cannot run it yet.
-            let (opened, on_open_done) = sync_channel(1);
-            let waiting = !on_loop_thread();
-            let session = Session::opened(
-                connection.clone(),
-                runtime.clients.clone(),
-                leftover,
-                waiting.then_some(opened),
-            );
-            {
-                // Open and handed over under the connection's lock: a close from another thread
-                // (finalize, say) then queues its command after the hand-over, never before it.
-                let mut io = connection.io.lock();
-                io.transport = Some(transport);
-                io.state = State::Open;
-                connection.event_loop.submit(Command::Adopt(session));
-            }
-            if waiting {
-                let _ = on_open_done.recv_timeout(ON_OPEN_WAIT);
-            }
-            Ok(connection)
-        }
-        Err(failure) => {
-            // onError is delivered on the event loop, like every callback.
-            let session = Session::failed(
-                connection.clone(),
-                runtime.clients.clone(),
-                failure.code,
-                failure.error.message.clone(),
-            );
-            connection.event_loop.submit(Command::Adopt(session));
-            Err(failure.error)
-        }
+/// A connection a blocking open completed: the socket, the negotiated subprotocol, and bytes
+/// that arrived right after the handshake.
+type Opened = (Transport, Option<String>, Vec<u8>);
+
+/// Hands a connection opened on the caller's thread to its loop, which delivers onOpen.
+fn hand_over(runtime: &Runtime, connection: Arc<Connection>, opened: Opened) -> Arc<Connection> {
+    let (transport, protocol, leftover) = opened;
+    if let Ok(peer) = transport.peer_addr() {
+        connection.set_peer_address(peer);
     }
+    connection.set_protocol(protocol);
+    // Outside a callback, return only after onOpen has run, as the original SDK's samples
+    // expect ("connected" after "Open"). Inside one, the loop cannot run it yet.
+    let (opened, on_open_done) = sync_channel(1);
+    let waiting = !on_loop_thread();
+    let session = Session::opened(
+        connection.clone(),
+        runtime.clients.clone(),
+        leftover,
+        waiting.then_some(opened),
+    );
+    {
+        // Open and handed over under the connection's lock: a close from another thread
+        // (finalize, say) then queues its command after the hand-over, never before it.
+        let mut io = connection.io.lock();
+        io.transport = Some(transport);
+        io.state = State::Open;
+        connection.event_loop.enqueue(Command::Adopt(session));
+    }
+    connection.event_loop.wake();
+    if waiting {
+        let _ = on_open_done.recv_timeout(ON_OPEN_WAIT);
+    }
+    connection
+}
+
+/// Hands the loop a session that delivers onError for a failed open, and returns the error for
+/// the caller. The delegate's `release` follows once the connection is gone.
+fn report_failure(runtime: &Runtime, connection: &Arc<Connection>, failure: OpenFailure) -> Error {
+    let session = Session::failed(
+        connection.clone(),
+        runtime.clients.clone(),
+        failure.code,
+        failure.error.message.clone(),
+    );
+    connection.event_loop.submit(Command::Adopt(session));
+    failure.error
 }
 
 /// A failed open: the error for the caller and the status code for onError.
@@ -218,35 +252,81 @@ fn transport_failure(context: &str, err: &std::io::Error) -> OpenFailure {
     }
 }
 
-/// Connect (trying each address), run TLS when asked, send the upgrade request and read the
-/// response, all before `deadline`.
+fn timed_out(what: &str) -> Error {
+    Error::new(libc::ETIMEDOUT, format!("timed out {what}"))
+}
+
+/// The blocking open in the document's two phases: reach the server within `timeout` of
+/// `started`, then complete TLS and the opening handshake within `timeout` of the connect.
 fn connect_and_upgrade(
-    mut handshake: ClientHandshake,
-    target: &Target,
-    deadline: Instant,
-) -> std::result::Result<(Transport, Option<String>, Vec<u8>), OpenFailure> {
-    let timed_out = || Error::new(libc::ETIMEDOUT, "timed out opening the connection");
+    url: &WsUrl,
+    tls: Option<&TlsTarget>,
+    handshake: ClientHandshake,
+    started: Instant,
+    timeout: Duration,
+) -> std::result::Result<Opened, OpenFailure> {
+    let connect_deadline = started + timeout;
+    let addresses = match literal_address(url) {
+        Some(address) => vec![address],
+        None => resolve_before(url, connect_deadline)?,
+    };
+    let stream = connect_before(&addresses, connect_deadline)?;
+    let handshake_deadline = Instant::now() + timeout;
+    upgrade_before(stream, tls, handshake, handshake_deadline)
+}
+
+/// Looks the host name up on a resolver thread, waiting for the answer until `deadline`.
+fn resolve_before(url: &WsUrl, deadline: Instant) -> Result<Vec<SocketAddr>> {
+    let (sender, answer) = sync_channel(1);
+    resolver::lookup(&url.host, url.port, deadline, move |answer| {
+        let _ = sender.send(answer);
+    });
+    let left = deadline.saturating_duration_since(Instant::now());
+    match answer.recv_timeout(left) {
+        Ok(Ok(addresses)) if !addresses.is_empty() => Ok(addresses),
+        Ok(Ok(_)) => Err(Error::new(
+            libc::EHOSTUNREACH,
+            format!("'{}' has no address", url.host),
+        )),
+        Ok(Err(e)) => Err(Error::new(
+            libc::EHOSTUNREACH,
+            format!("cannot resolve '{}': {e}", url.host),
+        )),
+        // Disconnected: the resolver dropped the lookup, its deadline having passed in the queue.
+        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+            Err(timed_out(&format!("resolving '{}'", url.host)))
+        }
+    }
+}
+
+/// Connects to the first address that answers before `deadline`.
+fn connect_before(addresses: &[SocketAddr], deadline: Instant) -> Result<TcpStream> {
     let mut last_error = None;
-    let mut stream = None;
-    for address in &target.addresses {
+    for address in addresses {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(timed_out().into());
+            return Err(timed_out("connecting to the server"));
         }
         match TcpStream::connect_timeout(address, left) {
-            Ok(s) => {
-                stream = Some(s);
-                break;
-            }
+            Ok(stream) => return Ok(stream),
             Err(e) => last_error = Some(Error::io(&format!("cannot connect to {address}"), &e)),
         }
     }
-    let stream = stream.ok_or_else(|| last_error.unwrap_or_else(timed_out))?;
+    Err(last_error.unwrap_or_else(|| timed_out("connecting to the server")))
+}
+
+/// Runs TLS when asked, sends the upgrade request and reads the response, all before
+/// `deadline`.
+fn upgrade_before(
+    stream: TcpStream,
+    tls: Option<&TlsTarget>,
+    mut handshake: ClientHandshake,
+    deadline: Instant,
+) -> std::result::Result<Opened, OpenFailure> {
     stream
         .set_nonblocking(true)
         .map_err(|e| Error::io("cannot make the socket non-blocking", &e))?;
-    let mut transport =
-        Transport::connected(mio::net::TcpStream::from_std(stream), target.tls.as_ref())?;
+    let mut transport = Transport::connected(mio::net::TcpStream::from_std(stream), tls)?;
     let request = handshake.request().to_vec();
     let mut written = 0;
     while written < request.len() {
@@ -308,10 +388,7 @@ fn wait_ready(transport: &Transport, events: i16, deadline: Instant) -> Result<(
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(Error::new(
-                libc::ETIMEDOUT,
-                "timed out opening the connection",
-            ));
+            return Err(timed_out("completing the opening handshake"));
         }
         let mut poll_fd = libc::pollfd {
             fd: transport.raw_fd(),

@@ -40,7 +40,8 @@ const TLS_FAILURE: u16 = 1015;
 enum Phase {
     /// Server: waiting for the HTTP upgrade request.
     Accepting(ServerHandshake),
-    /// Client: TCP connect, then the upgrade request and response.
+    /// Client: name resolution (off the loop), TCP connect, then the upgrade request and
+    /// response.
     Connecting(Box<Connecting>),
     /// Client opened by a blocking `wsOpenConnection`: onOpen is still to be delivered (then the
     /// waiting caller is told), and `leftover` bytes arrived right after the handshake.
@@ -62,6 +63,9 @@ enum Phase {
 struct Connecting {
     handshake: ClientHandshake,
     request_sent: bool,
+    /// The host's addresses are still being looked up: `Command::Resolved` brings them.
+    resolving: bool,
+    /// Addresses not tried yet.
     remaining: VecDeque<SocketAddr>,
     /// For wss: the TLS configuration and server name, for each address tried.
     tls: Option<TlsTarget>,
@@ -141,18 +145,21 @@ impl Session {
         )
     }
 
-    /// A client whose TCP connect has been started; `remaining` are addresses to try next.
+    /// A client to open on the loop: it connects to `addresses` in turn when started, or, with
+    /// `None`, waits for them from the resolver (`on_resolved`). `handshake-timeout-ms` bounds
+    /// the whole open.
     pub fn connecting(
         connection: Arc<Connection>,
         group: Arc<ConnectionGroup>,
         handshake: ClientHandshake,
-        remaining: VecDeque<SocketAddr>,
+        addresses: Option<Vec<SocketAddr>>,
         tls: Option<TlsTarget>,
     ) -> Box<Session> {
         let connecting = Connecting {
             handshake,
             request_sent: false,
-            remaining,
+            resolving: addresses.is_none(),
+            remaining: addresses.unwrap_or_default().into(),
             tls,
         };
         Self::new(connection, group, Phase::Connecting(Box::new(connecting)))
@@ -193,6 +200,14 @@ impl Session {
             let code = *code;
             let why = why.clone();
             return self.fail_before_open_with(code, &why);
+        }
+        if let Phase::Connecting(connecting) = &self.phase {
+            // The loop makes the connect itself: to a literal address now, to a host name's
+            // addresses when the resolver's answer comes.
+            if connecting.resolving {
+                return Outcome::Continue;
+            }
+            return self.connect_next(ctx, "no address to connect to".into());
         }
         let token = Token(self.connection.id as usize);
         let registered = {
@@ -412,28 +427,8 @@ impl Session {
             if let Some(err) = failure {
                 // Dropping the failed socket closes it, which also takes it out of the poll set.
                 io.transport = None;
-                // Try the host's next address, if it has one.
-                while let Some(next) = connecting.remaining.pop_front() {
-                    match mio::net::TcpStream::connect(next) {
-                        Ok(stream) => {
-                            let Ok(mut transport) =
-                                Transport::connected(stream, connecting.tls.as_ref())
-                            else {
-                                continue;
-                            };
-                            if transport
-                                .register(ctx.registry, Token(self.connection.id as usize))
-                                .is_ok()
-                            {
-                                io.transport = Some(transport);
-                                return Outcome::Continue;
-                            }
-                        }
-                        Err(e) => log!(Debug, "connect to {next} failed: {e}"),
-                    }
-                }
                 drop(io);
-                return self.fail_before_open(&format!("connect failed: {err}"));
+                return self.connect_next(ctx, format!("connect failed: {err}"));
             }
             io.write_raw(connecting.handshake.request());
             connecting.request_sent = true;
@@ -486,6 +481,63 @@ impl Session {
         };
         *ctx.receive_buffer = buffer;
         outcome
+    }
+
+    /// The resolver's answer for a client still resolving: connect to the addresses in turn.
+    /// (An answer for a session that is gone, timed out say, never gets here.)
+    pub fn on_resolved(
+        &mut self,
+        ctx: &mut Context,
+        answer: Result<Vec<SocketAddr>, String>,
+    ) -> Outcome {
+        let Phase::Connecting(connecting) = &mut self.phase else {
+            return Outcome::Continue;
+        };
+        if !connecting.resolving {
+            return Outcome::Continue;
+        }
+        connecting.resolving = false;
+        match answer {
+            Ok(addresses) => {
+                connecting.remaining = addresses.into();
+                self.connect_next(ctx, "the host name has no address".into())
+            }
+            Err(why) => self.fail_before_open(&why),
+        }
+    }
+
+    /// Starts a non-blocking connect to the next address not tried yet. When none is left:
+    /// onError with the last address's failure, or `why_not` if there was none to try.
+    fn connect_next(&mut self, ctx: &mut Context, why_not: String) -> Outcome {
+        let Phase::Connecting(connecting) = &mut self.phase else {
+            return Outcome::Continue;
+        };
+        let mut why_not = why_not;
+        let token = Token(self.connection.id as usize);
+        while let Some(next) = connecting.remaining.pop_front() {
+            let started = mio::net::TcpStream::connect(next)
+                .map_err(|e| format!("connect to {next} failed: {e}"))
+                .and_then(|stream| {
+                    Transport::connected(stream, connecting.tls.as_ref()).map_err(|e| e.message)
+                })
+                .and_then(|mut transport| {
+                    transport
+                        .register(ctx.registry, token)
+                        .map(|()| transport)
+                        .map_err(|e| format!("cannot watch the socket: {e}"))
+                });
+            match started {
+                Ok(transport) => {
+                    self.connection.io.lock().transport = Some(transport);
+                    return Outcome::Continue;
+                }
+                Err(why) => {
+                    log!(Debug, "connection {}: {why}", self.connection.id);
+                    why_not = why;
+                }
+            }
+        }
+        self.fail_before_open(&why_not)
     }
 
     /// Parses frames from newly read bytes, continuing a frame cut by the previous read.

@@ -92,7 +92,11 @@ fn a_panic_fails_one_connection_with_1011_and_the_loop_goes_on() {
     assert_eq!(opcode, 0x8, "a close frame");
     assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 1011);
     let mut rest = Vec::new();
-    assert_eq!(doomed.read_to_end(&mut rest).unwrap(), 0, "then the TCP close");
+    assert_eq!(
+        doomed.read_to_end(&mut rest).unwrap(),
+        0,
+        "then the TCP close"
+    );
 
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut seen = echo.seen.lock();
