@@ -200,44 +200,53 @@ int32_t wsConnectionIsOpen(struct WsConnection *connection_handle);
 int32_t wsConnectionRetain(struct WsConnection *connection_handle);
 
 // Drops a reference taken by `wsOpenConnection` or `wsConnectionRetain`. Releasing does not
-// close an open connection (use `wsCloseConnection`). Releasing NULL or a stale handle fails
-// with `EINVAL`/`EBADF` and does nothing else.
+// close an open connection (use `wsCloseConnection`). Releasing NULL is a no-op (returns 0);
+// a stale handle, or one released more often than retained, fails with `EBADF` and nothing
+// else happens.
 int32_t wsConnectionRelease(struct WsConnection *connection_handle);
 
-// The message type of a message event; `kWsMessageUnknown` for open, error and close events
-// (and for NULL).
+// The message type of a message event; `kWsMessageUnknown` for open, error and close events,
+// and (with `errno` set) for a NULL or stale event.
 enum ws_message_t wsEventMessageType(const struct WsEvent *event_handle);
 
 // Points `*data` at the whole message (fragments reassembled; text is not NUL-terminated) and
-// returns its size, without copying. The bytes live as long as the event. An event without
-// data gives 0 and `*data` = NULL. Returns -1 with `EINVAL` for NULL arguments.
+// returns its size, without copying. An event without data gives 0 and `*data` = NULL.
+//
+// The pointer is valid until the callback returns. After `wsEventRetain` the event has its own
+// copy: call `wsEventData` again after the retain for a pointer that stays valid until the
+// last `wsEventRelease` (a pointer fetched before the retain still ends with the callback).
+// Returns -1 with `EINVAL` for NULL arguments, `EBADF` for an event that is not live.
 //
 // # Safety
 // `data` is NULL or a writable pointer slot.
 int32_t wsEventData(const struct WsEvent *event_handle, const uint8_t **data);
 
-// Copies the message (or the close reason) as a NUL-terminated string into `buffer` like
-// `snprintf` and returns its full length, or -1 with `errno`. `buffer` may be NULL with
-// `capacity` 0 to ask for the length.
+// Copies the message (or the close/error reason) as a NUL-terminated string into `buffer`
+// like `snprintf` and returns its full length, or -1 with `errno` (`EINVAL`, `EBADF`).
+// `buffer` may be NULL with `capacity` 0 to ask for the length.
 //
 // # Safety
 // `buffer` has `capacity` writable bytes.
 int32_t wsEventText(const struct WsEvent *event_handle, char *buffer, size_t capacity);
 
 // The status code of an error or close event (`ws_status_code_t`: 1000…1015); 0 for open
-// and message events; -1 with `EINVAL` for NULL.
+// and message events; -1 with `EINVAL` for NULL, `EBADF` for an event that is not live.
 int32_t wsEventStatusCode(const struct WsEvent *event_handle);
 
-// The connection the event belongs to, borrowed: valid during the callback (retain it with
-// `wsConnectionRetain` to keep it). NULL with `EINVAL` for a NULL event.
+// The connection the event belongs to, borrowed: the handle is valid while the event is (keep
+// it longer with `wsConnectionRetain`). It is the same handle `wsOpenConnection` returned for
+// a client connection. NULL with `EINVAL` for a NULL event, `EBADF` for one not live.
 struct WsConnection *wsEventConnection(const struct WsEvent *event_handle);
 
-// Keeps the event (and its data, copied now if it was borrowed) valid after the callback.
-// Call it inside the callback, on the callback's thread: the borrowed data is only valid
-// until the callback returns. Returns 0, or -1 with `EINVAL` for NULL.
+// Keeps the event valid after its callback returns, until the matching `wsEventRelease`
+// (retains and releases may nest). The first retain copies the data: fetch it again with
+// `wsEventData` afterwards. Call it during the callback (on any thread); afterwards the event
+// is only live if it was retained before. Returns 0, or -1 with `EINVAL` (NULL) or `EBADF`.
 int32_t wsEventRetain(struct WsEvent *event_handle);
 
-// Drops a reference taken with `wsEventRetain`.
+// Drops a reference taken with `wsEventRetain`; after the last one the handle is stale. Any
+// thread may call it. NULL is a no-op (returns 0); an event that was not retained (or was
+// released as often as retained) fails with `EBADF` and nothing else happens.
 int32_t wsEventRelease(struct WsEvent *event_handle);
 
 // The text of the last failure on the calling thread (`"function: reason"`), or `""`.
@@ -317,7 +326,7 @@ int32_t wsServerShutdown(struct WsServer *server_handle);
 // it returns. Called from inside a callback it cannot wait for callbacks of this server that
 // are already running on other event-loop threads (with `event-loop-threads` > 1); no new one
 // starts.
-// NULL or a stale handle: -1 with `EINVAL`/`EBADF`, nothing else happens.
+// NULL is a no-op (returns 0); a stale handle fails with `EBADF` and nothing else happens.
 int32_t destroyWsServer(struct WsServer *server_handle);
 
 // The TCP port the server listens on (useful with `port` = 0), or -1 with `ENOTCONN` when it
@@ -328,7 +337,8 @@ int32_t wsServerPort(struct WsServer *server_handle);
 int32_t wsServerRetain(struct WsServer *server_handle);
 
 // Drops a reference. When the last reference goes, the server is shut down as by
-// `wsServerShutdown`. Releasing NULL returns -1 with `EINVAL` and does nothing else.
+// `wsServerShutdown`. Releasing NULL is a no-op (returns 0); a stale handle, or one released
+// more often than retained, fails with `EBADF` and nothing else happens.
 int32_t wsServerRelease(struct WsServer *server_handle);
 
 #ifdef __cplusplus

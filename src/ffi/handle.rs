@@ -248,6 +248,9 @@ impl<T> HandleTable<T> {
     }
 
     pub fn retain(&self, handle: usize) -> Result<()> {
+        if handle == 0 {
+            return Err(Error::invalid(format!("{} is NULL", self.what)));
+        }
         let mut slot = self.slots.lock(handle).ok_or_else(|| self.stale())?;
         let entry = slot.value.as_mut().expect("locked slots hold a value");
         let object = entry.object.upgrade().ok_or_else(|| self.stale())?;

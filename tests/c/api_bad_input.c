@@ -65,7 +65,19 @@ static struct {
     int data_null_rc, data_null_errno;
     int text_null_rc, text_null_errno;
     int finalize_rc, finalize_errno;
+    WsEvent *unretained; /* an event used after its callback returned, without a retain */
 } probe;
+
+/* Event misuse from a callback: a release without a retain, and a retained event whose data
+ * pointer (fetched after the retain) is read after the callback, on another thread. */
+static struct {
+    int done;
+    int release_unretained_rc, release_unretained_errno;
+    int retain_rc;
+    WsEvent *kept;
+    const uint8_t *kept_data;
+    int kept_length;
+} misuse;
 
 static void on_open(void *user, WsEvent *event)
 {
@@ -79,6 +91,25 @@ static void on_message(void *user, WsEvent *event)
     int rc_data, errno_data, rc_text, errno_text, rc_fin, errno_fin;
     const uint8_t *data = NULL;
     (void)user;
+    if (wsEventMessageType(event) == kWsMessageText && wsEventData(event, &data) == 6 && memcmp(data, "events", 6) == 0) {
+        int release_rc, release_errno, retain_rc, length;
+        const uint8_t *kept_data = NULL;
+        errno = 0;
+        release_rc = wsEventRelease(event);
+        release_errno = errno;
+        retain_rc = wsEventRetain(event);
+        length = wsEventData(event, &kept_data);
+        tu_lock();
+        misuse.release_unretained_rc = release_rc;
+        misuse.release_unretained_errno = release_errno;
+        misuse.retain_rc = retain_rc;
+        misuse.kept = event;
+        misuse.kept_data = kept_data;
+        misuse.kept_length = length;
+        misuse.done = 1;
+        tu_unlock_notify();
+        return;
+    }
     if (wsEventMessageType(event) != kWsMessageText || wsEventData(event, &data) != 5 || memcmp(data, "probe", 5) != 0)
         return;
     errno = 0;
@@ -97,6 +128,7 @@ static void on_message(void *user, WsEvent *event)
     probe.text_null_errno = errno_text;
     probe.finalize_rc = rc_fin;
     probe.finalize_errno = errno_fin;
+    probe.unretained = event;
     probe.done = 1;
     tu_unlock_notify();
 }
@@ -194,10 +226,11 @@ static void test_null_handles(void)
     CHECK_FAILS(startWsServer(NULL) == -1, EINVAL, "startWsServer(NULL)");
     CHECK_FAILS(stopWsServer(NULL) == -1, EINVAL, "stopWsServer(NULL)");
     CHECK_FAILS(wsServerShutdown(NULL) == -1, EINVAL, "wsServerShutdown(NULL)");
-    CHECK_FAILS(destroyWsServer(NULL) == -1, EINVAL, "destroyWsServer(NULL)");
+    /* Ending NULL is a no-op, as free(NULL) is. */
+    CHECK(destroyWsServer(NULL) == 0, "destroyWsServer(NULL) is a no-op");
     CHECK_FAILS(wsServerPort(NULL) == -1, EINVAL, "wsServerPort(NULL)");
     CHECK_FAILS(wsServerRetain(NULL) == -1, EINVAL, "wsServerRetain(NULL)");
-    CHECK_FAILS(wsServerRelease(NULL) == -1, EINVAL, "wsServerRelease(NULL)");
+    CHECK(wsServerRelease(NULL) == 0, "wsServerRelease(NULL) is a no-op");
 
     CHECK_FAILS(open_connection(NULL, 1000) == NULL, EINVAL, "wsOpenConnection(url NULL)");
     delegates_created++;
@@ -215,7 +248,7 @@ static void test_null_handles(void)
     CHECK_FAILS(wsConnectionGetUserData(NULL) == NULL, EINVAL, "wsConnectionGetUserData(NULL)");
     CHECK_FAILS(wsConnectionIsOpen(NULL) == -1, EINVAL, "wsConnectionIsOpen(NULL)");
     CHECK_FAILS(wsConnectionRetain(NULL) == -1, EINVAL, "wsConnectionRetain(NULL)");
-    CHECK_FAILS(wsConnectionRelease(NULL) == -1, EINVAL, "wsConnectionRelease(NULL)");
+    CHECK(wsConnectionRelease(NULL) == 0, "wsConnectionRelease(NULL) is a no-op");
 
     CHECK(wsEventMessageType(NULL) == kWsMessageUnknown, "wsEventMessageType(NULL) is kWsMessageUnknown");
     CHECK_FAILS(wsEventData(NULL, &data) == -1, EINVAL, "wsEventData(NULL, ...)");
@@ -223,7 +256,7 @@ static void test_null_handles(void)
     CHECK_FAILS(wsEventStatusCode(NULL) == -1, EINVAL, "wsEventStatusCode(NULL)");
     CHECK_FAILS(wsEventConnection(NULL) == NULL, EINVAL, "wsEventConnection(NULL)");
     CHECK_FAILS(wsEventRetain(NULL) == -1, EINVAL, "wsEventRetain(NULL)");
-    CHECK_FAILS(wsEventRelease(NULL) == -1, EINVAL, "wsEventRelease(NULL)");
+    CHECK(wsEventRelease(NULL) == 0, "wsEventRelease(NULL) is a no-op");
 
     /* The log hook is called before oasis_log_message returns, and in order: a line logged after
      * a dropped one shows that the dropped one is not merely late. */
@@ -232,13 +265,14 @@ static void test_null_handles(void)
     CHECK(logged_since(mark, "a line without a tag"), "oasis_log_message with a NULL tag writes the line");
     mark = log_lines();
     oasis_log_message(OASIS_LOG_ERROR, "tag", NULL);
-    CHECK(log_lines() == mark + 1 && logged_since(mark, "oasis_log_message") && logged_since(mark, "NULL"),
-          "oasis_log_message with a NULL message writes only the library's warning about it (%d line(s))",
-          log_lines() - mark);
+    /* (Lines from the event loop, such as the onError of the failed opens above, may arrive
+     * meanwhile: only the lines of this call are counted.) */
+    CHECK(logged_since(mark, "oasis_log_message") && logged_since(mark, "NULL") && !logged_since(mark, "[tag]"),
+          "oasis_log_message with a NULL message writes only the library's warning about it");
     mark = log_lines();
     oasis_log_message(OASIS_LOG_ERROR, NULL, NULL);
-    CHECK(log_lines() == mark + 1 && logged_since(mark, "oasis_log_message"),
-          "oasis_log_message(NULL, NULL) likewise (%d line(s))", log_lines() - mark);
+    CHECK(logged_since(mark, "oasis_log_message") && !logged_since(mark, "[app]"),
+          "oasis_log_message(NULL, NULL) likewise");
     mark = log_lines();
     oasis_log_message(99, "tag", "a level that does not exist");
     oasis_log_message(OASIS_LOG_ERROR, "tag", "the line after it");
@@ -401,10 +435,34 @@ static void test_live_connection(int port)
           "oasis_finalize inside a callback: -1/EDEADLK (%d/%d)", probe.finalize_rc, probe.finalize_errno);
     tu_unlock();
 
+    /* The next message's callback runs only after the probe's returned: its event is stale. */
+    CHECK(wsSendText(conn, "events") == 0, "a text whose server callback misuses its event");
+    TU_WAIT_FOR(ok, misuse.done, TU_TIMEOUT_MS);
+    CHECK(ok, "the misuse callback ran");
+    CHECK_FAILS(wsEventStatusCode(probe.unretained) == -1, EBADF, "an event used after its callback: EBADF");
+    CHECK_FAILS(wsEventRetain(probe.unretained) == -1, EBADF, "retaining an event after its callback: EBADF");
+    tu_lock();
+    CHECK(misuse.release_unretained_rc == -1 && misuse.release_unretained_errno == EBADF,
+          "wsEventRelease without a retain: -1/EBADF (%d/%d)", misuse.release_unretained_rc,
+          misuse.release_unretained_errno);
+    CHECK(misuse.retain_rc == 0, "wsEventRetain");
+    tu_unlock();
+
     closes_before = tu_counter_get(&closes);
     CHECK(wsCloseConnection(conn) == 0, "wsCloseConnection");
     /* Both ends share the counting delegate: the client's and the server's onClose. */
     CHECK(tu_counter_wait(&closes, closes_before + 2, TU_TIMEOUT_MS), "both ends report onClose");
+
+    /* The server's onClose came after the misuse callback returned: on this thread, the data
+     * fetched after the retain is still there. */
+    CHECK(misuse.kept_length == 6 && misuse.kept_data != NULL && memcmp(misuse.kept_data, "events", 6) == 0,
+          "a retained event's data outlives its callback");
+    CHECK(wsEventMessageType(misuse.kept) == kWsMessageText, "a retained event still answers");
+    CHECK(wsEventConnection(misuse.kept) != NULL, "a retained event still has its connection");
+    CHECK(wsEventRelease(misuse.kept) == 0, "wsEventRelease of the retained event");
+    CHECK_FAILS(wsEventRelease(misuse.kept) == -1, EBADF, "wsEventRelease once more: EBADF");
+    CHECK_FAILS(wsEventStatusCode(misuse.kept) == -1, EBADF, "a released event: EBADF");
+
     CHECK(wsConnectionIsOpen(conn) == 0, "a closed connection is not open");
     CHECK_FAILS(wsSendText(conn, "late") == -1, ENOTCONN, "wsSendText on a closed connection: ENOTCONN");
     CHECK_FAILS(wsSendTextLength(conn, "late", 4) == -1, ENOTCONN, "wsSendTextLength on a closed connection: ENOTCONN");
@@ -421,6 +479,18 @@ static void test_live_connection(int port)
     CHECK_FAILS(wsConnectionIsOpen(conn) == -1, EBADF, "wsConnectionIsOpen on a released connection: EBADF");
     CHECK_FAILS(wsConnectionRetain(conn) == -1, EBADF, "wsConnectionRetain on a released connection: EBADF");
     CHECK_FAILS(wsConnectionRelease(conn) == -1, EBADF, "wsConnectionRelease twice: EBADF");
+
+    /* A new connection may live where the old one did: the old handle still reaches nothing. */
+    delegates_created++;
+    plain = wsOpenConnection(url, NULL, 0, &delegate, NULL, 3000);
+    CHECK(plain != NULL && plain != conn, "a new connection gets a handle of its own");
+    CHECK_FAILS(wsSendText(conn, "for the old one") == -1, EBADF, "the old handle after a new open: EBADF");
+    if (plain) {
+        closes_before = tu_counter_get(&closes);
+        CHECK(wsCloseConnection(plain) == 0, "closing the new connection");
+        CHECK(tu_counter_wait(&closes, closes_before + 2, TU_TIMEOUT_MS), "both ends report onClose");
+        CHECK(wsConnectionRelease(plain) == 0, "releasing the new connection");
+    }
 
     CHECK_FAILS((plain = wsOpenConnection(url, NULL, 0, NULL, NULL, 3000)) == NULL, EINVAL,
                 "wsOpenConnection(delegate NULL)");
