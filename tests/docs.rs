@@ -13,7 +13,7 @@ fn render() -> String {
     );
     for key in KEYS {
         let scopes: Vec<&str> = key
-            .scopes
+            .scopes()
             .iter()
             .map(|s| match s {
                 Scope::Initialize => "initialize",
@@ -25,8 +25,8 @@ fn render() -> String {
             "| `{}` | {} | {} | {} | {} |\n",
             key.name,
             scopes.join(", "),
-            key.value_type.replace('|', "\\|"),
-            key.default,
+            key.value_type().replace('|', "\\|"),
+            key.default_text(),
             key.effect
         ));
     }

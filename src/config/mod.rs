@@ -1,13 +1,15 @@
 //! Key-value parameter maps turned into typed, validated settings.
 //!
-//! Every key the library knows is listed once in [`KEYS`]; the docs' key table is written from
-//! it. A key that is not in the table (or not meant for the object being created) is logged and
-//! ignored; a known key with a bad value is an `EINVAL` failure whose message names the key and
-//! the value. Values are checked here, before they reach the protocol code.
+//! Every key the library knows is listed once in [`KEYS`], with its value type, default, doc line
+//! and what it sets: the parser below is driven by that table, the defaults are applied from it,
+//! and the docs' key table is written from it, so docs and behaviour cannot drift apart. A key
+//! that is not in the table (or not meant for the object being created) is logged and ignored; a
+//! known key with a bad value is an `EINVAL` failure whose message names the key and the value.
+//! Values are checked here, before they reach the protocol code.
 
 mod keys;
 
-pub use keys::{KEYS, KeyInfo, Scope};
+pub use keys::{KEYS, KeyInfo, Scope, Value, ValueKind};
 
 use crate::error::{Error, Result};
 use crate::log::{LogLevel, log};
@@ -31,15 +33,9 @@ pub struct ConnectionSettings {
 }
 
 impl Default for ConnectionSettings {
+    /// The documented defaults (those of a client with no parameters).
     fn default() -> Self {
-        ConnectionSettings {
-            protocols: Vec::new(),
-            fragment_size_max: 0,
-            message_size_max: 16 << 20,
-            send_buffer_max: 1 << 20,
-            handshake_timeout: Duration::from_millis(10_000),
-            close_timeout: Duration::from_millis(5_000),
-        }
+        ClientConfig::default().connection
     }
 }
 
@@ -63,8 +59,19 @@ pub struct ServerTls {
     pub authority_names: Vec<String>,
 }
 
-/// A client's TLS keys, used for `wss://` URLs.
+/// A server's keys while they are read, before the checks that involve several keys.
 #[derive(Debug, Clone)]
+pub struct ServerDraft {
+    pub port: Option<u16>,
+    pub bind_address: IpAddr,
+    pub connection: ConnectionSettings,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub tls: ServerTls,
+}
+
+/// A client's TLS keys, used for `wss://` URLs.
+#[derive(Debug, Clone, Default)]
 pub struct ClientTls {
     /// Trust anchors; empty means the system bundle.
     pub ca_files: Vec<PathBuf>,
@@ -75,19 +82,7 @@ pub struct ClientTls {
     pub use_sni: bool,
 }
 
-impl Default for ClientTls {
-    fn default() -> Self {
-        ClientTls {
-            ca_files: Vec::new(),
-            cert_file: None,
-            key_file: None,
-            disable_certificate_validation: false,
-            use_sni: true,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ClientConfig {
     pub connection: ConnectionSettings,
     pub tls: ClientTls,
@@ -95,36 +90,84 @@ pub struct ClientConfig {
     pub tls_keys: Vec<String>,
 }
 
+impl Default for ClientConfig {
+    fn default() -> Self {
+        let mut config = ClientConfig {
+            connection: ConnectionSettings::unset(),
+            tls: ClientTls::default(),
+            tls_keys: Vec::new(),
+        };
+        apply_defaults(Scope::Client, |key, value| {
+            if let Some(set) = key.client {
+                set(&mut config, value)
+            }
+        });
+        config
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     pub event_loop_threads: usize,
+    /// None: the level stays as it is.
     pub log_level: Option<LogLevel>,
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        RuntimeConfig {
-            event_loop_threads: 1,
+        let mut config = RuntimeConfig {
+            event_loop_threads: 0,
             log_level: None,
+        };
+        apply_defaults(Scope::Initialize, |key, value| {
+            if let Some(set) = key.initialize {
+                set(&mut config, value)
+            }
+        });
+        config
+    }
+}
+
+impl ConnectionSettings {
+    /// Every field empty, before the table's defaults are applied.
+    fn unset() -> ConnectionSettings {
+        ConnectionSettings {
+            protocols: Vec::new(),
+            fragment_size_max: 0,
+            message_size_max: 0,
+            send_buffer_max: 0,
+            handshake_timeout: Duration::ZERO,
+            close_timeout: Duration::ZERO,
         }
     }
 }
 
-/// Walks the pairs, hands each known key of `scope` to `apply`, and logs the rest.
+/// Hands every key of `scope` that has a default to `apply`, with that default parsed.
+fn apply_defaults(scope: Scope, mut apply: impl FnMut(&'static KeyInfo, &Value)) {
+    for key in KEYS.iter().filter(|key| key.applies_to(scope)) {
+        if let Some(text) = key.default {
+            let value = parse_value(key, text).expect("the key table's defaults parse");
+            apply(key, &value);
+        }
+    }
+}
+
+/// Walks the pairs, hands each known key of `scope` to `apply` with its parsed value, and logs
+/// the rest.
 fn for_each_key(
     pairs: &[(String, String)],
     scope: Scope,
-    mut apply: impl FnMut(&'static KeyInfo, &str) -> Result<()>,
+    mut apply: impl FnMut(&'static KeyInfo, &Value),
 ) -> Result<()> {
-    for (key, value) in pairs {
-        match KEYS.iter().find(|info| info.name == key.as_str()) {
-            Some(info) if info.scopes.contains(&scope) => apply(info, value)?,
+    for (name, text) in pairs {
+        match KEYS.iter().find(|info| info.name == name.as_str()) {
+            Some(key) if key.applies_to(scope) => apply(key, &parse_value(key, text)?),
             Some(_) => log!(
                 Warn,
-                "key '{key}' has no meaning for {}; ignored",
+                "key '{name}' has no meaning for {}; ignored",
                 scope.noun()
             ),
-            None => log!(Warn, "unknown key '{key}' ignored"),
+            None => log!(Warn, "unknown key '{name}' ignored"),
         }
     }
     Ok(())
@@ -136,151 +179,109 @@ fn bad_value(key: &str, value: &str, expected: &str) -> Error {
     ))
 }
 
-fn parse_uint(key: &str, value: &str, min: u64, max: u64) -> Result<u64> {
-    let expected = format!("an integer from {min} to {max}");
-    let number: u64 = value
-        .trim()
-        .parse()
-        .map_err(|_| bad_value(key, value, &expected))?;
-    if number < min || number > max {
-        return Err(bad_value(key, value, &expected));
-    }
-    Ok(number)
-}
-
-fn parse_bool(key: &str, value: &str) -> Result<bool> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(bad_value(key, value, "1/0, true/false, yes/no or on/off")),
-    }
-}
-
-/// Subprotocol list: comma- or space-separated HTTP tokens.
-fn parse_protocols(key: &str, value: &str) -> Result<Vec<String>> {
-    let mut list = Vec::new();
-    for name in value.split([',', ' ', '\t']).filter(|s| !s.is_empty()) {
-        let is_token = name
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
-        if !is_token {
-            return Err(bad_value(
-                key,
-                value,
-                "subprotocol names (HTTP tokens) separated by commas",
-            ));
+/// Parses and checks one value the way its key's [`ValueKind`] says.
+pub fn parse_value(key: &KeyInfo, text: &str) -> Result<Value> {
+    let name = key.name;
+    let bad = |expected: &str| bad_value(name, text, expected);
+    let number = |min: u64, max: u64| -> Result<Value> {
+        let expected = format!("an integer from {min} to {max}");
+        let number: u64 = text.trim().parse().map_err(|_| bad(&expected))?;
+        if number < min || number > max {
+            return Err(bad(&expected));
         }
-        list.push(name.to_string());
-    }
-    Ok(list)
-}
-
-fn parse_millis(key: &str, value: &str) -> Result<Duration> {
-    Ok(Duration::from_millis(parse_uint(key, value, 1, 3_600_000)?))
-}
-
-/// Applies the keys every connection understands; `Ok(false)` when `key` is not one of them.
-fn apply_connection_key(settings: &mut ConnectionSettings, key: &str, value: &str) -> Result<bool> {
-    match key {
-        "websocket-protocols" => settings.protocols = parse_protocols(key, value)?,
-        "websocket-fragment-size-max" => {
-            settings.fragment_size_max = parse_uint(key, value, 0, i32::MAX as u64)? as usize
+        Ok(Value::Number(number))
+    };
+    let lines = || -> Vec<String> {
+        text.lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    match key.kind {
+        ValueKind::Integer { min, max }
+        | ValueKind::Bytes { min, max }
+        | ValueKind::Millis { min, max } => number(min, max),
+        ValueKind::Bool => match text.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(Value::Bool(true)),
+            "0" | "false" | "no" | "off" => Ok(Value::Bool(false)),
+            _ => Err(bad("1/0, true/false, yes/no or on/off")),
+        },
+        ValueKind::Path => match text.trim() {
+            "" => Err(bad("a file path")),
+            path => Ok(Value::Path(PathBuf::from(path))),
+        },
+        ValueKind::PathList => match lines() {
+            paths if paths.is_empty() => Err(bad("one or more file paths separated by newlines")),
+            paths => Ok(Value::Paths(paths.into_iter().map(PathBuf::from).collect())),
+        },
+        ValueKind::NameList => match lines() {
+            names if names.is_empty() => Err(bad(
+                "one or more authority common names separated by newlines",
+            )),
+            names => Ok(Value::Names(names)),
+        },
+        ValueKind::Protocols => {
+            let mut names = Vec::new();
+            for name in text.split([',', ' ', '\t']).filter(|s| !s.is_empty()) {
+                let is_token = name
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
+                if !is_token {
+                    return Err(bad("subprotocol names (HTTP tokens) separated by commas"));
+                }
+                names.push(name.to_string());
+            }
+            Ok(Value::Names(names))
         }
-        "websocket-message-size-max" => {
-            settings.message_size_max = parse_uint(key, value, 1, i32::MAX as u64)? as usize
+        ValueKind::Address => {
+            let address = text.trim().trim_start_matches('[').trim_end_matches(']');
+            address
+                .parse()
+                .map(Value::Address)
+                .map_err(|_| bad("an IPv4 or IPv6 address such as 0.0.0.0 or ::"))
         }
-        "send-buffer-size-max" => {
-            settings.send_buffer_max = parse_uint(key, value, 1, i32::MAX as u64)? as usize
-        }
-        "handshake-timeout-ms" => settings.handshake_timeout = parse_millis(key, value)?,
-        "close-timeout-ms" => settings.close_timeout = parse_millis(key, value)?,
-        _ => return Ok(false),
+        ValueKind::LogLevel => LogLevel::parse(text)
+            .map(Value::Level)
+            .ok_or_else(|| bad("off, error, warn, info, debug, trace or 0..5")),
     }
-    Ok(true)
-}
-
-fn parse_path(key: &str, value: &str) -> Result<PathBuf> {
-    let path = value.trim();
-    if path.is_empty() {
-        return Err(bad_value(key, value, "a file path"));
-    }
-    Ok(PathBuf::from(path))
-}
-
-/// Several paths separated by newlines (the SDK's format for ca-certs-file-path).
-fn parse_path_list(key: &str, value: &str) -> Result<Vec<PathBuf>> {
-    let paths: Vec<PathBuf> = value
-        .lines()
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .collect();
-    if paths.is_empty() {
-        return Err(bad_value(
-            key,
-            value,
-            "one or more file paths separated by newlines",
-        ));
-    }
-    Ok(paths)
-}
-
-fn parse_name_list(key: &str, value: &str) -> Result<Vec<String>> {
-    let names: Vec<String> = value
-        .lines()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(String::from)
-        .collect();
-    if names.is_empty() {
-        return Err(bad_value(
-            key,
-            value,
-            "one or more authority common names separated by newlines",
-        ));
-    }
-    Ok(names)
 }
 
 impl ServerConfig {
     pub fn parse(pairs: &[(String, String)]) -> Result<ServerConfig> {
-        let mut port = None;
-        let mut bind_address: IpAddr = [0, 0, 0, 0].into();
-        let mut connection = ConnectionSettings::default();
-        let (mut cert_file, mut key_file) = (None, None);
-        let mut tls = ServerTls::default();
-        for_each_key(pairs, Scope::Server, |info, value| {
-            let key = info.name;
-            match key {
-                "port" => port = Some(parse_uint(key, value, 0, 65535)? as u16),
-                "bind-address" => {
-                    let text = value.trim().trim_start_matches('[').trim_end_matches(']');
-                    bind_address = text.parse().map_err(|_| {
-                        bad_value(key, value, "an IPv4 or IPv6 address such as 0.0.0.0 or ::")
-                    })?;
-                }
-                "cert-file-path" => cert_file = Some(parse_path(key, value)?),
-                "pkey-file-path" => key_file = Some(parse_path(key, value)?),
-                "ca-certs-file-path" => tls.ca_files = parse_path_list(key, value)?,
-                "tls-certificate-request-authority-names" => {
-                    tls.authority_names = parse_name_list(key, value)?
-                }
-                _ => {
-                    apply_connection_key(&mut connection, key, value)?;
-                }
+        let mut draft = ServerDraft {
+            port: None,
+            bind_address: IpAddr::from([0, 0, 0, 0]),
+            connection: ConnectionSettings::unset(),
+            cert_file: None,
+            key_file: None,
+            tls: ServerTls::default(),
+        };
+        let mut set = |key: &'static KeyInfo, value: &Value| {
+            if let Some(set) = key.server {
+                set(&mut draft, value)
             }
-            Ok(())
-        })?;
-        let port =
-            port.ok_or_else(|| Error::invalid("key 'port' is required (0 picks a free port)"))?;
-        let tls = match (cert_file, key_file) {
+        };
+        apply_defaults(Scope::Server, &mut set);
+        for_each_key(pairs, Scope::Server, &mut set)?;
+        draft.finish()
+    }
+}
+
+impl ServerDraft {
+    /// The checks that involve several keys.
+    fn finish(self) -> Result<ServerConfig> {
+        let port = self
+            .port
+            .ok_or_else(|| Error::invalid("key 'port' is required (0 picks a free port)"))?;
+        let tls = match (self.cert_file, self.key_file) {
             (Some(cert_file), Some(key_file)) => Some(ServerTls {
                 cert_file,
                 key_file,
-                ..tls
+                ..self.tls
             }),
             (None, None) => {
-                if !tls.ca_files.is_empty() || !tls.authority_names.is_empty() {
+                if !self.tls.ca_files.is_empty() || !self.tls.authority_names.is_empty() {
                     log!(
                         Warn,
                         "ca-certs-file-path / tls-certificate-request-authority-names ignored: no cert-file-path (not a TLS server)"
@@ -309,8 +310,8 @@ impl ServerConfig {
         }
         Ok(ServerConfig {
             port,
-            bind_address,
-            connection,
+            bind_address: self.bind_address,
+            connection: self.connection,
             tls,
         })
     }
@@ -319,23 +320,13 @@ impl ServerConfig {
 impl ClientConfig {
     pub fn parse(pairs: &[(String, String)]) -> Result<ClientConfig> {
         let mut config = ClientConfig::default();
-        for_each_key(pairs, Scope::Client, |info, value| {
-            let key = info.name;
-            if apply_connection_key(&mut config.connection, key, value)? {
-                return Ok(());
+        for_each_key(pairs, Scope::Client, |key, value| {
+            if let Some(set) = key.client {
+                set(&mut config, value);
             }
-            match key {
-                "cert-file-path" => config.tls.cert_file = Some(parse_path(key, value)?),
-                "pkey-file-path" => config.tls.key_file = Some(parse_path(key, value)?),
-                "ca-certs-file-path" => config.tls.ca_files = parse_path_list(key, value)?,
-                "tls-disable-certificate-validation" => {
-                    config.tls.disable_certificate_validation = parse_bool(key, value)?
-                }
-                "tls-use-sni" => config.tls.use_sni = parse_bool(key, value)?,
-                _ => {}
+            if key.tls {
+                config.tls_keys.push(key.name.to_string());
             }
-            config.tls_keys.push(key.to_string());
-            Ok(())
         })?;
         if config.tls.cert_file.is_some() != config.tls.key_file.is_some() {
             return Err(Error::invalid(
@@ -349,23 +340,10 @@ impl ClientConfig {
 impl RuntimeConfig {
     pub fn parse(pairs: &[(String, String)]) -> Result<RuntimeConfig> {
         let mut config = RuntimeConfig::default();
-        for_each_key(pairs, Scope::Initialize, |info, value| {
-            let key = info.name;
-            match key {
-                "event-loop-threads" => {
-                    config.event_loop_threads = parse_uint(key, value, 1, 64)? as usize
-                }
-                "log-level" => {
-                    config.log_level = Some(LogLevel::parse(value).ok_or_else(|| {
-                        bad_value(key, value, "off, error, warn, info, debug, trace or 0..5")
-                    })?)
-                }
-                "offs-disable" => {
-                    parse_bool(key, value)?;
-                }
-                _ => {}
+        for_each_key(pairs, Scope::Initialize, |key, value| {
+            if let Some(set) = key.initialize {
+                set(&mut config, value);
             }
-            Ok(())
         })?;
         Ok(config)
     }
@@ -414,6 +392,33 @@ mod tests {
         let config =
             ServerConfig::parse(&pairs(&[("port", "1"), ("bind-address", "[::1]")])).unwrap();
         assert_eq!(config.bind_address, "::1".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn defaults_come_from_the_table() {
+        let client = ClientConfig::default();
+        assert_eq!(client.connection.message_size_max, 16 << 20);
+        assert_eq!(client.connection.send_buffer_max, 1 << 20);
+        assert_eq!(client.connection.close_timeout, Duration::from_millis(5000));
+        assert!(client.tls.use_sni);
+        let server = ServerConfig::parse(&pairs(&[("port", "0")])).unwrap();
+        assert_eq!(server.bind_address, IpAddr::from([0, 0, 0, 0]));
+        assert_eq!(
+            server.connection.handshake_timeout,
+            Duration::from_millis(10_000)
+        );
+        assert_eq!(RuntimeConfig::default().event_loop_threads, 1);
+    }
+
+    #[test]
+    fn tls_keys_are_recorded_for_a_client() {
+        let config = ClientConfig::parse(&pairs(&[
+            ("tls-use-sni", "0"),
+            ("websocket-protocols", "chat"),
+        ]))
+        .unwrap();
+        assert_eq!(config.tls_keys, vec!["tls-use-sni"]);
+        assert!(!config.tls.use_sni);
     }
 
     #[test]
