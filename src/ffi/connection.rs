@@ -76,37 +76,39 @@ fn assign_handle(connection: &Arc<Connection>, owned_by_caller: bool) -> Result<
 }
 
 /// Opens a client connection to `url` (`ws://` or `wss://host[:port][/path][?query]`; host is a
-/// name, an IPv4 address or `[IPv6]`). For `wss://` the TLS keys apply (docs/PARAMETERS.md).
+/// name, an IPv4 address or `[IPv6]`) with the keys of docs/PARAMETERS.md (the TLS keys apply to
+/// `wss://`). The vtable is copied; `user` goes to every callback and to `release`.
 ///
-/// The outcome of every open given a delegate is reported by exactly one onOpen or onError
-/// (1006, or 1015 for a TLS failure; never onClose), on an event-loop thread, whatever failed:
-/// the URL, a parameter, a certificate file, the name, the connect, TLS or the handshake. The
-/// delegate's `release(user)` runs exactly once, after the last callback, when the connection
-/// is gone (also on failure; the caller's handle must be released first).
+/// Outcome: once the delegate is accepted, exactly one onOpen or onError (1006, or 1015 for a
+/// TLS failure; never onClose) reports the open, whatever failed (URL, parameter, certificate
+/// file, name, connect, TLS, handshake), on an event-loop thread, also when this call returns
+/// NULL. `release(user)` runs exactly once, after the last callback, when the connection is
+/// gone (its handle released, its retained events released).
 ///
-/// With `timeout_msec > 0` it blocks in two phases: up to `timeout_msec` until connected to the
-/// server (name resolution and TCP connect, each address in turn), then up to `timeout_msec`
-/// again until the WebSocket connection is complete (TLS and the opening handshake). It returns
-/// the open connection (onOpen has run, unless called from a callback: then it follows), or
-/// NULL with `errno`: `ETIMEDOUT` (either phase), `EHOSTUNREACH` (name not resolved),
-/// `ECONNREFUSED`, `EPROTO` for a refused handshake or TLS protocol mismatch,
-/// `EKEYREJECTED`/`EKEYEXPIRED` for a server certificate that is not trusted / out of its
-/// validity, `EACCES` when the server refused our certificate, …; onError follows. It may be
-/// called from inside a callback (it then drives the connection itself and does not deadlock,
-/// but that event loop waits meanwhile).
+/// Timeout: with `timeout_msec > 0` the call blocks in two phases: up to `timeout_msec` to reach
+/// the server (name resolution, then TCP connect to each address in turn), then up to
+/// `timeout_msec` again, counted from the connect, for TLS and the opening handshake. Outside a
+/// callback it returns after onOpen has run (waiting at most 5 s for onOpen to return). With
+/// `timeout_msec <= 0` nothing blocks, name resolution included (it runs on a resolver thread):
+/// the connection is returned at once, not open yet, and `handshake-timeout-ms` bounds the whole
+/// open (onError 1006 past it).
 ///
-/// With `timeout_msec <= 0` nothing blocks, name resolution included (it runs on a resolver
-/// thread): the connection is returned at once and onOpen or onError reports the outcome;
-/// `handshake-timeout-ms` bounds the whole open (onError 1006 when it passes).
-///
-/// In both modes a failure found before anything is sent returns NULL at once, and onError
-/// follows: `EINVAL` for a bad URL (also one that is not UTF-8) or parameter value, `ENOENT`
-/// for a missing certificate or key file, `ENOTSUP` for an unsupported key. Only these return
-/// NULL without any callback: `url` or `delegate` NULL (`EINVAL`) and a call before
-/// `oasis_initialize` (`EPERM`); `release(user)` of a non-NULL delegate then runs before the
-/// function returns.
-///
-/// The returned handle is owned by the caller: release it with `wsConnectionRelease`.
+/// Returns: a handle owned by the caller, or NULL with `errno` and onError following: `EINVAL`
+/// (bad URL, also one that is not UTF-8, or parameter value), `ENOENT` (certificate or key file
+/// missing), `ENOTSUP` (DSA or encrypted key); blocking only: `ETIMEDOUT` (either phase),
+/// `EHOSTUNREACH` (name not resolved), `ECONNREFUSED`, `ECONNRESET`, `EPROTO` (handshake refused,
+/// TLS protocol mismatch), `EKEYREJECTED`/`EKEYEXPIRED` (server certificate not trusted / out of
+/// its validity), `EACCES` (our certificate refused), ….
+/// Only these return NULL without any callback: `url` or `delegate` NULL, or `struct_size` too
+/// small (`EINVAL`), and a call before `oasis_initialize` (`EPERM`). An accepted delegate's
+/// `release(user)` then runs before the call returns; a refused vtable's never runs.
+/// NULL: `url` or `delegate`: `EINVAL`, as above. `parameters` may be NULL when `count` is 0;
+/// `user` may be NULL.
+/// Lifetime: `url`, `parameters` and `*delegate` are read during the call only. Release the
+/// returned handle with `wsConnectionRelease` (that does not close the connection).
+/// Threads: any thread. Inside a callback it does not deadlock, but a blocking open stalls that
+/// callback's loop (up to twice `timeout_msec`) and returns before onOpen, which runs later on the
+/// connection's loop (after the current callback, when that is the same loop).
 ///
 /// # Safety
 /// `url` is NULL or NUL-terminated; `parameters` points to `count` pairs (or is NULL with 0);
@@ -147,9 +149,17 @@ fn send(
     })
 }
 
-/// Sends a NUL-terminated UTF-8 text message. Returns 0 when queued, or -1 with `errno`:
-/// `ENOTCONN` (not open, closing or closed), `EAGAIN` (send buffer full: `send-buffer-size-max`),
-/// `EINVAL` (NULL or not UTF-8), `EBADF` (stale handle).
+/// Sends a NUL-terminated UTF-8 text message (split into fragments of at most
+/// `websocket-fragment-size-max` bytes when that key is set).
+///
+/// Returns: 0 once the message is written or queued, or -1 with `errno`: `ENOTCONN` (not open
+/// yet, closing or closed; also inside onClose and the onError of a failure), `EAGAIN` (send
+/// buffer over `send-buffer-size-max`: retry later), `ECONNRESET` (a write to the peer failed),
+/// `EINVAL` (not UTF-8), `EBADF` (stale, foreign or released handle).
+/// NULL: `connection` or `text`: `EINVAL`.
+/// Lifetime: `text` is read during the call only; the library keeps no pointer to it.
+/// Threads: any thread, also inside any callback. Sends from one thread go out in order; sends
+/// from several threads are serialized by the connection's lock.
 ///
 /// # Safety
 /// `text` is NULL or NUL-terminated.
@@ -160,7 +170,12 @@ pub unsafe extern "C" fn wsSendText(connection: *mut WsConnection, text: *const 
     send("wsSendText", connection, OutgoingKind::Text, payload)
 }
 
-/// Sends `length` bytes of UTF-8 text (no NUL needed). Errors as `wsSendText`.
+/// Sends `length` bytes of UTF-8 text (no NUL needed; `length` 0 sends an empty message).
+///
+/// Returns: as `wsSendText`.
+/// NULL: `connection`: `EINVAL`; `text` may be NULL only with `length` 0.
+/// Lifetime: `text` is read during the call only.
+/// Threads: any thread, also inside any callback.
 ///
 /// # Safety
 /// `text` points to `length` readable bytes (or is NULL with 0).
@@ -179,7 +194,12 @@ pub unsafe extern "C" fn wsSendTextLength(
     send("wsSendTextLength", connection, OutgoingKind::Text, payload)
 }
 
-/// Sends a binary message. Errors as `wsSendText`.
+/// Sends a binary message of `length` bytes (0 sends an empty message).
+///
+/// Returns: as `wsSendText` (without the UTF-8 check).
+/// NULL: `connection`: `EINVAL`; `data` may be NULL only with `length` 0.
+/// Lifetime: `data` is read during the call only.
+/// Threads: any thread, also inside any callback.
 ///
 /// # Safety
 /// `data` points to `length` readable bytes (or is NULL with 0).
@@ -194,8 +214,13 @@ pub unsafe extern "C" fn wsSendBinary(
     send("wsSendBinary", connection, OutgoingKind::Binary, payload)
 }
 
-/// Sends a ping with at most 125 bytes of payload; the pong arrives as a `kWsMessagePong`
-/// message event. Errors as `wsSendText`, plus `EMSGSIZE` for a longer payload.
+/// Sends a ping with at most 125 bytes of payload; the peer's pong arrives as a
+/// `kWsMessagePong` message event.
+///
+/// Returns: as `wsSendText`, plus `EMSGSIZE` for a payload over 125 bytes.
+/// NULL: `connection`: `EINVAL`; `data` may be NULL only with `length` 0.
+/// Lifetime: `data` is read during the call only.
+/// Threads: any thread, also inside any callback.
 ///
 /// # Safety
 /// `data` points to `length` readable bytes (or is NULL with 0).
@@ -210,10 +235,17 @@ pub unsafe extern "C" fn wsSendPing(
     send("wsSendPing", connection, OutgoingKind::Ping, payload)
 }
 
-/// Starts the closing handshake with 1000 (normal closure) and returns; onClose follows when
-/// the peer answers (or after `close-timeout-ms`). Everything sent before is delivered first.
-/// Closing a connection that is already closing or closed returns 0. A client connection
-/// still opening is abandoned (onError 1006).
+/// Starts the closing handshake with 1000 (normal closure) and returns at once; onClose follows
+/// when the peer answers (with the peer's code), or 1006 after `close-timeout-ms`. Everything sent
+/// before goes out first. A client connection still opening is abandoned (onError 1006; if its
+/// handshake completed meanwhile, it is closed normally instead).
+///
+/// Returns: 0, also when the connection is already closing or closed: then nothing changes
+/// (inside onClose and the onError of a failure the reported code stays); -1 with `EBADF` for a
+/// stale, foreign or released handle.
+/// NULL: `EINVAL`.
+/// Lifetime: the handle stays the caller's; closing does not release it.
+/// Threads: any thread, also inside any callback.
 #[unsafe(no_mangle)]
 pub extern "C" fn wsCloseConnection(connection_handle: *mut WsConnection) -> i32 {
     boundary("wsCloseConnection", -1, || {
@@ -222,8 +254,14 @@ pub extern "C" fn wsCloseConnection(connection_handle: *mut WsConnection) -> i32
     })
 }
 
-/// As `wsCloseConnection`, with a status code (1000, 1001, 1002, 1003, 1007..1011 or
-/// 3000..4999) and a UTF-8 reason of at most 123 bytes (NULL for none). `EINVAL` otherwise.
+/// As `wsCloseConnection`, with a status code an endpoint may send (1000..1003, 1007..1013 or
+/// 3000..4999) and a UTF-8 reason of at most 123 bytes.
+///
+/// Returns: as `wsCloseConnection`; -1 with `EINVAL` for another code or a bad reason (checked
+/// even when the connection is already closed).
+/// NULL: `connection_handle`: `EINVAL`; `reason` NULL sends no reason.
+/// Lifetime: `reason` is read during the call only.
+/// Threads: any thread, also inside any callback.
 ///
 /// # Safety
 /// `reason` is NULL or NUL-terminated.
@@ -248,8 +286,15 @@ pub unsafe extern "C" fn wsCloseConnectionWithStatus(
 }
 
 /// Writes the peer's address (`"192.0.2.1:5000"` or `"[2001:db8::1]:5000"`) into `buffer` like
-/// `snprintf` and returns its full length, or -1 with `errno`. `buffer` may be NULL with
-/// `capacity` 0 to ask for the length.
+/// `snprintf`: at most `capacity - 1` bytes and a NUL. The address stays known after the
+/// connection closed.
+///
+/// Returns: the address's full length without the NUL (at least `capacity` means truncated), or
+/// -1 with `errno`: `ENOTCONN` (a client not connected yet has no peer address), `EBADF`, `EINVAL`.
+/// NULL: `connection_handle`: `EINVAL`. `buffer` NULL with `capacity` 0 asks for the length; NULL
+/// with `capacity` > 0: `EINVAL`.
+/// Lifetime: the text is copied into the caller's buffer; nothing stays borrowed.
+/// Threads: any thread, also inside any callback.
 ///
 /// # Safety
 /// `buffer` has `capacity` writable bytes.
@@ -268,8 +313,14 @@ pub unsafe extern "C" fn wsConnectionPeerAddress(
     })
 }
 
-/// Writes the agreed subprotocol (`""` when none was agreed or the connection is not open yet)
-/// into `buffer` like `snprintf`; returns its full length, or -1 with `errno`.
+/// Writes the agreed subprotocol into `buffer` like `snprintf` (`""` when none was agreed or the
+/// connection is not open yet).
+///
+/// Returns: its full length without the NUL (at least `capacity` means truncated), or -1 with
+/// `errno`: `EBADF`, `EINVAL`.
+/// NULL: as `wsConnectionPeerAddress`.
+/// Lifetime: the text is copied into the caller's buffer; nothing stays borrowed.
+/// Threads: any thread, also inside any callback.
 ///
 /// # Safety
 /// `buffer` has `capacity` writable bytes.
@@ -287,7 +338,13 @@ pub unsafe extern "C" fn wsConnectionProtocol(
     })
 }
 
-/// Stores one pointer of the application's on the connection (the library never touches it).
+/// Stores one pointer of the application's on the connection, replacing the previous one. The
+/// library never dereferences or frees it.
+///
+/// Returns: 0, or -1 with `EBADF` (stale handle).
+/// NULL: `connection_handle`: `EINVAL`; `user_data` may be NULL.
+/// Lifetime: the pointed-to data stays the application's to free (after onClose, say).
+/// Threads: any thread, also inside any callback.
 #[unsafe(no_mangle)]
 pub extern "C" fn wsConnectionSetUserData(
     connection_handle: *mut WsConnection,
@@ -299,8 +356,12 @@ pub extern "C" fn wsConnectionSetUserData(
     })
 }
 
-/// The pointer stored with `wsConnectionSetUserData` (NULL until then, or with `errno` set for a
-/// bad handle).
+/// The pointer stored with `wsConnectionSetUserData`.
+///
+/// Returns: the pointer (NULL until one was stored), or NULL with `errno` (`EINVAL`, `EBADF`) for
+/// a bad handle: set `errno` to 0 first to tell a stored NULL from a failure.
+/// NULL: `EINVAL`.
+/// Threads: any thread, also inside any callback.
 #[unsafe(no_mangle)]
 pub extern "C" fn wsConnectionGetUserData(connection_handle: *mut WsConnection) -> *mut c_void {
     boundary("wsConnectionGetUserData", std::ptr::null_mut(), || {
@@ -308,8 +369,12 @@ pub extern "C" fn wsConnectionGetUserData(connection_handle: *mut WsConnection) 
     })
 }
 
-/// 1 when the connection is open (messages may be sent), 0 when not (yet or any more), -1 with
-/// `errno` for a bad handle.
+/// Whether messages may be sent on the connection.
+///
+/// Returns: 1 when open; 0 when not yet or not any more (0 inside onClose and the onError of a
+/// failure); -1 with `errno` (`EBADF`) for a bad handle.
+/// NULL: `EINVAL`.
+/// Threads: any thread, also inside any callback.
 #[unsafe(no_mangle)]
 pub extern "C" fn wsConnectionIsOpen(connection_handle: *mut WsConnection) -> i32 {
     boundary("wsConnectionIsOpen", -1, || {
@@ -317,9 +382,13 @@ pub extern "C" fn wsConnectionIsOpen(connection_handle: *mut WsConnection) -> i3
     })
 }
 
-/// Adds a reference: the handle stays valid (calls on a closed connection fail with
-/// `ENOTCONN`) until the matching `wsConnectionRelease`. Use it to keep a connection seen in a
-/// callback (`wsEventConnection`) beyond that callback.
+/// Adds a reference owned by the caller: the handle then stays valid until the matching
+/// `wsConnectionRelease`, also after the connection closed (calls on it then fail with
+/// `ENOTCONN`). Use it to keep a connection seen in a callback (`wsEventConnection`).
+///
+/// Returns: 0, or -1 with `EBADF` (stale, foreign, or the connection is gone).
+/// NULL: `EINVAL` (unlike the release, a NULL retain is an error).
+/// Threads: any thread, also inside any callback.
 #[unsafe(no_mangle)]
 pub extern "C" fn wsConnectionRetain(connection_handle: *mut WsConnection) -> i32 {
     boundary("wsConnectionRetain", -1, || {
@@ -328,10 +397,17 @@ pub extern "C" fn wsConnectionRetain(connection_handle: *mut WsConnection) -> i3
     })
 }
 
-/// Drops a reference taken by `wsOpenConnection` or `wsConnectionRetain`. Releasing does not
-/// close an open connection (use `wsCloseConnection`). Releasing NULL is a no-op (returns 0);
-/// a stale handle, or one released more often than retained, fails with `EBADF` and nothing
-/// else happens.
+/// Drops one reference taken by `wsOpenConnection` or `wsConnectionRetain`. It does not close an
+/// open connection (`wsCloseConnection` does): while the connection lives, its callbacks go on
+/// and `wsEventConnection` gives the same handle; once it is gone and unreferenced, the handle is
+/// stale (`EBADF`).
+///
+/// Returns: 0; -1 with `EBADF` for a stale handle or one released more often than retained (then
+/// nothing else happens).
+/// NULL: no-op, returns 0.
+/// Lifetime: the last reference to an ended connection may go here; the delegate's
+/// `release(user)` then runs on the calling thread, before this returns.
+/// Threads: any thread, also inside any callback.
 #[unsafe(no_mangle)]
 pub extern "C" fn wsConnectionRelease(connection_handle: *mut WsConnection) -> i32 {
     boundary("wsConnectionRelease", -1, || {

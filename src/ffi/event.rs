@@ -245,8 +245,13 @@ fn stale() -> Error {
     )
 }
 
-/// The message type of a message event; `kWsMessageUnknown` for open, error and close events,
-/// and (with `errno` set) for a NULL or stale event.
+/// The type of a message event.
+///
+/// Returns: `kWsMessageText`, `kWsMessageBinary`, `kWsMessagePing` or `kWsMessagePong` for a
+/// message event; `kWsMessageUnknown` for open, error and close events, and (with `errno` set:
+/// `EINVAL`, `EBADF`) for a NULL event or one that is not live.
+/// NULL: `kWsMessageUnknown` with `EINVAL`.
+/// Threads: any thread while the event is live (during its callback, or retained).
 #[unsafe(no_mangle)]
 pub extern "C" fn wsEventMessageType(event_handle: *const WsEvent) -> ws_message_t {
     boundary(
@@ -256,13 +261,17 @@ pub extern "C" fn wsEventMessageType(event_handle: *const WsEvent) -> ws_message
     )
 }
 
-/// Points `*data` at the whole message (fragments reassembled; text is not NUL-terminated) and
-/// returns its size, without copying. An event without data gives 0 and `*data` = NULL.
+/// Points `*data` at the event's data without copying and returns its size: the whole message
+/// (fragments reassembled; text is not NUL-terminated), or the reason of a close or error event.
 ///
-/// The pointer is valid until the callback returns. After `wsEventRetain` the event has its own
-/// copy: call `wsEventData` again after the retain for a pointer that stays valid until the
-/// last `wsEventRelease` (a pointer fetched before the retain still ends with the callback).
-/// Returns -1 with `EINVAL` for NULL arguments, `EBADF` for an event that is not live.
+/// Returns: the size in bytes (0 with `*data` = NULL when there is no data), or -1 with `errno`:
+/// `EINVAL`, `EBADF` (event not live), `EOVERFLOW` (size over `INT32_MAX`).
+/// NULL: `event_handle` or `data`: `EINVAL`, `*data` untouched.
+/// Lifetime: the bytes belong to the library; never free them. Fetched during the callback, they
+/// are valid until the callback returns. After `wsEventRetain` the event has its own copy: call
+/// `wsEventData` again after the retain for a pointer valid until the last `wsEventRelease` (a
+/// pointer fetched before the retain still ends with the callback).
+/// Threads: any thread while the event is live.
 ///
 /// # Safety
 /// `data` is NULL or a writable pointer slot.
@@ -289,9 +298,15 @@ pub unsafe extern "C" fn wsEventData(event_handle: *const WsEvent, data: *mut *c
     })
 }
 
-/// Copies the message (or the close/error reason) as a NUL-terminated string into `buffer`
-/// like `snprintf` and returns its full length, or -1 with `errno` (`EINVAL`, `EBADF`).
-/// `buffer` may be NULL with `capacity` 0 to ask for the length.
+/// Copies the event's data (the message, or the close or error reason) and a NUL into `buffer`
+/// like `snprintf`: at most `capacity - 1` bytes. Binary data is copied as it is.
+///
+/// Returns: the data's full length without the NUL (at least `capacity` means truncated), or -1
+/// with `errno`: `EINVAL`, `EBADF` (event not live).
+/// NULL: `event_handle`: `EINVAL`. `buffer` NULL with `capacity` 0 asks for the length; NULL with
+/// `capacity` > 0: `EINVAL`.
+/// Lifetime: the text is copied into the caller's buffer; nothing stays borrowed.
+/// Threads: any thread while the event is live.
 ///
 /// # Safety
 /// `buffer` has `capacity` writable bytes.
@@ -309,8 +324,12 @@ pub unsafe extern "C" fn wsEventText(
     })
 }
 
-/// The status code of an error or close event (`ws_status_code_t`: 1000…1015); 0 for open
-/// and message events; -1 with `EINVAL` for NULL, `EBADF` for an event that is not live.
+/// The status code of an error or close event (`ws_status_code_t`: 1000..1015).
+///
+/// Returns: the code; 0 for open and message events; -1 with `errno`: `EINVAL`, `EBADF` (event
+/// not live).
+/// NULL: `EINVAL`.
+/// Threads: any thread while the event is live.
 #[unsafe(no_mangle)]
 pub extern "C" fn wsEventStatusCode(event_handle: *const WsEvent) -> i32 {
     boundary("wsEventStatusCode", -1, || {
@@ -318,9 +337,14 @@ pub extern "C" fn wsEventStatusCode(event_handle: *const WsEvent) -> i32 {
     })
 }
 
-/// The connection the event belongs to, borrowed: the handle is valid while the event is (keep
-/// it longer with `wsConnectionRetain`). It is the same handle `wsOpenConnection` returned for
-/// a client connection. NULL with `EINVAL` for a NULL event, `EBADF` for one not live.
+/// The connection the event belongs to: the same handle `wsOpenConnection` returned for a client
+/// connection, and one handle per server connection for all its events.
+///
+/// Returns: a borrowed handle, or NULL with `errno`: `EINVAL`, `EBADF` (event not live).
+/// NULL: NULL with `EINVAL`.
+/// Lifetime: borrowed, not owned by the caller: do not release it. It is valid at least while
+/// the event is live; to keep it longer, `wsConnectionRetain` it (then release it once).
+/// Threads: any thread while the event is live.
 #[unsafe(no_mangle)]
 pub extern "C" fn wsEventConnection(event_handle: *const WsEvent) -> *mut WsConnection {
     boundary("wsEventConnection", std::ptr::null_mut(), || {
@@ -330,10 +354,16 @@ pub extern "C" fn wsEventConnection(event_handle: *const WsEvent) -> *mut WsConn
     })
 }
 
-/// Keeps the event valid after its callback returns, until the matching `wsEventRelease`
-/// (retains and releases may nest). The first retain copies the data: fetch it again with
-/// `wsEventData` afterwards. Call it during the callback (on any thread); afterwards the event
-/// is only live if it was retained before. Returns 0, or -1 with `EINVAL` (NULL) or `EBADF`.
+/// Keeps the event live after its callback returns, until the matching `wsEventRelease`
+/// (retains nest). The first retain copies the data and takes a reference to the connection:
+/// call `wsEventData` again afterwards for a pointer that outlives the callback.
+///
+/// Returns: 0, or -1 with `errno`: `EINVAL`, `EBADF` (event not live: its callback returned and
+/// it was not retained, or it was released).
+/// NULL: `EINVAL` (unlike the release, a NULL retain is an error).
+/// Lifetime: each successful retain is the caller's, to end with one `wsEventRelease`.
+/// Threads: any thread while the event is live; so the first retain must happen before the
+/// callback returns.
 #[unsafe(no_mangle)]
 pub extern "C" fn wsEventRetain(event_handle: *mut WsEvent) -> i32 {
     boundary("wsEventRetain", -1, || {
@@ -366,9 +396,16 @@ pub extern "C" fn wsEventRetain(event_handle: *mut WsEvent) -> i32 {
     })
 }
 
-/// Drops a reference taken with `wsEventRetain`; after the last one the handle is stale. Any
-/// thread may call it. NULL is a no-op (returns 0); an event that was not retained (or was
-/// released as often as retained) fails with `EBADF` and nothing else happens.
+/// Drops one reference taken with `wsEventRetain`. After the last one the handle is stale and
+/// the data fetched after the retain is freed; a release inside the event's own callback leaves
+/// the event valid until the callback returns.
+///
+/// Returns: 0; -1 with `EBADF` for an event that is not live or not retained (released without a
+/// retain, or more often than retained): then nothing else happens.
+/// NULL: no-op, returns 0.
+/// Lifetime: the last release may drop the last reference to an ended connection; the
+/// delegate's `release(user)` then runs on the calling thread, before this returns.
+/// Threads: any thread, also inside any callback.
 #[unsafe(no_mangle)]
 pub extern "C" fn wsEventRelease(event_handle: *mut WsEvent) -> i32 {
     boundary("wsEventRelease", -1, || {

@@ -1,18 +1,30 @@
 //! Logging and error reporting for C: levels, the firmware hook, the last-error text.
+//!
+//! Index: oasis_last_error · oasis_log_set_level · oasis_log_get_level · oasis_log_set_hook ·
+//! oasis_log_message
 
 use super::{boundary, last_error_ptr};
 use crate::error::Error;
 use crate::log::{self, LogHook, LogLevel};
 use std::ffi::{CStr, c_char, c_void};
 
-/// The text of the last failure on the calling thread (`"function: reason"`), or `""`.
-/// The pointer stays valid until the next failing call on this thread.
+/// The reason for the last failure on the calling thread, as `"function: reason"`, or `""` when
+/// this thread has had none. Successful calls do not clear it.
+///
+/// Returns: never NULL.
+/// Lifetime: owned by the library (one string per thread); never free it. Valid until the next
+/// failing library call on this thread, that thread's log hook included: copy it to keep it.
+/// Threads: any thread; each thread sees its own failures (a failure inside a callback is
+/// recorded on that event-loop thread).
 #[unsafe(no_mangle)]
 pub extern "C" fn oasis_last_error() -> *const c_char {
     last_error_ptr()
 }
 
-/// Sets the log level (`oasis_log_level_t`, 0..5). Returns 0, or -1 with `EINVAL`.
+/// Sets the log level (`oasis_log_level_t`, 0..5): lines at or below it are written.
+///
+/// Returns: 0, or -1 with `EINVAL` for another value.
+/// Threads: any thread, also inside any callback and the log hook.
 #[unsafe(no_mangle)]
 pub extern "C" fn oasis_log_set_level(level: i32) -> i32 {
     boundary("oasis_log_set_level", -1, || {
@@ -23,15 +35,25 @@ pub extern "C" fn oasis_log_set_level(level: i32) -> i32 {
     })
 }
 
-/// The current log level (`oasis_log_level_t`).
+/// The current log level (`oasis_log_level_t`). Never fails.
+/// Threads: any thread, also inside any callback and the log hook.
 #[unsafe(no_mangle)]
 pub extern "C" fn oasis_log_get_level() -> i32 {
     log::level() as i32
 }
 
-/// Routes every log line to `hook(user, level, line)` instead of stderr; NULL restores stderr.
-/// The hook may be called from any thread, including event-loop threads, and must not block.
-/// `line` is NUL-terminated, has no trailing newline, and lives only during the call.
+/// Routes every log line to `hook(user, level, line)` instead of stderr. Never fails.
+///
+/// NULL: `hook` NULL restores stderr; `user` may be NULL (it is passed to the hook as it is).
+/// Lifetime: `line` is NUL-terminated, has no trailing newline, belongs to the library and lives
+/// only during the hook call. `user` must stay valid while the hook may run: a hook call that
+/// began before a later `oasis_log_set_hook` may still be running after that returns.
+/// Threads: `oasis_log_set_hook` may be called from any thread, also inside callbacks and the
+/// hook. The hook is called on whichever thread logs (event-loop threads, the application's),
+/// possibly on several at once; it should not block. It is called with no library lock held
+/// and may call any library function (with the rules of its thread: on an event-loop thread,
+/// those of a callback); lines the library logs on that thread while the hook runs go to
+/// stderr, not back into the hook.
 #[unsafe(no_mangle)]
 pub extern "C" fn oasis_log_set_hook(
     hook: Option<unsafe extern "C" fn(user: *mut c_void, level: i32, line: *const c_char)>,
@@ -41,8 +63,14 @@ pub extern "C" fn oasis_log_set_hook(
     log::set_hook(hook, user);
 }
 
-/// Writes one line through the library's logger (used by the `DLOG` macros of OasisLog.h).
-/// `tag` may be NULL. Lines above the current level are dropped.
+/// Writes one line through the library's logger (used by the `DLOG` macros of OasisLog.h), to
+/// stderr or the hook. Lines above the current level, or with a level outside 1..5, are dropped.
+/// Non-UTF-8 bytes are replaced.
+///
+/// Returns: nothing; a NULL `message` sets `errno` to `EINVAL` (and the last error).
+/// NULL: `tag` may be NULL (tagged `app`); `message` NULL: nothing is logged, `EINVAL`.
+/// Lifetime: `tag` and `message` are read during the call only.
+/// Threads: any thread, also inside any callback; inside the hook the line goes to stderr.
 ///
 /// # Safety
 /// `tag` and `message` are NULL or NUL-terminated strings.

@@ -1,26 +1,51 @@
 //! Types that cross the C boundary: opaque handles, the key-value pair, the delegate vtable and
 //! the documented enumerations.
+//!
+//! Index: WsServer · WsConnection · WsEvent · OasisKeyValue · WsEventCallback ·
+//! WsEventDelegateVTable · ws_message_t · ws_status_code_t · oasis_log_level_t
 #![allow(non_camel_case_types, non_upper_case_globals, non_snake_case)]
 
 use std::ffi::{c_char, c_void};
 
-/// A WebSocket server. Opaque; created by `createWsServer`, ended by `destroyWsServer`.
+/// A WebSocket server: a listening socket and the connections it accepted, all reporting to one
+/// delegate. Opaque: a generational handle, not an address, so a stale, foreign or released
+/// `WsServer*` fails with `EBADF` and never reaches another server. The caller of
+/// `createWsServer` owns one reference (plus one per `wsServerRetain`).
+///
+/// Functions: createWsServer · startWsServer · stopWsServer · wsServerPort · wsServerShutdown ·
+/// destroyWsServer · wsServerRetain · wsServerRelease
 pub struct WsServer {
     _opaque: [u8; 0],
 }
 
-/// One WebSocket connection, accepted by a server or opened by `wsOpenConnection`. Opaque.
+/// One WebSocket connection, accepted by a server (seen through `wsEventConnection`, borrowed) or
+/// opened by `wsOpenConnection` (owned by its caller). Opaque: a generational handle, not an
+/// address, so a stale, foreign or released `WsConnection*` fails with `EBADF` and never reaches
+/// another connection.
+///
+/// Functions: wsOpenConnection · wsEventConnection · wsSendText · wsSendTextLength ·
+/// wsSendBinary · wsSendPing · wsCloseConnection · wsCloseConnectionWithStatus ·
+/// wsConnectionIsOpen · wsConnectionPeerAddress · wsConnectionProtocol ·
+/// wsConnectionSetUserData · wsConnectionGetUserData · wsConnectionRetain · wsConnectionRelease
 pub struct WsConnection {
     _opaque: [u8; 0],
 }
 
-/// One event handed to a delegate callback. Opaque; valid during the callback, or until
-/// `wsEventRelease` after a `wsEventRetain`.
+/// One event handed to a delegate callback. Opaque: a generational handle, live during the
+/// callback that received it and, after `wsEventRetain`, until the matching `wsEventRelease`; at
+/// any other time every function fails on it with `EBADF` (it never reaches another event). The
+/// caller never owns it except through a retain.
+///
+/// Functions: wsEventMessageType · wsEventData · wsEventText · wsEventStatusCode ·
+/// wsEventConnection · wsEventRetain · wsEventRelease
 pub struct WsEvent {
     _opaque: [u8; 0],
 }
 
-/// One parameter: both strings NUL-terminated UTF-8, borrowed only for the duration of the call.
+/// One parameter: both strings NUL-terminated UTF-8 and not NULL (`EINVAL`), read during the call
+/// only (the library copies what it keeps). An array of them plus a count is a key-value map.
+///
+/// Functions: oasis_initialize · createWsServer · wsOpenConnection
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct OasisKeyValue {
@@ -28,14 +53,28 @@ pub struct OasisKeyValue {
     pub value: *const c_char,
 }
 
-/// A delegate callback: `user` is the pointer given with the vtable; `event` is valid during
-/// the call (retain it with `wsEventRetain` to keep it).
+/// A delegate callback, run on an event-loop thread: `user` is the pointer given with the vtable;
+/// `event` is live during the call (keep it with `wsEventRetain`) and belongs to the library.
 pub type WsEventCallback = Option<unsafe extern "C" fn(user: *mut c_void, event: *mut WsEvent)>;
 
-/// The C form of `WsEventDelegate`. Copied when registered, so it may live on the caller's stack.
-/// Any callback may be NULL (that event is then ignored). `release` is called exactly once, on an
-/// event-loop thread or in the call that dropped the last use, when the library is done with
-/// `user`; after it returns no callback of this delegate runs again.
+/// The C form of `WsEventDelegate`: what the library calls for one server's connections or one
+/// client connection. Copied when registered, so it may live on the caller's stack.
+///
+/// `struct_size` must be at least `sizeof(WsEventDelegateVTable)` (else `EINVAL`). Any callback
+/// may be NULL: that event is then ignored. `release(user)` (may be NULL) is called exactly once,
+/// when the library is done with `user`: on an event-loop thread, or in the call that dropped
+/// the last use (`destroyWsServer`, a `…Release`, or the registering call when it fails). It is
+/// not called when the vtable itself is refused (NULL or `struct_size` too small). After it
+/// starts no callback of this delegate runs.
+///
+/// Inside a callback: every library function may be called, except `oasis_finalize` (`EDEADLK`).
+/// No library lock is held while it runs except this delegate's gate (shared; it lets
+/// `destroyWsServer` on another thread wait for running callbacks). A callback that blocks stalls
+/// every connection of its loop, so does a blocking `wsOpenConnection` made there;
+/// `stopWsServer`, `wsServerShutdown` and `destroyWsServer` do not wait there (callbacks already
+/// running on other loops may still finish after they return).
+///
+/// Functions: createWsServer · wsOpenConnection (callbacks receive a `WsEvent*`)
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct WsEventDelegateVTable {
@@ -49,6 +88,8 @@ pub struct WsEventDelegateVTable {
 }
 
 /// The type of a message event.
+///
+/// Functions: wsEventMessageType
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ws_message_t {
@@ -62,7 +103,10 @@ pub enum ws_message_t {
     kWsMessagePong = 4,
 }
 
-/// Close and error status codes (RFC 6455 section 7.4.1), with the Oasis SDK's names.
+/// Close and error status codes (RFC 6455 section 7.4.1), with the Oasis SDK's names. 1005, 1006
+/// and 1015 are only reported, never sent.
+///
+/// Functions: wsEventStatusCode · wsCloseConnectionWithStatus
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ws_status_code_t {
@@ -82,6 +126,9 @@ pub enum ws_status_code_t {
 
 /// Log levels for `oasis_log_set_level` and the `log-level` key: a line is written when its
 /// level is at or below the current one. The default is `OASIS_LOG_WARN`.
+///
+/// Functions: oasis_log_set_level · oasis_log_get_level · oasis_log_message ·
+/// oasis_log_set_hook (the hook's `level`)
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum oasis_log_level_t {
