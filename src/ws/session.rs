@@ -894,6 +894,9 @@ impl Session {
     /// A connection that never opened: onError with `code` (no onClose), then gone.
     fn fail_before_open_with(&mut self, code: u16, why: &str) -> Outcome {
         log!(Warn, "connection {}: could not open: {why}", self.id());
+        // A blocking open marks the connection open before the loop adopts it: if adopting
+        // fails, onError must still see it closed.
+        self.mark_closed();
         self.emit(EventKind::Error, MessageKind::None, code, why.as_bytes());
         self.finish()
     }
