@@ -1,55 +1,76 @@
-//! One event-loop thread: a mio poll over its listeners and connections, a command queue other
-//! threads fill (with a waker), and deadlines. It sleeps until a socket is ready, a command
-//! arrives or the nearest deadline passes: with nothing to do it makes no wake-ups at all.
+//! One event-loop thread: a mio poll over the sockets of its tasks, a queue of commands other
+//! threads fill (with a waker), and the tasks' deadlines. It sleeps until a socket is ready, a
+//! command arrives or the nearest deadline passes: with nothing to do it makes no wake-ups.
+//!
+//! The loop knows nothing of what its tasks are (listeners, connections): a task is anything
+//! that implements [`Task`], and a command is a closure run on the loop's thread.
 
-use super::{ConnectionGroup, Runtime};
 use crate::error::panic_text;
 use crate::log::log;
-use crate::transport::Transport;
-use crate::ws::connection::{Connection, Role};
-use crate::ws::server::Server;
-use crate::ws::session::{Context, Outcome, Session};
-use mio::net::TcpListener;
-use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use mio::{Events, Poll, Registry, Token, Waker};
 use parking_lot::Mutex;
+use std::any::Any;
 use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap};
 use std::io;
-use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
-use std::sync::mpsc::SyncSender;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Instant;
 
 const WAKER: Token = Token(usize::MAX);
 
-/// The receive buffer every connection of a loop shares: the size of one read.
+/// The receive buffer every task of a loop shares: the size of one read.
 const RECEIVE_BUFFER: usize = 64 * 1024;
 
-pub enum Command {
-    Listen(Arc<Server>, TcpListener),
-    Unlisten {
-        server_id: u64,
-        done: Option<SyncSender<()>>,
-    },
-    Adopt(Box<Session>),
-    /// Our close frame went out: arm the close deadline.
-    CloseStarted(u64),
-    /// The application closed a connection still opening.
-    Abandon(u64),
-    /// The resolver's answer for a client connection: its host's addresses, or why there are
-    /// none. Dropped if the connection is gone meanwhile.
-    Resolved {
-        id: u64,
-        answer: Result<Vec<SocketAddr>, String>,
-    },
-    Shutdown,
+/// Work for a loop, run on its thread with access to its tasks.
+pub type Command = Box<dyn FnOnce(&mut Tasks) + Send>;
+
+/// What a task wants after handling something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// The task is done: the loop drops it.
+    Finished,
+}
+
+/// What the poll reported for a task's socket.
+#[derive(Debug, Clone, Copy)]
+pub struct Readiness {
+    pub readable: bool,
+    pub writable: bool,
+    /// The peer closed its side or the socket failed: no further readiness edge will come, so
+    /// reading must go on to the end.
+    pub closed: bool,
+}
+
+/// What a task may use of its loop while it handles something.
+pub struct Context<'a> {
+    pub registry: &'a Registry,
+    /// The loop's one receive buffer (a task that takes it out must put it back).
+    pub receive_buffer: &'a mut Vec<u8>,
+    /// The loop itself, for tasks that queue commands to it.
+    pub event_loop: &'a Arc<LoopShared>,
+}
+
+/// Something a loop drives: a listener, a connection.
+pub trait Task: Send + 'static {
+    /// The task was just added to the loop (register its socket here).
+    fn start(&mut self, cx: &mut Context) -> Flow;
+    fn ready(&mut self, cx: &mut Context, readiness: Readiness) -> Flow;
+    /// The deadline the task last reported has passed.
+    fn timeout(&mut self, cx: &mut Context, now: Instant) -> Flow;
+    /// When [`Task::timeout`] is due, if ever (asked after every call into the task).
+    fn deadline(&self) -> Option<Instant>;
+    /// A panic escaped while the task handled something: end it as cleanly as its state allows.
+    fn panicked(&mut self, cx: &mut Context) -> Flow;
+    /// The loop is ending: the task goes with it.
+    fn shutdown(&mut self, cx: &mut Context);
+    fn as_any(&mut self) -> &mut dyn Any;
 }
 
 /// The part of a loop other threads use.
 pub struct LoopShared {
     pub index: usize,
-    pub registry: Registry,
     waker: Waker,
     queue: Mutex<Vec<Command>>,
 }
@@ -65,13 +86,14 @@ pub fn on_loop_thread() -> bool {
 }
 
 impl LoopShared {
-    fn is_current(&self) -> bool {
+    /// True when called on this loop's own thread.
+    pub fn is_current(&self) -> bool {
         CURRENT_LOOP.with(Cell::get) == Some(self.index)
     }
 
     /// Queues a command. From another thread the loop is woken; on the loop's own thread the
     /// command runs before the loop next sleeps.
-    pub fn submit(&self, command: Command) {
+    pub fn submit(&self, command: impl FnOnce(&mut Tasks) + Send + 'static) {
         self.enqueue(command);
         self.wake();
     }
@@ -79,8 +101,8 @@ impl LoopShared {
     /// Queues a command without waking the loop: for a caller holding a lock, who calls
     /// [`LoopShared::wake`] once it is released (waking may log, and a log hook may call into
     /// the library).
-    pub fn enqueue(&self, command: Command) {
-        self.queue.lock().push(command);
+    pub fn enqueue(&self, command: impl FnOnce(&mut Tasks) + Send + 'static) {
+        self.queue.lock().push(Box::new(command));
     }
 
     /// Makes the loop run its queued commands soon.
@@ -93,151 +115,76 @@ impl LoopShared {
     }
 }
 
-struct Listener {
-    server: Arc<Server>,
-    socket: TcpListener,
-}
-
-pub struct EventLoop {
+/// A loop's tasks, as commands see them.
+pub struct Tasks {
     shared: Arc<LoopShared>,
-    runtime: Weak<Runtime>,
     poll: Poll,
-    sessions: HashMap<u64, Box<Session>>,
-    listeners: HashMap<u64, Listener>,
+    tasks: HashMap<u64, Box<dyn Task>>,
     deadlines: BTreeSet<(Instant, u64)>,
     receive_buffer: Vec<u8>,
+    running: bool,
 }
 
-impl EventLoop {
-    pub fn new(index: usize) -> io::Result<EventLoop> {
-        let poll = Poll::new()?;
-        let waker = Waker::new(poll.registry(), WAKER)?;
-        let shared = Arc::new(LoopShared {
-            index,
-            registry: poll.registry().try_clone()?,
-            waker,
-            queue: Mutex::new(Vec::new()),
+impl Tasks {
+    /// Adds a task under `id` (its poll token) and starts it.
+    pub fn adopt(&mut self, id: u64, task: Box<dyn Task>) {
+        self.tasks.insert(id, task);
+        self.drive(id, |task, cx| task.start(cx));
+    }
+
+    /// Runs `f` on the task `id` if it is of type `T` and still there.
+    pub fn with<T: Task>(&mut self, id: u64, f: impl FnOnce(&mut T, &mut Context) -> Flow) {
+        self.drive(id, |task, cx| match task.as_any().downcast_mut::<T>() {
+            Some(task) => f(task, cx),
+            None => Flow::Continue,
         });
-        Ok(EventLoop {
-            shared,
-            runtime: Weak::new(),
-            poll,
-            sessions: HashMap::new(),
-            listeners: HashMap::new(),
-            deadlines: BTreeSet::new(),
-            receive_buffer: Vec::new(),
-        })
     }
 
-    pub fn shared(&self) -> Arc<LoopShared> {
-        self.shared.clone()
-    }
-
-    pub fn run(mut self, runtime: Weak<Runtime>) {
-        self.runtime = runtime;
-        CURRENT_LOOP.with(|c| c.set(Some(self.shared.index)));
-        self.receive_buffer = vec![0; RECEIVE_BUFFER];
-        let mut events = Events::with_capacity(256);
-        let mut running = true;
-        while running {
-            // The last line of defence: a panic outside any connection's handling (accepting,
-            // a command) is logged and the loop goes on serving its other connections.
-            match std::panic::catch_unwind(AssertUnwindSafe(|| self.turn(&mut events))) {
-                Ok(go_on) => running = go_on,
-                Err(panic) => {
-                    log!(
-                        Error,
-                        "event loop {}: internal error: {}",
-                        self.shared.index,
-                        panic_text(&*panic)
-                    );
-                    self.restore_receive_buffer();
-                }
-            }
+    /// Removes task `id` without another call into it (its owner ends it another way).
+    pub fn remove(&mut self, id: u64) -> Option<Box<dyn Task>> {
+        let task = self.tasks.remove(&id)?;
+        if let Some(when) = task.deadline() {
+            self.deadlines.remove(&(when, id));
         }
-        self.shutdown();
+        Some(task)
     }
 
-    /// One wait for readiness, commands or a deadline, and the work it brings; false once the
-    /// loop is to end.
-    fn turn(&mut self, events: &mut Events) -> bool {
-        let timeout = self
-            .deadlines
-            .first()
-            .map(|(when, _)| when.saturating_duration_since(Instant::now()));
-        if let Err(err) = self.poll.poll(events, timeout) {
-            if err.kind() != io::ErrorKind::Interrupted {
-                log!(
-                    Error,
-                    "event loop {}: poll failed: {err}",
-                    self.shared.index
-                );
-            }
-            return true;
-        }
-        for event in events.iter() {
-            let id = event.token().0 as u64;
-            if event.token() == WAKER {
-                continue;
-            }
-            if self.listeners.contains_key(&id) {
-                self.accept(id);
-                continue;
-            }
-            let peer_closed = event.is_read_closed() || event.is_error();
-            let (readable, writable) =
-                (event.is_readable(), event.is_writable() || event.is_error());
-            self.with_session(id, |session, ctx| {
-                session.on_ready(ctx, readable, writable, peer_closed)
-            });
-        }
-        self.expire_deadlines();
-        self.run_commands()
+    /// Ends the loop after the commands queued so far.
+    pub fn stop(&mut self) {
+        self.running = false;
     }
 
-    /// A panic may have unwound while a session had the receive buffer taken out.
-    fn restore_receive_buffer(&mut self) {
-        if self.receive_buffer.len() != RECEIVE_BUFFER {
-            self.receive_buffer = vec![0; RECEIVE_BUFFER];
-        }
-    }
-
-    /// Runs `f` on a session, then keeps the deadline set in step and drops finished sessions.
-    fn with_session(&mut self, id: u64, f: impl FnOnce(&mut Session, &mut Context) -> Outcome) {
-        let Some(mut session) = self.sessions.remove(&id) else {
+    /// Runs `f` on a task, then keeps the deadline set in step and drops a finished task. A
+    /// panic while handling one task ends that task (`Task::panicked`) and nothing else.
+    fn drive(&mut self, id: u64, f: impl FnOnce(&mut dyn Task, &mut Context) -> Flow) {
+        let Some(mut task) = self.tasks.remove(&id) else {
             return;
         };
-        let before = session.deadline;
-        let mut ctx = Context {
+        let before = task.deadline();
+        let mut cx = Context {
             registry: self.poll.registry(),
             receive_buffer: &mut self.receive_buffer,
+            event_loop: &self.shared,
         };
-        // A panic while handling one connection fails that connection (1011) and nothing else:
-        // the loop and its other connections go on.
-        let outcome = match std::panic::catch_unwind(AssertUnwindSafe(|| f(&mut session, &mut ctx)))
-        {
-            Ok(outcome) => outcome,
+        let flow = match std::panic::catch_unwind(AssertUnwindSafe(|| f(&mut *task, &mut cx))) {
+            Ok(flow) => flow,
             Err(panic) => {
-                log!(
-                    Error,
-                    "connection {id}: internal error: {}; closing it with 1011",
-                    panic_text(&*panic)
-                );
-                self.restore_receive_buffer();
-                std::panic::catch_unwind(AssertUnwindSafe(|| session.on_internal_error()))
-                    .unwrap_or(Outcome::Finished)
+                log!(Error, "task {id}: internal error: {}", panic_text(&*panic));
+                restore_receive_buffer(cx.receive_buffer);
+                std::panic::catch_unwind(AssertUnwindSafe(|| task.panicked(&mut cx)))
+                    .unwrap_or(Flow::Finished)
             }
         };
         if let Some(when) = before {
             self.deadlines.remove(&(when, id));
         }
-        if outcome == Outcome::Finished {
+        if flow == Flow::Finished {
             return;
         }
-        if let Some(when) = session.deadline {
+        if let Some(when) = task.deadline() {
             self.deadlines.insert((when, id));
         }
-        self.sessions.insert(id, session);
+        self.tasks.insert(id, task);
     }
 
     fn expire_deadlines(&mut self) {
@@ -247,128 +194,124 @@ impl EventLoop {
                 break;
             }
             self.deadlines.pop_first();
-            if let Some(session) = self.sessions.get_mut(&id) {
-                session.deadline = None;
-            }
-            self.with_session(id, |session, _| session.on_timeout());
+            self.drive(id, |task, cx| task.timeout(cx, now));
         }
     }
 
-    /// Runs queued commands (including ones queued by callbacks meanwhile); false on shutdown.
-    fn run_commands(&mut self) -> bool {
+    /// Runs queued commands (including ones queued meanwhile).
+    fn run_commands(&mut self) {
         loop {
             let commands = std::mem::take(&mut *self.shared.queue.lock());
             if commands.is_empty() {
-                return true;
+                return;
             }
             for command in commands {
-                match command {
-                    Command::Listen(server, mut socket) => {
-                        let id = server.id;
-                        match self.poll.registry().register(
-                            &mut socket,
-                            Token(id as usize),
-                            Interest::READABLE,
-                        ) {
-                            Ok(()) => {
-                                self.listeners.insert(id, Listener { server, socket });
-                            }
-                            Err(err) => log!(
-                                Error,
-                                "server {id}: cannot watch the listening socket: {err}"
-                            ),
-                        }
-                    }
-                    Command::Unlisten { server_id, done } => {
-                        if let Some(mut listener) = self.listeners.remove(&server_id) {
-                            let _ = self.poll.registry().deregister(&mut listener.socket);
-                        }
-                        if let Some(done) = done {
-                            let _ = done.send(());
-                        }
-                    }
-                    Command::Adopt(session) => self.adopt(session),
-                    Command::CloseStarted(id) => self.with_session(id, |session, _| {
-                        session.on_close_started();
-                        Outcome::Continue
-                    }),
-                    Command::Abandon(id) => {
-                        self.with_session(id, |session, _| session.cancel_opening())
-                    }
-                    Command::Resolved { id, answer } => {
-                        self.with_session(id, |session, ctx| session.on_resolved(ctx, answer))
-                    }
-                    Command::Shutdown => return false,
-                }
+                command(self);
             }
         }
     }
+}
 
-    fn adopt(&mut self, session: Box<Session>) {
-        let id = session.id();
-        self.sessions.insert(id, session);
-        self.with_session(id, |session, ctx| session.start(ctx));
+/// A panic may have unwound while a task had the receive buffer taken out.
+fn restore_receive_buffer(buffer: &mut Vec<u8>) {
+    if buffer.len() != RECEIVE_BUFFER {
+        *buffer = vec![0; RECEIVE_BUFFER];
+    }
+}
+
+pub struct EventLoop {
+    tasks: Tasks,
+}
+
+impl EventLoop {
+    pub fn new(index: usize) -> io::Result<EventLoop> {
+        let poll = Poll::new()?;
+        let waker = Waker::new(poll.registry(), WAKER)?;
+        let shared = Arc::new(LoopShared {
+            index,
+            waker,
+            queue: Mutex::new(Vec::new()),
+        });
+        Ok(EventLoop {
+            tasks: Tasks {
+                shared,
+                poll,
+                tasks: HashMap::new(),
+                deadlines: BTreeSet::new(),
+                receive_buffer: Vec::new(),
+                running: true,
+            },
+        })
     }
 
-    fn accept(&mut self, listener_id: u64) {
-        let Some(runtime) = self.runtime.upgrade() else {
+    pub fn shared(&self) -> Arc<LoopShared> {
+        self.tasks.shared.clone()
+    }
+
+    pub fn run(mut self) {
+        CURRENT_LOOP.with(|c| c.set(Some(self.tasks.shared.index)));
+        self.tasks.receive_buffer = vec![0; RECEIVE_BUFFER];
+        let mut events = Events::with_capacity(256);
+        while self.tasks.running {
+            // The last line of defence: a panic outside any task's handling (a command) is
+            // logged and the loop goes on serving its tasks.
+            if let Err(panic) =
+                std::panic::catch_unwind(AssertUnwindSafe(|| self.turn(&mut events)))
+            {
+                log!(
+                    Error,
+                    "event loop {}: internal error: {}",
+                    self.tasks.shared.index,
+                    panic_text(&*panic)
+                );
+                restore_receive_buffer(&mut self.tasks.receive_buffer);
+            }
+        }
+        self.shutdown();
+    }
+
+    /// One wait for readiness, commands or a deadline, and the work it brings.
+    fn turn(&mut self, events: &mut Events) {
+        let tasks = &mut self.tasks;
+        let timeout = tasks
+            .deadlines
+            .first()
+            .map(|(when, _)| when.saturating_duration_since(Instant::now()));
+        if let Err(err) = tasks.poll.poll(events, timeout) {
+            if err.kind() != io::ErrorKind::Interrupted {
+                log!(
+                    Error,
+                    "event loop {}: poll failed: {err}",
+                    tasks.shared.index
+                );
+            }
             return;
-        };
-        loop {
-            let Some(listener) = self.listeners.get(&listener_id) else {
-                return;
-            };
-            let (stream, peer) = match listener.socket.accept() {
-                Ok(accepted) => accepted,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    // Out of descriptors or memory: keep the backlog for later rather than spin.
-                    log!(Warn, "server {listener_id}: accept failed: {e}");
-                    return;
-                }
-            };
-            let server = listener.server.clone();
-            let transport = match Transport::accepted(stream, server.tls.as_ref()) {
-                Ok(transport) => transport,
-                Err(err) => {
-                    log!(
-                        Warn,
-                        "server {listener_id}: connection from {peer} dropped: {err}"
-                    );
-                    continue;
-                }
-            };
-            let target = runtime.pick_loop();
-            let connection = Connection::new(
-                Role::Server,
-                server.settings.clone(),
-                server.delegate.clone(),
-                target.clone(),
-                Some(transport),
-            );
-            connection.set_peer_address(peer);
-            let group: Arc<ConnectionGroup> = server.group.clone();
-            group.add(&connection);
-            let session = Session::accepted(connection, group);
-            if target.index == self.shared.index {
-                self.adopt(session);
-            } else {
-                target.submit(Command::Adopt(session));
-            }
         }
+        for event in events.iter() {
+            if event.token() == WAKER {
+                continue;
+            }
+            let readiness = Readiness {
+                readable: event.is_readable(),
+                writable: event.is_writable() || event.is_error(),
+                closed: event.is_read_closed() || event.is_error(),
+            };
+            tasks.drive(event.token().0 as u64, |task, cx| task.ready(cx, readiness));
+        }
+        tasks.expire_deadlines();
+        tasks.run_commands();
     }
 
-    /// Drops what is left when the runtime stops: open connections get onClose 1006.
+    /// Ends what is left when the runtime stops.
     fn shutdown(&mut self) {
-        let ids: Vec<u64> = self.sessions.keys().copied().collect();
+        let ids: Vec<u64> = self.tasks.tasks.keys().copied().collect();
         for id in ids {
-            self.with_session(id, |session, _| session.abandon());
+            self.tasks.drive(id, |task, cx| {
+                task.shutdown(cx);
+                Flow::Finished
+            });
         }
-        for (_, mut listener) in self.listeners.drain() {
-            let _ = self.poll.registry().deregister(&mut listener.socket);
-        }
-        self.deadlines.clear();
+        self.tasks.deadlines.clear();
         CURRENT_LOOP.with(|c| c.set(None));
     }
 }

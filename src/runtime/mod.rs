@@ -1,36 +1,29 @@
-//! The runtime `oasis_initialize` starts: event-loop threads, round-robin placement of
-//! connections, and the registry of servers and client connections `oasis_finalize` stops.
+//! The reactor `oasis_initialize` starts: event-loop threads and round-robin placement of work
+//! on them. It knows nothing of WebSocket: it runs [`Task`]s and [`Command`]s (see
+//! `event_loop.rs`); what is live and how it stops belongs to the code above that owns it.
 
 mod event_loop;
-mod group;
 
-pub use event_loop::{Command, LoopShared, on_loop_thread};
-pub use group::ConnectionGroup;
+pub use event_loop::{
+    Command, Context, Flow, LoopShared, Readiness, Task, Tasks, on_loop_thread,
+};
 
 use crate::config::RuntimeConfig;
 use crate::error::{Error, Result};
 use crate::log::{self, log};
-use crate::ws::server::Server;
 use event_loop::EventLoop;
 use parking_lot::Mutex;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
 pub struct Runtime {
     loops: Vec<Arc<LoopShared>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     next_loop: AtomicUsize,
-    servers: Mutex<Vec<Weak<Server>>>,
-    /// Every client connection, so finalize can close them.
-    pub clients: Arc<ConnectionGroup>,
 }
 
 static RUNTIME: Mutex<Option<Arc<Runtime>>> = Mutex::new(None);
-
-/// How long finalize waits for closing handshakes beyond the usual close timeout.
-const FINALIZE_GRACE: Duration = Duration::from_secs(1);
 
 impl Runtime {
     /// The loop for the next connection, round-robin.
@@ -39,10 +32,23 @@ impl Runtime {
         self.loops[index].clone()
     }
 
-    pub fn register_server(&self, server: &Arc<Server>) {
-        let mut servers = self.servers.lock();
-        servers.retain(|s| s.strong_count() > 0);
-        servers.push(Arc::downgrade(server));
+    /// Ends every loop (its tasks get `Task::shutdown`) and joins its thread. A thread that
+    /// ended with a panic is logged.
+    pub fn stop(&self) {
+        for event_loop in &self.loops {
+            event_loop.submit(|tasks| tasks.stop());
+        }
+        let threads: Vec<JoinHandle<()>> = self.threads.lock().drain(..).collect();
+        for thread in threads {
+            let name = thread.thread().name().unwrap_or("event loop").to_string();
+            if let Err(panic) = thread.join() {
+                log!(
+                    Error,
+                    "{name} ended with an internal error: {}",
+                    crate::error::panic_text(&*panic)
+                );
+            }
+        }
     }
 }
 
@@ -54,6 +60,12 @@ pub fn current() -> Result<Arc<Runtime>> {
             "oasis_initialize has not been called (or oasis_finalize has)",
         )
     })
+}
+
+/// Takes the runtime out of service: from now on `current` fails with `EPERM`. The caller
+/// finishes the work still on its loops, then calls [`Runtime::stop`].
+pub fn take() -> Option<Arc<Runtime>> {
+    RUNTIME.lock().take()
 }
 
 pub fn initialize(config: RuntimeConfig) -> Result<()> {
@@ -79,20 +91,17 @@ pub fn initialize(config: RuntimeConfig) -> Result<()> {
         loops: loops.iter().map(EventLoop::shared).collect(),
         threads: Mutex::new(Vec::new()),
         next_loop: AtomicUsize::new(0),
-        servers: Mutex::new(Vec::new()),
-        clients: Arc::new(ConnectionGroup::default()),
     });
     for event_loop in loops {
-        let weak = Arc::downgrade(&runtime);
         let index = event_loop.shared().index;
         let thread = std::thread::Builder::new()
             .name(format!("oasisnet-loop-{index}"))
-            .spawn(move || event_loop.run(weak))
+            .spawn(move || event_loop.run())
             .map_err(|e| Error::io("cannot start an event-loop thread", &e));
         match thread {
             Ok(handle) => runtime.threads.lock().push(handle),
             Err(err) => {
-                stop_threads(&runtime);
+                runtime.stop();
                 return Err(err);
             }
         }
@@ -103,61 +112,4 @@ pub fn initialize(config: RuntimeConfig) -> Result<()> {
     drop(slot);
     log!(Info, "initialized with {threads} event-loop thread(s)");
     Ok(())
-}
-
-pub fn finalize() -> Result<()> {
-    if on_loop_thread() {
-        return Err(Error::new(
-            libc::EDEADLK,
-            "oasis_finalize called from a callback: it would wait for its own thread",
-        ));
-    }
-    let Some(runtime) = RUNTIME.lock().take() else {
-        return Ok(());
-    };
-    let servers: Vec<Arc<Server>> = runtime
-        .servers
-        .lock()
-        .iter()
-        .filter_map(Weak::upgrade)
-        .collect();
-    for server in &servers {
-        server.begin_stop(&runtime);
-    }
-    runtime.clients.close_all(1001, "going away");
-    let deadline = Instant::now()
-        + servers
-            .iter()
-            .map(|s| s.settings.close_timeout)
-            .max()
-            .unwrap_or_default()
-            .max(Duration::from_secs(5))
-        + FINALIZE_GRACE;
-    for server in &servers {
-        server.group.wait_empty(deadline);
-    }
-    runtime.clients.wait_empty(deadline);
-    stop_threads(&runtime);
-    for server in &servers {
-        server.deactivate();
-    }
-    log!(Info, "finalized");
-    Ok(())
-}
-
-fn stop_threads(runtime: &Runtime) {
-    for event_loop in &runtime.loops {
-        event_loop.submit(Command::Shutdown);
-    }
-    let threads: Vec<JoinHandle<()>> = runtime.threads.lock().drain(..).collect();
-    for thread in threads {
-        let name = thread.thread().name().unwrap_or("event loop").to_string();
-        if let Err(panic) = thread.join() {
-            log!(
-                Error,
-                "{name} ended with an internal error: {}",
-                crate::error::panic_text(&*panic)
-            );
-        }
-    }
 }

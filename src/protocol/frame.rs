@@ -2,24 +2,10 @@
 //! frame header codec. Parsing works in place: a complete frame inside the receive buffer is
 //! unmasked where it lies and handed on as a slice, so no payload is copied.
 
+use super::close::{PROTOCOL_ERROR, TOO_BIG, Violation, violation};
 use std::io::Cursor;
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
-
-/// Why a connection must be failed, as a close code plus a log-worthy reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Violation {
-    pub code: u16,
-    pub reason: &'static str,
-}
-
-pub const PROTOCOL_ERROR: u16 = 1002;
-pub const INVALID_DATA: u16 = 1007;
-pub const TOO_BIG: u16 = 1009;
-
-pub fn violation(code: u16, reason: &'static str) -> Violation {
-    Violation { code, reason }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Opcode {
@@ -181,32 +167,6 @@ pub fn encode_header(
     cursor.position() as usize
 }
 
-/// Checks that a close frame's payload is well formed: returns the code (1005 when absent).
-pub fn parse_close_payload(payload: &[u8]) -> Result<(u16, &str), Violation> {
-    match payload.len() {
-        0 => Ok((1005, "")),
-        1 => Err(violation(
-            PROTOCOL_ERROR,
-            "close frame with a 1-byte payload",
-        )),
-        _ => {
-            let code = u16::from_be_bytes([payload[0], payload[1]]);
-            if !close_code_is_sendable(code) {
-                return Err(violation(PROTOCOL_ERROR, "invalid close code"));
-            }
-            let reason = std::str::from_utf8(&payload[2..])
-                .map_err(|_| violation(INVALID_DATA, "close reason is not UTF-8"))?;
-            Ok((code, reason))
-        }
-    }
-}
-
-/// Codes a close frame may carry (RFC 6455 section 7.4 and the IANA registry).
-pub fn close_code_is_sendable(code: u16) -> bool {
-    tungstenite::protocol::frame::coding::CloseCode::from(code).is_allowed()
-        && (1000..5000).contains(&code)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,16 +207,5 @@ mod tests {
         let n = encode_header(&mut out, Opcode::Text, true, 1 << 30, Some([0; 4]));
         let err = parse(&mut out[..n], true, 1 << 20).err().unwrap();
         assert_eq!(err.code, TOO_BIG);
-    }
-
-    #[test]
-    fn close_payload_rules() {
-        assert_eq!(parse_close_payload(&[]).unwrap().0, 1005);
-        assert!(parse_close_payload(&[3]).is_err());
-        assert!(parse_close_payload(&1005u16.to_be_bytes()).is_err());
-        assert_eq!(parse_close_payload(&4001u16.to_be_bytes()).unwrap().0, 4001);
-        let mut bad = 1000u16.to_be_bytes().to_vec();
-        bad.push(0xff);
-        assert_eq!(parse_close_payload(&bad).unwrap_err().code, INVALID_DATA);
     }
 }

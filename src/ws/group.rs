@@ -1,7 +1,7 @@
 //! A set of live connections that can be closed together and waited for: one per server,
 //! and one for all client connections of the runtime.
 
-use crate::ws::connection::Connection;
+use super::connection::Connection;
 use parking_lot::{Condvar, Mutex};
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};

@@ -1,0 +1,78 @@
+//! Close codes and close frames (RFC 6455 sections 5.5.1 and 7.4): the one place the codes the
+//! library uses are named, which codes may be sent, and what a close payload must look like.
+
+pub const NORMAL: u16 = 1000;
+pub const GOING_AWAY: u16 = 1001;
+pub const PROTOCOL_ERROR: u16 = 1002;
+/// In a close event: the peer's close frame carried no code. Never sent.
+pub const NO_STATUS: u16 = 1005;
+/// In a close or error event: the connection ended without a closing handshake. Never sent.
+pub const ABNORMAL: u16 = 1006;
+pub const INVALID_DATA: u16 = 1007;
+pub const TOO_BIG: u16 = 1009;
+pub const INTERNAL_ERROR: u16 = 1011;
+/// In an error event: the TLS handshake failed. Never sent.
+pub const TLS_FAILURE: u16 = 1015;
+
+/// Why a connection must be failed, as a close code plus a log-worthy reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub code: u16,
+    pub reason: &'static str,
+}
+
+pub fn violation(code: u16, reason: &'static str) -> Violation {
+    Violation { code, reason }
+}
+
+/// Checks that a close frame's payload is well formed: returns the code (1005 when absent).
+pub fn parse_close_payload(payload: &[u8]) -> Result<(u16, &str), Violation> {
+    match payload.len() {
+        0 => Ok((NO_STATUS, "")),
+        1 => Err(violation(
+            PROTOCOL_ERROR,
+            "close frame with a 1-byte payload",
+        )),
+        _ => {
+            let code = u16::from_be_bytes([payload[0], payload[1]]);
+            if !close_code_is_sendable(code) {
+                return Err(violation(PROTOCOL_ERROR, "invalid close code"));
+            }
+            let reason = std::str::from_utf8(&payload[2..])
+                .map_err(|_| violation(INVALID_DATA, "close reason is not UTF-8"))?;
+            Ok((code, reason))
+        }
+    }
+}
+
+/// Codes a close frame may carry (RFC 6455 section 7.4 and the IANA registry).
+pub fn close_code_is_sendable(code: u16) -> bool {
+    tungstenite::protocol::frame::coding::CloseCode::from(code).is_allowed()
+        && (1000..5000).contains(&code)
+}
+
+/// The payload of a close frame we send: the code (if any) and the reason.
+pub fn close_payload(code: Option<u16>, reason: &str) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(2 + reason.len());
+    if let Some(code) = code {
+        payload.extend_from_slice(&code.to_be_bytes());
+        payload.extend_from_slice(reason.as_bytes());
+    }
+    payload
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_payload_rules() {
+        assert_eq!(parse_close_payload(&[]).unwrap().0, 1005);
+        assert!(parse_close_payload(&[3]).is_err());
+        assert!(parse_close_payload(&1005u16.to_be_bytes()).is_err());
+        assert_eq!(parse_close_payload(&4001u16.to_be_bytes()).unwrap().0, 4001);
+        let mut bad = 1000u16.to_be_bytes().to_vec();
+        bad.push(0xff);
+        assert_eq!(parse_close_payload(&bad).unwrap_err().code, INVALID_DATA);
+    }
+}

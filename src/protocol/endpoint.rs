@@ -1,0 +1,375 @@
+//! The sending half and the policy of a connection: its state, the frames it sends (messages,
+//! pongs, close frames, keepalive pings), the closing handshake, how a failure ends it, and its
+//! timers. Frames go to a [`FrameSink`] the caller provides (the socket, or a test's buffer);
+//! time comes in as arguments. The owner keeps it where every sender reaches it — under the
+//! connection's lock — so a send from any thread frames and writes at once.
+
+use super::close::{ABNORMAL, NO_STATUS, Violation, close_code_is_sendable, close_payload};
+use super::frame::{self, MAX_HEADER, Opcode};
+use super::{Limits, Role};
+use std::time::Instant;
+
+/// Where outgoing frames go.
+pub trait FrameSink {
+    /// One frame: `header`, then `payload` — masked with `mask` on the way out when it is given
+    /// (the payload itself is the caller's and is not changed).
+    fn frame(&mut self, header: &[u8], payload: &[u8], mask: Option<[u8; 4]>);
+    /// Bytes accepted but not yet written.
+    fn queued(&self) -> usize;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// The opening handshake is not done.
+    Opening,
+    /// Messages flow both ways.
+    Open,
+    /// Our close frame is out (the application closed, or we failed the connection): nothing
+    /// more may be sent; the peer's close frame is awaited.
+    Closing,
+    /// The closing handshake is over, or the connection ended without one.
+    Closed,
+}
+
+/// A message the application sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outgoing {
+    Text,
+    Binary,
+    Ping,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// Not open (yet, or any more).
+    NotOpen(State),
+    /// A ping's payload is limited to 125 bytes.
+    PingTooLong(usize),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseError {
+    /// A code an endpoint may not send (1005, 1006, 1015, out of range, …).
+    CodeNotSendable(i32),
+    /// A close reason is limited to 123 bytes.
+    ReasonTooLong(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseStarted {
+    /// Our close frame is queued; the peer's answer (or the close timeout) ends the connection.
+    Started,
+    /// Closing or closed already: nothing changed.
+    AlreadyClosing,
+    /// Still opening: the caller abandons the connection instead.
+    StillOpening,
+}
+
+/// How the TCP connection ends once the closing handshake is over (RFC 6455 section 7.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpClose {
+    /// A server closes TCP first, as soon as its close frame is written.
+    WhenFlushed,
+    /// We failed the connection: the peer may still be sending, and closing now could reset
+    /// the connection before it reads our close frame. Shut our side and wait for its FIN.
+    ShutdownWriteThenWait,
+    /// A client waits for the server to close TCP.
+    WaitForPeer,
+}
+
+/// A timer that ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expired {
+    /// The opening handshake did not complete in time.
+    Handshake,
+    /// The peer did not answer our close frame in time: end without a handshake (1006).
+    Close,
+    /// The peer neither answered a keepalive ping nor sent anything else in time (1006).
+    PeerSilent,
+    /// The closing handshake is over but the TCP close did not come: drop the socket.
+    Linger,
+    /// Nothing to do (a keepalive ping went out, or traffic moved the ping time).
+    Nothing,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    Handshake,
+    Close,
+    /// Keepalive: the ping is due (or, with a ping outstanding, the pong is).
+    Keepalive,
+    Linger,
+}
+
+pub struct Endpoint {
+    role: Role,
+    state: State,
+    /// The peer's close code once its close frame arrived.
+    close_received: Option<u16>,
+    /// The code we failed the connection with.
+    failure: Option<u16>,
+    timer: Option<(Instant, Timer)>,
+    /// Keepalive: when the peer was last heard from (None when keepalive is off).
+    last_heard: Option<Instant>,
+    ping_outstanding: bool,
+}
+
+impl Endpoint {
+    /// A connection whose opening handshake starts now.
+    pub fn new(role: Role, now: Instant, limits: &Limits) -> Endpoint {
+        Endpoint {
+            role,
+            state: State::Opening,
+            close_received: None,
+            failure: None,
+            timer: Some((now + limits.handshake_timeout, Timer::Handshake)),
+            last_heard: None,
+            ping_outstanding: false,
+        }
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.state == State::Open
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The opening handshake completed.
+    pub fn opened(&mut self, now: Instant, limits: &Limits) {
+        self.state = State::Open;
+        self.timer = None;
+        if let Some(interval) = limits.ping_interval {
+            self.last_heard = Some(now);
+            self.timer = Some((now + interval, Timer::Keepalive));
+        }
+    }
+
+    /// Bytes arrived from the peer (only needed while keepalive is on: [`Endpoint::wants_traffic`]).
+    pub fn heard(&mut self, now: Instant) {
+        if self.last_heard.is_some() {
+            self.last_heard = Some(now);
+            self.ping_outstanding = false;
+        }
+    }
+
+    /// True when the owner should report received traffic with [`Endpoint::heard`].
+    pub fn wants_traffic(&self) -> bool {
+        self.last_heard.is_some()
+    }
+
+    /// Frames and queues a message (fragmented by `limits.fragment_max`; masked by a client).
+    pub fn send(
+        &mut self,
+        kind: Outgoing,
+        payload: &[u8],
+        limits: &Limits,
+        sink: &mut impl FrameSink,
+    ) -> Result<(), SendError> {
+        if self.state != State::Open {
+            return Err(SendError::NotOpen(self.state));
+        }
+        let opcode = match kind {
+            Outgoing::Text => Opcode::Text,
+            Outgoing::Binary => Opcode::Binary,
+            Outgoing::Ping => {
+                if payload.len() > 125 {
+                    return Err(SendError::PingTooLong(payload.len()));
+                }
+                self.write_frame(Opcode::Ping, true, payload, sink);
+                return Ok(());
+            }
+        };
+        let fragment = match limits.fragment_max {
+            0 => payload.len().max(1),
+            size => size,
+        };
+        if payload.len() <= fragment {
+            self.write_frame(opcode, true, payload, sink);
+            return Ok(());
+        }
+        let count = payload.len().div_ceil(fragment);
+        for (index, chunk) in payload.chunks(fragment).enumerate() {
+            let code = if index == 0 {
+                opcode
+            } else {
+                Opcode::Continuation
+            };
+            self.write_frame(code, index + 1 == count, chunk, sink);
+        }
+        Ok(())
+    }
+
+    /// The most bytes `payload` takes once framed (for the caller's send-buffer check).
+    pub fn framed_len(payload: usize, limits: &Limits) -> usize {
+        let fragments = match limits.fragment_max {
+            0 => 1,
+            size => payload.div_ceil(size).max(1),
+        };
+        payload + MAX_HEADER * fragments
+    }
+
+    /// Starts the closing handshake with `code` and `reason`.
+    pub fn close(
+        &mut self,
+        code: i32,
+        reason: &str,
+        now: Instant,
+        limits: &Limits,
+        sink: &mut impl FrameSink,
+    ) -> Result<CloseStarted, CloseError> {
+        let code = u16::try_from(code)
+            .ok()
+            .filter(|c| close_code_is_sendable(*c))
+            .ok_or(CloseError::CodeNotSendable(code))?;
+        if reason.len() > 123 {
+            return Err(CloseError::ReasonTooLong(reason.len()));
+        }
+        Ok(match self.state {
+            State::Open => {
+                self.write_close(Some(code), reason, sink);
+                self.timer = Some((now + limits.close_timeout, Timer::Close));
+                CloseStarted::Started
+            }
+            State::Opening => CloseStarted::StillOpening,
+            State::Closing | State::Closed => CloseStarted::AlreadyClosing,
+        })
+    }
+
+    /// A ping arrived: answer it, unless the peer does not read what we send (RFC 6455 5.5.3
+    /// allows answering only some pings: memory stays bounded by `send_buffer_max`).
+    pub fn on_ping(&mut self, payload: &[u8], limits: &Limits, sink: &mut impl FrameSink) {
+        if self.state == State::Open && sink.queued() <= limits.send_buffer_max {
+            self.write_frame(Opcode::Pong, true, payload, sink);
+        }
+    }
+
+    /// The peer's close frame arrived: answer it if we have not closed yet. The closing
+    /// handshake is then over; returns the code onClose reports (ours if we failed the
+    /// connection, else the peer's).
+    pub fn on_peer_close(
+        &mut self,
+        code: u16,
+        now: Instant,
+        limits: &Limits,
+        sink: &mut impl FrameSink,
+    ) -> u16 {
+        self.close_received = Some(code);
+        if self.state == State::Open {
+            let echo = (code != NO_STATUS).then_some(code);
+            self.write_close(echo, "", sink);
+        }
+        self.closing_done(now, limits)
+    }
+
+    /// Fails the connection (RFC 6455 section 7.1.7): our close frame with the violation's code
+    /// goes out now, before anyone is told, so that nothing sent afterwards (a close from
+    /// inside onError, say) can replace it. Returns the code, or None when it already failed.
+    pub fn fail(&mut self, violation: &Violation, sink: &mut impl FrameSink) -> Option<u16> {
+        if self.failure.is_some() {
+            return None;
+        }
+        self.failure = Some(violation.code);
+        if self.state == State::Open {
+            self.write_close(Some(violation.code), violation.reason, sink);
+        }
+        Some(violation.code)
+    }
+
+    /// After a failure or the peer's close frame: the connection is closed, and the socket
+    /// may linger (see [`Endpoint::tcp_close`]) until `close_timeout`. Returns the close code.
+    pub fn closing_done(&mut self, now: Instant, limits: &Limits) -> u16 {
+        self.state = State::Closed;
+        self.timer = Some((now + limits.close_timeout, Timer::Linger));
+        self.failure.or(self.close_received).unwrap_or(ABNORMAL)
+    }
+
+    /// The connection ends without (the rest of) a closing handshake — the socket is gone, or
+    /// the peer never answered. Returns the code onClose reports: ours if we failed it, else
+    /// 1006.
+    pub fn ended(&mut self) -> u16 {
+        self.state = State::Closed;
+        self.timer = None;
+        self.failure.unwrap_or(ABNORMAL)
+    }
+
+    /// Ends with `code` set as the failure (a TLS failure, an internal error): nothing is sent.
+    pub fn ended_with(&mut self, code: u16) -> u16 {
+        self.failure.get_or_insert(code);
+        self.ended()
+    }
+
+    /// True once we failed the connection.
+    pub fn failed(&self) -> bool {
+        self.failure.is_some()
+    }
+
+    pub fn tcp_close(&self) -> TcpClose {
+        match (self.role, self.failure) {
+            (Role::Server, None) => TcpClose::WhenFlushed,
+            (Role::Server, Some(_)) => TcpClose::ShutdownWriteThenWait,
+            (Role::Client, _) => TcpClose::WaitForPeer,
+        }
+    }
+
+    /// When [`Endpoint::on_timeout`] must be called next, if ever.
+    pub fn timeout(&self) -> Option<Instant> {
+        self.timer.map(|(when, _)| when)
+    }
+
+    /// Runs the timer that is due at `now` (a timer not yet due does nothing).
+    pub fn on_timeout(&mut self, now: Instant, limits: &Limits, sink: &mut impl FrameSink) -> Expired {
+        let Some((when, timer)) = self.timer else {
+            return Expired::Nothing;
+        };
+        if now < when {
+            return Expired::Nothing;
+        }
+        self.timer = None;
+        match timer {
+            Timer::Handshake => Expired::Handshake,
+            Timer::Close => Expired::Close,
+            Timer::Linger => Expired::Linger,
+            Timer::Keepalive => self.keepalive_due(now, limits, sink),
+        }
+    }
+
+    fn keepalive_due(&mut self, now: Instant, limits: &Limits, sink: &mut impl FrameSink) -> Expired {
+        let (Some(interval), Some(last_heard)) = (limits.ping_interval, self.last_heard) else {
+            return Expired::Nothing;
+        };
+        if self.state != State::Open {
+            return Expired::Nothing;
+        }
+        if self.ping_outstanding {
+            return Expired::PeerSilent;
+        }
+        // Traffic since the timer was set moves the ping (no timer churn per read).
+        let ping_at = last_heard + interval;
+        if now < ping_at {
+            self.timer = Some((ping_at, Timer::Keepalive));
+            return Expired::Nothing;
+        }
+        self.write_frame(Opcode::Ping, true, &[], sink);
+        self.ping_outstanding = true;
+        self.timer = Some((now + limits.pong_timeout, Timer::Keepalive));
+        Expired::Nothing
+    }
+
+    fn write_close(&mut self, code: Option<u16>, reason: &str, sink: &mut impl FrameSink) {
+        self.write_frame(Opcode::Close, true, &close_payload(code, reason), sink);
+        self.state = State::Closing;
+    }
+
+    fn write_frame(&mut self, opcode: Opcode, fin: bool, payload: &[u8], sink: &mut impl FrameSink) {
+        let mut header = [0u8; MAX_HEADER];
+        let mask: Option<[u8; 4]> = (self.role == Role::Client).then(rand::random);
+        let n = frame::encode_header(&mut header, opcode, fin, payload.len(), mask);
+        sink.frame(&header[..n], payload, mask);
+    }
+}

@@ -1,0 +1,392 @@
+//! The receiving half of a connection: bytes in, complete messages and control frames out.
+//!
+//! Complete frames are unmasked where they lie in the caller's buffer and handed out from
+//! there, so a message that arrives in one read is never copied. Only a frame cut by the end
+//! of a read is kept (`partial`), and only a fragmented message is assembled (`message`); both
+//! are empty, and own no memory, while the connection is idle. Text is checked for UTF-8 as
+//! fragments arrive, so invalid text fails fast even inside a long message.
+//!
+//! The reader decides nothing about the connection: a violation is reported, and the caller
+//! fails the connection through [`super::Endpoint`].
+
+use super::close::{INVALID_DATA, PROTOCOL_ERROR, TOO_BIG, Violation, parse_close_payload, violation};
+use super::frame::{self, FrameInfo, Opcode, Parse};
+use super::{Limits, MessageKind, Role};
+
+/// Buffers that grew past this are released after use.
+const KEEP_CAPACITY: usize = 4096;
+
+/// Frames at least this large are read straight into the reader's own buffer
+/// ([`Reader::direct_read_buffer`]): the socket's bytes are then copied once, not twice.
+pub const LARGE_FRAME: usize = 16 * 1024;
+
+/// How much a direct read asks for beyond the frame in progress: the next frames' bytes too,
+/// so a stream of large frames costs about one read per frame.
+const DIRECT_READ: usize = 64 * 1024;
+
+/// What arrived, borrowed from the input or from the reader until the next call.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Incoming<'a> {
+    /// A whole message (fragments reassembled, text checked).
+    Message { kind: MessageKind, data: &'a [u8] },
+    Ping(&'a [u8]),
+    Pong(&'a [u8]),
+    /// The peer's close frame, checked: its code (1005 when it gave none) and reason.
+    Close { code: u16, reason: &'a [u8] },
+    /// The peer broke the protocol: the connection must be failed with this code. The reader
+    /// then ignores everything but a close frame.
+    Violation(Violation),
+}
+
+/// Where the frames being parsed lie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// The bytes handed to [`Reader::feed`].
+    Input,
+    /// The reader's own buffer (a frame was cut by the end of an earlier read).
+    Partial,
+}
+
+/// Newly read bytes being taken apart: hand it to [`Reader::next`] until that says `None`.
+pub struct Input<'i> {
+    bytes: &'i mut [u8],
+    offset: usize,
+    source: Source,
+}
+
+/// A frame cut by the end of a read: `bytes[consumed..filled]` holds it so far.
+#[derive(Default)]
+struct PartialFrame {
+    bytes: Vec<u8>,
+    consumed: usize,
+    filled: usize,
+    /// The size of the cut frame once its header is known, else 0.
+    needed: usize,
+}
+
+/// The fragmented message being assembled.
+#[derive(Default)]
+struct Assembly {
+    message: Vec<u8>,
+    opcode: Option<Opcode>,
+    utf8_valid_upto: usize,
+}
+
+/// What one complete frame means.
+enum Step {
+    /// A fragment was taken into the message being assembled.
+    Absorbed,
+    /// Hand out the frame's own payload.
+    Deliver(Delivered),
+    /// Hand out the assembled message.
+    DeliverAssembled(MessageKind),
+    Fail(Violation),
+}
+
+enum Delivered {
+    Message(MessageKind),
+    Ping,
+    Pong,
+    Close(u16),
+}
+
+#[derive(Default)]
+pub struct Reader {
+    partial: PartialFrame,
+    assembly: Assembly,
+    /// The last complete frame was large: keep the partial buffer for the next one.
+    large_frames: bool,
+    /// An assembled message was handed out: clear it on the next call.
+    delivered_assembled: bool,
+    /// A violation was reported: only a close frame still matters.
+    failed: bool,
+}
+
+fn kind_of(opcode: Opcode) -> MessageKind {
+    if opcode == Opcode::Text {
+        MessageKind::Text
+    } else {
+        MessageKind::Binary
+    }
+}
+
+impl Reader {
+    /// Starts on bytes just read. While a frame is cut, they are appended to it (one copy);
+    /// otherwise frames are parsed where they lie.
+    pub fn feed<'i>(&mut self, bytes: &'i mut [u8]) -> Input<'i> {
+        if self.partial.filled > self.partial.consumed {
+            self.append_partial(bytes);
+            return Input {
+                bytes,
+                offset: 0,
+                source: Source::Partial,
+            };
+        }
+        Input {
+            bytes,
+            offset: 0,
+            source: Source::Input,
+        }
+    }
+
+    /// A buffer to read straight into while large frames flow (after a large frame, or while
+    /// a large frame is cut), or None: then read into the caller's buffer and `feed` it.
+    pub fn direct_read_buffer(&mut self) -> Option<&mut [u8]> {
+        if !(self.large_frames || self.partial.needed >= LARGE_FRAME) {
+            return None;
+        }
+        self.compact_partial();
+        let want = self.partial.needed.max(self.partial.filled) + DIRECT_READ;
+        if self.partial.bytes.len() < want {
+            self.partial.bytes.resize(want, 0);
+        }
+        Some(&mut self.partial.bytes[self.partial.filled..])
+    }
+
+    /// `n` bytes were read into [`Reader::direct_read_buffer`]: parse them from there.
+    pub fn direct_filled(&mut self, n: usize) -> Input<'static> {
+        self.partial.filled += n;
+        Input {
+            bytes: &mut [],
+            offset: 0,
+            source: Source::Partial,
+        }
+    }
+
+    /// The next thing that happened in `input`, or None once every complete frame in it has
+    /// been handed out (a cut frame at its end is kept for the next read).
+    pub fn next<'s>(
+        &'s mut self,
+        input: &'s mut Input<'_>,
+        role: Role,
+        limits: &Limits,
+    ) -> Option<Incoming<'s>> {
+        if self.delivered_assembled {
+            self.delivered_assembled = false;
+            self.assembly.reset();
+        }
+        loop {
+            let start = match input.source {
+                Source::Input => input.offset,
+                Source::Partial => self.partial.consumed,
+            };
+            let buffer: &mut [u8] = match input.source {
+                Source::Input => input.bytes,
+                Source::Partial => &mut self.partial.bytes[..self.partial.filled],
+            };
+            if start >= buffer.len() {
+                self.input_done(input.source);
+                return None;
+            }
+            let room = limits.message_max.saturating_sub(self.assembly.message.len());
+            let (info, payload) =
+                match frame::parse(&mut buffer[start..], role == Role::Server, room) {
+                    Ok(Parse::Incomplete { frame_len }) => {
+                        self.keep_cut_frame(input, frame_len.unwrap_or(0));
+                        return None;
+                    }
+                    Err(violation) => {
+                        // Nothing after a framing error can be trusted: drop the rest.
+                        self.skip_rest(input);
+                        if self.failed {
+                            return None;
+                        }
+                        self.failed = true;
+                        return Some(Incoming::Violation(violation));
+                    }
+                    Ok(Parse::Frame(info)) => {
+                        let from = start + info.payload_start;
+                        (info, from..from + info.payload_len)
+                    }
+                };
+            match input.source {
+                Source::Input => input.offset = payload.end,
+                Source::Partial => self.partial.consumed = payload.end,
+            }
+            self.large_frames = info.payload_len >= LARGE_FRAME;
+            if self.failed && info.opcode != Opcode::Close {
+                continue;
+            }
+            let bytes: &[u8] = match input.source {
+                Source::Input => &input.bytes[payload.clone()],
+                Source::Partial => &self.partial.bytes[payload.clone()],
+            };
+            match self.assembly.on_frame(info, bytes, limits) {
+                Step::Absorbed => continue,
+                Step::Fail(violation) => {
+                    self.skip_rest(input);
+                    self.failed = true;
+                    return Some(Incoming::Violation(violation));
+                }
+                Step::DeliverAssembled(kind) => {
+                    self.delivered_assembled = true;
+                    return Some(Incoming::Message {
+                        kind,
+                        data: &self.assembly.message,
+                    });
+                }
+                Step::Deliver(what) => {
+                    let data: &'s [u8] = match input.source {
+                        Source::Input => &input.bytes[payload],
+                        Source::Partial => &self.partial.bytes[payload],
+                    };
+                    return Some(match what {
+                        Delivered::Message(kind) => Incoming::Message { kind, data },
+                        Delivered::Ping => Incoming::Ping(data),
+                        Delivered::Pong => Incoming::Pong(data),
+                        Delivered::Close(code) => Incoming::Close {
+                            code,
+                            reason: data.get(2..).unwrap_or_default(),
+                        },
+                    });
+                }
+            }
+        }
+    }
+
+    /// Frees what the reader holds (the connection ended).
+    pub fn release_memory(&mut self) {
+        *self = Reader::default();
+    }
+
+    /// Bytes the reader holds for this connection (a cut frame, an assembled message).
+    pub fn buffered(&self) -> usize {
+        self.partial.bytes.capacity() + self.assembly.message.capacity()
+    }
+
+    fn append_partial(&mut self, data: &[u8]) {
+        self.compact_partial();
+        let end = self.partial.filled + data.len();
+        if self.partial.bytes.len() < end {
+            self.partial.bytes.resize(end.max(self.partial.needed), 0);
+        }
+        self.partial.bytes[self.partial.filled..end].copy_from_slice(data);
+        self.partial.filled = end;
+    }
+
+    /// Moves the unconsumed bytes of the partial buffer to its start.
+    fn compact_partial(&mut self) {
+        let partial = &mut self.partial;
+        if partial.consumed > 0 {
+            partial.bytes.copy_within(partial.consumed..partial.filled, 0);
+            partial.filled -= partial.consumed;
+            partial.consumed = 0;
+        }
+    }
+
+    /// The input ends inside a frame: keep its bytes for the next read.
+    fn keep_cut_frame(&mut self, input: &mut Input<'_>, frame_len: usize) {
+        self.partial.needed = frame_len;
+        match input.source {
+            Source::Input => {
+                let rest = std::mem::take(&mut input.bytes);
+                let cut = &rest[input.offset..];
+                input.offset = 0;
+                self.append_partial(cut);
+            }
+            Source::Partial => self.compact_partial(),
+        }
+    }
+
+    fn skip_rest(&mut self, input: &mut Input<'_>) {
+        match input.source {
+            Source::Input => input.offset = input.bytes.len(),
+            Source::Partial => self.partial.consumed = self.partial.filled,
+        }
+        self.input_done(input.source);
+    }
+
+    /// Every byte was used: an idle connection keeps no buffer (unless large frames flow).
+    fn input_done(&mut self, source: Source) {
+        if source == Source::Partial && self.partial.consumed >= self.partial.filled {
+            self.partial.consumed = 0;
+            self.partial.filled = 0;
+            self.partial.needed = 0;
+            if !self.large_frames && self.partial.bytes.len() > KEEP_CAPACITY {
+                self.partial.bytes = Vec::new();
+            }
+        }
+    }
+}
+
+impl Assembly {
+    fn reset(&mut self) {
+        self.message.clear();
+        self.opcode = None;
+        self.utf8_valid_upto = 0;
+        if self.message.capacity() > KEEP_CAPACITY {
+            self.message = Vec::new();
+        }
+    }
+
+    fn on_frame(&mut self, info: FrameInfo, payload: &[u8], limits: &Limits) -> Step {
+        match info.opcode {
+            Opcode::Text | Opcode::Binary => {
+                if self.opcode.is_some() {
+                    return Step::Fail(violation(
+                        PROTOCOL_ERROR,
+                        "new message inside a fragmented one",
+                    ));
+                }
+                if info.fin {
+                    if info.opcode == Opcode::Text && std::str::from_utf8(payload).is_err() {
+                        return Step::Fail(violation(INVALID_DATA, "text message is not UTF-8"));
+                    }
+                    return Step::Deliver(Delivered::Message(kind_of(info.opcode)));
+                }
+                self.opcode = Some(info.opcode);
+                self.append(payload, limits)
+                    .map_or_else(Step::Fail, |()| Step::Absorbed)
+            }
+            Opcode::Continuation => {
+                let Some(opcode) = self.opcode else {
+                    return Step::Fail(violation(
+                        PROTOCOL_ERROR,
+                        "continuation without a message",
+                    ));
+                };
+                if let Err(violation) = self.append(payload, limits) {
+                    return Step::Fail(violation);
+                }
+                if !info.fin {
+                    return Step::Absorbed;
+                }
+                if opcode == Opcode::Text && self.utf8_valid_upto != self.message.len() {
+                    return Step::Fail(violation(
+                        INVALID_DATA,
+                        "text message ends inside a UTF-8 sequence",
+                    ));
+                }
+                Step::DeliverAssembled(kind_of(opcode))
+            }
+            Opcode::Ping => Step::Deliver(Delivered::Ping),
+            Opcode::Pong => Step::Deliver(Delivered::Pong),
+            Opcode::Close => match parse_close_payload(payload) {
+                Ok((code, _reason)) => Step::Deliver(Delivered::Close(code)),
+                Err(violation) => Step::Fail(violation),
+            },
+        }
+    }
+
+    fn append(&mut self, payload: &[u8], limits: &Limits) -> Result<(), Violation> {
+        if self.message.len() + payload.len() > limits.message_max {
+            return Err(violation(
+                TOO_BIG,
+                "message larger than websocket-message-size-max",
+            ));
+        }
+        self.message.extend_from_slice(payload);
+        if self.opcode == Some(Opcode::Text) {
+            // Check as fragments arrive, so invalid text fails fast; an incomplete sequence at
+            // the end may still be completed by the next fragment.
+            match std::str::from_utf8(&self.message[self.utf8_valid_upto..]) {
+                Ok(_) => self.utf8_valid_upto = self.message.len(),
+                Err(err) if err.error_len().is_some() => {
+                    return Err(violation(INVALID_DATA, "text message is not UTF-8"));
+                }
+                Err(err) => self.utf8_valid_upto += err.valid_up_to(),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,264 @@
+//! The protocol core driven with byte slices, as a fuzzer or another event loop would drive it.
+
+use super::close::{INVALID_DATA, PROTOCOL_ERROR, TOO_BIG};
+use super::frame::{self, MAX_HEADER, Opcode};
+use super::*;
+use std::time::{Duration, Instant};
+
+fn limits() -> Limits {
+    Limits {
+        message_max: 1 << 20,
+        fragment_max: 0,
+        send_buffer_max: 1 << 20,
+        handshake_timeout: Duration::from_secs(10),
+        close_timeout: Duration::from_secs(5),
+        ping_interval: None,
+        pong_timeout: Duration::from_secs(1),
+    }
+}
+
+/// Frames as they would go on the wire (masks applied).
+#[derive(Default)]
+struct Wire(Vec<u8>);
+
+impl FrameSink for Wire {
+    fn frame(&mut self, header: &[u8], payload: &[u8], mask: Option<[u8; 4]>) {
+        self.0.extend_from_slice(header);
+        let start = self.0.len();
+        self.0.extend_from_slice(payload);
+        if let Some(mask) = mask {
+            frame::apply_mask(&mut self.0[start..], mask);
+        }
+    }
+    fn queued(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// A frame as a client would send it (masked).
+fn client_frame(opcode: Opcode, fin: bool, payload: &[u8]) -> Vec<u8> {
+    let mut header = [0; MAX_HEADER];
+    let mask = [7, 1, 9, 3];
+    let n = frame::encode_header(&mut header, opcode, fin, payload.len(), Some(mask));
+    let mut out = header[..n].to_vec();
+    let start = out.len();
+    out.extend_from_slice(payload);
+    frame::apply_mask(&mut out[start..], mask);
+    out
+}
+
+/// Everything a server reader makes of `bytes`, fed in chunks of `chunk` bytes.
+fn receive_all(reader: &mut Reader, bytes: &[u8], chunk: usize) -> Vec<String> {
+    let mut seen = Vec::new();
+    for piece in bytes.chunks(chunk.max(1)) {
+        let mut piece = piece.to_vec();
+        let mut input = reader.feed(&mut piece);
+        while let Some(event) = reader.next(&mut input, Role::Server, &limits()) {
+            seen.push(match event {
+                Incoming::Message { kind, data } => {
+                    format!("{kind:?} {}", String::from_utf8_lossy(data))
+                }
+                Incoming::Ping(data) => format!("ping {}", data.len()),
+                Incoming::Pong(data) => format!("pong {}", data.len()),
+                Incoming::Close { code, reason } => {
+                    format!("close {code} {}", String::from_utf8_lossy(reason))
+                }
+                Incoming::Violation(v) => format!("violation {}", v.code),
+            });
+        }
+    }
+    seen
+}
+
+#[test]
+fn messages_survive_any_chunking() {
+    let mut stream = client_frame(Opcode::Text, true, b"hello");
+    stream.extend(client_frame(Opcode::Text, false, "h\u{e9}".as_bytes()[..2].as_ref()));
+    // The UTF-8 sequence of 'é' is cut between the two fragments.
+    stream.extend(client_frame(Opcode::Ping, true, b"p"));
+    stream.extend(client_frame(Opcode::Continuation, true, &"h\u{e9}".as_bytes()[2..]));
+    stream.extend(client_frame(Opcode::Binary, true, &[0u8; 70_000]));
+    stream.extend(client_frame(Opcode::Close, true, &[0x03, 0xe8, b'b', b'y', b'e']));
+    let expected = {
+        let mut reader = Reader::default();
+        receive_all(&mut reader, &stream, stream.len())
+    };
+    assert_eq!(expected.len(), 5, "{expected:?}");
+    assert_eq!(expected[0], "Text hello");
+    assert_eq!(expected[1], "ping 1");
+    assert_eq!(expected[2], "Text h\u{e9}");
+    assert!(expected[3].starts_with("Binary "));
+    assert_eq!(expected[4], "close 1000 bye");
+    for chunk in [1, 2, 3, 7, 100, 4096, 65536] {
+        let mut reader = Reader::default();
+        assert_eq!(receive_all(&mut reader, &stream, chunk), expected, "chunk {chunk}");
+        assert_eq!(reader.buffered(), 0, "an idle reader keeps no buffer (chunk {chunk})");
+    }
+}
+
+#[test]
+fn violations_carry_their_close_codes() {
+    let cases: Vec<(Vec<u8>, u16)> = vec![
+        (client_frame(Opcode::Text, true, &[0xff]), INVALID_DATA),
+        (
+            {
+                let mut f = client_frame(Opcode::Text, true, b"x");
+                f[0] |= 0x40; // RSV1
+                f
+            },
+            PROTOCOL_ERROR,
+        ),
+        (client_frame(Opcode::Continuation, true, b"x"), PROTOCOL_ERROR),
+        (client_frame(Opcode::Close, true, &[0x03]), PROTOCOL_ERROR),
+        (client_frame(Opcode::Binary, true, &vec![0; (1 << 20) + 1]), TOO_BIG),
+    ];
+    for (bytes, code) in cases {
+        let mut reader = Reader::default();
+        let seen = receive_all(&mut reader, &bytes, bytes.len());
+        assert_eq!(seen, vec![format!("violation {code}")]);
+    }
+    // An unmasked frame from a client.
+    let mut header = [0; MAX_HEADER];
+    let n = frame::encode_header(&mut header, Opcode::Text, true, 1, None);
+    let mut bytes = header[..n].to_vec();
+    bytes.push(b'x');
+    let mut reader = Reader::default();
+    assert_eq!(
+        receive_all(&mut reader, &bytes, 64),
+        vec![format!("violation {PROTOCOL_ERROR}")]
+    );
+}
+
+#[test]
+fn direct_reads_of_large_frames() {
+    let big = vec![b'a'; 100_000];
+    let stream = [
+        client_frame(Opcode::Text, true, &big),
+        client_frame(Opcode::Text, true, &big),
+    ]
+    .concat();
+    let mut reader = Reader::default();
+    let mut delivered = 0;
+    let mut fed = 0;
+    while fed < stream.len() {
+        let mut input = match reader.direct_read_buffer() {
+            Some(target) => {
+                let n = target.len().min(stream.len() - fed).min(30_000);
+                target[..n].copy_from_slice(&stream[fed..fed + n]);
+                fed += n;
+                reader.direct_filled(n)
+            }
+            None => {
+                let n = (stream.len() - fed).min(30_000);
+                let mut chunk = stream[fed..fed + n].to_vec();
+                fed += n;
+                let mut input = reader.feed(&mut chunk);
+                while let Some(event) = reader.next(&mut input, Role::Server, &limits()) {
+                    assert!(matches!(event, Incoming::Message { data, .. } if data == big));
+                    delivered += 1;
+                }
+                continue;
+            }
+        };
+        while let Some(event) = reader.next(&mut input, Role::Server, &limits()) {
+            assert!(matches!(event, Incoming::Message { data, .. } if data == big));
+            delivered += 1;
+        }
+    }
+    assert_eq!(delivered, 2);
+}
+
+#[test]
+fn endpoint_sends_closes_and_fails_in_the_documented_order() {
+    let now = Instant::now();
+    let limits = limits();
+    let mut server = Endpoint::new(Role::Server, now, &limits);
+    let mut wire = Wire::default();
+    assert_eq!(
+        server.send(Outgoing::Text, b"x", &limits, &mut wire),
+        Err(SendError::NotOpen(State::Opening))
+    );
+    server.opened(now, &limits);
+    server.send(Outgoing::Text, b"hi", &limits, &mut wire).unwrap();
+    assert_eq!(wire.0, b"\x81\x02hi");
+    // A failure's close frame goes out before anything else can.
+    let violation = close::violation(INVALID_DATA, "bad text");
+    assert_eq!(server.fail(&violation, &mut wire), Some(INVALID_DATA));
+    assert_eq!(server.state(), State::Closing);
+    assert_eq!(
+        server.close(1000, "", now, &limits, &mut wire),
+        Ok(CloseStarted::AlreadyClosing)
+    );
+    assert_eq!(&wire.0[4..8], &[0x88, 10, 0x03, 0xef]);
+    assert_eq!(server.closing_done(now, &limits), INVALID_DATA);
+    assert_eq!(server.tcp_close(), TcpClose::ShutdownWriteThenWait);
+    assert_eq!(
+        server.close(999, "", now, &limits, &mut wire),
+        Err(CloseError::CodeNotSendable(999))
+    );
+}
+
+#[test]
+fn a_client_masks_and_fragments() {
+    let now = Instant::now();
+    let mut limits = limits();
+    limits.fragment_max = 4;
+    let mut client = Endpoint::new(Role::Client, now, &limits);
+    client.opened(now, &limits);
+    let mut wire = Wire::default();
+    client
+        .send(Outgoing::Text, b"fragmented", &limits, &mut wire)
+        .unwrap();
+    // A server reader sees one message.
+    let mut reader = Reader::default();
+    let mut input = reader.feed(&mut wire.0);
+    match reader.next(&mut input, Role::Server, &limits) {
+        Some(Incoming::Message { kind, data }) => {
+            assert_eq!(kind, MessageKind::Text);
+            assert_eq!(data, b"fragmented");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn keepalive_pings_then_gives_up_on_a_silent_peer() {
+    let start = Instant::now();
+    let mut limits = limits();
+    limits.ping_interval = Some(Duration::from_secs(10));
+    limits.pong_timeout = Duration::from_secs(2);
+    let mut server = Endpoint::new(Role::Server, start, &limits);
+    server.opened(start, &limits);
+    let mut wire = Wire::default();
+    assert_eq!(server.timeout(), Some(start + Duration::from_secs(10)));
+    // Traffic at 6 s moves the ping to 16 s, without a new timer per read.
+    server.heard(start + Duration::from_secs(6));
+    let at_10 = start + Duration::from_secs(10);
+    assert_eq!(server.on_timeout(at_10, &limits, &mut wire), Expired::Nothing);
+    assert!(wire.0.is_empty());
+    assert_eq!(server.timeout(), Some(start + Duration::from_secs(16)));
+    let at_16 = start + Duration::from_secs(16);
+    assert_eq!(server.on_timeout(at_16, &limits, &mut wire), Expired::Nothing);
+    assert_eq!(wire.0, b"\x89\x00", "a ping");
+    assert_eq!(server.timeout(), Some(at_16 + Duration::from_secs(2)));
+    let at_18 = at_16 + Duration::from_secs(2);
+    assert_eq!(
+        server.on_timeout(at_18, &limits, &mut wire),
+        Expired::PeerSilent
+    );
+    assert_eq!(server.ended(), close::ABNORMAL);
+}
+
+#[test]
+fn pongs_stop_when_the_peer_does_not_read() {
+    let now = Instant::now();
+    let mut limits = limits();
+    limits.send_buffer_max = 10;
+    let mut server = Endpoint::new(Role::Server, now, &limits);
+    server.opened(now, &limits);
+    let mut wire = Wire::default();
+    for _ in 0..10 {
+        server.on_ping(b"abcd", &limits, &mut wire);
+    }
+    assert!(wire.0.len() <= 10 + 6, "{} bytes queued", wire.0.len());
+}
