@@ -51,7 +51,14 @@ pub struct LoopShared {
     pub index: usize,
     pub registry: Registry,
     waker: Waker,
-    queue: Mutex<Vec<Command>>,
+    queue: Mutex<Queue>,
+}
+
+struct Queue {
+    commands: Vec<Command>,
+    /// The loop has ended: commands queued now are dropped at once (what they carry — a
+    /// session, say — is released instead of waiting forever on a loop that will not run).
+    closed: bool,
 }
 
 thread_local! {
@@ -80,7 +87,18 @@ impl LoopShared {
     /// [`LoopShared::wake`] once it is released (waking may log, and a log hook may call into
     /// the library).
     pub fn enqueue(&self, command: Command) {
-        self.queue.lock().push(command);
+        let mut queue = self.queue.lock();
+        if queue.closed {
+            drop(queue);
+            log!(
+                Debug,
+                "event loop {} has ended: command dropped",
+                self.index
+            );
+            drop(command);
+            return;
+        }
+        queue.commands.push(command);
     }
 
     /// Makes the loop run its queued commands soon.
@@ -116,7 +134,10 @@ impl EventLoop {
             index,
             registry: poll.registry().try_clone()?,
             waker,
-            queue: Mutex::new(Vec::new()),
+            queue: Mutex::new(Queue {
+                commands: Vec::new(),
+                closed: false,
+            }),
         });
         Ok(EventLoop {
             shared,
@@ -257,7 +278,7 @@ impl EventLoop {
     /// Runs queued commands (including ones queued by callbacks meanwhile); false on shutdown.
     fn run_commands(&mut self) -> bool {
         loop {
-            let commands = std::mem::take(&mut *self.shared.queue.lock());
+            let commands = std::mem::take(&mut self.shared.queue.lock().commands);
             if commands.is_empty() {
                 return true;
             }
@@ -369,6 +390,14 @@ impl EventLoop {
             let _ = self.poll.registry().deregister(&mut listener.socket);
         }
         self.deadlines.clear();
+        // Whatever is still queued, or comes later, is dropped (outside the lock: dropping a
+        // session may release a delegate, which runs application code).
+        let left = {
+            let mut queue = self.shared.queue.lock();
+            queue.closed = true;
+            std::mem::take(&mut queue.commands)
+        };
+        drop(left);
         CURRENT_LOOP.with(|c| c.set(None));
     }
 }
