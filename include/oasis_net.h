@@ -447,8 +447,9 @@ int32_t oasis_log_get_level(void);
 //
 // NULL: `hook` NULL restores stderr; `user` may be NULL (it is passed to the hook as it is).
 // Lifetime: `line` is NUL-terminated, has no trailing newline, belongs to the library and lives
-// only during the hook call. `user` must stay valid while the hook may run: a hook call that
-// began before a later `oasis_log_set_hook` may still be running after that returns.
+// only during the hook call. `user` must stay valid until a later `oasis_log_set_hook` has
+// returned: that call waits for hook calls already running on other threads (called from
+// inside the hook itself it cannot wait for that call, which is still running).
 // Threads: `oasis_log_set_hook` may be called from any thread, also inside callbacks and the
 // hook. The hook is called on whichever thread logs (event-loop threads, the application's),
 // possibly on several at once; it should not block. It is called with no library lock held

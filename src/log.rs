@@ -3,7 +3,7 @@
 //! Levels follow syslog order: a message is written when its level is at or below the current
 //! level. The default is [`LogLevel::Warn`]: warnings and errors reach stderr, nothing else.
 
-use parking_lot::RwLock;
+use parking_lot::{RecursiveRwLock, RwLock};
 use std::cell::Cell;
 use std::ffi::{CString, c_char, c_void};
 use std::io::Write;
@@ -70,6 +70,10 @@ struct Hook {
 
 static LEVEL: AtomicI32 = AtomicI32::new(LogLevel::Warn as i32);
 static HOOK: RwLock<Option<Hook>> = RwLock::new(None);
+/// Held shared while a hook runs (not the hook's own lock: that one is released before the
+/// call). Replacing the hook takes it exclusively, so that once `set_hook` returns no thread
+/// is still inside the previous hook with its `user` pointer.
+static HOOK_CALLS: RecursiveRwLock<()> = RecursiveRwLock::new(());
 
 thread_local! {
     /// True while this thread runs the hook: a line the hook logs through the library goes to
@@ -89,12 +93,17 @@ pub fn enabled(level: LogLevel) -> bool {
     level != LogLevel::Off && (level as i32) <= LEVEL.load(Ordering::Relaxed)
 }
 
-/// Routes every log line to `hook`; `None` goes back to stderr.
+/// Routes every log line to `hook`; `None` goes back to stderr. Returns once no thread is
+/// inside the previous hook any more — unless called from inside a hook, which cannot wait
+/// for itself.
 pub fn set_hook(hook: Option<LogHook>, user: *mut c_void) {
     *HOOK.write() = hook.map(|function| Hook {
         function,
         user: user as usize,
     });
+    if !IN_HOOK.get() {
+        drop(HOOK_CALLS.write());
+    }
 }
 
 /// Writes one line at `level`, tagged with the part of the library (or program) it comes from.
@@ -103,9 +112,17 @@ pub fn write(level: LogLevel, tag: &str, message: &str) {
         return;
     }
     let message = message.trim_end_matches('\n');
-    // The hook is copied out and called without any lock held: it may call any library
-    // function, including oasis_log_set_hook on this or another thread.
-    let hook = if IN_HOOK.get() { None } else { *HOOK.read() };
+    // The hook is copied out of its lock and called without it: it may call any library
+    // function, oasis_log_set_hook included. `HOOK_CALLS` is taken before the hook is read, so
+    // that a `set_hook` swapping it meanwhile waits for this call of the previous hook; taken as a
+    // recursive read, so that a line logged on a thread the hook waits for never queues behind
+    // that waiting `set_hook` (a recursive lock lets readers pass a waiting writer). Lines logged from inside the hook skip it (and the hook).
+    let calling = (!IN_HOOK.get()).then(|| HOOK_CALLS.read());
+    let hook = if calling.is_some() {
+        *HOOK.read()
+    } else {
+        None
+    };
     match hook {
         Some(hook) => {
             let line = format!("[{tag}] {message}").replace('\0', " ");
@@ -117,6 +134,7 @@ pub fn write(level: LogLevel, tag: &str, message: &str) {
             }
         }
         None => {
+            drop(calling);
             let mut err = std::io::stderr().lock();
             let _ = writeln!(err, "oasisnet {} [{tag}] {message}", level.name());
         }

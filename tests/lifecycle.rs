@@ -176,3 +176,46 @@ fn no_callback_after_destroy_or_finalize_returns() {
         );
     }
 }
+
+/// A blocking open still waiting for its upgrade response when `oasis_finalize` has stopped the
+/// event loops: when it then fails, its delegate is still released (exactly once), and no
+/// callback runs after finalize returned.
+#[test]
+fn a_blocking_open_that_outlives_finalize_still_releases_its_delegate() {
+    init();
+    // A server that accepts and never answers the upgrade request.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (accepted_tx, accepted_rx) = std::sync::mpsc::channel();
+    let silent = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        accepted_tx.send(()).unwrap();
+        // Held open (and silent) until the client gives up.
+        let mut buffer = [0u8; 1024];
+        let mut stream = stream;
+        while std::io::Read::read(&mut stream, &mut buffer).is_ok_and(|n| n > 0) {}
+    });
+    let recorder = Recorder::new(false);
+    let opener = {
+        let recorder = recorder.clone();
+        // Longer than finalize waits for connections to close (its default 5 s + 1 s).
+        std::thread::spawn(move || {
+            let connection = open(&format!("ws://127.0.0.1:{port}/"), &recorder, &[], 7500);
+            (connection as usize, errno())
+        })
+    };
+    accepted_rx.recv_timeout(WAIT).unwrap();
+    assert_eq!(oasis_finalize(), 0);
+    let finalized_with = recorder.seen().len();
+    let (connection, err) = opener.join().unwrap();
+    assert_eq!(connection, 0, "the open cannot have succeeded");
+    assert_eq!(err, libc::ETIMEDOUT);
+    recorder.wait_for("the delegate's release", |_| *recorder.released.lock());
+    assert_eq!(
+        recorder.seen().len(),
+        finalized_with,
+        "a callback ran after oasis_finalize returned: {:?}",
+        recorder.seen()
+    );
+    silent.join().unwrap();
+}

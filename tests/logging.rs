@@ -34,7 +34,9 @@ use std::time::Duration;
 static SERVER: AtomicUsize = AtomicUsize::new(0);
 static PORT_FROM_HOOK: AtomicI32 = AtomicI32::new(0);
 static INIT_FROM_HOOK: AtomicI32 = AtomicI32::new(1);
-static SWAPPED_WHILE_IN_HOOK: AtomicBool = AtomicBool::new(false);
+static SEQUENCE: AtomicUsize = AtomicUsize::new(1);
+static HOOK_RETURNED_AT: AtomicUsize = AtomicUsize::new(0);
+static SET_HOOK_RETURNED_AT: AtomicUsize = AtomicUsize::new(0);
 static INNER_LINE_REACHED_HOOK: AtomicBool = AtomicBool::new(false);
 static SWAP_REQUEST: parking_lot::Mutex<Option<mpsc::Sender<()>>> = parking_lot::Mutex::new(None);
 static SWAP_DONE: parking_lot::Mutex<Option<mpsc::Receiver<()>>> = parking_lot::Mutex::new(None);
@@ -58,12 +60,18 @@ unsafe extern "C" fn calling_hook(_user: *mut c_void, _level: i32, line: *const 
         PORT_FROM_HOOK.store(wsServerPort(server), Ordering::SeqCst);
     }
     if line.contains("swap the hook now") {
-        // Another thread replaces the hook while this one runs it.
+        // Another thread replaces the hook while this one runs it: its oasis_log_set_hook must
+        // return only after this call of the hook has returned.
         let request = SWAP_REQUEST.lock().take().unwrap();
-        let done = SWAP_DONE.lock().take().unwrap();
+        let entering = SWAP_DONE.lock().take().unwrap();
         request.send(()).unwrap();
-        let finished = done.recv_timeout(Duration::from_secs(5)).is_ok();
-        SWAPPED_WHILE_IN_HOOK.store(finished, Ordering::SeqCst);
+        entering.recv_timeout(Duration::from_secs(5)).unwrap();
+        // Give the other thread time to get into oasis_log_set_hook (this only makes the
+        // overlap likely; the order asserted below holds whatever the timing).
+        std::thread::sleep(Duration::from_millis(100));
+        unsafe { oasis_log_message(2, c"hook".as_ptr(), c"from inside the hook".as_ptr()) };
+        HOOK_RETURNED_AT.store(SEQUENCE.fetch_add(1, Ordering::SeqCst), Ordering::SeqCst);
+        return;
     }
     // Logging through the library from inside the hook: goes to stderr, not back in here.
     unsafe { oasis_log_message(2, c"hook".as_ptr(), c"from inside the hook".as_ptr()) };
@@ -99,19 +107,26 @@ fn a_hook_may_call_any_library_function() {
     );
 
     let (request_tx, request_rx) = mpsc::channel();
-    let (done_tx, done_rx) = mpsc::channel();
+    let (entering_tx, entering_rx) = mpsc::channel();
     *SWAP_REQUEST.lock() = Some(request_tx);
-    *SWAP_DONE.lock() = Some(done_rx);
+    *SWAP_DONE.lock() = Some(entering_rx);
     let swapper = std::thread::spawn(move || {
         request_rx.recv().unwrap();
+        entering_tx.send(()).unwrap();
         oasis_log_set_hook(Some(calling_hook), std::ptr::null_mut());
-        done_tx.send(()).unwrap();
+        SET_HOOK_RETURNED_AT.store(SEQUENCE.fetch_add(1, Ordering::SeqCst), Ordering::SeqCst);
     });
+    // The hook logs through the library while the swapper waits in oasis_log_set_hook: no
+    // deadlock, and the swap returns after the hook.
     unsafe { oasis_log_message(3, c"test".as_ptr(), c"swap the hook now".as_ptr()) };
     swapper.join().unwrap();
+    let (hook, swap) = (
+        HOOK_RETURNED_AT.load(Ordering::SeqCst),
+        SET_HOOK_RETURNED_AT.load(Ordering::SeqCst),
+    );
     assert!(
-        SWAPPED_WHILE_IN_HOOK.load(Ordering::SeqCst),
-        "oasis_log_set_hook on another thread waited for a running hook"
+        hook > 0 && swap > hook,
+        "oasis_log_set_hook returned while the previous hook still ran (hook {hook}, swap {swap})"
     );
     assert!(
         !INNER_LINE_REACHED_HOOK.load(Ordering::SeqCst),

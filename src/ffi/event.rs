@@ -12,7 +12,7 @@
 //! message costs no allocation and no table-wide lock. A retained event keeps its slot (the
 //! thread takes a fresh one for its next callback) and gets its own copy of the data.
 
-use super::handle::SlotTable;
+use super::handle::{SlotTable, vacate};
 use super::{WsConnection, WsEvent, boundary, copy_out, ws_message_t};
 use crate::error::{Error, Result};
 use crate::ws::connection::Connection;
@@ -31,8 +31,6 @@ struct CEvent {
     connection: AtomicPtr<Arc<Connection>>,
     data: AtomicPtr<u8>,
     length: AtomicUsize,
-    /// What a retained event owns: a copy of the data and a reference to the connection.
-    kept: Option<Kept>,
 }
 
 struct Kept {
@@ -48,7 +46,6 @@ impl CEvent {
             connection: AtomicPtr::new(std::ptr::null_mut()),
             data: AtomicPtr::new(std::ptr::null_mut()),
             length: AtomicUsize::new(0),
-            kept: None,
         }
     }
 
@@ -72,6 +69,10 @@ impl CEvent {
 
 struct EventEntry {
     event: Box<CEvent>,
+    /// What a retained event owns: a copy of the data and a reference to the connection. Kept
+    /// apart from `event`, which other threads only ever read, so that a retain never writes
+    /// to an object the callback's thread may be reading.
+    kept: Option<Box<Kept>>,
     /// The callback this event was made for is still running.
     in_callback: bool,
     /// References taken with `wsEventRetain` and not yet released.
@@ -88,7 +89,17 @@ impl EventEntry {
 // CEvent); every change happens under the slot's lock.
 unsafe impl Send for EventEntry {}
 
-static EVENTS: LazyLock<SlotTable<EventEntry>> = LazyLock::new(SlotTable::new);
+/// Index bits of event handles. Each callback moves its thread's slot on by one generation, so
+/// a slot's generations come round fastest here: on 32-bit targets the table is kept small
+/// (4095 slots: one per callback thread, and the retained events) to leave 20 generation bits.
+#[cfg(target_pointer_width = "64")]
+const EVENT_BITS: u32 = super::handle::INDEX_BITS;
+#[cfg(not(target_pointer_width = "64"))]
+const EVENT_BITS: u32 = 12;
+
+type EventTable = SlotTable<EventEntry, EVENT_BITS>;
+
+static EVENTS: LazyLock<EventTable> = LazyLock::new(SlotTable::new);
 
 thread_local! {
     /// This thread's event slot, reused for every callback until an event in it is retained.
@@ -110,7 +121,7 @@ impl Drop for OwnSlot {
         }
         let mut slot = EVENTS.lock_index(handle);
         if slot.value.as_ref().is_some_and(|e| !e.is_live()) {
-            let entry = SlotTable::vacate(&mut slot);
+            let entry = vacate(&mut slot);
             drop(slot);
             drop(entry);
             EVENTS.recycle(handle);
@@ -150,6 +161,7 @@ pub(crate) fn with_c_event(event: &Event<'_>, call: impl FnOnce(*mut WsEvent)) {
     let slot_handle = if own == 0 || nested {
         let Ok(handle) = EVENTS.insert(EventEntry {
             event: Box::new(CEvent::empty()),
+            kept: None,
             in_callback: false,
             retains: 0,
         }) else {
@@ -179,10 +191,7 @@ pub(crate) fn with_c_event(event: &Event<'_>, call: impl FnOnce(*mut WsEvent)) {
         entry.in_callback = true;
         entry.retains = 0;
         let pointer: *const CEvent = &*entry.event;
-        (
-            SlotTable::<EventEntry>::handle(slot_handle, generation),
-            pointer,
-        )
+        (EventTable::handle(slot_handle, generation), pointer)
     };
     let outer = CURRENT.replace((handle, pointer));
     call(handle as *mut WsEvent);
@@ -201,11 +210,11 @@ pub(crate) fn with_c_event(event: &Event<'_>, call: impl FnOnce(*mut WsEvent)) {
         }
         return;
     }
-    let kept = entry.event.kept.take();
+    let kept = entry.kept.take();
     *entry.event.connection.get_mut() = std::ptr::null_mut();
     *entry.event.data.get_mut() = std::ptr::null_mut();
     if nested {
-        let entry = SlotTable::vacate(&mut slot);
+        let entry = vacate(&mut slot);
         drop(slot);
         drop(entry);
         EVENTS.recycle(slot_handle);
@@ -376,20 +385,20 @@ pub extern "C" fn wsEventRetain(event_handle: *mut WsEvent) -> i32 {
         if !entry.is_live() {
             return Err(stale());
         }
-        if entry.event.kept.is_none() {
-            let event = &mut *entry.event;
-            event.kept = Some(Kept {
+        if entry.kept.is_none() {
+            let event = &*entry.event;
+            let mut kept = Box::new(Kept {
                 data: event.data().into(),
                 connection: Arc::clone(event.connection()),
             });
-            // Point at the copies where they now live, inside the boxed event: they stay put
-            // until the event is freed.
-            let kept = event.kept.as_mut().expect("just set");
+            // Point at the copies where they live, in their own box: they stay put until the
+            // event is freed, and the event itself is only changed through its atomics.
             event.length.store(kept.data.len(), Ordering::Release);
             event.data.store(kept.data.as_mut_ptr(), Ordering::Release);
             event
                 .connection
                 .store(&mut kept.connection, Ordering::Release);
+            entry.kept = Some(kept);
         }
         entry.retains += 1;
         Ok(0)
@@ -425,7 +434,7 @@ pub extern "C" fn wsEventRelease(event_handle: *mut WsEvent) -> i32 {
         if entry.retains > 0 || entry.in_callback {
             return Ok(0);
         }
-        let freed = SlotTable::vacate(&mut slot);
+        let freed = vacate(&mut slot);
         drop(slot);
         // Dropped outside the lock: the event's connection reference may be the last one.
         drop(freed);

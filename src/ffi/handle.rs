@@ -18,26 +18,18 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Weak};
 
+/// The index bits of a handle (the rest is generation): a million live handles per table.
 #[cfg(target_pointer_width = "64")]
-const INDEX_BITS: u32 = 32;
+pub(crate) const INDEX_BITS: u32 = 20;
 #[cfg(not(target_pointer_width = "64"))]
-const INDEX_BITS: u32 = 16;
-
-const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
-/// The generation bits that fit beside the index in a handle.
-const GENERATION_MASK: u32 = (usize::MAX >> INDEX_BITS) as u32;
+pub(crate) const INDEX_BITS: u32 = 16;
 
 /// Slots are allocated in chunks that never move, so a slot can be locked without the table lock.
 const CHUNK: usize = 256;
-/// Live handles per table: far above what a device holds, and the chunk index stays small.
-#[cfg(target_pointer_width = "64")]
-const MAX_SLOTS: usize = 1 << 20;
-#[cfg(not(target_pointer_width = "64"))]
-const MAX_SLOTS: usize = INDEX_MASK;
 
 /// One slot: its current generation and, while it is in use, its value.
 pub struct Slot<V> {
-    pub generation: u32,
+    pub generation: u64,
     pub value: Option<V>,
 }
 
@@ -51,26 +43,50 @@ struct FreeList {
 }
 
 /// Generational slots holding values of type `V`; the building block of every handle table.
-pub struct SlotTable<V> {
+/// Empties the slot behind a locked guard and makes every handle to it stale. The index is
+/// queued for reuse (`SlotTable::recycle`) once the caller has dropped the guard.
+pub fn vacate<V>(slot: &mut Slot<V>) -> Option<V> {
+    slot.generation = slot.generation.wrapping_add(1);
+    slot.value.take()
+}
+
+/// `BITS` is the number of index bits of its handles: fewer slots leave more generation bits,
+/// so a slot's generation comes round again later (a table whose slots are reused at a high
+/// rate, as the per-thread event slots are, wants few slots and a long generation).
+pub struct SlotTable<V, const BITS: u32 = INDEX_BITS> {
     chunks: Box<[AtomicPtr<Chunk<V>>]>,
     free: Mutex<FreeList>,
 }
 
-fn encode(index: usize, generation: u32) -> usize {
-    ((generation & GENERATION_MASK) as usize) << INDEX_BITS | (index + 1)
-}
+impl<V, const BITS: u32> SlotTable<V, BITS> {
+    /// Slots at most (index 0 .. MAX_SLOTS-1 encode as 1 .. 2^BITS-1).
+    const MAX_SLOTS: usize = (1 << BITS) - 1;
+    const INDEX_MASK: usize = (1 << BITS) - 1;
 
-/// The slot index and generation a handle names, or None for 0.
-fn decode(handle: usize) -> Option<(usize, u32)> {
-    let index = (handle & INDEX_MASK).checked_sub(1)?;
-    let generation = (handle >> INDEX_BITS) as u32;
-    Some((index, generation))
-}
+    fn encode(index: usize, generation: u64) -> usize {
+        // The generation wraps within the bits left beside the index.
+        ((generation as usize) << BITS) | (index + 1)
+    }
 
-impl<V> SlotTable<V> {
+    /// The slot index and generation a handle names, or None for 0.
+    fn decode(handle: usize) -> Option<(usize, u64)> {
+        let index = (handle & Self::INDEX_MASK).checked_sub(1)?;
+        Some((index, (handle >> BITS) as u64))
+    }
+
+    fn generation_matches(slot: u64, handle: u64) -> bool {
+        let bits = usize::BITS - BITS;
+        let mask = if bits >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << bits) - 1
+        };
+        slot & mask == handle
+    }
+
     pub fn new() -> Self {
         SlotTable {
-            chunks: (0..MAX_SLOTS.div_ceil(CHUNK))
+            chunks: (0..Self::MAX_SLOTS.div_ceil(CHUNK))
                 .map(|_| AtomicPtr::new(std::ptr::null_mut()))
                 .collect(),
             free: Mutex::new(FreeList {
@@ -93,7 +109,7 @@ impl<V> SlotTable<V> {
         let slot = self.slot(index).expect("a handed-out slot exists");
         let mut slot = slot.lock();
         slot.value = Some(value);
-        Ok(encode(index, slot.generation))
+        Ok(Self::encode(index, slot.generation))
     }
 
     fn take_free_index(&self) -> Result<usize> {
@@ -102,10 +118,10 @@ impl<V> SlotTable<V> {
             return Ok(index);
         }
         let index = free.used;
-        if index >= MAX_SLOTS {
+        if index >= Self::MAX_SLOTS {
             return Err(Error::new(
                 libc::EMFILE,
-                format!("too many live handles (at most {MAX_SLOTS})"),
+                format!("too many live handles (at most {})", Self::MAX_SLOTS),
             ));
         }
         if index.is_multiple_of(CHUNK) {
@@ -124,36 +140,36 @@ impl<V> SlotTable<V> {
     /// Locks the slot `handle` names, if the handle is current (its generation matches and the
     /// slot holds a value).
     pub fn lock(&self, handle: usize) -> Option<MutexGuard<'_, Slot<V>>> {
-        let (index, generation) = decode(handle)?;
+        let (index, generation) = Self::decode(handle)?;
         let slot = self.slot(index)?.lock();
-        (slot.generation & GENERATION_MASK == generation && slot.value.is_some()).then_some(slot)
+        (Self::generation_matches(slot.generation, generation) && slot.value.is_some())
+            .then_some(slot)
     }
 
     /// Locks the slot `handle` names whatever its generation: for the owner of a slot, which
     /// changes the generation itself.
     pub fn lock_index(&self, handle: usize) -> MutexGuard<'_, Slot<V>> {
-        let (index, _) = decode(handle).expect("a handle the table issued");
+        let (index, _) = Self::decode(handle).expect("a handle the table issued");
         self.slot(index).expect("a handed-out slot exists").lock()
     }
 
     /// The handle of the slot `handle` names, at `generation`.
-    pub fn handle(handle: usize, generation: u32) -> usize {
-        let (index, _) = decode(handle).expect("a handle the table issued");
-        encode(index, generation)
-    }
-
-    /// Empties the slot behind a locked guard and makes every handle to it stale. The index is
-    /// queued for reuse once the guard is dropped by the caller (`recycle`).
-    pub fn vacate(slot: &mut Slot<V>) -> Option<V> {
-        slot.generation = slot.generation.wrapping_add(1);
-        slot.value.take()
+    pub fn handle(handle: usize, generation: u64) -> usize {
+        let (index, _) = Self::decode(handle).expect("a handle the table issued");
+        Self::encode(index, generation)
     }
 
     /// Queues a vacated slot's index for reuse.
     pub fn recycle(&self, handle: usize) {
-        if let Some((index, _)) = decode(handle) {
+        if let Some((index, _)) = Self::decode(handle) {
             self.free.lock().queue.push_back(index);
         }
+    }
+
+    /// Slots holding a value (or vacated and not yet recycled).
+    pub fn occupied(&self) -> usize {
+        let free = self.free.lock();
+        free.used - free.queue.len()
     }
 
     /// Visits every slot in use; `f` returns true to vacate it (its value is dropped after the
@@ -165,7 +181,7 @@ impl<V> SlotTable<V> {
             let Some(slot) = self.slot(index) else { break };
             let mut slot = slot.lock();
             if slot.value.as_ref().is_some_and(&mut f) {
-                let value = Self::vacate(&mut slot);
+                let value = vacate(&mut slot);
                 drop(slot);
                 drop(value);
                 freed.push(index);
@@ -175,7 +191,7 @@ impl<V> SlotTable<V> {
     }
 }
 
-impl<V> Default for SlotTable<V> {
+impl<V, const BITS: u32> Default for SlotTable<V, BITS> {
     fn default() -> Self {
         Self::new()
     }
@@ -223,8 +239,7 @@ impl<T> HandleTable<T> {
     /// amortised constant cost per handle.
     fn sweep_if_grown(&self) {
         let mut sweep_at = self.sweep_at.lock();
-        let used = self.slots.free.lock().used;
-        if used < *sweep_at {
+        if self.slots.occupied() < *sweep_at {
             return;
         }
         let mut live = 0;
@@ -233,7 +248,7 @@ impl<T> HandleTable<T> {
             live += usize::from(!dead);
             dead
         });
-        *sweep_at = (live * 2).max(used + CHUNK);
+        *sweep_at = (live * 2).max(CHUNK);
     }
 
     /// The object behind a handle: `EINVAL` for NULL, `EBADF` when stale or foreign.
@@ -290,7 +305,7 @@ impl<T> HandleTable<T> {
         let Some(mut slot) = self.slots.lock(handle) else {
             return;
         };
-        let entry = SlotTable::vacate(&mut slot);
+        let entry = vacate(&mut slot);
         drop(slot);
         drop(entry);
         self.slots.recycle(handle);
@@ -324,9 +339,28 @@ mod tests {
         let second = Arc::new(2);
         let new = table.publish(&second, true).unwrap();
         assert_ne!(old, new);
-        assert_eq!(decode(old).unwrap().0, decode(new).unwrap().0, "same slot");
+        let index = |h| SlotTable::<Entry<i32>>::decode(h).unwrap().0;
+        assert_eq!(index(old), index(new), "same slot");
         assert_eq!(table.get(old).unwrap_err().errno, libc::EBADF);
         assert_eq!(*table.get(new).unwrap(), 2);
+    }
+
+    #[test]
+    fn the_table_stays_as_small_as_what_is_live() {
+        let table = HandleTable::new("thing");
+        let keep: Vec<Arc<usize>> = (0..10).map(Arc::new).collect();
+        for object in &keep {
+            table.publish(object, false).unwrap();
+        }
+        for round in 0..100_000usize {
+            let object = Arc::new(round);
+            let handle = table.publish(&object, true).unwrap();
+            let (object, _) = table.release(handle).unwrap().unwrap();
+            drop(object);
+        }
+        let used = table.slots.free.lock().used;
+        assert!(used <= 4 * CHUNK, "{used} slots for 10 live objects");
+        assert!(keep.iter().all(|k| Arc::strong_count(k) == 1));
     }
 
     #[test]

@@ -72,7 +72,14 @@ pub trait Task: Send + 'static {
 pub struct LoopShared {
     pub index: usize,
     waker: Waker,
-    queue: Mutex<Vec<Command>>,
+    queue: Mutex<Queue>,
+}
+
+struct Queue {
+    commands: Vec<Command>,
+    /// The loop has ended: commands queued now are dropped at once (what they carry — a
+    /// connection, say — is released instead of waiting forever on a loop that will not run).
+    closed: bool,
 }
 
 thread_local! {
@@ -102,7 +109,14 @@ impl LoopShared {
     /// [`LoopShared::wake`] once it is released (waking may log, and a log hook may call into
     /// the library).
     pub fn enqueue(&self, command: impl FnOnce(&mut Tasks) + Send + 'static) {
-        self.queue.lock().push(Box::new(command));
+        let mut queue = self.queue.lock();
+        if queue.closed {
+            drop(queue);
+            log!(Debug, "event loop {} has ended: command dropped", self.index);
+            drop(command);
+            return;
+        }
+        queue.commands.push(Box::new(command));
     }
 
     /// Makes the loop run its queued commands soon.
@@ -201,7 +215,7 @@ impl Tasks {
     /// Runs queued commands (including ones queued meanwhile).
     fn run_commands(&mut self) {
         loop {
-            let commands = std::mem::take(&mut *self.shared.queue.lock());
+            let commands = std::mem::take(&mut self.shared.queue.lock().commands);
             if commands.is_empty() {
                 return;
             }
@@ -230,7 +244,10 @@ impl EventLoop {
         let shared = Arc::new(LoopShared {
             index,
             waker,
-            queue: Mutex::new(Vec::new()),
+            queue: Mutex::new(Queue {
+                commands: Vec::new(),
+                closed: false,
+            }),
         });
         Ok(EventLoop {
             tasks: Tasks {
@@ -312,6 +329,14 @@ impl EventLoop {
             });
         }
         self.tasks.deadlines.clear();
+        // Whatever is still queued, or comes later, is dropped (outside the lock: dropping a
+        // connection may release a delegate, which runs application code).
+        let left = {
+            let mut queue = self.tasks.shared.queue.lock();
+            queue.closed = true;
+            std::mem::take(&mut queue.commands)
+        };
+        drop(left);
         CURRENT_LOOP.with(|c| c.set(None));
     }
 }

@@ -101,6 +101,9 @@ pub fn initialize(config: RuntimeConfig) -> Result<()> {
         match thread {
             Ok(handle) => runtime.threads.lock().push(handle),
             Err(err) => {
+                // Joined without the runtime's lock: a started loop may log through a hook
+                // that calls into the library.
+                drop(slot);
                 runtime.stop();
                 return Err(err);
             }

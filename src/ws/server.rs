@@ -78,13 +78,18 @@ impl Server {
             .map(|a| a.port())
             .unwrap_or(self.config.port);
         let event_loop = runtime.pick_loop();
-        event_loop.submit(Command::Listen(
+        // Queued under the lock (a stop cannot overtake it), woken after it (waking may log).
+        event_loop.enqueue(Command::Listen(
             self.clone(),
             mio::net::TcpListener::from_std(listener),
         ));
-        *state = ServerState::Running { event_loop, port };
+        *state = ServerState::Running {
+            event_loop: event_loop.clone(),
+            port,
+        };
         // Logged after the lock is released: a log hook may call into the library.
         drop(state);
+        event_loop.wake();
         log!(
             Info,
             "server {} listening on {}",

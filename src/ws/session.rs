@@ -952,7 +952,8 @@ impl Session {
                 self.finish()
             }
             Phase::Open => self.close_without_handshake(),
-            Phase::Lingering | Phase::Finished => self.finish(),
+            // A server connection the application never saw opened gets no callback.
+            Phase::Lingering | Phase::Finished | Phase::Accepting(_) => self.finish(),
             _ => self.fail_before_open_with(INTERNAL_ERROR, "internal error"),
         }
     }

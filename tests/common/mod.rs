@@ -135,6 +135,8 @@ unsafe extern "C" fn on_close(user: *mut c_void, event: *mut WsEvent) {
 
 unsafe extern "C" fn release(user: *mut c_void) {
     let r = unsafe { Arc::from_raw(user as *const Recorder) };
+    // Set under the events lock that waiters check their condition under: no lost wake-up.
+    let _events = r.events.lock();
     *r.released.lock() = true;
     r.changed.notify_all();
 }
