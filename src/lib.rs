@@ -1,15 +1,19 @@
 //! oasisnet: a WebSocket server and client library with the C ABI of the Oasis SDK's
 //! `OasisNet.h` (see `include/`).
 //!
-//! Layout: `ffi` is the C surface (argument checks, handles, errno, panic boundary);
-//! `config` turns key-value parameters into typed settings; `runtime` runs the event-loop
-//! threads; `ws` is the protocol (handshake, frames, connection state machine, server,
-//! client); `transport` is the byte stream under a connection.
+//! Layout (arrows point one way: each module uses only those listed after it):
+//! `ffi` is the C surface (argument checks, handles, errno, panic boundary, the C delegate);
+//! `ws` runs servers and clients (accept, connect, sessions on the event loops, registries);
+//! `protocol` is the WebSocket protocol as plain values (no I/O); `transport` is the byte
+//! stream under a connection (TCP, TLS, name resolution); `config` turns key-value parameters
+//! into typed settings; `runtime` is the reactor (event-loop threads, tasks, commands);
+//! `log` and `error` serve them all.
 
 pub mod config;
 pub mod error;
 pub mod ffi;
 pub mod log;
+pub mod protocol;
 pub mod runtime;
 pub mod transport;
 pub mod ws;

@@ -3,8 +3,8 @@
 //! panic. Deterministic: a fixed-seed generator, so a failure reproduces.
 
 use oasisnet::config::{ClientConfig, ServerConfig};
-use oasisnet::ws::frame;
-use oasisnet::ws::handshake::{ClientHandshake, ServerHandshake};
+use oasisnet::protocol::handshake::{ClientHandshake, ServerHandshake};
+use oasisnet::protocol::{close, frame};
 use oasisnet::ws::url;
 
 struct Rng(u64);
@@ -74,7 +74,7 @@ fn frames() {
         for masked in [true, false] {
             let _ = frame::parse(&mut data, masked, 1 << 16);
         }
-        let _ = frame::parse_close_payload(&data);
+        let _ = close::parse_close_payload(&data);
     }
 }
 
@@ -98,12 +98,12 @@ fn upgrade_requests_and_responses() {
         for chunk in input.chunks(1 + rng.below(16)) {
             if !matches!(
                 pieces.feed(chunk, &protocols),
-                oasisnet::ws::handshake::ServerStep::NeedMore
+                oasisnet::protocol::handshake::ServerStep::NeedMore
             ) {
                 break;
             }
         }
-        let mut client = ClientHandshake::new(&target, &protocols);
+        let mut client = ClientHandshake::new(&target.resource, &target.host_header(), &protocols);
         let _ = client.feed(&rng.mutate(response));
     }
     // A head that never ends is refused once it passes the limit, not buffered forever.
@@ -111,7 +111,7 @@ fn upgrade_requests_and_responses() {
     let refused = (0..100).any(|_| {
         matches!(
             endless.feed(&[b'a'; 1024], &protocols),
-            oasisnet::ws::handshake::ServerStep::Refuse(_)
+            oasisnet::protocol::handshake::ServerStep::Refuse(_)
         )
     });
     assert!(refused);

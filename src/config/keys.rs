@@ -291,7 +291,8 @@ pub const KEYS: &[KeyInfo] = &[
         "never fragment",
         "Outgoing messages larger than this are sent as fragments of at most this many payload bytes.",
         connection_setters!(|settings: &mut ConnectionSettings, value: &Value| settings
-            .fragment_size_max =
+            .limits
+            .fragment_max =
             value.size()),
     ),
     connection_key(
@@ -301,7 +302,8 @@ pub const KEYS: &[KeyInfo] = &[
         "16 MiB",
         "Largest incoming message after reassembly; a larger one gives onError and onClose with 1009.",
         connection_setters!(|settings: &mut ConnectionSettings, value: &Value| settings
-            .message_size_max =
+            .limits
+            .message_max =
             value.size()),
     ),
     connection_key(
@@ -311,6 +313,7 @@ pub const KEYS: &[KeyInfo] = &[
         "1 MiB",
         "Bytes that may wait unsent per connection. A send that would go beyond it fails with -1/EAGAIN (a message is always accepted when nothing is waiting).",
         connection_setters!(|settings: &mut ConnectionSettings, value: &Value| settings
+            .limits
             .send_buffer_max =
             value.size()),
     ),
@@ -321,6 +324,7 @@ pub const KEYS: &[KeyInfo] = &[
         "",
         "Server: time allowed from TCP accept to a completed opening handshake; then the socket is dropped. Client opened with timeout_msec <= 0: time allowed for the whole open (name resolution, TCP connect, TLS, opening handshake); then onError 1006. (A blocking open is bounded by its timeout_msec instead.)",
         connection_setters!(|settings: &mut ConnectionSettings, value: &Value| settings
+            .limits
             .handshake_timeout =
             value.millis()),
     ),
@@ -331,7 +335,33 @@ pub const KEYS: &[KeyInfo] = &[
         "",
         "Time allowed for the peer to answer a close frame (and to drain what was queued before it); then the connection is dropped and onClose reports 1006.",
         connection_setters!(|settings: &mut ConnectionSettings, value: &Value| settings
+            .limits
             .close_timeout =
+            value.millis()),
+    ),
+    connection_key(
+        "websocket-ping-interval-ms",
+        ValueKind::Millis {
+            min: 0,
+            max: 3_600_000,
+        },
+        Some("0"),
+        "off",
+        "Keepalive: after this long without hearing from the peer, send a ping. 0 turns keepalive off (then an idle connection costs no wake-ups).",
+        connection_setters!(|settings: &mut ConnectionSettings, value: &Value| settings
+            .limits
+            .ping_interval =
+            (value.number() > 0).then(|| value.millis())),
+    ),
+    connection_key(
+        "websocket-pong-timeout-ms",
+        TIMEOUT,
+        Some("10000"),
+        "",
+        "Keepalive: how long after its ping the peer has to answer (or send anything); past it the connection ends with onClose 1006. A peer that vanished without closing TCP is detected within websocket-ping-interval-ms + this.",
+        connection_setters!(|settings: &mut ConnectionSettings, value: &Value| settings
+            .limits
+            .pong_timeout =
             value.millis()),
     ),
     KeyInfo {

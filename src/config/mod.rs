@@ -13,6 +13,7 @@ pub use keys::{KEYS, KeyInfo, Scope, Value, ValueKind};
 
 use crate::error::{Error, Result};
 use crate::log::{LogLevel, log};
+use crate::protocol::Limits;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -22,14 +23,8 @@ use std::time::Duration;
 pub struct ConnectionSettings {
     /// Offered (client) or accepted (server) subprotocols, in order of preference.
     pub protocols: Vec<String>,
-    /// Outgoing messages larger than this go out as fragments of at most this size; 0 = never.
-    pub fragment_size_max: usize,
-    /// Largest incoming message (after reassembly); a larger one fails the connection with 1009.
-    pub message_size_max: usize,
-    /// Bytes that may wait in a connection's send buffer; a send beyond it fails with `EAGAIN`.
-    pub send_buffer_max: usize,
-    pub handshake_timeout: Duration,
-    pub close_timeout: Duration,
+    /// Sizes and timers, as the protocol core takes them.
+    pub limits: Limits,
 }
 
 impl Default for ConnectionSettings {
@@ -133,11 +128,15 @@ impl ConnectionSettings {
     fn unset() -> ConnectionSettings {
         ConnectionSettings {
             protocols: Vec::new(),
-            fragment_size_max: 0,
-            message_size_max: 0,
-            send_buffer_max: 0,
-            handshake_timeout: Duration::ZERO,
-            close_timeout: Duration::ZERO,
+            limits: Limits {
+                message_max: 0,
+                fragment_max: 0,
+                send_buffer_max: 0,
+                handshake_timeout: Duration::ZERO,
+                close_timeout: Duration::ZERO,
+                ping_interval: None,
+                pong_timeout: Duration::ZERO,
+            },
         }
     }
 }
@@ -384,7 +383,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(config.connection.protocols, vec!["chat", "superchat"]);
-        assert_eq!(config.connection.fragment_size_max, 8192);
+        assert_eq!(config.connection.limits.fragment_max, 8192);
     }
 
     #[test]
@@ -397,14 +396,17 @@ mod tests {
     #[test]
     fn defaults_come_from_the_table() {
         let client = ClientConfig::default();
-        assert_eq!(client.connection.message_size_max, 16 << 20);
-        assert_eq!(client.connection.send_buffer_max, 1 << 20);
-        assert_eq!(client.connection.close_timeout, Duration::from_millis(5000));
+        assert_eq!(client.connection.limits.message_max, 16 << 20);
+        assert_eq!(client.connection.limits.send_buffer_max, 1 << 20);
+        assert_eq!(
+            client.connection.limits.close_timeout,
+            Duration::from_millis(5000)
+        );
         assert!(client.tls.use_sni);
         let server = ServerConfig::parse(&pairs(&[("port", "0")])).unwrap();
         assert_eq!(server.bind_address, IpAddr::from([0, 0, 0, 0]));
         assert_eq!(
-            server.connection.handshake_timeout,
+            server.connection.limits.handshake_timeout,
             Duration::from_millis(10_000)
         );
         assert_eq!(RuntimeConfig::default().event_loop_threads, 1);

@@ -14,7 +14,8 @@ use super::{
     key_values,
 };
 use crate::error::{Error, Result};
-use crate::ws::connection::{Connection, OutgoingKind};
+use crate::protocol::Outgoing;
+use crate::ws::connection::Connection;
 use std::ffi::{CStr, c_char, c_void};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
@@ -137,12 +138,7 @@ pub unsafe extern "C" fn wsOpenConnection(
     })
 }
 
-fn send(
-    function: &str,
-    handle: *mut WsConnection,
-    kind: OutgoingKind,
-    payload: Result<&[u8]>,
-) -> i32 {
+fn send(function: &str, handle: *mut WsConnection, kind: Outgoing, payload: Result<&[u8]>) -> i32 {
     boundary(function, -1, || {
         with_connection(handle, |connection| connection.send(kind, payload?))?;
         Ok(0)
@@ -167,7 +163,7 @@ fn send(
 pub unsafe extern "C" fn wsSendText(connection: *mut WsConnection, text: *const c_char) -> i32 {
     // SAFETY: forwarded caller contract.
     let payload = unsafe { c_str(text, "text") }.map(str::as_bytes);
-    send("wsSendText", connection, OutgoingKind::Text, payload)
+    send("wsSendText", connection, Outgoing::Text, payload)
 }
 
 /// Sends `length` bytes of UTF-8 text (no NUL needed; `length` 0 sends an empty message).
@@ -191,7 +187,7 @@ pub unsafe extern "C" fn wsSendTextLength(
             .map(str::as_bytes)
             .map_err(|_| Error::invalid("text is not valid UTF-8"))
     });
-    send("wsSendTextLength", connection, OutgoingKind::Text, payload)
+    send("wsSendTextLength", connection, Outgoing::Text, payload)
 }
 
 /// Sends a binary message of `length` bytes (0 sends an empty message).
@@ -211,7 +207,7 @@ pub unsafe extern "C" fn wsSendBinary(
 ) -> i32 {
     // SAFETY: forwarded caller contract.
     let payload = unsafe { c_bytes(data.cast(), length, "data") };
-    send("wsSendBinary", connection, OutgoingKind::Binary, payload)
+    send("wsSendBinary", connection, Outgoing::Binary, payload)
 }
 
 /// Sends a ping with at most 125 bytes of payload; the peer's pong arrives as a
@@ -232,7 +228,7 @@ pub unsafe extern "C" fn wsSendPing(
 ) -> i32 {
     // SAFETY: forwarded caller contract.
     let payload = unsafe { c_bytes(data.cast(), length, "data") };
-    send("wsSendPing", connection, OutgoingKind::Ping, payload)
+    send("wsSendPing", connection, Outgoing::Ping, payload)
 }
 
 /// Starts the closing handshake with 1000 (normal closure) and returns at once; onClose follows
@@ -351,7 +347,7 @@ pub extern "C" fn wsConnectionSetUserData(
     user_data: *mut c_void,
 ) -> i32 {
     boundary("wsConnectionSetUserData", -1, || {
-        connection(connection_handle)?.set_user_data(user_data);
+        connection(connection_handle)?.set_user_data(user_data as usize);
         Ok(0)
     })
 }
@@ -365,7 +361,7 @@ pub extern "C" fn wsConnectionSetUserData(
 #[unsafe(no_mangle)]
 pub extern "C" fn wsConnectionGetUserData(connection_handle: *mut WsConnection) -> *mut c_void {
     boundary("wsConnectionGetUserData", std::ptr::null_mut(), || {
-        Ok(connection(connection_handle)?.user_data())
+        Ok(connection(connection_handle)?.user_data() as *mut c_void)
     })
 }
 

@@ -48,7 +48,7 @@ pub unsafe extern "C" fn oasis_initialize(parameters: *const OasisKeyValue, coun
 #[unsafe(no_mangle)]
 pub extern "C" fn oasis_finalize() -> i32 {
     boundary("oasis_finalize", -1, || {
-        crate::runtime::finalize()?;
+        crate::ws::registry::finalize()?;
         Ok(0)
     })
 }

@@ -323,7 +323,12 @@ impl Endpoint {
     }
 
     /// Runs the timer that is due at `now` (a timer not yet due does nothing).
-    pub fn on_timeout(&mut self, now: Instant, limits: &Limits, sink: &mut impl FrameSink) -> Expired {
+    pub fn on_timeout(
+        &mut self,
+        now: Instant,
+        limits: &Limits,
+        sink: &mut impl FrameSink,
+    ) -> Expired {
         let Some((when, timer)) = self.timer else {
             return Expired::Nothing;
         };
@@ -339,7 +344,12 @@ impl Endpoint {
         }
     }
 
-    fn keepalive_due(&mut self, now: Instant, limits: &Limits, sink: &mut impl FrameSink) -> Expired {
+    fn keepalive_due(
+        &mut self,
+        now: Instant,
+        limits: &Limits,
+        sink: &mut impl FrameSink,
+    ) -> Expired {
         let (Some(interval), Some(last_heard)) = (limits.ping_interval, self.last_heard) else {
             return Expired::Nothing;
         };
@@ -366,7 +376,13 @@ impl Endpoint {
         self.state = State::Closing;
     }
 
-    fn write_frame(&mut self, opcode: Opcode, fin: bool, payload: &[u8], sink: &mut impl FrameSink) {
+    fn write_frame(
+        &mut self,
+        opcode: Opcode,
+        fin: bool,
+        payload: &[u8],
+        sink: &mut impl FrameSink,
+    ) {
         let mut header = [0u8; MAX_HEADER];
         let mask: Option<[u8; 4]> = (self.role == Role::Client).then(rand::random);
         let n = frame::encode_header(&mut header, opcode, fin, payload.len(), mask);

@@ -101,7 +101,7 @@ impl ServerHandshake {
         let leftover = self.head[head_len..].to_vec();
         self.head = Vec::new();
         ServerStep::Accept(Accepted {
-            response: response.into_bytes(),
+            response,
             protocol,
             leftover,
         })
@@ -115,69 +115,77 @@ pub fn upgrade_response(
     request: &httparse::Request<'_, '_>,
     accepted_protocols: &[String],
 ) -> Result<(Vec<u8>, Option<String>), Refused> {
-        if request.method != Some("GET") {
-            return Err(refusal(
-                "405 Method Not Allowed",
-                "not a GET request",
-                "Allow: GET\r\n",
-            ));
-        }
-        if request.version != Some(1) {
-            return Err(refusal("400 Bad Request", "not HTTP/1.1", ""));
-        }
-        let header = |name: &str| {
-            request
-                .headers
-                .iter()
-                .find(|h| h.name.eq_ignore_ascii_case(name))
-                .map(|h| h.value)
-        };
-        if !header("Upgrade").is_some_and(|v| header_has_token(v, "websocket")) {
-            return Err(refusal(
-                "426 Upgrade Required",
-                "no 'Upgrade: websocket' header",
-                "Upgrade: websocket\r\n",
-            ));
-        }
-        if !header("Connection").is_some_and(|v| header_has_token(v, "upgrade")) {
-            return Err(refusal("400 Bad Request", "no 'Connection: Upgrade' header", ""));
-        }
-        if header("Sec-WebSocket-Version").map(|v| v.trim_ascii()) != Some(b"13") {
-            return Err(refusal(
-                "426 Upgrade Required",
-                "unsupported Sec-WebSocket-Version",
-                "Sec-WebSocket-Version: 13\r\n",
-            ));
-        }
-        let Some(key) = header("Sec-WebSocket-Key").map(|v| v.trim_ascii()) else {
-            return Err(refusal("400 Bad Request", "no Sec-WebSocket-Key header", ""));
-        };
-        if key.len() != 24 {
-            return Err(refusal(
-                "400 Bad Request",
-                "Sec-WebSocket-Key is not 16 bytes in base64",
-                "",
-            ));
-        }
-        let offered: Vec<&str> = request
+    if request.method != Some("GET") {
+        return Err(refusal(
+            "405 Method Not Allowed",
+            "not a GET request",
+            "Allow: GET\r\n",
+        ));
+    }
+    if request.version != Some(1) {
+        return Err(refusal("400 Bad Request", "not HTTP/1.1", ""));
+    }
+    let header = |name: &str| {
+        request
             .headers
             .iter()
-            .filter(|h| h.name.eq_ignore_ascii_case("Sec-WebSocket-Protocol"))
-            .flat_map(|h| split_tokens(h.value))
-            .collect();
-        let protocol = accepted_protocols
-            .iter()
-            .find(|p| offered.contains(&p.as_str()))
-            .cloned();
-        let mut response = format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
-            tungstenite::handshake::derive_accept_key(key)
-        );
-        if let Some(protocol) = &protocol {
-            response.push_str(&format!("Sec-WebSocket-Protocol: {protocol}\r\n"));
-        }
-        response.push_str("\r\n");
-        Ok((response.into_bytes(), protocol))
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    };
+    if !header("Upgrade").is_some_and(|v| header_has_token(v, "websocket")) {
+        return Err(refusal(
+            "426 Upgrade Required",
+            "no 'Upgrade: websocket' header",
+            "Upgrade: websocket\r\n",
+        ));
+    }
+    if !header("Connection").is_some_and(|v| header_has_token(v, "upgrade")) {
+        return Err(refusal(
+            "400 Bad Request",
+            "no 'Connection: Upgrade' header",
+            "",
+        ));
+    }
+    if header("Sec-WebSocket-Version").map(|v| v.trim_ascii()) != Some(b"13") {
+        return Err(refusal(
+            "426 Upgrade Required",
+            "unsupported Sec-WebSocket-Version",
+            "Sec-WebSocket-Version: 13\r\n",
+        ));
+    }
+    let Some(key) = header("Sec-WebSocket-Key").map(|v| v.trim_ascii()) else {
+        return Err(refusal(
+            "400 Bad Request",
+            "no Sec-WebSocket-Key header",
+            "",
+        ));
+    };
+    if key.len() != 24 {
+        return Err(refusal(
+            "400 Bad Request",
+            "Sec-WebSocket-Key is not 16 bytes in base64",
+            "",
+        ));
+    }
+    let offered: Vec<&str> = request
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("Sec-WebSocket-Protocol"))
+        .flat_map(|h| split_tokens(h.value))
+        .collect();
+    let protocol = accepted_protocols
+        .iter()
+        .find(|p| offered.contains(&p.as_str()))
+        .cloned();
+    let mut response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
+        tungstenite::handshake::derive_accept_key(key)
+    );
+    if let Some(protocol) = &protocol {
+        response.push_str(&format!("Sec-WebSocket-Protocol: {protocol}\r\n"));
+    }
+    response.push_str("\r\n");
+    Ok((response.into_bytes(), protocol))
 }
 
 /// The client half: the request to send, then the response check.

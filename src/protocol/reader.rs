@@ -9,12 +9,11 @@
 //! The reader decides nothing about the connection: a violation is reported, and the caller
 //! fails the connection through [`super::Endpoint`].
 
-use super::close::{INVALID_DATA, PROTOCOL_ERROR, TOO_BIG, Violation, parse_close_payload, violation};
+use super::close::{
+    INVALID_DATA, PROTOCOL_ERROR, TOO_BIG, Violation, parse_close_payload, violation,
+};
 use super::frame::{self, FrameInfo, Opcode, Parse};
 use super::{Limits, MessageKind, Role};
-
-/// Buffers that grew past this are released after use.
-const KEEP_CAPACITY: usize = 4096;
 
 /// Frames at least this large are read straight into the reader's own buffer
 /// ([`Reader::direct_read_buffer`]): the socket's bytes are then copied once, not twice.
@@ -28,11 +27,17 @@ const DIRECT_READ: usize = 64 * 1024;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Incoming<'a> {
     /// A whole message (fragments reassembled, text checked).
-    Message { kind: MessageKind, data: &'a [u8] },
+    Message {
+        kind: MessageKind,
+        data: &'a [u8],
+    },
     Ping(&'a [u8]),
     Pong(&'a [u8]),
     /// The peer's close frame, checked: its code (1005 when it gave none) and reason.
-    Close { code: u16, reason: &'a [u8] },
+    Close {
+        code: u16,
+        reason: &'a [u8],
+    },
     /// The peer broke the protocol: the connection must be failed with this code. The reader
     /// then ignores everything but a close frame.
     Violation(Violation),
@@ -178,7 +183,9 @@ impl Reader {
                 self.input_done(input.source);
                 return None;
             }
-            let room = limits.message_max.saturating_sub(self.assembly.message.len());
+            let room = limits
+                .message_max
+                .saturating_sub(self.assembly.message.len());
             let (info, payload) =
                 match frame::parse(&mut buffer[start..], role == Role::Server, room) {
                     Ok(Parse::Incomplete { frame_len }) => {
@@ -268,7 +275,9 @@ impl Reader {
     fn compact_partial(&mut self) {
         let partial = &mut self.partial;
         if partial.consumed > 0 {
-            partial.bytes.copy_within(partial.consumed..partial.filled, 0);
+            partial
+                .bytes
+                .copy_within(partial.consumed..partial.filled, 0);
             partial.filled -= partial.consumed;
             partial.consumed = 0;
         }
@@ -302,7 +311,9 @@ impl Reader {
             self.partial.consumed = 0;
             self.partial.filled = 0;
             self.partial.needed = 0;
-            if !self.large_frames && self.partial.bytes.len() > KEEP_CAPACITY {
+            // While large frames flow the buffer is kept for the next one (it is read into
+            // directly); otherwise an idle connection owns none.
+            if !self.large_frames {
                 self.partial.bytes = Vec::new();
             }
         }
@@ -310,13 +321,11 @@ impl Reader {
 }
 
 impl Assembly {
+    /// After a delivered message: nothing is kept, so an idle connection owns no buffer.
     fn reset(&mut self) {
-        self.message.clear();
+        self.message = Vec::new();
         self.opcode = None;
         self.utf8_valid_upto = 0;
-        if self.message.capacity() > KEEP_CAPACITY {
-            self.message = Vec::new();
-        }
     }
 
     fn on_frame(&mut self, info: FrameInfo, payload: &[u8], limits: &Limits) -> Step {
@@ -340,10 +349,7 @@ impl Assembly {
             }
             Opcode::Continuation => {
                 let Some(opcode) = self.opcode else {
-                    return Step::Fail(violation(
-                        PROTOCOL_ERROR,
-                        "continuation without a message",
-                    ));
+                    return Step::Fail(violation(PROTOCOL_ERROR, "continuation without a message"));
                 };
                 if let Err(violation) = self.append(payload, limits) {
                     return Step::Fail(violation);

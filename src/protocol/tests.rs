@@ -73,12 +73,24 @@ fn receive_all(reader: &mut Reader, bytes: &[u8], chunk: usize) -> Vec<String> {
 #[test]
 fn messages_survive_any_chunking() {
     let mut stream = client_frame(Opcode::Text, true, b"hello");
-    stream.extend(client_frame(Opcode::Text, false, "h\u{e9}".as_bytes()[..2].as_ref()));
+    stream.extend(client_frame(
+        Opcode::Text,
+        false,
+        "h\u{e9}".as_bytes()[..2].as_ref(),
+    ));
     // The UTF-8 sequence of 'é' is cut between the two fragments.
     stream.extend(client_frame(Opcode::Ping, true, b"p"));
-    stream.extend(client_frame(Opcode::Continuation, true, &"h\u{e9}".as_bytes()[2..]));
+    stream.extend(client_frame(
+        Opcode::Continuation,
+        true,
+        &"h\u{e9}".as_bytes()[2..],
+    ));
     stream.extend(client_frame(Opcode::Binary, true, &[0u8; 70_000]));
-    stream.extend(client_frame(Opcode::Close, true, &[0x03, 0xe8, b'b', b'y', b'e']));
+    stream.extend(client_frame(
+        Opcode::Close,
+        true,
+        &[0x03, 0xe8, b'b', b'y', b'e'],
+    ));
     let expected = {
         let mut reader = Reader::default();
         receive_all(&mut reader, &stream, stream.len())
@@ -91,8 +103,16 @@ fn messages_survive_any_chunking() {
     assert_eq!(expected[4], "close 1000 bye");
     for chunk in [1, 2, 3, 7, 100, 4096, 65536] {
         let mut reader = Reader::default();
-        assert_eq!(receive_all(&mut reader, &stream, chunk), expected, "chunk {chunk}");
-        assert_eq!(reader.buffered(), 0, "an idle reader keeps no buffer (chunk {chunk})");
+        assert_eq!(
+            receive_all(&mut reader, &stream, chunk),
+            expected,
+            "chunk {chunk}"
+        );
+        assert_eq!(
+            reader.buffered(),
+            0,
+            "an idle reader keeps no buffer (chunk {chunk})"
+        );
     }
 }
 
@@ -108,9 +128,15 @@ fn violations_carry_their_close_codes() {
             },
             PROTOCOL_ERROR,
         ),
-        (client_frame(Opcode::Continuation, true, b"x"), PROTOCOL_ERROR),
+        (
+            client_frame(Opcode::Continuation, true, b"x"),
+            PROTOCOL_ERROR,
+        ),
         (client_frame(Opcode::Close, true, &[0x03]), PROTOCOL_ERROR),
-        (client_frame(Opcode::Binary, true, &vec![0; (1 << 20) + 1]), TOO_BIG),
+        (
+            client_frame(Opcode::Binary, true, &vec![0; (1 << 20) + 1]),
+            TOO_BIG,
+        ),
     ];
     for (bytes, code) in cases {
         let mut reader = Reader::default();
@@ -179,7 +205,9 @@ fn endpoint_sends_closes_and_fails_in_the_documented_order() {
         Err(SendError::NotOpen(State::Opening))
     );
     server.opened(now, &limits);
-    server.send(Outgoing::Text, b"hi", &limits, &mut wire).unwrap();
+    server
+        .send(Outgoing::Text, b"hi", &limits, &mut wire)
+        .unwrap();
     assert_eq!(wire.0, b"\x81\x02hi");
     // A failure's close frame goes out before anything else can.
     let violation = close::violation(INVALID_DATA, "bad text");
@@ -234,11 +262,17 @@ fn keepalive_pings_then_gives_up_on_a_silent_peer() {
     // Traffic at 6 s moves the ping to 16 s, without a new timer per read.
     server.heard(start + Duration::from_secs(6));
     let at_10 = start + Duration::from_secs(10);
-    assert_eq!(server.on_timeout(at_10, &limits, &mut wire), Expired::Nothing);
+    assert_eq!(
+        server.on_timeout(at_10, &limits, &mut wire),
+        Expired::Nothing
+    );
     assert!(wire.0.is_empty());
     assert_eq!(server.timeout(), Some(start + Duration::from_secs(16)));
     let at_16 = start + Duration::from_secs(16);
-    assert_eq!(server.on_timeout(at_16, &limits, &mut wire), Expired::Nothing);
+    assert_eq!(
+        server.on_timeout(at_16, &limits, &mut wire),
+        Expired::Nothing
+    );
     assert_eq!(wire.0, b"\x89\x00", "a ping");
     assert_eq!(server.timeout(), Some(at_16 + Duration::from_secs(2)));
     let at_18 = at_16 + Duration::from_secs(2);

@@ -112,7 +112,11 @@ impl LoopShared {
         let mut queue = self.queue.lock();
         if queue.closed {
             drop(queue);
-            log!(Debug, "event loop {} has ended: command dropped", self.index);
+            log!(
+                Debug,
+                "event loop {} has ended: command dropped",
+                self.index
+            );
             drop(command);
             return;
         }

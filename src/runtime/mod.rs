@@ -4,9 +4,7 @@
 
 mod event_loop;
 
-pub use event_loop::{
-    Command, Context, Flow, LoopShared, Readiness, Task, Tasks, on_loop_thread,
-};
+pub use event_loop::{Command, Context, Flow, LoopShared, Readiness, Task, Tasks, on_loop_thread};
 
 use crate::config::RuntimeConfig;
 use crate::error::{Error, Result};

@@ -1,46 +1,24 @@
-//! One WebSocket connection as every thread sees it: its socket, its send buffer and its state,
-//! behind one lock. Sends and closes from any thread write to the socket directly when nothing
-//! is waiting (no hand-over to the event loop); what the socket does not take waits in the send
-//! buffer and is written by the event loop when the socket drains.
+//! One WebSocket connection as every thread sees it: its socket, its send buffer and its
+//! protocol state ([`Endpoint`]), behind one lock. Sends and closes from any thread frame and
+//! write to the socket at once when nothing is waiting (no hand-over to the event loop); what
+//! the socket does not take waits in the send buffer and is written by the event loop when the
+//! socket drains.
 
 use super::delegate::Delegate;
-use super::frame::{self, MAX_HEADER, Opcode};
 use crate::config::ConnectionSettings;
 use crate::error::{Error, Result};
 use crate::log::log;
-use crate::runtime::{Command, LoopShared};
+use crate::protocol::{
+    CloseError, CloseStarted, Endpoint, FrameSink, Outgoing, Role, SendError, State, frame,
+};
+use crate::runtime::LoopShared;
 use crate::transport::Transport;
 use parking_lot::Mutex;
-use std::ffi::c_void;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Server,
-    Client,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutgoingKind {
-    Text,
-    Binary,
-    Ping,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
-    /// Opening handshake in progress.
-    Opening,
-    /// Messages flow both ways.
-    Open,
-    /// Our close frame is queued or sent: nothing more may be sent.
-    Closing,
-    /// The socket is gone.
-    Closed,
-}
+use std::time::Instant;
 
 /// Send buffers larger than this are freed once drained, so a big message does not pin memory.
 const OUTBOX_KEEP: usize = 16 * 1024;
@@ -49,9 +27,9 @@ const OUTBOX_KEEP: usize = 16 * 1024;
 /// into large writes without letting a long burst pile up.
 const CORK_FLUSH: usize = 128 * 1024;
 
-pub struct Io {
+/// The socket and what waits to be written to it.
+pub struct Writer {
     pub transport: Option<Transport>,
-    pub state: State,
     outbox: Vec<u8>,
     sent: usize,
     /// A write failed: the peer is gone; the event loop reports it.
@@ -61,7 +39,17 @@ pub struct Io {
     pub corked: bool,
 }
 
-impl Io {
+impl Writer {
+    fn new(transport: Option<Transport>) -> Writer {
+        Writer {
+            transport,
+            outbox: Vec::new(),
+            sent: 0,
+            broken: false,
+            corked: false,
+        }
+    }
+
     pub fn queued(&self) -> usize {
         self.outbox.len() - self.sent
     }
@@ -115,18 +103,17 @@ impl Io {
             self.flush();
         }
     }
+}
 
-    /// Writes one frame. A server frame goes out as header + payload in one vectored write,
-    /// straight from the caller's buffer; a client frame is masked into the send buffer.
-    pub fn write_frame(&mut self, role: Role, opcode: Opcode, fin: bool, payload: &[u8]) {
+impl FrameSink for Writer {
+    /// A server frame goes out as header + payload in one vectored write, straight from the
+    /// caller's buffer; a client frame is masked into the send buffer.
+    fn frame(&mut self, header: &[u8], payload: &[u8], mask: Option<[u8; 4]>) {
         if self.broken || self.transport.is_none() {
             return;
         }
-        let mut header = [0u8; MAX_HEADER];
-        if role == Role::Client {
-            let mask: [u8; 4] = rand::random();
-            let n = frame::encode_header(&mut header, opcode, fin, payload.len(), Some(mask));
-            self.outbox.extend_from_slice(&header[..n]);
+        if let Some(mask) = mask {
+            self.outbox.extend_from_slice(header);
             let start = self.outbox.len();
             self.outbox.extend_from_slice(payload);
             frame::apply_mask(&mut self.outbox[start..], mask);
@@ -135,15 +122,13 @@ impl Io {
             }
             return;
         }
-        let n = frame::encode_header(&mut header, opcode, fin, payload.len(), None);
         let mut written = 0;
         // TLS copies into records anyway: the frame goes through the send buffer, and out now.
         let through_buffer = self.transport.as_ref().is_some_and(Transport::is_tls);
         if self.queued() == 0 && !self.corked && !through_buffer {
             let transport = self.transport.as_mut().expect("checked above");
             loop {
-                match transport.write_vectored(&[IoSlice::new(&header[..n]), IoSlice::new(payload)])
-                {
+                match transport.write_vectored(&[IoSlice::new(header), IoSlice::new(payload)]) {
                     Ok(count) => {
                         written = count;
                         break;
@@ -157,8 +142,9 @@ impl Io {
                 }
             }
         }
+        let n = header.len();
         if written < n {
-            self.outbox.extend_from_slice(&header[written..n]);
+            self.outbox.extend_from_slice(&header[written..]);
             self.outbox.extend_from_slice(payload);
         } else {
             self.outbox.extend_from_slice(&payload[written - n..]);
@@ -168,16 +154,15 @@ impl Io {
         }
     }
 
-    /// Queues our close frame and moves to `Closing`.
-    pub fn write_close(&mut self, role: Role, code: Option<u16>, reason: &str) {
-        let mut payload = Vec::with_capacity(2 + reason.len());
-        if let Some(code) = code {
-            payload.extend_from_slice(&code.to_be_bytes());
-            payload.extend_from_slice(reason.as_bytes());
-        }
-        self.write_frame(role, Opcode::Close, true, &payload);
-        self.state = State::Closing;
+    fn queued(&self) -> usize {
+        Writer::queued(self)
     }
+}
+
+/// What the lock guards: the protocol state and the socket it writes to.
+pub struct Io {
+    pub endpoint: Endpoint,
+    pub writer: Writer,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -211,6 +196,7 @@ impl Connection {
         event_loop: Arc<LoopShared>,
         transport: Option<Transport>,
     ) -> Arc<Connection> {
+        let endpoint = Endpoint::new(role, Instant::now(), &settings.limits);
         Arc::new(Connection {
             id: next_id(),
             role,
@@ -218,12 +204,8 @@ impl Connection {
             delegate,
             event_loop,
             io: Mutex::new(Io {
-                transport,
-                state: State::Opening,
-                outbox: Vec::new(),
-                sent: 0,
-                broken: false,
-                corked: false,
+                endpoint,
+                writer: Writer::new(transport),
             }),
             peer: OnceLock::new(),
             protocol: OnceLock::new(),
@@ -232,108 +214,93 @@ impl Connection {
         })
     }
 
-    pub fn send(&self, kind: OutgoingKind, payload: &[u8]) -> Result<()> {
-        let opcode = match kind {
-            OutgoingKind::Text => Opcode::Text,
-            OutgoingKind::Binary => Opcode::Binary,
-            OutgoingKind::Ping => Opcode::Ping,
-        };
-        if kind == OutgoingKind::Ping && payload.len() > 125 {
-            return Err(Error::new(
-                libc::EMSGSIZE,
-                format!("ping payload of {} bytes exceeds 125", payload.len()),
-            ));
-        }
-        let fragment = match self.settings.fragment_size_max {
-            0 => payload.len().max(1),
-            _ if kind == OutgoingKind::Ping => payload.len().max(1),
-            size => size,
-        };
+    pub fn send(&self, kind: Outgoing, payload: &[u8]) -> Result<()> {
+        let limits = &self.settings.limits;
         let mut io = self.io.lock();
-        match io.state {
-            State::Open => {}
-            State::Opening => return Err(Error::not_connected("connection is not open yet")),
-            State::Closing => return Err(Error::not_connected("connection is closing")),
-            State::Closed => return Err(Error::not_connected("connection is closed")),
-        }
-        if io.broken {
+        let Io { endpoint, writer } = &mut *io;
+        if endpoint.state() == State::Open && writer.broken {
             return Err(Error::new(
                 libc::ECONNRESET,
                 "connection was reset by the peer",
             ));
         }
-        let framed = payload.len() + MAX_HEADER * payload.len().div_ceil(fragment).max(1);
-        let over_cap =
-            |io: &Io| io.queued() > 0 && io.queued() + framed > self.settings.send_buffer_max;
+        let framed = Endpoint::framed_len(payload.len(), limits);
+        let over_cap = |writer: &Writer| {
+            writer.queued() > 0 && writer.queued() + framed > limits.send_buffer_max
+        };
         // Replies collected under the cork are not backpressure: write them out first.
-        if over_cap(&io) && io.corked {
-            io.flush();
+        if endpoint.is_open() && over_cap(writer) && writer.corked {
+            writer.flush();
         }
-        if over_cap(&io) {
-            let queued = io.queued();
+        if endpoint.is_open() && over_cap(writer) {
+            let queued = writer.queued();
             return Err(Error::new(
                 libc::EAGAIN,
                 format!(
                     "send buffer full ({queued} bytes waiting, send-buffer-size-max {})",
-                    self.settings.send_buffer_max
+                    limits.send_buffer_max
                 ),
             ));
         }
-        if payload.len() <= fragment {
-            io.write_frame(self.role, opcode, true, payload);
-        } else {
-            let count = payload.len().div_ceil(fragment);
-            for (index, chunk) in payload.chunks(fragment).enumerate() {
-                let code = if index == 0 {
-                    opcode
-                } else {
-                    Opcode::Continuation
-                };
-                io.write_frame(self.role, code, index + 1 == count, chunk);
-            }
-        }
-        Ok(())
+        endpoint
+            .send(kind, payload, limits, writer)
+            .map_err(|err| match err {
+                SendError::NotOpen(State::Opening) => {
+                    Error::not_connected("connection is not open yet")
+                }
+                SendError::NotOpen(State::Closing) => Error::not_connected("connection is closing"),
+                SendError::NotOpen(_) => Error::not_connected("connection is closed"),
+                SendError::PingTooLong(length) => Error::new(
+                    libc::EMSGSIZE,
+                    format!("ping payload of {length} bytes exceeds 125"),
+                ),
+            })
     }
 
     /// Starts the closing handshake. `status` must be a code an endpoint may send.
     pub fn close(&self, status: i32, reason: &str) -> Result<()> {
-        let code = u16::try_from(status)
-            .ok()
-            .filter(|c| frame::close_code_is_sendable(*c))
-            .ok_or_else(|| {
-                Error::invalid(format!(
-                    "status code {status} may not be sent in a close frame"
-                ))
-            })?;
-        if reason.len() > 123 {
-            return Err(Error::invalid(format!(
-                "close reason of {} bytes exceeds 123",
-                reason.len()
-            )));
-        }
-        let mut io = self.io.lock();
-        match io.state {
-            State::Open => {
-                io.write_close(self.role, Some(code), reason);
-                drop(io);
-                self.event_loop.submit(Command::CloseStarted(self.id));
+        let started = {
+            let mut io = self.io.lock();
+            let Io { endpoint, writer } = &mut *io;
+            endpoint.close(
+                status,
+                reason,
+                Instant::now(),
+                &self.settings.limits,
+                writer,
+            )
+        };
+        match started {
+            Err(CloseError::CodeNotSendable(code)) => Err(Error::invalid(format!(
+                "status code {code} may not be sent in a close frame"
+            ))),
+            Err(CloseError::ReasonTooLong(length)) => Err(Error::invalid(format!(
+                "close reason of {length} bytes exceeds 123"
+            ))),
+            Ok(CloseStarted::Started) => {
+                // The loop re-reads the connection's timers (the close timeout starts now).
+                let id = self.id;
+                self.event_loop
+                    .submit(move |tasks| super::session::timers_changed(tasks, id));
+                Ok(())
             }
-            State::Opening => {
-                drop(io);
+            Ok(CloseStarted::StillOpening) => {
                 log!(
                     Debug,
                     "connection {} closed while opening: abandoned",
                     self.id
                 );
-                self.event_loop.submit(Command::Abandon(self.id));
+                let id = self.id;
+                self.event_loop
+                    .submit(move |tasks| super::session::abandon(tasks, id));
+                Ok(())
             }
-            State::Closing | State::Closed => {}
+            Ok(CloseStarted::AlreadyClosing) => Ok(()),
         }
-        Ok(())
     }
 
     pub fn is_open(&self) -> bool {
-        self.io.lock().state == State::Open
+        self.io.lock().endpoint.is_open()
     }
 
     pub fn peer_address(&self) -> Option<SocketAddr> {
@@ -354,11 +321,12 @@ impl Connection {
         }
     }
 
-    pub fn set_user_data(&self, data: *mut c_void) {
-        self.user_data.store(data as usize, Ordering::Relaxed);
+    /// One word the application keeps on the connection (the library never reads it).
+    pub fn set_user_data(&self, data: usize) {
+        self.user_data.store(data, Ordering::Relaxed);
     }
 
-    pub fn user_data(&self) -> *mut c_void {
-        self.user_data.load(Ordering::Relaxed) as *mut c_void
+    pub fn user_data(&self) -> usize {
+        self.user_data.load(Ordering::Relaxed)
     }
 }

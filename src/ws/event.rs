@@ -42,3 +42,12 @@ pub struct Event<'a> {
 pub trait EventHandler: Send + Sync {
     fn handle(&self, event: &Event<'_>);
 }
+
+impl From<crate::protocol::MessageKind> for MessageKind {
+    fn from(kind: crate::protocol::MessageKind) -> MessageKind {
+        match kind {
+            crate::protocol::MessageKind::Text => MessageKind::Text,
+            crate::protocol::MessageKind::Binary => MessageKind::Binary,
+        }
+    }
+}

@@ -1,12 +1,15 @@
-//! The WebSocket protocol: frames, the opening handshake, the per-connection state machine,
-//! servers and clients.
+//! WebSocket servers and clients: accepting, connecting, driving the protocol core
+//! (`crate::protocol`) over a transport on the event loops, delivering events to the
+//! application's handler, and knowing what is live.
 
 pub mod client;
+mod client_blocking;
 pub mod connection;
 pub mod delegate;
 pub mod event;
-pub mod frame;
-pub mod handshake;
+mod group;
+mod opening;
+pub mod registry;
 pub mod server;
 pub mod session;
 pub mod url;

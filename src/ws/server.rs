@@ -1,12 +1,21 @@
-//! A WebSocket server: a listening socket on one event loop, its connections spread over all
-//! loops, and one delegate for all of them.
+//! A WebSocket server: a listening socket on one event loop (a [`Listener`] task), its
+//! connections spread over all loops, and one delegate for all of them.
 
+use super::connection::Connection;
 use super::delegate::Delegate;
+use super::group::ConnectionGroup;
+use super::session::Session;
 use crate::config::{ConnectionSettings, ServerConfig};
 use crate::error::{Error, Result};
 use crate::log::log;
-use crate::runtime::{self, Command, ConnectionGroup, LoopShared, Runtime, on_loop_thread};
+use crate::protocol::Role;
+use crate::runtime::{self, Context, Flow, LoopShared, Readiness, Runtime, Task, on_loop_thread};
+use crate::transport::Transport;
+use mio::net::TcpListener;
+use mio::{Interest, Token};
 use parking_lot::Mutex;
+use std::any::Any;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::mpsc::sync_channel;
@@ -53,7 +62,8 @@ impl Server {
             group: Arc::new(ConnectionGroup::default()),
             state: Mutex::new(ServerState::Created),
         });
-        runtime.register_server(&server);
+        super::registry::add_server(&server);
+        let _ = runtime;
         Ok(server)
     }
 
@@ -78,11 +88,14 @@ impl Server {
             .map(|a| a.port())
             .unwrap_or(self.config.port);
         let event_loop = runtime.pick_loop();
+        let listener = Listener {
+            server: self.clone(),
+            socket: TcpListener::from_std(listener),
+            runtime: runtime.clone(),
+        };
+        let id = self.id;
         // Queued under the lock (a stop cannot overtake it), woken after it (waking may log).
-        event_loop.enqueue(Command::Listen(
-            self.clone(),
-            mio::net::TcpListener::from_std(listener),
-        ));
+        event_loop.enqueue(move |tasks| tasks.adopt(id, Box::new(listener)));
         *state = ServerState::Running {
             event_loop: event_loop.clone(),
             port,
@@ -107,7 +120,7 @@ impl Server {
     }
 
     /// Stops listening and starts closing every connection with 1001; returns at once.
-    pub fn begin_stop(&self, _runtime: &Runtime) {
+    pub fn begin_stop(&self) {
         self.stop_listening(false);
         self.group.close_all(1001, "server stopping");
     }
@@ -118,7 +131,8 @@ impl Server {
         self.stop_listening(!on_loop_thread());
         self.group.close_all(1001, "server stopping");
         if !on_loop_thread() {
-            let deadline = Instant::now() + self.settings.close_timeout + Duration::from_secs(1);
+            let deadline =
+                Instant::now() + self.settings.limits.close_timeout + Duration::from_secs(1);
             if !self.group.wait_empty(deadline) {
                 log!(
                     Warn,
@@ -138,11 +152,12 @@ impl Server {
             return;
         };
         drop(state);
+        let id = self.id;
         if wait {
             let (done, confirmed) = sync_channel(1);
-            event_loop.submit(Command::Unlisten {
-                server_id: self.id,
-                done: Some(done),
+            event_loop.submit(move |tasks| {
+                tasks.remove(id);
+                let _ = done.send(());
             });
             if confirmed.recv_timeout(UNLISTEN_WAIT).is_err() {
                 log!(
@@ -152,9 +167,8 @@ impl Server {
                 );
             }
         } else {
-            event_loop.submit(Command::Unlisten {
-                server_id: self.id,
-                done: None,
+            event_loop.submit(move |tasks| {
+                tasks.remove(id);
             });
         }
     }
@@ -169,5 +183,104 @@ impl Server {
     pub fn deactivate(&self) {
         *self.state.lock() = ServerState::ShutDown;
         self.delegate.deactivate();
+    }
+}
+
+/// A server's listening socket, as a task of one event loop: accepts connections and places
+/// each on a loop, round-robin.
+struct Listener {
+    server: Arc<Server>,
+    socket: TcpListener,
+    runtime: Arc<Runtime>,
+}
+
+impl Listener {
+    fn accept_all(&mut self, cx: &mut Context) {
+        loop {
+            let (stream, peer) = match self.socket.accept() {
+                Ok(accepted) => accepted,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // Out of descriptors or memory: keep the backlog for later rather than spin.
+                    log!(Warn, "server {}: accept failed: {e}", self.server.id);
+                    return;
+                }
+            };
+            let transport = match Transport::accepted(stream, self.server.tls.as_ref()) {
+                Ok(transport) => transport,
+                Err(err) => {
+                    log!(
+                        Warn,
+                        "server {}: connection from {peer} dropped: {err}",
+                        self.server.id
+                    );
+                    continue;
+                }
+            };
+            let target = self.runtime.pick_loop();
+            let connection = Connection::new(
+                Role::Server,
+                self.server.settings.clone(),
+                self.server.delegate.clone(),
+                target.clone(),
+                Some(transport),
+            );
+            connection.set_peer_address(peer);
+            self.server.group.add(&connection);
+            let id = connection.id;
+            let session = Session::accepted(connection, self.server.group.clone());
+            if target.index == cx.event_loop.index {
+                target.enqueue(move |tasks| tasks.adopt(id, session));
+            } else {
+                target.submit(move |tasks| tasks.adopt(id, session));
+            }
+        }
+    }
+}
+
+impl Task for Listener {
+    fn start(&mut self, cx: &mut Context) -> Flow {
+        let token = Token(self.server.id as usize);
+        match cx
+            .registry
+            .register(&mut self.socket, token, Interest::READABLE)
+        {
+            Ok(()) => Flow::Continue,
+            Err(err) => {
+                log!(
+                    Error,
+                    "server {}: cannot watch the listening socket: {err}",
+                    self.server.id
+                );
+                Flow::Finished
+            }
+        }
+    }
+
+    fn ready(&mut self, cx: &mut Context, _readiness: Readiness) -> Flow {
+        self.accept_all(cx);
+        Flow::Continue
+    }
+
+    fn timeout(&mut self, _cx: &mut Context, _now: Instant) -> Flow {
+        Flow::Continue
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    fn panicked(&mut self, _cx: &mut Context) -> Flow {
+        // A listener has no state to distrust: it goes on accepting.
+        Flow::Continue
+    }
+
+    fn shutdown(&mut self, cx: &mut Context) {
+        let _ = cx.registry.deregister(&mut self.socket);
+    }
+
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
     }
 }

@@ -1,12 +1,12 @@
 //! The event loop's panic boundary, over real sockets: a panic while handling one connection
 //! fails that connection with 1011 and the loop serves the others on. (The panic is injected
-//! through a test-only trigger in `Session::deliver`; nothing in a release build can reach it.)
+//! through a test-only trigger in `Session::on_incoming`; nothing in a release build can reach it.)
 
-use super::connection::OutgoingKind;
 use super::delegate::Delegate;
 use super::event::{Event, EventHandler, EventKind};
 use super::server::Server;
 use crate::config::{RuntimeConfig, ServerConfig};
+use crate::protocol::Outgoing;
 use parking_lot::{Condvar, Mutex};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -25,7 +25,7 @@ struct Echo {
 impl EventHandler for Arc<Echo> {
     fn handle(&self, event: &Event<'_>) {
         if event.kind == EventKind::Message {
-            let _ = event.connection.send(OutgoingKind::Text, event.data);
+            let _ = event.connection.send(Outgoing::Text, event.data);
         }
         self.seen.lock().push((event.kind, event.status));
         self.changed.notify_all();
@@ -113,5 +113,5 @@ fn a_panic_fails_one_connection_with_1011_and_the_loop_goes_on() {
     assert_eq!(read_frame(&mut survivor), (0x1, b"after".to_vec()));
     drop(survivor);
     server.shutdown().unwrap();
-    crate::runtime::finalize().unwrap();
+    super::registry::finalize().unwrap();
 }

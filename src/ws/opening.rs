@@ -1,0 +1,313 @@
+//! How a session opens on its loop: a server connection reads the upgrade request and answers
+//! it; a client connection connects (to each address in turn, once the resolver answered),
+//! sends its request and checks the response; a client opened on the caller's thread only has
+//! its onOpen (or onError) delivered.
+
+use super::connection::Connection;
+use super::event::{EventKind, MessageKind};
+use super::group::ConnectionGroup;
+use super::session::{Phase, Session};
+use crate::log::log;
+use crate::protocol::handshake::{ClientHandshake, ClientStep, ServerHandshake, ServerStep};
+use crate::runtime::{Context, Flow, Tasks};
+use crate::transport::Transport;
+use mio::Token;
+use rustls::pki_types::ServerName;
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::mpsc::SyncSender;
+use std::time::Instant;
+
+/// For wss: the TLS configuration and the name the server's certificate must carry.
+pub type TlsTarget = (Arc<rustls::ClientConfig>, ServerName<'static>);
+
+pub(super) struct Connecting {
+    handshake: ClientHandshake,
+    request_sent: bool,
+    /// The host's addresses are still being looked up: [`resolved`] brings them.
+    resolving: bool,
+    /// Addresses not tried yet.
+    remaining: VecDeque<SocketAddr>,
+    /// For wss: the TLS configuration and server name, for each address tried.
+    tls: Option<TlsTarget>,
+}
+
+/// A command: the resolver's answer for client connection `id` — its host's addresses, or why
+/// there are none. (Dropped if the connection is gone meanwhile.)
+pub fn resolved(tasks: &mut Tasks, id: u64, answer: Result<Vec<SocketAddr>, String>) {
+    tasks.with::<Session>(id, |session, cx| session.on_resolved(cx, answer));
+}
+
+impl Session {
+    /// An accepted socket, before its upgrade request.
+    pub fn accepted(connection: Arc<Connection>, group: Arc<ConnectionGroup>) -> Box<Session> {
+        Session::new(
+            connection,
+            group,
+            Phase::Accepting(ServerHandshake::default()),
+        )
+    }
+
+    /// A client to open on the loop: it connects to `addresses` in turn when started, or, with
+    /// `None`, waits for them from the resolver. `handshake-timeout-ms` bounds the whole open.
+    pub fn connecting(
+        connection: Arc<Connection>,
+        group: Arc<ConnectionGroup>,
+        handshake: ClientHandshake,
+        addresses: Option<Vec<SocketAddr>>,
+        tls: Option<TlsTarget>,
+    ) -> Box<Session> {
+        let connecting = Connecting {
+            handshake,
+            request_sent: false,
+            resolving: addresses.is_none(),
+            remaining: addresses.unwrap_or_default().into(),
+            tls,
+        };
+        Session::new(connection, group, Phase::Connecting(Box::new(connecting)))
+    }
+
+    /// A client opened by the caller's thread; `leftover` arrived right after the handshake;
+    /// `opened` is signalled once onOpen has returned.
+    pub fn opened(
+        connection: Arc<Connection>,
+        group: Arc<ConnectionGroup>,
+        leftover: Vec<u8>,
+        opened: Option<SyncSender<()>>,
+    ) -> Box<Session> {
+        Session::new(
+            connection,
+            group,
+            Phase::OpenedElsewhere { leftover, opened },
+        )
+    }
+
+    /// A client whose open failed before the loop got it: onError with `code` and `why`.
+    pub fn failed(
+        connection: Arc<Connection>,
+        group: Arc<ConnectionGroup>,
+        code: u16,
+        why: String,
+    ) -> Box<Session> {
+        Session::new(connection, group, Phase::FailedElsewhere { code, why })
+    }
+
+    /// Added to the loop: registers the socket and runs what must happen first.
+    pub(super) fn start_opening(&mut self, cx: &mut Context) -> Flow {
+        if let Phase::FailedElsewhere { code, why } = &self.phase {
+            let (code, why) = (*code, why.clone());
+            return self.fail_before_open_with(code, &why);
+        }
+        if let Phase::Connecting(connecting) = &self.phase {
+            // The loop makes the connect itself: to a literal address now, to a host name's
+            // addresses when the resolver's answer comes.
+            if connecting.resolving {
+                return Flow::Continue;
+            }
+            return self.connect_next(cx, "no address to connect to".into());
+        }
+        let token = Token(self.connection.id as usize);
+        let registered = {
+            let mut io = self.connection.io.lock();
+            match io.writer.transport.as_mut() {
+                Some(transport) => transport.register(cx.registry, token),
+                None => Err(io::Error::new(io::ErrorKind::NotConnected, "no socket")),
+            }
+        };
+        if let Err(err) = registered {
+            return self.fail_before_open(&format!("cannot watch the socket: {err}"));
+        }
+        if let Phase::OpenedElsewhere { leftover, opened } = &mut self.phase {
+            let leftover = std::mem::take(leftover);
+            let opened = opened.take();
+            self.phase = Phase::Open;
+            self.emit(EventKind::Open, MessageKind::None, 0, &[]);
+            if let Some(opened) = opened {
+                let _ = opened.send(());
+            }
+            if self.on_leftover(leftover) == Flow::Finished {
+                return Flow::Finished;
+            }
+            // The opening thread may have left bytes in the socket, or decrypted ones inside
+            // the TLS session, that no readiness edge will announce: read them now.
+            return self.read_all(cx, false);
+        }
+        Flow::Continue
+    }
+
+    /// Server: bytes of the upgrade request.
+    pub(super) fn on_upgrade_request(&mut self, data: &[u8]) -> Flow {
+        let Phase::Accepting(handshake) = &mut self.phase else {
+            return Flow::Continue;
+        };
+        match handshake.feed(data, &self.connection.settings.protocols) {
+            ServerStep::NeedMore => Flow::Continue,
+            ServerStep::Refuse(refused) => {
+                log!(
+                    Info,
+                    "connection {}: upgrade refused: {}",
+                    self.id(),
+                    refused.reason
+                );
+                self.connection
+                    .io
+                    .lock()
+                    .writer
+                    .write_raw(&refused.response);
+                self.finish()
+            }
+            ServerStep::Accept(accepted) => {
+                {
+                    let mut io = self.connection.io.lock();
+                    io.writer.write_raw(&accepted.response);
+                    io.endpoint
+                        .opened(Instant::now(), &self.connection.settings.limits);
+                }
+                self.connection.set_protocol(accepted.protocol);
+                self.phase = Phase::Open;
+                self.emit(EventKind::Open, MessageKind::None, 0, &[]);
+                self.on_leftover(accepted.leftover)
+            }
+        }
+    }
+
+    /// Client: the socket of a connect in progress became ready.
+    pub(super) fn on_connecting(&mut self, cx: &mut Context, readable: bool) -> Flow {
+        let Phase::Connecting(connecting) = &mut self.phase else {
+            return Flow::Continue;
+        };
+        if !connecting.request_sent {
+            let mut io = self.connection.io.lock();
+            let Some(transport) = io.writer.transport.as_mut() else {
+                return Flow::Continue;
+            };
+            let failure = match transport.take_error() {
+                Ok(Some(err)) | Err(err) => Some(err),
+                Ok(None) => match transport.peer_addr() {
+                    Ok(peer) => {
+                        self.connection.set_peer_address(peer);
+                        None
+                    }
+                    Err(err) if err.kind() == io::ErrorKind::NotConnected => {
+                        return Flow::Continue;
+                    }
+                    Err(err) => Some(err),
+                },
+            };
+            if let Some(err) = failure {
+                // Dropping the failed socket closes it, which also takes it out of the poll set.
+                io.writer.transport = None;
+                drop(io);
+                return self.connect_next(cx, format!("connect failed: {err}"));
+            }
+            io.writer.write_raw(connecting.handshake.request());
+            connecting.request_sent = true;
+        }
+        if !readable {
+            return Flow::Continue;
+        }
+        let mut buffer = std::mem::take(cx.receive_buffer);
+        let flow = self.read_upgrade_response(&mut buffer);
+        *cx.receive_buffer = buffer;
+        match flow {
+            // Go on reading to the end: the socket (or the TLS session) may hold more than the
+            // handshake's read took, and no new edge would announce it.
+            Some(Flow::Continue) if matches!(self.phase, Phase::Open) => self.read_all(cx, false),
+            Some(flow) => flow,
+            None => Flow::Continue,
+        }
+    }
+
+    /// Reads until the upgrade response is complete (then the connection is open) or the
+    /// socket has nothing more; None when it simply needs more bytes.
+    fn read_upgrade_response(&mut self, buffer: &mut [u8]) -> Option<Flow> {
+        loop {
+            let result = {
+                let mut io = self.connection.io.lock();
+                io.writer.transport.as_mut().map(|t| t.read(buffer))
+            };
+            let Phase::Connecting(connecting) = &mut self.phase else {
+                return None;
+            };
+            match result? {
+                Ok(0) => {
+                    return Some(
+                        self.fail_before_open("server closed the connection during the handshake"),
+                    );
+                }
+                Ok(n) => match connecting.handshake.feed(&buffer[..n]) {
+                    Ok(ClientStep::NeedMore) => continue,
+                    Ok(ClientStep::Open { protocol, leftover }) => {
+                        self.connection.set_protocol(protocol);
+                        self.connection
+                            .io
+                            .lock()
+                            .endpoint
+                            .opened(Instant::now(), &self.connection.settings.limits);
+                        self.phase = Phase::Open;
+                        self.emit(EventKind::Open, MessageKind::None, 0, &[]);
+                        return Some(self.on_leftover(leftover));
+                    }
+                    Err(refused) => return Some(self.fail_before_open(&refused.0)),
+                },
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Some(self.on_read_error(&e)),
+            }
+        }
+    }
+
+    /// The resolver's answer for a client still resolving: connect to the addresses in turn.
+    fn on_resolved(&mut self, cx: &mut Context, answer: Result<Vec<SocketAddr>, String>) -> Flow {
+        let Phase::Connecting(connecting) = &mut self.phase else {
+            return Flow::Continue;
+        };
+        if !connecting.resolving {
+            return Flow::Continue;
+        }
+        connecting.resolving = false;
+        match answer {
+            Ok(addresses) => {
+                connecting.remaining = addresses.into();
+                self.connect_next(cx, "the host name has no address".into())
+            }
+            Err(why) => self.fail_before_open(&why),
+        }
+    }
+
+    /// Starts a non-blocking connect to the next address not tried yet. When none is left:
+    /// onError with the last address's failure, or `why_not` if there was none to try.
+    fn connect_next(&mut self, cx: &mut Context, why_not: String) -> Flow {
+        let Phase::Connecting(connecting) = &mut self.phase else {
+            return Flow::Continue;
+        };
+        let mut why_not = why_not;
+        let token = Token(self.connection.id as usize);
+        while let Some(next) = connecting.remaining.pop_front() {
+            let started = mio::net::TcpStream::connect(next)
+                .map_err(|e| format!("connect to {next} failed: {e}"))
+                .and_then(|stream| {
+                    Transport::connected(stream, connecting.tls.as_ref()).map_err(|e| e.message)
+                })
+                .and_then(|mut transport| {
+                    transport
+                        .register(cx.registry, token)
+                        .map(|()| transport)
+                        .map_err(|e| format!("cannot watch the socket: {e}"))
+                });
+            match started {
+                Ok(transport) => {
+                    self.connection.io.lock().writer.transport = Some(transport);
+                    return Flow::Continue;
+                }
+                Err(why) => {
+                    log!(Debug, "connection {}: {why}", self.connection.id);
+                    why_not = why;
+                }
+            }
+        }
+        self.fail_before_open(&why_not)
+    }
+}

@@ -1,0 +1,63 @@
+//! What is live, so that `oasis_finalize` can stop it: every server, and every client
+//! connection. Finalize stops them here, then ends the reactor.
+
+use super::group::ConnectionGroup;
+use super::server::Server;
+use crate::error::{Error, Result};
+use crate::log::log;
+use crate::runtime::{self, on_loop_thread};
+use parking_lot::Mutex;
+use std::sync::{Arc, LazyLock, Weak};
+use std::time::{Duration, Instant};
+
+static SERVERS: Mutex<Vec<Weak<Server>>> = Mutex::new(Vec::new());
+
+/// Every client connection, so finalize can close them.
+pub static CLIENTS: LazyLock<Arc<ConnectionGroup>> = LazyLock::new(Arc::default);
+
+/// How long finalize waits for closing handshakes beyond the usual close timeout.
+const FINALIZE_GRACE: Duration = Duration::from_secs(1);
+
+pub fn add_server(server: &Arc<Server>) {
+    let mut servers = SERVERS.lock();
+    servers.retain(|s| s.strong_count() > 0);
+    servers.push(Arc::downgrade(server));
+}
+
+/// `oasis_finalize`: every server is stopped and every connection closed with 1001 (waiting at
+/// most the longest close timeout, and no less than 5 s, plus a grace second), then the event
+/// loops end. Calls after this fail with `EPERM` until the next `oasis_initialize`.
+pub fn finalize() -> Result<()> {
+    if on_loop_thread() {
+        return Err(Error::new(
+            libc::EDEADLK,
+            "oasis_finalize called from a callback: it would wait for its own thread",
+        ));
+    }
+    let Some(runtime) = runtime::take() else {
+        return Ok(());
+    };
+    let servers: Vec<Arc<Server>> = SERVERS.lock().iter().filter_map(Weak::upgrade).collect();
+    for server in &servers {
+        server.begin_stop();
+    }
+    CLIENTS.close_all(1001, "going away");
+    let deadline = Instant::now()
+        + servers
+            .iter()
+            .map(|s| s.settings.limits.close_timeout)
+            .max()
+            .unwrap_or_default()
+            .max(Duration::from_secs(5))
+        + FINALIZE_GRACE;
+    for server in &servers {
+        server.group.wait_empty(deadline);
+    }
+    CLIENTS.wait_empty(deadline);
+    runtime.stop();
+    for server in &servers {
+        server.deactivate();
+    }
+    log!(Info, "finalized");
+    Ok(())
+}
