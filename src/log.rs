@@ -5,8 +5,8 @@
 
 use parking_lot::{RecursiveRwLock, RwLock};
 use std::cell::Cell;
-use std::ffi::{CString, c_char, c_void};
 use std::io::Write;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 /// Log levels, as `oasis_log_set_level` and the `log-level` key take them.
@@ -59,17 +59,12 @@ impl LogLevel {
     }
 }
 
-/// A C function that receives every log line (without a trailing newline).
-pub type LogHook = unsafe extern "C" fn(user: *mut c_void, level: i32, line: *const c_char);
-
-#[derive(Clone, Copy)]
-struct Hook {
-    function: LogHook,
-    user: usize,
-}
+/// Where log lines go instead of stderr: the firmware's logger (the C surface wraps its hook).
+/// It receives the level and the line (`[tag] message`, no trailing newline, no NUL).
+pub type LogSink = Arc<dyn Fn(LogLevel, &str) + Send + Sync>;
 
 static LEVEL: AtomicI32 = AtomicI32::new(LogLevel::Warn as i32);
-static HOOK: RwLock<Option<Hook>> = RwLock::new(None);
+static HOOK: RwLock<Option<LogSink>> = RwLock::new(None);
 /// Held shared while a hook runs (not the hook's own lock: that one is released before the
 /// call). Replacing the hook takes it exclusively, so that once `set_hook` returns no thread
 /// is still inside the previous hook with its `user` pointer.
@@ -96,11 +91,10 @@ pub fn enabled(level: LogLevel) -> bool {
 /// Routes every log line to `hook`; `None` goes back to stderr. Returns once no thread is
 /// inside the previous hook any more — unless called from inside a hook, which cannot wait
 /// for itself.
-pub fn set_hook(hook: Option<LogHook>, user: *mut c_void) {
-    *HOOK.write() = hook.map(|function| Hook {
-        function,
-        user: user as usize,
-    });
+pub fn set_hook(hook: Option<LogSink>) {
+    // The previous hook is dropped after the lock is released.
+    let previous = std::mem::replace(&mut *HOOK.write(), hook);
+    drop(previous);
     if !IN_HOOK.get() {
         drop(HOOK_CALLS.write());
     }
@@ -114,24 +108,22 @@ pub fn write(level: LogLevel, tag: &str, message: &str) {
     let message = message.trim_end_matches('\n');
     // The hook is copied out of its lock and called without it: it may call any library
     // function, oasis_log_set_hook included. `HOOK_CALLS` is taken before the hook is read, so
-    // that a `set_hook` swapping it meanwhile waits for this call of the previous hook; taken as a
-    // recursive read, so that a line logged on a thread the hook waits for never queues behind
-    // that waiting `set_hook` (a recursive lock lets readers pass a waiting writer). Lines logged from inside the hook skip it (and the hook).
+    // that a `set_hook` swapping it meanwhile waits for this call of the previous hook; taken
+    // as a recursive read, so that a line logged on a thread the hook waits for never queues
+    // behind that waiting `set_hook` (a recursive lock lets readers pass a waiting writer).
+    // Lines logged from inside the hook skip both (and the hook).
     let calling = (!IN_HOOK.get()).then(|| HOOK_CALLS.read());
     let hook = if calling.is_some() {
-        *HOOK.read()
+        HOOK.read().clone()
     } else {
         None
     };
     match hook {
         Some(hook) => {
             let line = format!("[{tag}] {message}").replace('\0', " ");
-            if let Ok(line) = CString::new(line) {
-                IN_HOOK.set(true);
-                // SAFETY: the hook was registered by the firmware for exactly this call.
-                unsafe { (hook.function)(hook.user as *mut c_void, level as i32, line.as_ptr()) };
-                IN_HOOK.set(false);
-            }
+            IN_HOOK.set(true);
+            hook(level, &line);
+            IN_HOOK.set(false);
         }
         None => {
             drop(calling);

@@ -5,8 +5,9 @@
 
 use super::{boundary, last_error_ptr};
 use crate::error::Error;
-use crate::log::{self, LogHook, LogLevel};
-use std::ffi::{CStr, c_char, c_void};
+use crate::log::{self, LogLevel, LogSink};
+use std::ffi::{CStr, CString, c_char, c_void};
+use std::sync::Arc;
 
 /// The reason for the last failure on the calling thread, as `"function: reason"`, or `""` when
 /// this thread has had none. Successful calls do not clear it.
@@ -60,8 +61,17 @@ pub extern "C" fn oasis_log_set_hook(
     hook: Option<unsafe extern "C" fn(user: *mut c_void, level: i32, line: *const c_char)>,
     user: *mut c_void,
 ) {
-    let hook: Option<LogHook> = hook;
-    log::set_hook(hook, user);
+    let user = user as usize;
+    let sink = hook.map(|function| -> LogSink {
+        Arc::new(move |level: LogLevel, line: &str| {
+            if let Ok(line) = CString::new(line) {
+                // SAFETY: the hook was registered by the firmware for exactly this call; `user`
+                // is the pointer it registered with it.
+                unsafe { function(user as *mut c_void, level as i32, line.as_ptr()) };
+            }
+        })
+    });
+    log::set_hook(sink);
 }
 
 /// Writes one line through the library's logger (used by the `DLOG` macros of OasisLog.h), to

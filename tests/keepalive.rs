@@ -1,0 +1,188 @@
+//! Keepalive (`websocket-ping-interval-ms`, `websocket-pong-timeout-ms`): a live but quiet peer
+//! keeps its connection, and a peer that vanished without a FIN — a proxy between the two ends
+//! stops forwarding and keeps both sockets open — is detected within interval + timeout, on the
+//! server side and on the client side.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+const INTERVAL_MS: u64 = 200;
+const TIMEOUT_MS: u64 = 300;
+
+fn keepalive() -> Vec<(&'static str, String)> {
+    vec![
+        ("websocket-ping-interval-ms", INTERVAL_MS.to_string()),
+        ("websocket-pong-timeout-ms", TIMEOUT_MS.to_string()),
+    ]
+}
+
+/// A TCP proxy from a local port to `target` that can be frozen: it then forwards nothing more
+/// and keeps both sockets open, as a vanished peer or a dead route would look.
+struct Proxy {
+    port: u16,
+    frozen: Arc<AtomicBool>,
+}
+
+impl Proxy {
+    fn start(target: u16) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let frozen = Arc::new(AtomicBool::new(false));
+        let flag = frozen.clone();
+        std::thread::spawn(move || {
+            let (inbound, _) = listener.accept().unwrap();
+            let outbound = TcpStream::connect(("127.0.0.1", target)).unwrap();
+            let pump = |mut from: TcpStream, mut to: TcpStream, frozen: Arc<AtomicBool>| {
+                std::thread::spawn(move || {
+                    let mut buffer = [0u8; 16384];
+                    loop {
+                        let n = match from.read(&mut buffer) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        if frozen.load(Ordering::SeqCst) {
+                            // Swallow everything from now on, and keep the sockets open.
+                            continue;
+                        }
+                        if to.write_all(&buffer[..n]).is_err() {
+                            return;
+                        }
+                    }
+                })
+            };
+            pump(
+                inbound.try_clone().unwrap(),
+                outbound.try_clone().unwrap(),
+                flag.clone(),
+            );
+            pump(outbound, inbound, flag);
+        });
+        Proxy { port, frozen }
+    }
+
+    fn freeze(&self) {
+        self.frozen.store(true, Ordering::SeqCst);
+    }
+}
+
+fn params_of<'a>(list: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    list.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+#[test]
+fn a_quiet_live_peer_keeps_its_connection() {
+    init();
+    let server_seen = Recorder::new(false);
+    let keep = keepalive();
+    let (server, port) = start_server(&server_seen, &params_of(&keep));
+    let client_seen = Recorder::new(false);
+    let connection = open(&format!("ws://127.0.0.1:{port}/"), &client_seen, &[], 5000);
+    assert!(!connection.is_null(), "{}", last_error());
+    // The client answers the server's pings by itself: several intervals pass, and the
+    // server's pings arrive at the client as ping messages.
+    client_seen.wait_for("three pings from the server", |events| {
+        events
+            .iter()
+            .filter(|(_, s)| matches!(s, Seen::Message(k, _) if *k == oasisnet::ffi::ws_message_t::kWsMessagePing))
+            .count()
+            >= 3
+    });
+    assert_eq!(server_seen.count(is_close), 0, "{:?}", server_seen.seen());
+    assert_eq!(oasisnet::ffi::wsConnectionIsOpen(connection), 1);
+    assert_eq!(send_text(connection, "still here"), 0);
+    server_seen.wait_messages(1);
+    assert_eq!(oasisnet::ffi::wsConnectionRelease(connection), 0);
+    assert_eq!(oasisnet::ffi::destroyWsServer(server), 0);
+}
+
+#[test]
+fn a_server_detects_a_vanished_client() {
+    init();
+    let server_seen = Recorder::new(false);
+    let keep = keepalive();
+    let (server, port) = start_server(&server_seen, &params_of(&keep));
+    let proxy = Proxy::start(port);
+    let client_seen = Recorder::new(false);
+    let connection = open(
+        &format!("ws://127.0.0.1:{}/", proxy.port),
+        &client_seen,
+        &[],
+        5000,
+    );
+    assert!(!connection.is_null(), "{}", last_error());
+    server_seen.wait_for("onOpen", |e| e.iter().any(|(_, s)| *s == Seen::Open));
+    let frozen_at = Instant::now();
+    proxy.freeze();
+    let seen = server_seen.wait_for("onClose", |e| e.iter().any(|(_, s)| is_close(s)));
+    let took = frozen_at.elapsed();
+    assert!(
+        seen.iter().any(|(_, s)| matches!(s, Seen::Close(1006, _))),
+        "{seen:?}"
+    );
+    // Within interval + timeout (plus scheduling slack), and not before a ping went unanswered.
+    assert!(
+        took <= Duration::from_millis(INTERVAL_MS + TIMEOUT_MS + 700),
+        "detected after {took:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(TIMEOUT_MS),
+        "detected after {took:?}"
+    );
+    assert_eq!(oasisnet::ffi::wsConnectionRelease(connection), 0);
+    assert_eq!(oasisnet::ffi::destroyWsServer(server), 0);
+}
+
+#[test]
+fn a_client_detects_a_vanished_server() {
+    init();
+    let server_seen = Recorder::new(false);
+    let (server, port) = start_server(&server_seen, &[]);
+    let proxy = Proxy::start(port);
+    let client_seen = Recorder::new(false);
+    let keep = keepalive();
+    let connection = open(
+        &format!("ws://127.0.0.1:{}/", proxy.port),
+        &client_seen,
+        &params_of(&keep),
+        5000,
+    );
+    assert!(!connection.is_null(), "{}", last_error());
+    let frozen_at = Instant::now();
+    proxy.freeze();
+    let seen = client_seen.wait_for("onClose", |e| e.iter().any(|(_, s)| is_close(s)));
+    let took = frozen_at.elapsed();
+    assert!(
+        seen.iter().any(|(_, s)| matches!(s, Seen::Close(1006, _))),
+        "{seen:?}"
+    );
+    assert!(
+        took <= Duration::from_millis(INTERVAL_MS + TIMEOUT_MS + 700),
+        "detected after {took:?}"
+    );
+    assert_eq!(oasisnet::ffi::wsConnectionIsOpen(connection), 0);
+    assert_eq!(oasisnet::ffi::wsConnectionRelease(connection), 0);
+    assert_eq!(oasisnet::ffi::destroyWsServer(server), 0);
+}
+
+#[test]
+fn keepalive_values_are_checked() {
+    init();
+    let recorder = Recorder::new(false);
+    let p = params(&[("port", "0"), ("websocket-pong-timeout-ms", "0")]);
+    let (vtable, user) = delegate(&recorder);
+    let server =
+        unsafe { oasisnet::ffi::createWsServer(p.pairs.as_ptr(), p.pairs.len(), &vtable, user) };
+    assert!(server.is_null());
+    assert_eq!(errno(), libc::EINVAL);
+    assert!(
+        last_error().contains("websocket-pong-timeout-ms"),
+        "{}",
+        last_error()
+    );
+}

@@ -1,0 +1,232 @@
+//! The shape of `src/`, checked so that it stays: arrows between top-level modules point one
+//! way, the reactor knows nothing above it, the protocol core does no I/O and knows nothing of
+//! sockets, locks, C or the layers around it, C types live in `src/ffi` only, and no source
+//! file grows past about 600 lines without saying why.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+const SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+
+/// Files longer than this must say why in their opening comment ("(over 600 lines: …)").
+const LINES_MAX: usize = 600;
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Every source file with its top-level module (`src/ws/session.rs` → `ws`, `src/log.rs` →
+/// `log`) and its text without comments (so that prose naming a module does not count).
+fn sources() -> Vec<(String, PathBuf, String)> {
+    let mut files = Vec::new();
+    rust_files(Path::new(SRC), &mut files);
+    files
+        .into_iter()
+        .filter(|path| !path.ends_with("lib.rs"))
+        .map(|path| {
+            let relative = path.strip_prefix(SRC).unwrap();
+            let first = relative.components().next().unwrap().as_os_str();
+            let module = first.to_string_lossy().trim_end_matches(".rs").to_string();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let code: String = text
+                .lines()
+                .map(|line| match line.find("//") {
+                    Some(at) if !line[..at].contains('"') => &line[..at],
+                    _ => line,
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            (module, path, code)
+        })
+        .collect()
+}
+
+/// Whether `code` names `crate::module` (in a path or a `use crate::{…}` group).
+fn names_module(code: &str, module: &str) -> bool {
+    let direct = format!("crate::{module}");
+    let starts_path = |at: usize| {
+        code[at + direct.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !c.is_alphanumeric() && c != '_')
+    };
+    code.match_indices(&direct).any(|(at, _)| starts_path(at))
+        || code.contains(&format!("crate::{{{module}"))
+        || code.contains(&format!(", {module}::"))
+}
+
+fn top_level_modules() -> BTreeSet<String> {
+    sources().into_iter().map(|(module, _, _)| module).collect()
+}
+
+/// Which top-level modules each top-level module uses.
+fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
+    let modules = top_level_modules();
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (module, _, code) in sources() {
+        let uses = graph.entry(module.clone()).or_default();
+        for other in &modules {
+            if *other != module && names_module(&code, other) {
+                uses.insert(other.clone());
+            }
+        }
+    }
+    graph
+}
+
+fn files_of(module: &str) -> Vec<(PathBuf, String)> {
+    sources()
+        .into_iter()
+        .filter(|(m, _, _)| m == module)
+        .map(|(_, path, code)| (path, code))
+        .collect()
+}
+
+#[test]
+fn top_level_modules_form_no_cycle() {
+    let graph = module_graph();
+    // Depth-first search with the path kept, so a cycle can be printed.
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) {
+        if let Some(at) = path.iter().position(|n| n == node) {
+            panic!("import cycle: {} -> {node}", path[at..].join(" -> "));
+        }
+        if done.contains(node) {
+            return;
+        }
+        path.push(node.to_string());
+        for next in graph.get(node).into_iter().flatten() {
+            visit(next, graph, path, done);
+        }
+        path.pop();
+        done.insert(node.to_string());
+    }
+    let mut done = BTreeSet::new();
+    for node in graph.keys() {
+        visit(node, &graph, &mut Vec::new(), &mut done);
+    }
+    println!("{graph:#?}");
+}
+
+#[test]
+fn the_reactor_knows_nothing_above_it() {
+    for (path, code) in files_of("runtime") {
+        for above in ["ws", "ffi", "protocol", "transport"] {
+            assert!(
+                !names_module(&code, above),
+                "{} names crate::{above}",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn the_protocol_core_does_no_io_and_knows_no_layer_around_it() {
+    let forbidden = [
+        "mio::",
+        "std::net",
+        "std::io::Read",
+        "std::io::Write",
+        "std::thread",
+        "parking_lot",
+        "Mutex",
+        "RwLock",
+        "Condvar",
+        "libc::",
+        "crate::log",
+        "log!(",
+        "Instant::now",
+    ];
+    // (Its unit tests, `protocol/tests.rs`, may read the clock.)
+    for (path, code) in files_of("protocol")
+        .into_iter()
+        .filter(|(path, _)| !path.ends_with("tests.rs"))
+    {
+        for word in forbidden {
+            assert!(!code.contains(word), "{} names {word}", path.display());
+        }
+        for layer in ["runtime", "transport", "ffi", "ws", "config"] {
+            assert!(
+                !names_module(&code, layer),
+                "{} names crate::{layer}",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn c_types_live_in_ffi_only() {
+    let c_words = [
+        "extern \"C\"",
+        "c_void",
+        "c_char",
+        "CString",
+        "CStr",
+        "repr(C)",
+        "ws_message_t",
+        "ws_status_code_t",
+        "oasis_log_level_t",
+        "WsEventDelegateVTable",
+        "OasisKeyValue",
+        "WsEvent",
+        "no_mangle",
+    ];
+    for (module, path, code) in sources() {
+        if module == "ffi" {
+            continue;
+        }
+        for word in c_words {
+            assert!(
+                !code.contains(word),
+                "{} names {word}, a C type: C types belong in src/ffi",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn source_files_stay_readable() {
+    for (_, path, _) in sources() {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines = text.lines().count();
+        if lines > LINES_MAX {
+            let opening: String = text.lines().take(15).collect::<Vec<_>>().join("\n");
+            assert!(
+                opening.contains(&format!("(over {LINES_MAX} lines:")),
+                "{} has {lines} lines: split it by job, or say why in its opening comment \
+                 with \"(over {LINES_MAX} lines: …)\"",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn the_checks_see_the_real_tree() {
+    // Guards the test itself: were the paths wrong, every check above would pass vacuously.
+    let modules = top_level_modules();
+    for expected in ["ffi", "ws", "protocol", "runtime", "transport", "config"] {
+        assert!(
+            modules.contains(expected),
+            "{expected} not found in {modules:?}"
+        );
+    }
+    let graph = module_graph();
+    assert!(graph["ffi"].contains("ws"), "{graph:?}");
+    assert!(graph["ws"].contains("protocol"), "{graph:?}");
+    assert!(!files_of("protocol").is_empty());
+}
