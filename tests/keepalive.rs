@@ -71,6 +71,25 @@ impl Proxy {
     }
 }
 
+/// Waits for onClose 1006 on `side` after the proxy froze at `frozen_at`: within interval +
+/// timeout (plus scheduling slack), and not before a ping can have gone unanswered.
+fn assert_detected(side: &Recorder, frozen_at: Instant) {
+    let seen = side.wait_for("onClose", |e| e.iter().any(|(_, s)| is_close(s)));
+    let took = frozen_at.elapsed();
+    assert!(
+        seen.iter().any(|(_, s)| matches!(s, Seen::Close(1006, _))),
+        "{seen:?}"
+    );
+    assert!(
+        took <= Duration::from_millis(INTERVAL_MS + TIMEOUT_MS + 700),
+        "detected after {took:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(TIMEOUT_MS),
+        "detected after {took:?}"
+    );
+}
+
 fn params_of<'a>(list: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     list.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
@@ -119,21 +138,7 @@ fn a_server_detects_a_vanished_client() {
     server_seen.wait_for("onOpen", |e| e.iter().any(|(_, s)| *s == Seen::Open));
     let frozen_at = Instant::now();
     proxy.freeze();
-    let seen = server_seen.wait_for("onClose", |e| e.iter().any(|(_, s)| is_close(s)));
-    let took = frozen_at.elapsed();
-    assert!(
-        seen.iter().any(|(_, s)| matches!(s, Seen::Close(1006, _))),
-        "{seen:?}"
-    );
-    // Within interval + timeout (plus scheduling slack), and not before a ping went unanswered.
-    assert!(
-        took <= Duration::from_millis(INTERVAL_MS + TIMEOUT_MS + 700),
-        "detected after {took:?}"
-    );
-    assert!(
-        took >= Duration::from_millis(TIMEOUT_MS),
-        "detected after {took:?}"
-    );
+    assert_detected(&server_seen, frozen_at);
     assert_eq!(oasisnet::ffi::wsConnectionRelease(connection), 0);
     assert_eq!(oasisnet::ffi::destroyWsServer(server), 0);
 }
@@ -142,7 +147,8 @@ fn a_server_detects_a_vanished_client() {
 fn a_client_detects_a_vanished_server() {
     init();
     let server_seen = Recorder::new(false);
-    let (server, port) = start_server(&server_seen, &[]);
+    // The server's side of the frozen connection ends by its close timeout at destroy.
+    let (server, port) = start_server(&server_seen, &[("close-timeout-ms", "300")]);
     let proxy = Proxy::start(port);
     let client_seen = Recorder::new(false);
     let keep = keepalive();
@@ -155,16 +161,7 @@ fn a_client_detects_a_vanished_server() {
     assert!(!connection.is_null(), "{}", last_error());
     let frozen_at = Instant::now();
     proxy.freeze();
-    let seen = client_seen.wait_for("onClose", |e| e.iter().any(|(_, s)| is_close(s)));
-    let took = frozen_at.elapsed();
-    assert!(
-        seen.iter().any(|(_, s)| matches!(s, Seen::Close(1006, _))),
-        "{seen:?}"
-    );
-    assert!(
-        took <= Duration::from_millis(INTERVAL_MS + TIMEOUT_MS + 700),
-        "detected after {took:?}"
-    );
+    assert_detected(&client_seen, frozen_at);
     assert_eq!(oasisnet::ffi::wsConnectionIsOpen(connection), 0);
     assert_eq!(oasisnet::ffi::wsConnectionRelease(connection), 0);
     assert_eq!(oasisnet::ffi::destroyWsServer(server), 0);

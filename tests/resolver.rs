@@ -303,20 +303,13 @@ unsafe extern "C" fn open_from_on_message(user: *mut c_void, event: *mut WsEvent
     let n = unsafe { wsEventData(event, &mut data) };
     let text = unsafe { std::slice::from_raw_parts(data, n.max(0) as usize) }.to_vec();
     if text == b"open now" {
-        let url = CString::new("ws://no-answer.example.test/").unwrap();
-        let p = params(&[("handshake-timeout-ms", "3000")]);
-        let (vtable, user) = delegate(&me.opened);
         let started = Instant::now();
-        let connection = unsafe {
-            wsOpenConnection(
-                url.as_ptr(),
-                p.pairs.as_ptr(),
-                p.pairs.len(),
-                &vtable,
-                user,
-                0,
-            )
-        };
+        let connection = open(
+            "ws://no-answer.example.test/",
+            &me.opened,
+            &[("handshake-timeout-ms", "3000")],
+            0,
+        );
         me.state.lock().call_took = Some(started.elapsed());
         wsConnectionRelease(connection);
     }

@@ -399,19 +399,7 @@ fn client_hello(url_host: &str, sni: &str) -> Vec<u8> {
         ("tls-disable-certificate-validation", "1"),
         ("tls-use-sni", sni),
     ];
-    let p = params(&extra);
-    let (vtable, user) = delegate(&events);
-    let url = std::ffi::CString::new(url).unwrap();
-    let connection = unsafe {
-        wsOpenConnection(
-            url.as_ptr(),
-            p.pairs.as_ptr(),
-            p.pairs.len(),
-            &vtable,
-            user,
-            0,
-        )
-    };
+    let connection = open(&url, &events, &extra, 0);
     assert!(!connection.is_null());
     let (mut socket, _) = listener.accept().unwrap();
     socket.set_read_timeout(Some(WAIT)).unwrap();
