@@ -27,7 +27,7 @@ pub unsafe extern "C" fn oasis_initialize(parameters: *const OasisKeyValue, coun
         // SAFETY: forwarded caller contract.
         let pairs = unsafe { key_values(parameters, count) }?;
         let config = RuntimeConfig::parse(&pairs)?;
-        crate::runtime::initialize(config)?;
+        crate::runtime::initialize(config.event_loop_threads, config.log_level)?;
         Ok(0)
     })
 }

@@ -16,6 +16,9 @@ pub trait FrameSink {
     fn frame(&mut self, header: &[u8], payload: &[u8], mask: Option<[u8; 4]>);
     /// Bytes accepted but not yet written.
     fn queued(&self) -> usize;
+    /// A fresh masking key for a client frame. RFC 6455 section 5.3 wants it unpredictable: the
+    /// owner draws it from its random source (a test or a fuzzer may use a fixed one).
+    fn mask_key(&mut self) -> [u8; 4];
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -384,7 +387,7 @@ impl Endpoint {
         sink: &mut impl FrameSink,
     ) {
         let mut header = [0u8; MAX_HEADER];
-        let mask: Option<[u8; 4]> = (self.role == Role::Client).then(rand::random);
+        let mask = (self.role == Role::Client).then(|| sink.mask_key());
         let n = frame::encode_header(&mut header, opcode, fin, payload.len(), mask);
         sink.frame(&header[..n], payload, mask);
     }

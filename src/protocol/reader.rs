@@ -38,8 +38,8 @@ pub enum Incoming<'a> {
         code: u16,
         reason: &'a [u8],
     },
-    /// The peer broke the protocol: the connection must be failed with this code. The reader
-    /// then ignores everything but a close frame.
+    /// The peer broke the protocol: the connection must be failed with this code. The rest of
+    /// that read is dropped; from later reads only a close frame is reported.
     Violation(Violation),
 }
 
@@ -141,7 +141,9 @@ impl Reader {
             return None;
         }
         self.compact_partial();
-        let want = self.partial.needed.max(self.partial.filled) + DIRECT_READ;
+        // Room for one more read: the buffer grows with what arrives, never by what a header
+        // merely claims (a 14-byte header may announce 16 MiB).
+        let want = self.partial.filled + DIRECT_READ;
         if self.partial.bytes.len() < want {
             self.partial.bytes.resize(want, 0);
         }
@@ -251,6 +253,14 @@ impl Reader {
         }
     }
 
+    /// The socket is drained: a buffer kept for the next large frame is freed when no frame is
+    /// cut (an idle connection owns no buffer, whatever it received before).
+    pub fn release_if_idle(&mut self) {
+        if self.partial.filled == self.partial.consumed && self.partial.bytes.capacity() > 0 {
+            self.partial = PartialFrame::default();
+        }
+    }
+
     /// Frees what the reader holds (the connection ended).
     pub fn release_memory(&mut self) {
         *self = Reader::default();
@@ -265,7 +275,7 @@ impl Reader {
         self.compact_partial();
         let end = self.partial.filled + data.len();
         if self.partial.bytes.len() < end {
-            self.partial.bytes.resize(end.max(self.partial.needed), 0);
+            self.partial.bytes.resize(end, 0);
         }
         self.partial.bytes[self.partial.filled..end].copy_from_slice(data);
         self.partial.filled = end;

@@ -33,6 +33,9 @@ impl FrameSink for Wire {
     fn queued(&self) -> usize {
         self.0.len()
     }
+    fn mask_key(&mut self) -> [u8; 4] {
+        [0x5a, 0x01, 0xc3, 0x77]
+    }
 }
 
 /// A frame as a client would send it (masked).
@@ -295,4 +298,103 @@ fn pongs_stop_when_the_peer_does_not_read() {
         server.on_ping(b"abcd", &limits, &mut wire);
     }
     assert!(wire.0.len() <= 10 + 6, "{} bytes queued", wire.0.len());
+}
+
+/// A small deterministic generator, so that a failure names its seed.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n.max(1)
+    }
+}
+
+/// Any mix of small, large (direct-read), fragmented and control frames, read in any mix of
+/// chunk sizes through the loop's buffer or straight into the reader's: the same events, and
+/// no buffer kept once the socket is drained.
+#[test]
+fn random_streams_read_in_random_pieces() {
+    let mut limits = limits();
+    limits.message_max = 1 << 22;
+    for seed in 0..200u64 {
+        let mut rng = Lcg(seed * 7919 + 1);
+        let mut stream = Vec::new();
+        for _ in 0..(5 + rng.below(30)) {
+            let size = match rng.below(3) {
+                0 => rng.below(130) as usize,
+                1 => rng.below(20_000) as usize,
+                _ => LARGE_FRAME + rng.below(80_000) as usize,
+            };
+            let payload: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
+            if rng.below(3) == 0 && size > 3 {
+                let cut = 1 + rng.below(size as u64 - 2) as usize;
+                stream.extend(client_frame(Opcode::Binary, false, &payload[..cut]));
+                stream.extend(client_frame(Opcode::Pong, true, b"pp"));
+                stream.extend(client_frame(Opcode::Continuation, true, &payload[cut..]));
+            } else {
+                stream.extend(client_frame(Opcode::Text, true, &payload));
+            }
+        }
+        let expected = receive_all(&mut Reader::default(), &stream, stream.len());
+        let max_chunk = [1u64, 7, 100, 3000, 70_000, 200_000][rng.below(6) as usize];
+        let mut reader = Reader::default();
+        let mut seen = Vec::new();
+        let mut fed = 0;
+        while fed < stream.len() {
+            let n = (1 + rng.below(max_chunk) as usize).min(stream.len() - fed);
+            let mut chunk = Vec::new();
+            let mut input = match reader.direct_read_buffer() {
+                Some(target) => {
+                    let n = n.min(target.len());
+                    target[..n].copy_from_slice(&stream[fed..fed + n]);
+                    fed += n;
+                    reader.direct_filled(n)
+                }
+                None => {
+                    chunk.extend_from_slice(&stream[fed..fed + n]);
+                    fed += n;
+                    reader.feed(&mut chunk)
+                }
+            };
+            while let Some(event) = reader.next(&mut input, Role::Server, &limits) {
+                seen.push(match event {
+                    Incoming::Message { kind, data } => {
+                        format!("{kind:?} {}", String::from_utf8_lossy(data))
+                    }
+                    Incoming::Pong(data) => format!("pong {}", data.len()),
+                    other => format!("{other:?}"),
+                });
+            }
+        }
+        assert_eq!(seen, expected, "seed {seed}, pieces of at most {max_chunk}");
+        reader.release_if_idle();
+        assert_eq!(reader.buffered(), 0, "seed {seed}: buffer kept while idle");
+    }
+}
+
+#[test]
+fn a_header_alone_allocates_nothing_like_what_it_claims() {
+    let mut limits = limits();
+    limits.message_max = 16 << 20;
+    let mut header = [0; MAX_HEADER];
+    let n = frame::encode_header(
+        &mut header,
+        Opcode::Binary,
+        true,
+        16 << 20,
+        Some([1, 2, 3, 4]),
+    );
+    let mut bytes = header[..n].to_vec();
+    bytes.push(0);
+    let mut reader = Reader::default();
+    let mut input = reader.feed(&mut bytes);
+    assert!(reader.next(&mut input, Role::Server, &limits).is_none());
+    assert!(reader.buffered() < 1024, "{} bytes held", reader.buffered());
+    // Reading straight into the reader grows it by one read at a time, not to 16 MiB.
+    let target = reader.direct_read_buffer().expect("a large frame is cut");
+    assert!(target.len() <= 128 * 1024, "{} bytes offered", target.len());
 }

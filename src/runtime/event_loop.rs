@@ -99,32 +99,38 @@ impl LoopShared {
     }
 
     /// Queues a command. From another thread the loop is woken; on the loop's own thread the
-    /// command runs before the loop next sleeps.
+    /// command runs before the loop next sleeps. On a loop that has ended, the command is
+    /// dropped (what it carries — a connection, say — is released now).
     pub fn submit(&self, command: impl FnOnce(&mut Tasks) + Send + 'static) {
-        self.enqueue(command);
+        drop(self.enqueue(command));
         self.wake();
     }
 
     /// Queues a command without waking the loop: for a caller holding a lock, who calls
     /// [`LoopShared::wake`] once it is released (waking may log, and a log hook may call into
-    /// the library).
-    pub fn enqueue(&self, command: impl FnOnce(&mut Tasks) + Send + 'static) {
+    /// the library). A loop that has ended refuses the command and gives it back: the caller
+    /// drops it after releasing its lock, since dropping what it carries (a connection, so a
+    /// delegate) may run application code.
+    #[must_use = "a refused command must be dropped after the caller's lock is released"]
+    pub fn enqueue(&self, command: impl FnOnce(&mut Tasks) + Send + 'static) -> Option<Command> {
         let mut queue = self.queue.lock();
         if queue.closed {
-            drop(queue);
+            return Some(Box::new(command));
+        }
+        queue.commands.push(Box::new(command));
+        None
+    }
+
+    /// Makes the loop run its queued commands soon.
+    pub fn wake(&self) {
+        if self.queue.lock().closed {
             log!(
                 Debug,
                 "event loop {} has ended: command dropped",
                 self.index
             );
-            drop(command);
             return;
         }
-        queue.commands.push(Box::new(command));
-    }
-
-    /// Makes the loop run its queued commands soon.
-    pub fn wake(&self) {
         if !self.is_current()
             && let Err(err) = self.waker.wake()
         {

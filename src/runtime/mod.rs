@@ -6,7 +6,6 @@ mod event_loop;
 
 pub use event_loop::{Command, Context, Flow, LoopShared, Readiness, Task, Tasks, on_loop_thread};
 
-use crate::config::RuntimeConfig;
 use crate::error::{Error, Result};
 use crate::log::{self, log};
 use event_loop::EventLoop;
@@ -66,7 +65,9 @@ pub fn take() -> Option<Arc<Runtime>> {
     RUNTIME.lock().take()
 }
 
-pub fn initialize(config: RuntimeConfig) -> Result<()> {
+/// Starts `threads` event loops, and sets the log level when one is given. A second call while
+/// running changes nothing (and says so).
+pub fn initialize(threads: usize, log_level: Option<log::LogLevel>) -> Result<()> {
     let mut slot = RUNTIME.lock();
     if slot.is_some() {
         // Nothing of this call applies, log-level included: the first call's settings stay.
@@ -77,11 +78,11 @@ pub fn initialize(config: RuntimeConfig) -> Result<()> {
         );
         return Ok(());
     }
-    if let Some(level) = config.log_level {
+    if let Some(level) = log_level {
         log::set_level(level);
     }
     let mut loops = Vec::new();
-    for index in 0..config.event_loop_threads {
+    for index in 0..threads {
         loops
             .push(EventLoop::new(index).map_err(|e| Error::io("cannot create an event loop", &e))?);
     }

@@ -197,7 +197,7 @@ fn hand_over(connection: Arc<Connection>, opened: Opened) -> Arc<Connection> {
         leftover,
         waiting.then_some(opened),
     );
-    {
+    let refused = {
         // Open and handed over under the connection's lock: a close from another thread
         // (finalize, say) then queues its command after the hand-over, never before it.
         let mut io = connection.io.lock();
@@ -207,8 +207,10 @@ fn hand_over(connection: Arc<Connection>, opened: Opened) -> Arc<Connection> {
         let id = connection.id;
         connection
             .event_loop
-            .enqueue(move |tasks| tasks.adopt(id, session));
-    }
+            .enqueue(move |tasks| tasks.adopt(id, session))
+    };
+    // (A loop that ended meanwhile gives the session back: dropped here, outside the lock.)
+    drop(refused);
     connection.event_loop.wake();
     if waiting {
         let _ = on_open_done.recv_timeout(ON_OPEN_WAIT);

@@ -157,6 +157,10 @@ impl FrameSink for Writer {
     fn queued(&self) -> usize {
         Writer::queued(self)
     }
+
+    fn mask_key(&mut self) -> [u8; 4] {
+        rand::random()
+    }
 }
 
 /// What the lock guards: the protocol state and the socket it writes to.

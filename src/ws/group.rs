@@ -41,9 +41,11 @@ impl ConnectionGroup {
         }
     }
 
-    /// Waits until every member is gone or `deadline` passes; true when empty.
+    /// Waits until every member is gone or `deadline` passes; true when empty. (A member whose
+    /// connection no longer exists counts as gone.)
     pub fn wait_empty(&self, deadline: Instant) -> bool {
         let mut live = self.live.lock();
+        live.retain(|_, member| member.strong_count() > 0);
         while !live.is_empty() {
             if self.emptied.wait_until(&mut live, deadline).timed_out() {
                 return live.is_empty();

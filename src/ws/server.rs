@@ -95,13 +95,15 @@ impl Server {
         };
         let id = self.id;
         // Queued under the lock (a stop cannot overtake it), woken after it (waking may log).
-        event_loop.enqueue(move |tasks| tasks.adopt(id, Box::new(listener)));
+        let refused = event_loop.enqueue(move |tasks| tasks.adopt(id, Box::new(listener)));
         *state = ServerState::Running {
             event_loop: event_loop.clone(),
             port,
         };
-        // Logged after the lock is released: a log hook may call into the library.
+        // Logged (and a refused command dropped) after the lock is released: a log hook may
+        // call into the library.
         drop(state);
+        drop(refused);
         event_loop.wake();
         log!(
             Info,
@@ -121,7 +123,9 @@ impl Server {
 
     /// Stops listening and starts closing every connection with 1001; returns at once.
     pub fn begin_stop(&self) {
-        self.stop_listening(false);
+        // Waits for the listener to go (never called on a loop thread): a connection accepted
+        // meanwhile would escape the close below.
+        self.stop_listening(!on_loop_thread());
         self.group.close_all(1001, "server stopping");
     }
 
@@ -231,7 +235,8 @@ impl Listener {
             let id = connection.id;
             let session = Session::accepted(connection, self.server.group.clone());
             if target.index == cx.event_loop.index {
-                target.enqueue(move |tasks| tasks.adopt(id, session));
+                // This loop runs it after the current turn's events (no wake needed).
+                drop(target.enqueue(move |tasks| tasks.adopt(id, session)));
             } else {
                 target.submit(move |tasks| tasks.adopt(id, session));
             }

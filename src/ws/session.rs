@@ -14,7 +14,7 @@ use super::opening::Connecting;
 use crate::log::log;
 use crate::protocol::close::{self, Violation, violation};
 use crate::protocol::handshake::ServerHandshake;
-use crate::protocol::{Expired, Incoming, Input, Reader, TcpClose};
+use crate::protocol::{Expired, Incoming, Input, Limits, Reader, TcpClose};
 use crate::runtime::{Context, Flow, Readiness, Task, Tasks};
 use crate::transport::tls::tls_failure;
 use std::any::Any;
@@ -109,6 +109,9 @@ impl Session {
         let broken = {
             let mut io = self.connection.io.lock();
             io.writer.uncork();
+            // The timers may have changed (a close frame arrived, keepalive): read them here,
+            // under the lock this read already takes.
+            self.deadline = io.endpoint.timeout();
             io.writer.broken
         };
         if broken {
@@ -123,26 +126,29 @@ impl Session {
             let (result, space, at_end, direct) = {
                 let mut io = self.connection.io.lock();
                 io.writer.corked = true;
-                if io.endpoint.wants_traffic() {
-                    io.endpoint.heard(Instant::now());
-                }
                 let Some(transport) = io.writer.transport.as_mut() else {
                     return Flow::Continue;
                 };
-                match self.reader.direct_read_buffer().filter(|_| open) {
-                    Some(target) => (
-                        transport.read(target),
-                        target.len(),
-                        transport.at_end(),
-                        true,
-                    ),
-                    None => (
-                        transport.read(buffer),
-                        buffer.len(),
-                        transport.at_end(),
-                        false,
-                    ),
+                let (result, space, at_end, direct) =
+                    match self.reader.direct_read_buffer().filter(|_| open) {
+                        Some(target) => (
+                            transport.read(target),
+                            target.len(),
+                            transport.at_end(),
+                            true,
+                        ),
+                        None => (
+                            transport.read(buffer),
+                            buffer.len(),
+                            transport.at_end(),
+                            false,
+                        ),
+                    };
+                // Keepalive counts bytes heard, not readiness.
+                if matches!(result, Ok(n) if n > 0) && io.endpoint.wants_traffic() {
+                    io.endpoint.heard(Instant::now());
                 }
+                (result, space, at_end, direct)
             };
             match result {
                 Ok(0) => return self.on_transport_gone("peer closed the TCP connection"),
@@ -161,10 +167,15 @@ impl Session {
                     // ended with these bytes: then the next read reports the end, and no edge
                     // would come for it.
                     if n < space && !to_the_end && !at_end {
+                        self.reader.release_if_idle();
                         return Flow::Continue;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Flow::Continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // Drained: a buffer kept for large frames is not kept while idle.
+                    self.reader.release_if_idle();
+                    return Flow::Continue;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return self.on_read_error(&e),
             }
@@ -192,7 +203,7 @@ impl Session {
         let settings = self.connection.settings.clone();
         let mut flow = Flow::Continue;
         while let Some(incoming) = reader.next(&mut input, role, &settings.limits) {
-            flow = self.on_incoming(incoming);
+            flow = self.on_incoming(incoming, &settings.limits);
             if flow == Flow::Finished || !matches!(self.phase, Phase::Open) {
                 break;
             }
@@ -213,9 +224,7 @@ impl Session {
         self.on_input(input)
     }
 
-    fn on_incoming(&mut self, incoming: Incoming<'_>) -> Flow {
-        let settings = self.connection.settings.clone();
-        let limits = &settings.limits;
+    fn on_incoming(&mut self, incoming: Incoming<'_>, limits: &Limits) -> Flow {
         match incoming {
             // Messages that arrive after our own close frame are still delivered: the peer may
             // have sent them before it saw our close (RFC 6455 section 1.4 discards data only
@@ -313,6 +322,7 @@ impl Session {
                 }
                 self.write_shut = true;
             }
+            self.deadline = io.endpoint.timeout();
             (empty, io.writer.broken, policy)
         };
         if broken {
@@ -458,6 +468,16 @@ impl Session {
     }
 }
 
+impl Drop for Session {
+    /// A session dropped without finishing (its loop had ended, say) still leaves its group, so
+    /// that nothing waits for it.
+    fn drop(&mut self) {
+        if !matches!(self.phase, Phase::Finished) {
+            self.group.remove(self.connection.id);
+        }
+    }
+}
+
 impl Task for Session {
     fn start(&mut self, cx: &mut Context) -> Flow {
         let flow = self.start_opening(cx);
@@ -466,19 +486,21 @@ impl Task for Session {
     }
 
     fn ready(&mut self, cx: &mut Context, readiness: Readiness) -> Flow {
-        let flow = if let Phase::Connecting(_) = self.phase {
-            self.on_connecting(cx, readiness.readable || readiness.closed)
-        } else if readiness.writable && self.flush_and_check() == Flow::Finished {
-            Flow::Finished
-        } else if readiness.readable || readiness.closed {
-            self.read_all(cx, readiness.closed)
-        } else {
-            Flow::Continue
-        };
-        if flow == Flow::Continue {
-            self.refresh_deadline();
+        // read_all and flush_and_check read the endpoint's timers under the lock they take.
+        if let Phase::Connecting(_) = self.phase {
+            let flow = self.on_connecting(cx, readiness.readable || readiness.closed);
+            if flow == Flow::Continue {
+                self.refresh_deadline();
+            }
+            return flow;
         }
-        flow
+        if readiness.writable && self.flush_and_check() == Flow::Finished {
+            return Flow::Finished;
+        }
+        if readiness.readable || readiness.closed {
+            return self.read_all(cx, readiness.closed);
+        }
+        Flow::Continue
     }
 
     fn timeout(&mut self, _cx: &mut Context, now: Instant) -> Flow {
@@ -533,10 +555,12 @@ impl Task for Session {
     /// server connection the application never saw — without trusting the rest of its state.
     fn panicked(&mut self, _cx: &mut Context) -> Flow {
         match self.phase {
-            Phase::Open => {
+            Phase::Open if !self.connection.io.lock().endpoint.failed() => {
                 self.fail(violation(close::INTERNAL_ERROR, "internal error"));
                 self.finish()
             }
+            // Failed already (the panic came from its onError): onClose is still owed.
+            Phase::Open => self.close_without_handshake(),
             Phase::Lingering | Phase::Finished | Phase::Accepting(_) => self.finish(),
             _ => self.fail_before_open_with(close::INTERNAL_ERROR, "internal error"),
         }

@@ -5,7 +5,7 @@
 use super::delegate::Delegate;
 use super::event::{Event, EventHandler, EventKind};
 use super::server::Server;
-use crate::config::{RuntimeConfig, ServerConfig};
+use crate::config::ServerConfig;
 use crate::protocol::Outgoing;
 use parking_lot::{Condvar, Mutex};
 use std::io::{Read, Write};
@@ -70,7 +70,7 @@ fn read_frame(stream: &mut TcpStream) -> (u8, Vec<u8>) {
 
 #[test]
 fn a_panic_fails_one_connection_with_1011_and_the_loop_goes_on() {
-    crate::runtime::initialize(RuntimeConfig::default()).unwrap();
+    crate::runtime::initialize(1, None).unwrap();
     let echo = Arc::new(Echo::default());
     let config = ServerConfig::parse(&[
         ("port".into(), "0".into()),
@@ -112,6 +112,65 @@ fn a_panic_fails_one_connection_with_1011_and_the_loop_goes_on() {
     send_text(&mut survivor, b"after");
     assert_eq!(read_frame(&mut survivor), (0x1, b"after".to_vec()));
     drop(survivor);
+    server.shutdown().unwrap();
+    super::registry::finalize().unwrap();
+}
+
+/// A handler that panics in onError: the connection still gets its onClose.
+struct PanicsInOnError {
+    seen: Mutex<Vec<(EventKind, u16)>>,
+    changed: Condvar,
+}
+
+impl EventHandler for Arc<PanicsInOnError> {
+    fn handle(&self, event: &Event<'_>) {
+        self.seen.lock().push((event.kind, event.status));
+        self.changed.notify_all();
+        if event.kind == EventKind::Error {
+            panic!("a handler that panics in onError");
+        }
+    }
+}
+
+#[test]
+fn a_panic_in_onerror_still_ends_with_onclose() {
+    crate::runtime::initialize(1, None).unwrap();
+    let handler = Arc::new(PanicsInOnError {
+        seen: Mutex::default(),
+        changed: Condvar::new(),
+    });
+    let config = ServerConfig::parse(&[
+        ("port".into(), "0".into()),
+        ("bind-address".into(), "127.0.0.1".into()),
+    ])
+    .unwrap();
+    let server =
+        Server::create(config, Arc::new(Delegate::new(Box::new(handler.clone())))).unwrap();
+    server.start().unwrap();
+    let mut stream = connect(server.local_port().unwrap());
+    // Text that is not UTF-8: onError 1007 (which panics), then onClose.
+    let mask = [1u8, 2, 3, 4];
+    let mut frame = vec![0x81, 0x82];
+    frame.extend_from_slice(&mask);
+    frame.extend(
+        [0xffu8, 0xfe]
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ mask[i % 4]),
+    );
+    stream.write_all(&frame).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = handler.seen.lock();
+    while !seen.iter().any(|(kind, _)| *kind == EventKind::Close) {
+        assert!(
+            !handler.changed.wait_until(&mut seen, deadline).timed_out(),
+            "onError without onClose: {seen:?}"
+        );
+    }
+    assert_eq!(seen.first(), Some(&(EventKind::Open, 0)));
+    assert!(seen.contains(&(EventKind::Error, 1007)), "{seen:?}");
+    drop(seen);
+    drop(stream);
     server.shutdown().unwrap();
     super::registry::finalize().unwrap();
 }
