@@ -1,0 +1,175 @@
+//! The opening handshake as a client sees it: the server's response, fed in fuzzer-chosen
+//! chunks, to a client that sent its request for ws://example.com:9000/chat?x=1.
+//!
+//! Input: a control byte (low 3 bits: number of cut points; bits 3-4: the client's subprotocol
+//! list), the cut points (u16 LE each), then the bytes the server sent. The client's key is
+//! random, so every occurrence of the RFC 6455 sample accept value
+//! `s3pPLMBiTxaQ9kYGzzhZRbK+xOo=` in the input is replaced by the accept value of this client's
+//! key (same length): the seeds use it, so the fuzzer reaches the accepting path.
+//!
+//! Invariants:
+//! - the request is a well-formed upgrade request for the URL (key of 24 base64 characters,
+//!   version 13, the subprotocols offered);
+//! - the outcome (need more / open with subprotocol and following bytes / refusal) is the same
+//!   whether the bytes arrive at once or in chunks;
+//! - an open connection saw this key's Sec-WebSocket-Accept, a subprotocol it offered (or
+//!   none), and a head of at most 8192 bytes; a refusal is EPROTO with a reason.
+#![no_main]
+
+mod common;
+
+use libfuzzer_sys::fuzz_target;
+use oasisnet::ws::handshake::{ClientHandshake, ClientStep};
+use oasisnet::ws::url;
+
+const HEAD_MAX: usize = 8192;
+const SAMPLE_ACCEPT: &[u8] = b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    NeedMore,
+    Open {
+        protocol: Option<String>,
+        leftover: Vec<u8>,
+    },
+    Refused {
+        errno: i32,
+        message: String,
+    },
+}
+
+fn run(handshake: &mut ClientHandshake, pieces: &[&[u8]]) -> Outcome {
+    for (i, piece) in pieces.iter().enumerate() {
+        match handshake.feed(piece) {
+            Ok(ClientStep::NeedMore) => {}
+            Ok(ClientStep::Open {
+                protocol,
+                mut leftover,
+            }) => {
+                for rest in &pieces[i + 1..] {
+                    leftover.extend_from_slice(rest);
+                }
+                return Outcome::Open { protocol, leftover };
+            }
+            Err(err) => {
+                return Outcome::Refused {
+                    errno: err.errno,
+                    message: err.message,
+                };
+            }
+        }
+    }
+    Outcome::NeedMore
+}
+
+fn check_request(request: &[u8], protocols: &[String]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(request);
+    assert!(
+        request.starts_with(b"GET /chat?x=1 HTTP/1.1\r\n"),
+        "{text:?}"
+    );
+    assert!(request.ends_with(b"\r\n\r\n"), "{text:?}");
+    assert_eq!(
+        common::header_value(request, "Host"),
+        Some(&b"example.com:9000"[..]),
+        "{text:?}"
+    );
+    assert_eq!(
+        common::header_value(request, "Upgrade"),
+        Some(&b"websocket"[..]),
+        "{text:?}"
+    );
+    assert_eq!(
+        common::header_value(request, "Sec-WebSocket-Version"),
+        Some(&b"13"[..]),
+        "{text:?}"
+    );
+    let key = common::header_value(request, "Sec-WebSocket-Key").expect("no key");
+    assert!(
+        key.len() == 24
+            && key.ends_with(b"==")
+            && key[..22]
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/'),
+        "{text:?}"
+    );
+    match common::header_value(request, "Sec-WebSocket-Protocol") {
+        None => assert!(protocols.is_empty(), "{text:?}"),
+        Some(offered) => assert_eq!(offered, protocols.join(", ").as_bytes(), "{text:?}"),
+    }
+    tungstenite::handshake::derive_accept_key(key).into_bytes()
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some(input) = common::split(data) else {
+        return;
+    };
+    let protocols = common::protocols(input.control);
+    let url = url::parse("ws://example.com:9000/chat?x=1").expect("the target's URL parses");
+
+    let mut whole_handshake = ClientHandshake::new(&url, &protocols);
+    let mut chunked_handshake = ClientHandshake::new(&url, &protocols);
+    let whole_accept = check_request(whole_handshake.request(), &protocols);
+    let chunked_accept = check_request(chunked_handshake.request(), &protocols);
+
+    let with_accept = |accept: &[u8]| {
+        let mut response = input.payload.to_vec();
+        let mut i = 0;
+        while i + SAMPLE_ACCEPT.len() <= response.len() {
+            if &response[i..i + SAMPLE_ACCEPT.len()] == SAMPLE_ACCEPT {
+                response[i..i + SAMPLE_ACCEPT.len()].copy_from_slice(accept);
+                i += SAMPLE_ACCEPT.len();
+            } else {
+                i += 1;
+            }
+        }
+        response
+    };
+    let whole_response = with_accept(&whole_accept);
+    let chunked_response = with_accept(&chunked_accept);
+
+    let whole = run(&mut whole_handshake, &[&whole_response]);
+    let chunked = run(
+        &mut chunked_handshake,
+        &common::chunks(&chunked_response, &input.cuts),
+    );
+    assert_eq!(
+        whole, chunked,
+        "fed at once vs. in pieces cut at {:?}",
+        input.cuts
+    );
+
+    match whole {
+        Outcome::NeedMore => assert!(
+            whole_response.len() <= HEAD_MAX,
+            "{} bytes without a complete head and no refusal",
+            whole_response.len()
+        ),
+        Outcome::Open { protocol, leftover } => {
+            assert!(whole_response.ends_with(&leftover));
+            let head = &whole_response[..whole_response.len() - leftover.len()];
+            assert!(
+                head.len() <= HEAD_MAX,
+                "accepted a response head of {} bytes (limit {HEAD_MAX})",
+                head.len()
+            );
+            assert!(
+                head.windows(whole_accept.len()).any(|w| w == whole_accept),
+                "open without this key's Sec-WebSocket-Accept"
+            );
+            if let Some(chosen) = protocol {
+                assert!(
+                    protocols.contains(&chosen),
+                    "open with {chosen:?}, which was not offered"
+                );
+            }
+        }
+        Outcome::Refused { errno, message } => {
+            assert_eq!(errno, libc::EPROTO, "{message}");
+            assert!(
+                message.starts_with("WebSocket handshake refused: "),
+                "{message}"
+            );
+        }
+    }
+});

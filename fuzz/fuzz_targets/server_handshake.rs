@@ -1,0 +1,205 @@
+//! The opening handshake as a server sees it: a request, fed in fuzzer-chosen chunks.
+//!
+//! Input: a control byte (low 3 bits: number of cut points; bits 3-4: the server's subprotocol
+//! list), the cut points (u16 LE each), then the bytes a client sent.
+//!
+//! Invariants:
+//! - the outcome (need more / accepted / refused, the response, the chosen subprotocol and the
+//!   bytes after the head) is the same whether the bytes arrive at once or in chunks;
+//! - an accepted request yields `HTTP/1.1 101 Switching Protocols` with Upgrade, Connection and
+//!   a Sec-WebSocket-Accept of 28 base64 characters derived from the request's key, a
+//!   subprotocol only when the server accepts it and the client offered it, and a head of at
+//!   most 8192 bytes (the documented limit);
+//! - a refused request yields a complete 4xx response with a matching Content-Length and
+//!   `Connection: close`, and a reason.
+#![no_main]
+
+mod common;
+
+use libfuzzer_sys::fuzz_target;
+use oasisnet::ws::handshake::{ServerHandshake, ServerStep};
+
+/// The largest request head the server accepts (handshake.rs HEAD_MAX).
+const HEAD_MAX: usize = 8192;
+
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    NeedMore,
+    Accept {
+        response: Vec<u8>,
+        protocol: Option<String>,
+        leftover: Vec<u8>,
+    },
+    Refuse {
+        response: Vec<u8>,
+    },
+}
+
+fn run(pieces: &[&[u8]], protocols: &[String]) -> Outcome {
+    let mut handshake = ServerHandshake::default();
+    for (i, piece) in pieces.iter().enumerate() {
+        match handshake.feed(piece, protocols) {
+            ServerStep::NeedMore => {}
+            ServerStep::Accept(accepted) => {
+                // What the server has not been fed yet follows the head as well.
+                let mut leftover = accepted.leftover;
+                for rest in &pieces[i + 1..] {
+                    leftover.extend_from_slice(rest);
+                }
+                return Outcome::Accept {
+                    response: accepted.response,
+                    protocol: accepted.protocol,
+                    leftover,
+                };
+            }
+            ServerStep::Refuse(refused) => {
+                assert!(!refused.reason.is_empty(), "a refusal without a reason");
+                return Outcome::Refuse {
+                    response: refused.response,
+                };
+            }
+        }
+    }
+    Outcome::NeedMore
+}
+
+fn check_accepted(
+    request: &[u8],
+    response: &[u8],
+    protocol: &Option<String>,
+    leftover: &[u8],
+    protocols: &[String],
+) {
+    let text = String::from_utf8_lossy(response);
+    assert!(
+        response.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n")
+            && response.ends_with(b"\r\n\r\n"),
+        "accepted, but the response is {text:?}"
+    );
+    assert_eq!(
+        common::header_value(response, "Upgrade"),
+        Some(&b"websocket"[..]),
+        "{text:?}"
+    );
+    assert_eq!(
+        common::header_value(response, "Connection"),
+        Some(&b"Upgrade"[..]),
+        "{text:?}"
+    );
+    let accept =
+        common::header_value(response, "Sec-WebSocket-Accept").expect("no Sec-WebSocket-Accept");
+    assert!(
+        common::is_accept_value(accept),
+        "Sec-WebSocket-Accept {:?}",
+        String::from_utf8_lossy(accept)
+    );
+
+    assert!(
+        request.ends_with(leftover),
+        "the leftover is not the end of the input"
+    );
+    let head = &request[..request.len() - leftover.len()];
+    assert!(
+        head.len() <= HEAD_MAX,
+        "accepted a request head of {} bytes (limit {HEAD_MAX})",
+        head.len()
+    );
+    let key = common::header_value(head, "Sec-WebSocket-Key")
+        .expect("accepted without a Sec-WebSocket-Key");
+    assert_eq!(key.len(), 24, "accepted a key of {} bytes", key.len());
+    assert_eq!(
+        accept,
+        tungstenite::handshake::derive_accept_key(key).as_bytes(),
+        "Sec-WebSocket-Accept does not belong to the request's key"
+    );
+
+    match protocol {
+        Some(chosen) => {
+            assert!(
+                protocols.contains(chosen),
+                "chose {chosen:?}, which the server does not accept"
+            );
+            assert_eq!(
+                common::header_value(response, "Sec-WebSocket-Protocol"),
+                Some(chosen.as_bytes())
+            );
+            let offered = String::from_utf8_lossy(head).to_ascii_lowercase();
+            assert!(
+                offered.contains(&chosen.to_ascii_lowercase()),
+                "chose {chosen:?}, which the client did not offer"
+            );
+        }
+        None => assert!(
+            common::header_value(response, "Sec-WebSocket-Protocol").is_none(),
+            "{text:?}"
+        ),
+    }
+}
+
+fn check_refused(response: &[u8]) {
+    let text = String::from_utf8_lossy(response);
+    assert!(
+        response.starts_with(b"HTTP/1.1 4") && response.len() > 12,
+        "refused with {text:?}"
+    );
+    let status: u16 = std::str::from_utf8(&response[9..12])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .expect("status code");
+    assert!((400..500).contains(&status), "{text:?}");
+    assert_eq!(response[12], b' ', "{text:?}");
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("no end of head")
+        + 4;
+    let body = &response[split..];
+    let length = common::header_value(response, "Content-Length").expect("no Content-Length");
+    assert_eq!(length, body.len().to_string().as_bytes(), "{text:?}");
+    assert_eq!(
+        common::header_value(response, "Connection"),
+        Some(&b"close"[..]),
+        "{text:?}"
+    );
+    if status == 405 {
+        assert_eq!(
+            common::header_value(response, "Allow"),
+            Some(&b"GET"[..]),
+            "{text:?}"
+        );
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some(input) = common::split(data) else {
+        return;
+    };
+    let protocols = common::protocols(input.control);
+    let request = input.payload;
+
+    let whole = run(&[request], &protocols);
+    let pieces = common::chunks(request, &input.cuts);
+    let chunked = run(&pieces, &protocols);
+    assert_eq!(
+        whole,
+        chunked,
+        "fed at once vs. in pieces of {:?}",
+        pieces.iter().map(|p| p.len()).collect::<Vec<_>>()
+    );
+
+    match &whole {
+        Outcome::NeedMore => {
+            assert!(
+                request.len() <= HEAD_MAX,
+                "{} bytes without a complete head and no refusal",
+                request.len()
+            );
+        }
+        Outcome::Accept {
+            response,
+            protocol,
+            leftover,
+        } => check_accepted(request, response, protocol, leftover, &protocols),
+        Outcome::Refuse { response } => check_refused(response),
+    }
+});
