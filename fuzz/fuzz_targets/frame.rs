@@ -11,7 +11,8 @@
 //!   bytes, plus 4 for a mask) and ends within the buffer;
 //! - fin, opcode and length are those of the header; control frames are final and at most 125
 //!   bytes; data frames are at most payload_max; masked exactly when expected; reserved bits
-//!   and opcodes are refused with 1002, an oversized data frame with 1009;
+//!   and opcodes are refused with 1002, an oversized data frame (above payload_max, or whose
+//!   end does not fit in a usize) with 1009;
 //! - the payload is unmasked correctly and no byte outside it changes;
 //! - every strict prefix of a complete frame is incomplete, and an incomplete frame's
 //!   announced length is the header plus the declared payload length;
@@ -123,7 +124,10 @@ fuzz_target!(|data: &[u8]| {
                 let header = header.expect("refused a frame whose header is incomplete");
                 match violation.code {
                     TOO_BIG => assert!(
-                        header.opcode <= 2 && header.length > payload_max as u64,
+                        header.opcode <= 2
+                            && (header.length > payload_max as u64
+                                || u128::from(header.length) + header.len as u128
+                                    > usize::MAX as u128),
                         "{violation:?}"
                     ),
                     PROTOCOL_ERROR => assert!(

@@ -101,15 +101,22 @@ pub fn parse(
             "fragmented or oversized control frame",
         ));
     }
-    // Control frames are bounded (125 bytes) above; the message budget is for data frames.
-    if !opcode.is_control() && length > payload_max as u64 {
-        return Err(violation(
-            TOO_BIG,
-            "frame larger than websocket-message-size-max",
-        ));
-    }
-    let payload_len = length as usize;
-    let frame_len = header_len + payload_len;
+    // Control frames are bounded (125 bytes) above; the message budget is for data frames. A
+    // frame whose end does not fit in a usize is too big whatever the budget (the sum used to
+    // overflow when payload_max was close to usize::MAX).
+    let frame_len = usize::try_from(length)
+        .ok()
+        .and_then(|len| len.checked_add(header_len));
+    let frame_len = match frame_len {
+        Some(frame_len) if opcode.is_control() || length <= payload_max as u64 => frame_len,
+        _ => {
+            return Err(violation(
+                TOO_BIG,
+                "frame larger than websocket-message-size-max",
+            ));
+        }
+    };
+    let payload_len = frame_len - header_len;
     if buffer.len() < frame_len {
         return Ok(Parse::Incomplete {
             frame_len: Some(frame_len),
@@ -207,5 +214,33 @@ mod tests {
         let n = encode_header(&mut out, Opcode::Text, true, 1 << 30, Some([0; 4]));
         let err = parse(&mut out[..n], true, 1 << 20).err().unwrap();
         assert_eq!(err.code, TOO_BIG);
+    }
+
+    /// Found by the `frame` fuzz target: a 64-bit length near u64::MAX with payload_max close to
+    /// usize::MAX overflowed `header_len + payload_len` (a panic with overflow checks; without
+    /// them a "complete" frame whose payload ended before it started).
+    #[test]
+    fn length_near_u64_max_is_too_big_whatever_payload_max() {
+        for masked in [false, true] {
+            let mut frame = vec![0x82, if masked { 0xff } else { 0x7f }];
+            frame.extend([0xff; 8]);
+            if masked {
+                frame.extend([1, 2, 3, 4]);
+            }
+            for payload_max in [usize::MAX, usize::MAX - 13, usize::MAX - 14] {
+                let err = parse(&mut frame, masked, payload_max).err().unwrap();
+                assert_eq!(
+                    err.code, TOO_BIG,
+                    "masked {masked}, payload_max {payload_max}"
+                );
+            }
+        }
+        // The longest frame whose end still fits is merely incomplete.
+        let mut frame = vec![0x82, 0x7f];
+        frame.extend((u64::MAX - 10).to_be_bytes());
+        match parse(&mut frame, false, usize::MAX).unwrap() {
+            Parse::Incomplete { frame_len } => assert_eq!(frame_len, Some(usize::MAX)),
+            Parse::Frame(info) => panic!("{info:?}"),
+        }
     }
 }
