@@ -62,6 +62,9 @@ write("server_handshake", "post", chunked("POST / HTTP/1.1\r\nHost: x\r\nContent
 write("server_handshake", "plain-get", chunked("GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n"))
 write("server_handshake", "http10", chunked(requests["curl"].replace("HTTP/1.1", "HTTP/1.0", 1)))
 write("server_handshake", "version8", chunked(requests["rfc6455"].replace("Version: 13", "Version: 8")))
+# Just under the 8192-byte head limit (a long cookie), so that mutations cross it both ways.
+big = requests["curl"].replace("\r\n\r\n", "\r\nCookie: " + "a" * (8100 - len(requests["curl"])) + "\r\n\r\n")
+write("server_handshake", "near-head-limit", chunked(big, cuts=(4000,), protocols=0))
 write("server_handshake", "tls-hello", chunked(bytes.fromhex("16030100a5010000a10303") + b"\x00" * 16))
 
 # --- client_handshake: server answers (the accept value is the RFC sample, which the target
@@ -83,6 +86,8 @@ write("client_handshake", "nginx", chunked(responses["nginx"], protocols=0))
 write("client_handshake", "python-websockets", chunked(responses["python-websockets"], cuts=(12, 13, 90)))
 write("client_handshake", "oasisnet-with-frames",
       chunked(responses["oasisnet"].encode() + bytes.fromhex("810568656c6c6f8900"), cuts=(5, 140), protocols=2))
+big = responses["nginx"].replace("\r\n\r\n", "\r\nSet-Cookie: " + "b" * (8100 - len(responses["nginx"])) + "\r\n\r\n")
+write("client_handshake", "near-head-limit", chunked(big, cuts=(4000,)))
 write("client_handshake", "not-found",
       chunked("HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nNot Found\n"))
 write("client_handshake", "wrong-protocol", chunked(responses["rfc6455"].replace(": chat", ": other"), protocols=1))
