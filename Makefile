@@ -15,6 +15,9 @@
 #   make c-tests-asan  the self-checking tests/c programs built with AddressSanitizer and
 #                    UndefinedBehaviorSanitizer -> build/tests-asan/NAME (the Rust library itself
 #                    is not instrumented; its allocations still go through ASan's malloc)
+#   make fuzz        each fuzz target under fuzz/ (cargo-fuzz, libFuzzer + ASan) for FUZZ_SECS seconds
+#                    (default 60); FUZZ_TARGETS="url frame" picks some (tests/scripts/fuzz.sh: prints
+#                    per target the command, executions, coverage and whether anything was found)
 #   make bench       the shared echo benchmark with build/echo_server added (tools/bench.sh)
 #   make venv        .venv/ with the Python test peers (tests/python/requirements.txt)
 #   make clean       remove build/ (cargo clean for target/)
@@ -59,7 +62,7 @@ STATIC_TEST_SRC ?= $(firstword $(filter-out tests/c/autobahn_client.c,$(T_C)))
 STATIC_TEST     := $(if $(STATIC_TEST_SRC),$(STATIC_TEST_SRC:tests/c/%.c=$(BUILD)/tests/%_static))
 
 .PHONY: all lib check-header examples certs c-tests c-tests-shared c-tests-asan static-test print-static-test \
-        test demo bench venv clean FORCE
+        test fuzz demo bench venv clean FORCE
 .DELETE_ON_ERROR:
 
 all: lib examples c-tests
@@ -121,6 +124,12 @@ test:
 
 venv:
 	bash tests/scripts/venv.sh
+
+# Coverage-guided fuzzing (fuzz/, docs/RELIABILITY.md); cargo-fuzz is installed when missing.
+FUZZ_SECS ?= 60
+FUZZ_TARGETS ?=
+fuzz:
+	FUZZ_SECS=$(FUZZ_SECS) bash tests/scripts/fuzz.sh run $(FUZZ_TARGETS)
 
 demo: lib examples
 	@test -x $(BUILD)/ws_server_sample || { echo "demo: $(BUILD)/ws_server_sample was not built (c-examples/ws_server_sample.cpp)"; exit 1; }

@@ -8,14 +8,17 @@
 # non-zero when any step failed.
 #
 # Steps: header check (cargo build --release + cbindgen output vs include/oasis_net.h), rustfmt,
-# clippy, Rust tests, building c-examples/ and tests/c/ (also one C test linked statically, and
+# clippy, Rust tests, the fuzz targets (fuzz/: cargo-fuzz installed when missing, every target
+# built, then each run for FUZZ_TEST_SECS seconds; a finding fails its step, with the input in
+# the log), building c-examples/ and tests/c/ (also one C test linked statically, and
 # every self-checking one with ASan/UBSan), each tests/c program plain, under valgrind and under
 # ASan/UBSan, the documented samples against each other and against Python `websockets`,
 # and the Autobahn|Testsuite (cases 1-10) with the library as server and as client; then the same
 # over TLS: test certificates (tests/scripts/make-certs.sh -> build/certs), the documented secure
 # samples (RSA and ECDSA server, client) against Python `websockets`, and Autobahn over wss://.
 #
-# env: AUTOBAHN_CASES (default "1.* 2.* 3.* 4.* 5.* 6.* 7.* 9.* 10.*"), AUTOBAHN_EXCLUDE,
+# env: FUZZ_TEST_SECS (seconds per fuzz target, default 20),
+#      AUTOBAHN_CASES (default "1.* 2.* 3.* 4.* 5.* 6.* 7.* 9.* 10.*"), AUTOBAHN_EXCLUDE,
 #      CTEST_TIMEOUT (seconds per tests/c program, default 120),
 #      OASIS_TEST_NO_IPV6=1 (a machine without ::1: api_roundtrip skips its IPv6 checks, saying so;
 #      without it such a machine fails them).
@@ -36,6 +39,7 @@ export CARGO_TERM_COLOR=never
 export AUTOBAHN_CASES="${AUTOBAHN_CASES:-1.* 2.* 3.* 4.* 5.* 6.* 7.* 9.* 10.*}"
 export AUTOBAHN_EXCLUDE="${AUTOBAHN_EXCLUDE-12.* 13.*}"
 CTEST_TIMEOUT="${CTEST_TIMEOUT:-120}"
+FUZZ_TEST_SECS="${FUZZ_TEST_SECS:-20}"
 MAKE_J="-j$(nproc 2>/dev/null || echo 2)"
 
 passed=0; failed=0; n=0; failed_names=(); timings=()
@@ -104,6 +108,11 @@ rust_tests() {
   # nextest does not run doctests.
   cargo test --doc
 }
+
+# The fuzz targets, through the one script that runs them (also `make fuzz`). The build step
+# installs cargo-fuzz when missing; the run steps do not retry the install.
+fuzz_build() { bash tests/scripts/fuzz.sh build; }
+fuzz_run() { FUZZ_SECS="$FUZZ_TEST_SECS" FUZZ_INSTALL=0 bash tests/scripts/fuzz.sh run "$1"; }
 
 # ---------------------------------------------------------------------------------------------
 # C and C++ programs
@@ -381,6 +390,10 @@ step "header check (cargo build --release, cbindgen vs include/oasis_net.h)" 150
 step "cargo fmt --check" 300 cargo fmt --all -- --check --color never
 step "cargo clippy -D warnings" 1500 cargo clippy --all-targets -- -D warnings
 step "rust tests" 1500 rust_tests
+step "fuzz build (cargo-fuzz, libFuzzer + ASan)" 1800 fuzz_build
+for target in $(bash tests/scripts/fuzz.sh list); do
+  step "fuzz $target" $((FUZZ_TEST_SECS + 900)) fuzz_run "$target"
+done
 step "build c-examples" 600 build_examples
 step "build tests/c" 600 build_ctests
 step "static link (liboasisnet.a)" 600 static_link

@@ -89,8 +89,10 @@ run_one() {
     echo "fuzz $target: ${execs:-?} executions in ${FUZZ_SECS}s, cov: ${cov:-?} ft: ${ft:-?}, corpus ${corp:-?}: no crash"
     return 0
   fi
-  echo "--- last lines of the libFuzzer output ($log):"
-  tail -n 60 "$log"
+  echo "--- what failed (panic message or sanitizer report) in $log:"
+  grep -m 3 -A 3 -E "panicked at|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)" "$log"
+  echo "--- last lines of the libFuzzer output:"
+  tail -n 40 "$log" | cut -c 1-300
   artifact="$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)"
   echo "fuzz $target: ${execs:-?} executions, cov: ${cov:-?} ft: ${ft:-?}: FOUND something (exit status $rc)"
   if [ -n "$artifact" ] && [ -f "$artifact" ]; then
