@@ -110,8 +110,15 @@ rust_tests() {
 }
 
 # The fuzz targets, through the one script that runs them (also `make fuzz`). The build step
-# installs cargo-fuzz when missing; the run steps do not retry the install.
-fuzz_build() { bash tests/scripts/fuzz.sh build; }
+# installs cargo-fuzz when missing and checks the fuzz crate's formatting (fuzz/ is a workspace
+# of its own, outside `cargo fmt --all`); the run steps do not retry the install.
+fuzz_build() {
+  local ok=0
+  cargo fmt --manifest-path fuzz/Cargo.toml -- --check --color never \
+    || { echo "FAIL: fuzz/ is not formatted (cargo fmt --manifest-path fuzz/Cargo.toml)"; ok=1; }
+  bash tests/scripts/fuzz.sh build || ok=1
+  return $ok
+}
 fuzz_run() { FUZZ_SECS="$FUZZ_TEST_SECS" FUZZ_INSTALL=0 bash tests/scripts/fuzz.sh run "$1"; }
 
 # ---------------------------------------------------------------------------------------------
@@ -390,7 +397,7 @@ step "header check (cargo build --release, cbindgen vs include/oasis_net.h)" 150
 step "cargo fmt --check" 300 cargo fmt --all -- --check --color never
 step "cargo clippy -D warnings" 1500 cargo clippy --all-targets -- -D warnings
 step "rust tests" 1500 rust_tests
-step "fuzz build (cargo-fuzz, libFuzzer + ASan)" 1800 fuzz_build
+step "fuzz build (cargo-fuzz, libFuzzer + ASan; rustfmt of fuzz/)" 1800 fuzz_build
 for target in $(bash tests/scripts/fuzz.sh list); do
   step "fuzz $target" $((FUZZ_TEST_SECS + 900)) fuzz_run "$target"
 done

@@ -38,7 +38,30 @@ enum Outcome {
     },
 }
 
-fn run(handshake: &mut ClientHandshake, pieces: &[&[u8]]) -> Outcome {
+/// `bytes` with every `from` replaced by `to` (accept values: 28 bytes each).
+fn swap(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    let mut i = 0;
+    while i + from.len() <= out.len() {
+        if &out[i..i + from.len()] == from {
+            out[i..i + from.len()].copy_from_slice(to);
+            i += from.len();
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// `bytes` with this handshake's accept value put back to the sample one, so that the outcomes
+/// of two handshakes (two random keys) compare equal.
+fn restore(bytes: &[u8], accept: &[u8]) -> Vec<u8> {
+    swap(bytes, accept, SAMPLE_ACCEPT)
+}
+
+/// Runs the handshake on `pieces`; the outcome is given with the sample accept value in place
+/// of this handshake's own (see `restore`).
+fn run(handshake: &mut ClientHandshake, pieces: &[&[u8]], accept: &[u8]) -> Outcome {
     for (i, piece) in pieces.iter().enumerate() {
         match handshake.feed(piece) {
             Ok(ClientStep::NeedMore) => {}
@@ -49,12 +72,18 @@ fn run(handshake: &mut ClientHandshake, pieces: &[&[u8]]) -> Outcome {
                 for rest in &pieces[i + 1..] {
                     leftover.extend_from_slice(rest);
                 }
-                return Outcome::Open { protocol, leftover };
+                return Outcome::Open {
+                    protocol: protocol.map(|p| {
+                        String::from_utf8(restore(p.as_bytes(), accept)).expect("ASCII swap")
+                    }),
+                    leftover: restore(&leftover, accept),
+                };
             }
             Err(err) => {
                 return Outcome::Refused {
                     errno: err.errno,
-                    message: err.message,
+                    message: String::from_utf8(restore(err.message.as_bytes(), accept))
+                        .expect("ASCII swap"),
                 };
             }
         }
@@ -112,26 +141,14 @@ fuzz_target!(|data: &[u8]| {
     let whole_accept = check_request(whole_handshake.request(), &protocols);
     let chunked_accept = check_request(chunked_handshake.request(), &protocols);
 
-    let with_accept = |accept: &[u8]| {
-        let mut response = input.payload.to_vec();
-        let mut i = 0;
-        while i + SAMPLE_ACCEPT.len() <= response.len() {
-            if &response[i..i + SAMPLE_ACCEPT.len()] == SAMPLE_ACCEPT {
-                response[i..i + SAMPLE_ACCEPT.len()].copy_from_slice(accept);
-                i += SAMPLE_ACCEPT.len();
-            } else {
-                i += 1;
-            }
-        }
-        response
-    };
-    let whole_response = with_accept(&whole_accept);
-    let chunked_response = with_accept(&chunked_accept);
+    let whole_response = swap(input.payload, SAMPLE_ACCEPT, &whole_accept);
+    let chunked_response = swap(input.payload, SAMPLE_ACCEPT, &chunked_accept);
 
-    let whole = run(&mut whole_handshake, &[&whole_response]);
+    let whole = run(&mut whole_handshake, &[&whole_response], &whole_accept);
     let chunked = run(
         &mut chunked_handshake,
         &common::chunks(&chunked_response, &input.cuts),
+        &chunked_accept,
     );
     assert_eq!(
         whole, chunked,
@@ -146,7 +163,8 @@ fuzz_target!(|data: &[u8]| {
             whole_response.len()
         ),
         Outcome::Open { protocol, leftover } => {
-            assert!(whole_response.ends_with(&leftover));
+            // (The outcome carries the input's own bytes: the sample accept value.)
+            assert!(input.payload.ends_with(&leftover));
             let head = &whole_response[..whole_response.len() - leftover.len()];
             assert!(
                 head.len() <= HEAD_MAX,
