@@ -118,7 +118,9 @@ write("config", "server-limits", params(0, ("port", "65535"), ("websocket-messag
 write("config", "client-wss", params(1, ("tls-disable-certificate-validation", "yes"), ("tls-use-sni", "off"),
                                       ("ca-certs-file-path", "/etc/ssl/certs/ca-certificates.crt"),
                                       ("cert-file-path", "client.pem"), ("pkey-file-path", "client.key"),
-                                      ("websocket-protocols", "v1.oasis")))
+                                      ("websocket-protocols", "v1.oasis"), ("websocket-ping-interval-ms", "30000"),
+                                      ("websocket-pong-timeout-ms", "5000")))
+write("config", "server-keepalive-off", params(0, ("port", "1"), ("websocket-ping-interval-ms", "0")))
 write("config", "client-bad-size", params(1, ("websocket-message-size-max", "0")))
 write("config", "runtime", params(2, ("event-loop-threads", "4"), ("log-level", "debug"), ("offs-disable", "1")))
 write("config", "all-unknown", params(3, ("no-such-key", "x"), ("port", " 80 "), ("log-level", "9")))

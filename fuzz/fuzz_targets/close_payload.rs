@@ -9,21 +9,21 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use oasisnet::ws::frame::{self, INVALID_DATA, PROTOCOL_ERROR};
+use oasisnet::protocol::close::{self, INVALID_DATA, PROTOCOL_ERROR};
 
 fn sendable(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1013 | 3000..=4999)
 }
 
 fuzz_target!(|data: &[u8]| {
-    let result = frame::parse_close_payload(data);
+    let result = close::parse_close_payload(data);
     match data {
         [] => assert_eq!(result, Ok((1005, ""))),
         [_] => assert_eq!(result.map_err(|v| v.code), Err(PROTOCOL_ERROR)),
         [high, low, reason @ ..] => {
             let code = u16::from_be_bytes([*high, *low]);
             assert_eq!(
-                frame::close_code_is_sendable(code),
+                close::close_code_is_sendable(code),
                 sendable(code),
                 "code {code}"
             );

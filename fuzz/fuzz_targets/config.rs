@@ -117,28 +117,40 @@ fn check_connection(
             "{name:?}"
         );
     }
+    let limits = &connection.limits;
     assert_eq!(
-        connection.fragment_size_max as u64,
+        limits.fragment_max as u64,
         number(values, "websocket-fragment-size-max")
     );
     assert_eq!(
-        connection.message_size_max as u64,
+        limits.message_max as u64,
         number(values, "websocket-message-size-max")
     );
     assert_eq!(
-        connection.send_buffer_max as u64,
+        limits.send_buffer_max as u64,
         number(values, "send-buffer-size-max")
     );
     assert_eq!(
-        connection.handshake_timeout.as_millis() as u64,
+        limits.handshake_timeout.as_millis() as u64,
         number(values, "handshake-timeout-ms")
     );
     assert_eq!(
-        connection.close_timeout.as_millis() as u64,
+        limits.close_timeout.as_millis() as u64,
         number(values, "close-timeout-ms")
     );
-    assert!(connection.message_size_max >= 1 && connection.send_buffer_max >= 1);
-    assert!(!connection.handshake_timeout.is_zero() && !connection.close_timeout.is_zero());
+    // Keepalive: an interval of 0 is off.
+    let interval = number(values, "websocket-ping-interval-ms");
+    assert_eq!(
+        limits.ping_interval.map(|d| d.as_millis() as u64),
+        (interval > 0).then_some(interval)
+    );
+    assert_eq!(
+        limits.pong_timeout.as_millis() as u64,
+        number(values, "websocket-pong-timeout-ms")
+    );
+    assert!(limits.message_max >= 1 && limits.send_buffer_max >= 1);
+    assert!(!limits.handshake_timeout.is_zero() && !limits.close_timeout.is_zero());
+    assert!(!limits.pong_timeout.is_zero());
 }
 
 fn check_server(pairs: &[(String, String)]) {

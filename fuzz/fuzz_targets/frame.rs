@@ -22,9 +22,8 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use oasisnet::ws::frame::{
-    self, MAX_HEADER, Opcode, PROTOCOL_ERROR, Parse, TOO_BIG, encode_header,
-};
+use oasisnet::protocol::close::{self, INVALID_DATA, PROTOCOL_ERROR, TOO_BIG};
+use oasisnet::protocol::frame::{self, MAX_HEADER, Opcode, Parse, encode_header};
 
 /// The header as RFC 6455 section 5.2 lays it out, decoded without the library.
 struct Header {
@@ -74,21 +73,21 @@ fn opcode_number(opcode: Opcode) -> u8 {
 }
 
 fn check_close(payload: &[u8]) {
-    match frame::parse_close_payload(payload) {
+    match close::parse_close_payload(payload) {
         Ok((code, reason)) => {
             if payload.is_empty() {
                 assert_eq!((code, reason), (1005, ""));
             } else {
                 assert_eq!(code, u16::from_be_bytes([payload[0], payload[1]]));
                 assert!(
-                    frame::close_code_is_sendable(code),
+                    close::close_code_is_sendable(code),
                     "accepted close code {code}"
                 );
                 assert_eq!(reason.as_bytes(), &payload[2..]);
             }
         }
         Err(violation) => assert!(
-            violation.code == PROTOCOL_ERROR || violation.code == frame::INVALID_DATA,
+            violation.code == PROTOCOL_ERROR || violation.code == INVALID_DATA,
             "{violation:?}"
         ),
     }

@@ -17,7 +17,7 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use oasisnet::ws::handshake::{ServerHandshake, ServerStep};
+use oasisnet::protocol::handshake::{ServerHandshake, ServerStep};
 
 /// The largest request head the server accepts (handshake.rs HEAD_MAX).
 const HEAD_MAX: usize = 8192;
