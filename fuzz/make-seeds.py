@@ -174,3 +174,19 @@ for code, reason in [(1000, b""), (1001, b"going away"), (1011, "ünïcode".enco
     write("close_payload", f"close-{code}-{len(reason)}", struct.pack(">H", code) + reason)
 write("close_payload", "empty", b"")
 write("close_payload", "one-byte", b"\x03")
+
+# --- protocol_server / protocol_client: chunk byte, message_max/64, fragment_max, the stream ----
+# A server's peer masks its frames; a client's peer does not.
+for target, mk in (("protocol_server", M), ("protocol_client", None)):
+    def stream(chunk, max64, fragment, *fs):
+        return bytes([chunk, max64, fragment]) + b"".join(fs)
+    write(target, "echo-and-close", stream(0, 255, 0, frame(1, b"hello", mask=mk),
+                                           frame(2, bytes(range(200)), mask=mk), frame(8, close_1000, mask=mk)))
+    write(target, "fragmented-utf8", stream(3, 16, 0, frame(1, "h\u00e9".encode()[:2], fin=False, mask=mk),
+                                            frame(9, b"p", mask=mk), frame(0, "h\u00e9".encode()[2:], mask=mk)))
+    write(target, "fragmented-send", stream(7, 255, 3, frame(1, b"fragment me", mask=mk)))
+    write(target, "large", stream(200, 255, 0, frame(2, b"\x55" * 17000, mask=mk)))
+    write(target, "bad-utf8", stream(1, 4, 0, frame(1, b"\xff", mask=mk), frame(8, close_1000, mask=mk)))
+    write(target, "too-big", stream(2, 0, 0, frame(2, b"x" * 100, mask=mk)))
+    write(target, "ping-pong-close-1005", stream(5, 1, 0, frame(9, b"", mask=mk), frame(10, b"pong", mask=mk),
+                                                 frame(8, b"", mask=mk)))

@@ -42,6 +42,8 @@ max_len() {
   case "$1" in
     server_handshake|client_handshake) echo 12000 ;;
     frame) echo 8192 ;;
+    # Past 16 KiB, so that large frames take the direct-read path.
+    protocol_server|protocol_client) echo 40000 ;;
     *) echo 4096 ;;
   esac
 }

@@ -92,3 +92,5 @@ pub fn header_value<'a>(head: &'a [u8], name: &str) -> Option<&'a [u8]> {
 pub fn quiet() {
     oasisnet::log::set_level(oasisnet::log::LogLevel::Off);
 }
+
+pub mod protocol;
