@@ -137,7 +137,7 @@ impl Reader {
     /// A buffer to read straight into while large frames flow (after a large frame, or while
     /// a large frame is cut), or None: then read into the caller's buffer and `feed` it.
     pub fn direct_read_buffer(&mut self) -> Option<&mut [u8]> {
-        if !(self.large_frames || self.partial.needed >= LARGE_FRAME) {
+        if !self.wants_direct_read() {
             return None;
         }
         self.compact_partial();
@@ -253,12 +253,29 @@ impl Reader {
         }
     }
 
-    /// The socket is drained: a buffer kept for the next large frame is freed when no frame is
-    /// cut (an idle connection owns no buffer, whatever it received before).
-    pub fn release_if_idle(&mut self) {
+    /// The socket is drained: the buffer kept for large frames is given back when no frame is
+    /// cut, so an idle connection owns no buffer whatever it received before. The caller may
+    /// keep it for the next reader that wants one ([`Reader::lend_buffer`]).
+    pub fn release_if_idle(&mut self) -> Option<Vec<u8>> {
         if self.partial.filled == self.partial.consumed && self.partial.bytes.capacity() > 0 {
-            self.partial = PartialFrame::default();
+            return Some(std::mem::take(&mut self.partial).bytes);
         }
+        None
+    }
+
+    /// True when the next read should go straight into the reader's buffer.
+    pub fn wants_direct_read(&self) -> bool {
+        self.large_frames || self.partial.needed >= LARGE_FRAME
+    }
+
+    /// Hands the reader a buffer for its direct reads (one a drained reader gave back), when it
+    /// has none: no allocation, and no zero-filling, per burst of large frames.
+    pub fn lend_buffer(&mut self, buffer: Vec<u8>) -> Option<Vec<u8>> {
+        if self.partial.bytes.capacity() == 0 && self.partial.filled == 0 {
+            self.partial.bytes = buffer;
+            return None;
+        }
+        Some(buffer)
     }
 
     /// Frees what the reader holds (the connection ended).

@@ -46,6 +46,41 @@ pub(super) enum Phase {
     Finished,
 }
 
+/// A large-frame buffer a drained connection gave back, kept by its loop thread for the next
+/// connection whose large frames need one: bursts of large frames cost no allocation, and idle
+/// connections own no buffer. Larger buffers than this are not kept.
+const SPARE_BUFFER_MAX: usize = 256 * 1024;
+
+thread_local! {
+    static SPARE_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Gives the reader the loop's spare buffer if it is about to read large frames directly.
+fn lend_spare(reader: &mut Reader) {
+    if reader.wants_direct_read() {
+        let spare = SPARE_BUFFER.take();
+        if spare.capacity() > 0
+            && let Some(unused) = reader.lend_buffer(spare)
+        {
+            SPARE_BUFFER.set(unused);
+        }
+    }
+}
+
+/// Takes back a drained reader's buffer as the loop's spare (or frees it).
+fn keep_spare(reader: &mut Reader) {
+    if let Some(buffer) = reader.release_if_idle()
+        && buffer.capacity() <= SPARE_BUFFER_MAX
+    {
+        let previous = SPARE_BUFFER.take();
+        SPARE_BUFFER.set(if buffer.capacity() >= previous.capacity() {
+            buffer
+        } else {
+            previous
+        });
+    }
+}
+
 pub struct Session {
     pub(super) connection: Arc<Connection>,
     pub(super) group: Arc<ConnectionGroup>,
@@ -129,6 +164,9 @@ impl Session {
                 let Some(transport) = io.writer.transport.as_mut() else {
                     return Flow::Continue;
                 };
+                if open {
+                    lend_spare(&mut self.reader);
+                }
                 let (result, space, at_end, direct) =
                     match self.reader.direct_read_buffer().filter(|_| open) {
                         Some(target) => (
@@ -167,13 +205,13 @@ impl Session {
                     // ended with these bytes: then the next read reports the end, and no edge
                     // would come for it.
                     if n < space && !to_the_end && !at_end {
-                        self.reader.release_if_idle();
+                        keep_spare(&mut self.reader);
                         return Flow::Continue;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     // Drained: a buffer kept for large frames is not kept while idle.
-                    self.reader.release_if_idle();
+                    keep_spare(&mut self.reader);
                     return Flow::Continue;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

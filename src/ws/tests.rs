@@ -174,3 +174,16 @@ fn a_panic_in_onerror_still_ends_with_onclose() {
     server.shutdown().unwrap();
     super::registry::finalize().unwrap();
 }
+
+#[test]
+fn print_sizes() {
+    eprintln!(
+        "size_of: Connection {} Session {} Endpoint {} Reader {} Io {} Writer {}",
+        std::mem::size_of::<super::connection::Connection>(),
+        std::mem::size_of::<super::session::Session>(),
+        std::mem::size_of::<crate::protocol::Endpoint>(),
+        std::mem::size_of::<crate::protocol::Reader>(),
+        std::mem::size_of::<super::connection::Io>(),
+        std::mem::size_of::<super::connection::Writer>(),
+    );
+}
