@@ -112,8 +112,14 @@ pub struct Endpoint {
     /// The code we failed the connection with.
     failure: Option<u16>,
     timer: Option<(Instant, Timer)>,
-    /// Keepalive: when the peer was last heard from (None when keepalive is off).
-    last_heard: Option<Instant>,
+    /// Keepalive state, only while keepalive is on (boxed: most connections never have it, and
+    /// an idle connection's size is what a device with many of them pays).
+    keepalive: Option<Box<Keepalive>>,
+}
+
+struct Keepalive {
+    /// When the peer was last heard from.
+    last_heard: Instant,
     ping_outstanding: bool,
 }
 
@@ -126,8 +132,7 @@ impl Endpoint {
             close_received: None,
             failure: None,
             timer: Some((now + limits.handshake_timeout, Timer::Handshake)),
-            last_heard: None,
-            ping_outstanding: false,
+            keepalive: None,
         }
     }
 
@@ -148,22 +153,25 @@ impl Endpoint {
         self.state = State::Open;
         self.timer = None;
         if let Some(interval) = limits.ping_interval {
-            self.last_heard = Some(now);
+            self.keepalive = Some(Box::new(Keepalive {
+                last_heard: now,
+                ping_outstanding: false,
+            }));
             self.timer = Some((now + interval, Timer::Keepalive));
         }
     }
 
     /// Bytes arrived from the peer (only needed while keepalive is on: [`Endpoint::wants_traffic`]).
     pub fn heard(&mut self, now: Instant) {
-        if self.last_heard.is_some() {
-            self.last_heard = Some(now);
-            self.ping_outstanding = false;
+        if let Some(keepalive) = self.keepalive.as_mut() {
+            keepalive.last_heard = now;
+            keepalive.ping_outstanding = false;
         }
     }
 
     /// True when the owner should report received traffic with [`Endpoint::heard`].
     pub fn wants_traffic(&self) -> bool {
-        self.last_heard.is_some()
+        self.keepalive.is_some()
     }
 
     /// Frames and queues a message (fragmented by `limits.fragment_max`; masked by a client).
@@ -353,23 +361,26 @@ impl Endpoint {
         limits: &Limits,
         sink: &mut impl FrameSink,
     ) -> Expired {
-        let (Some(interval), Some(last_heard)) = (limits.ping_interval, self.last_heard) else {
+        let Some(interval) = limits.ping_interval else {
             return Expired::Nothing;
         };
         if self.state != State::Open {
             return Expired::Nothing;
         }
-        if self.ping_outstanding {
+        let Some(keepalive) = self.keepalive.as_mut() else {
+            return Expired::Nothing;
+        };
+        if keepalive.ping_outstanding {
             return Expired::PeerSilent;
         }
         // Traffic since the timer was set moves the ping (no timer churn per read).
-        let ping_at = last_heard + interval;
+        let ping_at = keepalive.last_heard + interval;
         if now < ping_at {
             self.timer = Some((ping_at, Timer::Keepalive));
             return Expired::Nothing;
         }
+        keepalive.ping_outstanding = true;
         self.write_frame(Opcode::Ping, true, &[], sink);
-        self.ping_outstanding = true;
         self.timer = Some((now + limits.pong_timeout, Timer::Keepalive));
         Expired::Nothing
     }

@@ -65,8 +65,9 @@ struct PartialFrame {
     bytes: Vec<u8>,
     consumed: usize,
     filled: usize,
-    /// The size of the cut frame once its header is known, else 0.
-    needed: usize,
+    /// The size of the cut frame once its header is known, else 0 (a frame is at most
+    /// `message_max`, an i32, so it fits).
+    needed: u32,
 }
 
 /// The fragmented message being assembled.
@@ -74,7 +75,8 @@ struct PartialFrame {
 struct Assembly {
     message: Vec<u8>,
     opcode: Option<Opcode>,
-    utf8_valid_upto: usize,
+    /// How much of `message` is known to be valid UTF-8 (at most `message_max`, an i32).
+    utf8_valid_upto: u32,
 }
 
 /// What one complete frame means.
@@ -265,7 +267,7 @@ impl Reader {
 
     /// True when the next read should go straight into the reader's buffer.
     pub fn wants_direct_read(&self) -> bool {
-        self.large_frames || self.partial.needed >= LARGE_FRAME
+        self.large_frames || self.partial.needed as usize >= LARGE_FRAME
     }
 
     /// Hands the reader a buffer for its direct reads (one a drained reader gave back), when it
@@ -312,7 +314,7 @@ impl Reader {
 
     /// The input ends inside a frame: keep its bytes for the next read.
     fn keep_cut_frame(&mut self, input: &mut Input<'_>, frame_len: usize) {
-        self.partial.needed = frame_len;
+        self.partial.needed = u32::try_from(frame_len).unwrap_or(u32::MAX);
         match input.source {
             Source::Input => {
                 let rest = std::mem::take(&mut input.bytes);
@@ -384,7 +386,7 @@ impl Assembly {
                 if !info.fin {
                     return Step::Absorbed;
                 }
-                if opcode == Opcode::Text && self.utf8_valid_upto != self.message.len() {
+                if opcode == Opcode::Text && self.utf8_valid_upto as usize != self.message.len() {
                     return Step::Fail(violation(
                         INVALID_DATA,
                         "text message ends inside a UTF-8 sequence",
@@ -412,13 +414,16 @@ impl Assembly {
         if self.opcode == Some(Opcode::Text) {
             // Check as fragments arrive, so invalid text fails fast; an incomplete sequence at
             // the end may still be completed by the next fragment.
-            match std::str::from_utf8(&self.message[self.utf8_valid_upto..]) {
-                Ok(_) => self.utf8_valid_upto = self.message.len(),
+            let checked = self.utf8_valid_upto as usize;
+            let valid = match std::str::from_utf8(&self.message[checked..]) {
+                Ok(_) => self.message.len(),
                 Err(err) if err.error_len().is_some() => {
                     return Err(violation(INVALID_DATA, "text message is not UTF-8"));
                 }
-                Err(err) => self.utf8_valid_upto += err.valid_up_to(),
-            }
+                Err(err) => checked + err.valid_up_to(),
+            };
+            // At most message_max, which the table bounds to i32::MAX.
+            self.utf8_valid_upto = u32::try_from(valid).unwrap_or(u32::MAX);
         }
         Ok(())
     }

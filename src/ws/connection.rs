@@ -185,7 +185,7 @@ pub struct Connection {
     pub event_loop: Arc<LoopShared>,
     pub io: Mutex<Io>,
     peer: OnceLock<SocketAddr>,
-    protocol: OnceLock<String>,
+    protocol: OnceLock<Box<str>>,
     user_data: AtomicUsize,
     /// The handle an API layer gave this connection (0 until it needs one): the C surface
     /// publishes each connection once and compares handles with it.
@@ -316,12 +316,12 @@ impl Connection {
     }
 
     pub fn protocol(&self) -> Option<String> {
-        self.protocol.get().cloned()
+        self.protocol.get().map(|p| p.to_string())
     }
 
     pub fn set_protocol(&self, protocol: Option<String>) {
         if let Some(protocol) = protocol {
-            let _ = self.protocol.set(protocol);
+            let _ = self.protocol.set(protocol.into_boxed_str());
         }
     }
 

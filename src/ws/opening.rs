@@ -80,7 +80,10 @@ impl Session {
         Session::new(
             connection,
             group,
-            Phase::OpenedElsewhere { leftover, opened },
+            Phase::OpenedElsewhere(Box::new(super::session::OpenedElsewhere {
+                leftover,
+                opened,
+            })),
         )
     }
 
@@ -91,13 +94,17 @@ impl Session {
         code: u16,
         why: String,
     ) -> Box<Session> {
-        Session::new(connection, group, Phase::FailedElsewhere { code, why })
+        Session::new(
+            connection,
+            group,
+            Phase::FailedElsewhere(Box::new((code, why))),
+        )
     }
 
     /// Added to the loop: registers the socket and runs what must happen first.
     pub(super) fn start_opening(&mut self, cx: &mut Context) -> Flow {
-        if let Phase::FailedElsewhere { code, why } = &self.phase {
-            let (code, why) = (*code, why.clone());
+        if let Phase::FailedElsewhere(failed) = &self.phase {
+            let (code, why) = (failed.0, failed.1.clone());
             return self.fail_before_open_with(code, &why);
         }
         if let Phase::Connecting(connecting) = &self.phase {
@@ -119,9 +126,9 @@ impl Session {
         if let Err(err) = registered {
             return self.fail_before_open(&format!("cannot watch the socket: {err}"));
         }
-        if let Phase::OpenedElsewhere { leftover, opened } = &mut self.phase {
-            let leftover = std::mem::take(leftover);
-            let opened = opened.take();
+        if let Phase::OpenedElsewhere(elsewhere) = &mut self.phase {
+            let leftover = std::mem::take(&mut elsewhere.leftover);
+            let opened = elsewhere.opened.take();
             self.phase = Phase::Open;
             self.emit(EventKind::Open, MessageKind::None, 0, &[]);
             if let Some(opened) = opened {

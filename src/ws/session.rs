@@ -30,16 +30,12 @@ pub(super) enum Phase {
     /// response.
     Connecting(Box<Connecting>),
     /// Client opened by a blocking `wsOpenConnection`: onOpen is still to be delivered (then the
-    /// waiting caller is told), and `leftover` bytes arrived right after the handshake.
-    OpenedElsewhere {
-        leftover: Vec<u8>,
-        opened: Option<SyncSender<()>>,
-    },
-    /// Client whose open failed before the loop got it: onError is still to be delivered.
-    FailedElsewhere {
-        code: u16,
-        why: String,
-    },
+    /// waiting caller is told), and bytes arrived right after the handshake. (Boxed, as the
+    /// rare phases are: the phase is part of every connection's size.)
+    OpenedElsewhere(Box<OpenedElsewhere>),
+    /// Client whose open failed before the loop got it: onError (code, why) is still to be
+    /// delivered.
+    FailedElsewhere(Box<(u16, String)>),
     Open,
     /// Closing handshake over (or failed) and onClose delivered: waiting for the TCP close.
     Lingering,
@@ -79,6 +75,11 @@ fn keep_spare(reader: &mut Reader) {
             previous
         });
     }
+}
+
+pub(super) struct OpenedElsewhere {
+    pub(super) leftover: Vec<u8>,
+    pub(super) opened: Option<SyncSender<()>>,
 }
 
 pub struct Session {
@@ -383,9 +384,9 @@ impl Session {
                 );
                 self.close_without_handshake()
             }
-            Phase::Connecting(_)
-            | Phase::OpenedElsewhere { .. }
-            | Phase::FailedElsewhere { .. } => self.fail_before_open(why),
+            Phase::Connecting(_) | Phase::OpenedElsewhere(_) | Phase::FailedElsewhere(_) => {
+                self.fail_before_open(why)
+            }
             _ => self.finish(),
         }
     }
@@ -466,9 +467,7 @@ impl Session {
     /// Stopped by finalize (the loop is ending): nothing waits for the peer any more.
     fn abandon(&mut self) -> Flow {
         match self.phase {
-            Phase::Connecting(_)
-            | Phase::OpenedElsewhere { .. }
-            | Phase::FailedElsewhere { .. } => {
+            Phase::Connecting(_) | Phase::OpenedElsewhere(_) | Phase::FailedElsewhere(_) => {
                 self.fail_before_open("connection abandoned before it opened")
             }
             Phase::Open => self.close_without_handshake(),

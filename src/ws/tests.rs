@@ -175,15 +175,31 @@ fn a_panic_in_onerror_still_ends_with_onclose() {
     super::registry::finalize().unwrap();
 }
 
+/// What an idle connection costs is mostly these objects: growing one must be a decision
+/// (docs/BENCHMARKS.md measures the RSS per idle connection), not an accident.
 #[test]
-fn print_sizes() {
-    eprintln!(
-        "size_of: Connection {} Session {} Endpoint {} Reader {} Io {} Writer {}",
-        std::mem::size_of::<super::connection::Connection>(),
-        std::mem::size_of::<super::session::Session>(),
-        std::mem::size_of::<crate::protocol::Endpoint>(),
-        std::mem::size_of::<crate::protocol::Reader>(),
-        std::mem::size_of::<super::connection::Io>(),
-        std::mem::size_of::<super::connection::Writer>(),
-    );
+#[cfg(target_pointer_width = "64")]
+fn per_connection_objects_stay_within_their_budget() {
+    let sizes = [
+        (
+            "Connection",
+            std::mem::size_of::<super::connection::Connection>(),
+            232,
+        ),
+        (
+            "Session",
+            std::mem::size_of::<super::session::Session>(),
+            152,
+        ),
+        (
+            "Endpoint",
+            std::mem::size_of::<crate::protocol::Endpoint>(),
+            48,
+        ),
+        ("Reader", std::mem::size_of::<crate::protocol::Reader>(), 88),
+    ];
+    for (name, size, budget) in sizes {
+        eprintln!("{name}: {size} bytes (budget {budget})");
+        assert!(size <= budget, "{name} is {size} bytes, over its {budget}");
+    }
 }
