@@ -12,6 +12,7 @@ mod opening;
 pub mod registry;
 pub mod server;
 pub mod session;
+mod spare_buffer;
 pub mod url;
 
 #[cfg(test)]

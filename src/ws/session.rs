@@ -11,6 +11,7 @@ use super::connection::{Connection, Io};
 use super::event::{Event, EventKind, MessageKind};
 use super::group::ConnectionGroup;
 use super::opening::Connecting;
+use super::spare_buffer::{keep_spare, lend_spare};
 use crate::log::log;
 use crate::protocol::close::{self, Violation, violation};
 use crate::protocol::handshake::ServerHandshake;
@@ -40,41 +41,6 @@ pub(super) enum Phase {
     /// Closing handshake over (or failed) and onClose delivered: waiting for the TCP close.
     Lingering,
     Finished,
-}
-
-/// A large-frame buffer a drained connection gave back, kept by its loop thread for the next
-/// connection whose large frames need one: bursts of large frames cost no allocation, and idle
-/// connections own no buffer. Larger buffers than this are not kept.
-const SPARE_BUFFER_MAX: usize = 256 * 1024;
-
-thread_local! {
-    static SPARE_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
-}
-
-/// Gives the reader the loop's spare buffer if it is about to read large frames directly.
-fn lend_spare(reader: &mut Reader) {
-    if reader.wants_direct_read() {
-        let spare = SPARE_BUFFER.take();
-        if spare.capacity() > 0
-            && let Some(unused) = reader.lend_buffer(spare)
-        {
-            SPARE_BUFFER.set(unused);
-        }
-    }
-}
-
-/// Takes back a drained reader's buffer as the loop's spare (or frees it).
-fn keep_spare(reader: &mut Reader) {
-    if let Some(buffer) = reader.release_if_idle()
-        && buffer.capacity() <= SPARE_BUFFER_MAX
-    {
-        let previous = SPARE_BUFFER.take();
-        SPARE_BUFFER.set(if buffer.capacity() >= previous.capacity() {
-            buffer
-        } else {
-            previous
-        });
-    }
 }
 
 pub(super) struct OpenedElsewhere {
