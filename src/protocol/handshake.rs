@@ -245,12 +245,12 @@ impl ClientHandshake {
         let mut headers = [httparse::EMPTY_HEADER; HEADERS_MAX];
         let mut response = httparse::Response::new(&mut headers);
         let refused = |why: String| HandshakeRefused(format!("WebSocket handshake refused: {why}"));
-        let head_len = match response.parse(&self.head) {
-            Ok(httparse::Status::Complete(len)) if len > HEAD_MAX => {
-                return Err(refused("response head too large".into()));
-            }
+        // As on the server: only the first HEAD_MAX bytes are parsed, so the outcome does not
+        // depend on how the bytes arrived.
+        let window = &self.head[..self.head.len().min(HEAD_MAX)];
+        let head_len = match response.parse(window) {
             Ok(httparse::Status::Complete(len)) => len,
-            Ok(httparse::Status::Partial) if self.head.len() > HEAD_MAX => {
+            Ok(httparse::Status::Partial) if self.head.len() >= HEAD_MAX => {
                 return Err(refused("response head too large".into()));
             }
             Ok(httparse::Status::Partial) => return Ok(ClientStep::NeedMore),
