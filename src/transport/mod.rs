@@ -155,6 +155,20 @@ impl Transport {
         }
     }
 
+    /// Sends `count` bytes of `file` from `offset` (advanced by what went) straight from the
+    /// kernel: plain TCP only (TLS must encrypt, so it gives `Unsupported`).
+    pub fn send_file(
+        &mut self,
+        file: std::os::fd::RawFd,
+        offset: &mut libc::off_t,
+        count: usize,
+    ) -> io::Result<usize> {
+        match self {
+            Transport::Plain(stream) => nosigpipe::send_file(stream, file, offset, count),
+            Transport::Tls(_) => Err(io::ErrorKind::Unsupported.into()),
+        }
+    }
+
     /// The pending socket error of a non-blocking connect, if any.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.tcp().take_error()
