@@ -13,7 +13,7 @@ use super::{
     HttpServer, HttpUpStreamDelegateVTable, OasisKeyValue, WsEventDelegateVTable, boundary, c_str,
     key_values,
 };
-use crate::config::{HttpServerConfig, ServiceConfig};
+use crate::config::{ConnectionSettings, HttpServerConfig};
 use crate::error::Error;
 use crate::http::server::HttpServer as Server;
 use std::ffi::{c_char, c_void};
@@ -215,7 +215,7 @@ pub unsafe extern "C" fn createHttpWsService(
         let path = unsafe { c_str(url_path, "url_path") }?;
         // SAFETY: forwarded caller contract.
         let pairs = unsafe { key_values(parameters, count) }?;
-        let settings = ServiceConfig::parse(&pairs)?;
+        let settings = ConnectionSettings::parse_service(&pairs)?;
         server.add_service(path, settings, delegate)?;
         Ok(0)
     })
