@@ -118,19 +118,34 @@ pub fn upgrade_response(
     request: &httparse::Request<'_, '_>,
     accepted_protocols: &[String],
 ) -> Result<(Vec<u8>, Option<String>), Refused> {
-    if request.method != Some("GET") {
+    upgrade_response_for(
+        request.method.unwrap_or(""),
+        request.version.unwrap_or(u8::MAX),
+        request.headers,
+        accepted_protocols,
+    )
+}
+
+/// [`upgrade_response`] for a request head kept as its parts (the HTTP server's parsed head):
+/// the method, the minor version (1 for HTTP/1.1) and the headers.
+pub fn upgrade_response_for(
+    method: &str,
+    version: u8,
+    headers: &[httparse::Header<'_>],
+    accepted_protocols: &[String],
+) -> Result<(Vec<u8>, Option<String>), Refused> {
+    if method != "GET" {
         return Err(refusal(
             "405 Method Not Allowed",
             "not a GET request",
             "Allow: GET\r\n",
         ));
     }
-    if request.version != Some(1) {
+    if version != 1 {
         return Err(refusal("400 Bad Request", "not HTTP/1.1", ""));
     }
     let header = |name: &str| {
-        request
-            .headers
+        headers
             .iter()
             .find(|h| h.name.eq_ignore_ascii_case(name))
             .map(|h| h.value)
@@ -170,8 +185,7 @@ pub fn upgrade_response(
             "",
         ));
     }
-    let offered: Vec<&str> = request
-        .headers
+    let offered: Vec<&str> = headers
         .iter()
         .filter(|h| h.name.eq_ignore_ascii_case("Sec-WebSocket-Protocol"))
         .flat_map(|h| split_tokens(h.value))
