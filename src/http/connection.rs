@@ -15,19 +15,24 @@ use super::files::{self, Resolved};
 use super::parse::path::{CleanPath, clean_path};
 use super::parse::range::{RangeAnswer, range};
 use super::parse::request::{HeadStep, RequestHead, parse_head};
-use super::parse::{mime, response};
+use super::parse::{date, mime, response};
 use super::server::ServerShared;
+use super::service::WsService;
 use super::stream::{FileStream, Pump};
 use super::upstream::{Exchange, Response};
 use crate::log::log;
+use crate::protocol::Role;
+use crate::protocol::handshake::upgrade_response_for;
 use crate::runtime::{Context, Flow, Readiness, Task};
 use crate::ws::admission::Admission;
-use crate::ws::connection::Writer;
+use crate::ws::connection::{Connection, OpenInfo, Writer};
+use crate::ws::session::Session;
 use std::any::Any;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::cell::RefCell;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// After an answer that ends the connection, how long the peer may take to read it and close:
 /// closing a socket with unread input sends a reset, which can destroy the answer in flight.
@@ -174,23 +179,24 @@ impl HttpConnection {
                 HeadStep::NeedMore => break,
                 HeadStep::Refuse(status, why) => {
                     log!(Debug, "http connection {}: {status}: {why}", self.id);
-                    self.error_answer(status, why, false);
+                    self.error_answer(status, false);
                     used = input.len();
                     break;
                 }
                 HeadStep::Complete(head) => head,
             };
-            let total = head.head_len + head.body_len();
+            let total = head.head_len + head.body.bytes() as usize;
             if rest.len() < total {
                 if head.expect_continue && !self.continue_sent {
-                    self.writer.write_raw(b"HTTP/1.1 100 Continue\r\n\r\n");
+                    self.writer.write_raw(response::CONTINUE);
                     self.continue_sent = true;
                 }
                 break;
             }
             self.continue_sent = false;
             let body = &rest[head.head_len..total];
-            let routed = self.route(cx, &head, body, &input[used + total..]);
+            let raw_head = &rest[..head.head_len];
+            let routed = self.route(cx, &head, raw_head, body, &input[used + total..]);
             used += total;
             match routed {
                 Routed::HandedOver => return Flow::Finished,
@@ -218,12 +224,15 @@ impl HttpConnection {
         &mut self,
         cx: &mut Context,
         head: &RequestHead<'_>,
+        raw_head: &[u8],
         body: &[u8],
         after: &[u8],
     ) -> Routed {
         self.keep_alive = head.keep_alive;
-        if head.version == 1 && !head.has_host {
-            self.error_answer(400, "HTTP/1.1 request without Host", head.is_head());
+        let is_head = head.method == "HEAD";
+        if head.version == 1 && head.host.is_none() {
+            log!(Debug, "http connection {}: HTTP/1.1 request without Host", self.id);
+            self.error_answer(400, is_head);
             return Routed::Answered;
         }
         let (path, query) = match clean_path(head.target) {
@@ -231,7 +240,8 @@ impl HttpConnection {
                 ((decoded, trailing_slash), query.unwrap_or(""))
             }
             (CleanPath::Bad(why), _) => {
-                self.error_answer(400, why, head.is_head());
+                log!(Debug, "http connection {}: 400: {why}", self.id);
+                self.error_answer(400, is_head);
                 return Routed::Answered;
             }
         };
@@ -252,40 +262,37 @@ impl HttpConnection {
         }
         if let Some(service) = server.service(&path) {
             if head.upgrade_websocket {
-                return self.upgrade(cx, head, &service, &path, query, after);
+                return self.upgrade(cx, head, raw_head, &service, after);
             }
             if head.method == "GET" {
-                self.fixed_answer(
-                    head,
-                    426,
-                    &[("Upgrade", "websocket")],
-                    "this path is a WebSocket service: upgrade to websocket",
-                );
+                self.fixed_answer(is_head, 426, &[("Upgrade", "websocket")]);
             } else {
-                self.fixed_answer(head, 405, &[("Allow", "GET")], "use GET with an upgrade");
+                self.fixed_answer(is_head, 405, &[("Allow", "GET")]);
             }
             return Routed::Answered;
         }
         if head.upgrade_websocket {
             self.keep_alive = false;
-            self.fixed_answer(head, 404, &[], "no WebSocket service on this path");
+            self.fixed_answer(is_head, 404, &[]);
             return Routed::Answered;
         }
         if let Some(root) = &server.root {
             match files::resolve(root, &path, trailing_slash) {
-                Resolved::File { file, meta, path: file_path } => {
-                    if !head.is_get_or_head() {
-                        self.fixed_answer(head, 405, &[("Allow", "GET, HEAD")], "method not allowed");
+                Resolved::File { file, meta, .. } => {
+                    if head.method != "GET" && !is_head {
+                        self.fixed_answer(is_head, 405, &[("Allow", "GET, HEAD")]);
                         return Routed::Answered;
                     }
-                    return self.file_answer(head, file, &meta, &file_path);
+                    // The content type follows the name asked for (a link is served under
+                    // the link's name).
+                    return self.file_answer(head, file, &meta, &path);
                 }
                 Resolved::Redirect(location) => {
                     let location = match query {
                         "" => location,
                         query => format!("{location}?{query}"),
                     };
-                    self.fixed_answer(head, 301, &[("Location", &location)], "moved");
+                    self.fixed_answer(is_head, 301, &[("Location", &location)]);
                     return Routed::Answered;
                 }
                 Resolved::NotFound => {}
@@ -297,7 +304,7 @@ impl HttpConnection {
             self.firmware_answer(head, exchange.response);
             return Routed::Answered;
         }
-        self.fixed_answer(head, 404, &[], "not found");
+        self.fixed_answer(is_head, 404, &[]);
         Routed::Answered
     }
 
@@ -326,31 +333,34 @@ impl HttpConnection {
         head: &RequestHead<'_>,
         file: std::fs::File,
         meta: &std::fs::Metadata,
-        path: &std::path::Path,
+        name: &str,
     ) -> Routed {
+        let is_head = head.method == "HEAD";
         let length = meta.len();
-        let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-        let last_modified = httpdate::fmt_http_date(modified);
+        let modified = files::last_modified(meta);
+        let last_modified = modified.to_string();
         if let Some(since) = head.header("if-modified-since")
-            && response::not_modified_since(since, modified)
+            && !date::is_modified_since(since, modified)
         {
-            let extra = [("Last-Modified", last_modified.as_str())];
-            self.head_only(head, 304, &extra, None, None);
+            self.send_head(304, &[("Last-Modified", &last_modified)], None);
             return Routed::Answered;
         }
-        let mut wanted = RangeAnswer::Full;
-        if let Some(spec) = head.header("range") {
-            let range_applies = head
-                .header("if-range")
-                .is_none_or(|tag| tag == last_modified.as_bytes());
-            if range_applies {
-                wanted = range(spec, length);
+        let wanted = match head.header("range") {
+            Some(spec)
+                if head
+                    .header("if-range")
+                    .is_none_or(|tag| date::if_range_matches(tag, modified)) =>
+            {
+                range(spec, length)
             }
-        }
-        let content_type = mime::content_type(&path.to_string_lossy());
+            _ => RangeAnswer::Full,
+        };
         let (status, start, count, content_range) = match wanted {
             RangeAnswer::Full => (200, 0, length, None),
-            RangeAnswer::Partial { start, end_inclusive } => (
+            RangeAnswer::Partial {
+                start,
+                end_inclusive,
+            } => (
                 206,
                 start,
                 end_inclusive - start + 1,
@@ -358,24 +368,21 @@ impl HttpConnection {
             ),
             RangeAnswer::Unsatisfiable => {
                 let unsatisfied = format!("bytes */{length}");
-                self.fixed_answer(
-                    head,
-                    416,
-                    &[("Content-Range", &unsatisfied)],
-                    "range not satisfiable",
-                );
+                self.fixed_answer(is_head, 416, &[("Content-Range", &unsatisfied)]);
                 return Routed::Answered;
             }
         };
         let mut extra = vec![
+            ("Content-Type", mime::content_type(name)),
             ("Last-Modified", last_modified.as_str()),
             ("Accept-Ranges", "bytes"),
+            ("X-Content-Type-Options", "nosniff"),
         ];
         if let Some(content_range) = &content_range {
             extra.push(("Content-Range", content_range.as_str()));
         }
-        self.head_only(head, status, &extra, Some(content_type), Some(count));
-        if head.is_head() || count == 0 {
+        self.send_head(status, &extra, Some(count));
+        if is_head || count == 0 {
             return Routed::Answered;
         }
         Routed::Streaming(Box::new(FileStream::new(file, start, count)))
@@ -383,87 +390,41 @@ impl HttpConnection {
 
     /// The firmware's answer (filter refusal or onRequest): its status, headers and body.
     fn firmware_answer(&mut self, head: &RequestHead<'_>, answer: Response) {
-        let extra: Vec<(&str, &str)> = answer
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
+        let no_body = matches!(answer.status, 100..=199 | 204 | 304);
         let content_type = answer
             .content_type
             .as_deref()
-            .or((!answer.body.is_empty()).then_some("application/octet-stream"));
-        self.head_only(
-            head,
-            answer.status,
-            &extra,
-            content_type,
-            Some(answer.body.len() as u64),
-        );
-        if !head.is_head() && !response::forbids_body(answer.status) {
+            .or((!answer.body.is_empty()).then_some(mime::DEFAULT));
+        let mut extra: Vec<(&str, &str)> = Vec::with_capacity(answer.headers.len() + 1);
+        if let Some(content_type) = content_type.filter(|_| !no_body) {
+            extra.push(("Content-Type", content_type));
+        }
+        extra.extend(answer.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        let length = (!no_body).then_some(answer.body.len() as u64);
+        self.send_head(answer.status, &extra, length);
+        if head.method != "HEAD" && !no_body {
             self.writer.write_raw(&answer.body);
         }
     }
 
-    /// A short answer of the server's own, with a text body saying why.
-    fn fixed_answer(
-        &mut self,
-        head: &RequestHead<'_>,
-        status: u16,
-        extra: &[(&str, &str)],
-        why: &str,
-    ) {
-        let body = format!("{status} {}: {why}\n", response::reason(status));
-        self.head_only(
-            head,
-            status,
-            extra,
-            Some("text/plain; charset=utf-8"),
-            Some(body.len() as u64),
-        );
-        if !head.is_head() {
-            self.writer.write_raw(body.as_bytes());
-        }
+    /// A short answer of the server's own, with a text body naming the status.
+    fn fixed_answer(&mut self, is_head: bool, status: u16, extra: &[(&str, &str)]) {
+        let mut out = Vec::with_capacity(256);
+        with_date(|date| response::error(&mut out, status, date, self.keep_alive, extra, !is_head));
+        self.writer.write_raw(&out);
     }
 
-    /// A refusal before a request could be read whole (400, 408, 413, 414, 431, 501, 505):
-    /// the connection ends after it.
-    fn error_answer(&mut self, status: u16, why: &str, is_head: bool) {
+    /// A refusal of a request that could not be read whole, or must not be answered further
+    /// (400, 408, 413, 414, 431, 501, 505): the connection ends after it.
+    fn error_answer(&mut self, status: u16, is_head: bool) {
         self.keep_alive = false;
-        let mut out = Vec::with_capacity(256);
-        let body = format!("{status} {}: {why}\n", response::reason(status));
-        response::write_head(
-            &mut out,
-            status,
-            false,
-            &[],
-            Some("text/plain; charset=utf-8"),
-            Some(body.len() as u64),
-        );
-        if !is_head {
-            out.extend_from_slice(body.as_bytes());
-        }
-        self.writer.write_raw(&out);
+        self.fixed_answer(is_head, status, &[]);
         self.state = State::Closing(Instant::now());
     }
 
-    fn head_only(
-        &mut self,
-        head: &RequestHead<'_>,
-        status: u16,
-        extra: &[(&str, &str)],
-        content_type: Option<&str>,
-        length: Option<u64>,
-    ) {
-        let _ = head;
+    fn send_head(&mut self, status: u16, extra: &[(&str, &str)], length: Option<u64>) {
         let mut out = Vec::with_capacity(256);
-        response::write_head(
-            &mut out,
-            status,
-            self.keep_alive,
-            extra,
-            content_type,
-            length,
-        );
+        with_date(|date| response::head(&mut out, status, date, length, self.keep_alive, extra));
         self.writer.write_raw(&out);
     }
 
@@ -527,19 +488,73 @@ impl HttpConnection {
         Flow::Continue
     }
 
-    /// A WebSocket service accepts the upgrade: its 101 goes out, and the socket, with the
-    /// frames that came behind the request, moves to the WebSocket layer on this loop.
+    /// A WebSocket service answers the upgrade. Accepted: the 101 goes out (behind the
+    /// answers to earlier pipelined requests, in the same send buffer), and the socket, with
+    /// the frames that came behind the request, moves to the WebSocket layer on this loop,
+    /// under this connection's id. Refused: the handshake's answer, then the connection ends.
     fn upgrade(
         &mut self,
         cx: &mut Context,
         head: &RequestHead<'_>,
-        service: &Arc<super::service::WsService>,
-        path: &str,
-        query: &str,
+        raw_head: &[u8],
+        service: &Arc<WsService>,
         after: &[u8],
     ) -> Routed {
-        let _ = (cx, head, service, path, query, after);
-        todo!("hand-over")
+        let answer = upgrade_response_for(
+            head.method,
+            head.version,
+            head.headers(),
+            &service.settings.protocols,
+        );
+        let (response, protocol) = match answer {
+            Ok(accepted) => accepted,
+            Err(refused) => {
+                log!(
+                    Debug,
+                    "http connection {}: upgrade refused: {}",
+                    self.id,
+                    refused.reason
+                );
+                self.keep_alive = false;
+                self.writer.write_raw(&refused.response);
+                self.state = State::Closing(Instant::now());
+                return Routed::Answered;
+            }
+        };
+        let mut writer = std::mem::replace(&mut self.writer, Writer::new(None));
+        writer.corked = false;
+        writer.write_raw(&response);
+        if let Some(transport) = writer.transport.as_mut()
+            && let Err(err) = transport.deregister(cx.registry)
+        {
+            log!(Warn, "http connection {}: cannot hand the socket over: {err}", self.id);
+            return Routed::HandedOver;
+        }
+        let connection = Connection::with_writer(
+            self.id,
+            Role::Server,
+            service.settings.clone(),
+            service.delegate.clone(),
+            cx.event_loop.clone(),
+            writer,
+        );
+        connection.set_peer_address(self.peer);
+        connection.set_opened(OpenInfo::new(
+            protocol,
+            head.target.to_string(),
+            Some(raw_head.to_vec()),
+        ));
+        service.group.add(&connection);
+        let session = Session::upgraded(
+            connection,
+            service.group.clone(),
+            after.to_vec(),
+            self.admission.take(),
+        );
+        let id = self.id;
+        // Runs in this same turn, once this task (and its registration) is gone.
+        drop(cx.event_loop.enqueue(move |tasks| tasks.adopt(id, session)));
+        Routed::HandedOver
     }
 
     /// Ends the connection now.
@@ -584,7 +599,7 @@ impl Task for HttpConnection {
             State::Request(_) if self.input.is_empty() => self.finish(cx),
             State::Request(_) => {
                 log!(Debug, "http connection {}: request timed out", self.id);
-                self.error_answer(408, "the request did not arrive in time", false);
+                self.error_answer(408, false);
                 self.input = Vec::new();
                 self.progress(cx)
             }
@@ -630,4 +645,24 @@ impl Drop for HttpConnection {
     fn drop(&mut self) {
         self.server.untrack(self.id);
     }
+}
+
+thread_local! {
+    /// The `Date` header's text, made once per second per thread.
+    static DATE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+}
+
+pub(crate) fn with_date<R>(f: impl FnOnce(&str) -> R) -> R {
+    let now = SystemTime::now();
+    let second = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    DATE.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        if cached.0 != second {
+            *cached = (second, files::http_date(now).to_string());
+        }
+        f(&cached.1)
+    })
 }

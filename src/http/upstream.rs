@@ -2,6 +2,7 @@
 //! the answer to a request that matched no WebSocket service and no file. The core knows
 //! nothing of C: `src/ffi` implements [`UpstreamHandler`] for a C delegate.
 
+use super::parse::response;
 use crate::error::{Error, Result};
 use crate::log::log;
 use crate::ws::delegate::Gate;
@@ -54,15 +55,6 @@ impl Default for Response {
     }
 }
 
-/// Headers the server writes itself: one set by the firmware would contradict the framing.
-const RESERVED: [&str; 5] = [
-    "content-length",
-    "transfer-encoding",
-    "connection",
-    "date",
-    "content-type",
-];
-
 impl Response {
     pub fn set_status(&mut self, status: i32) -> Result<()> {
         if !(200..=599).contains(&status) {
@@ -79,19 +71,19 @@ impl Response {
     /// the server writes itself (Content-Length, Transfer-Encoding, Connection, Date,
     /// Content-Type) gives `EINVAL`, and nothing reaches the wire.
     pub fn add_header(&mut self, name: &str, value: &str) -> Result<()> {
-        if name.is_empty() || !name.bytes().all(is_token_byte) {
+        if !response::is_token(name) {
             return Err(Error::invalid(format!(
                 "header name {name:?} is not an HTTP token"
             )));
         }
-        if RESERVED.iter().any(|r| name.eq_ignore_ascii_case(r)) {
+        if response::is_reserved(name) || name.eq_ignore_ascii_case("content-type") {
             return Err(Error::invalid(format!(
                 "header {name} is written by the server (use httpResponseSetBody for the content type)"
             )));
         }
-        if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+        if !response::is_field_value(value.as_bytes()) {
             return Err(Error::invalid(format!(
-                "the value of header {name} holds CR, LF or NUL"
+                "the value of header {name} holds CR, LF, NUL or another control character"
             )));
         }
         self.headers.push((name.to_string(), value.to_string()));
@@ -101,20 +93,17 @@ impl Response {
 
     pub fn set_body(&mut self, content_type: Option<&str>, body: &[u8]) -> Result<()> {
         if let Some(kind) = content_type
-            && kind.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
+            && !response::is_field_value(kind.as_bytes())
         {
-            return Err(Error::invalid("the content type holds CR, LF or NUL"));
+            return Err(Error::invalid(
+                "the content type holds CR, LF, NUL or another control character",
+            ));
         }
         self.content_type = content_type.map(str::to_string);
         self.body = body.to_vec();
         self.touched = true;
         Ok(())
     }
-}
-
-/// RFC 9110 token characters.
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Receives requests, on the event-loop thread of their connection.
