@@ -365,6 +365,17 @@ pub const KEYS: &[KeyInfo] = &[
             value.millis()),
     ),
     KeyInfo {
+        name: "websocket-keep-request-headers",
+        kind: ValueKind::Bool,
+        default: Some("0"),
+        default_note: "",
+        effect: "Keep each connection's upgrade request head for the connection's life, so that wsConnectionRequestHeader answers after onOpen too. Otherwise the head is dropped when onOpen returns (it costs memory on every connection) and the call fails with ENODATA afterwards; wsConnectionRequestPath and wsConnectionRequestQuery answer either way.",
+        initialize: None,
+        server: Some(|draft, value| draft.connection.keep_request_headers = value.flag()),
+        client: None,
+        tls: false,
+    },
+    KeyInfo {
         name: "cert-file-path",
         kind: ValueKind::Path,
         default: None,

@@ -25,6 +25,9 @@ pub struct ConnectionSettings {
     pub protocols: Vec<String>,
     /// Sizes and timers, as the protocol core takes them.
     pub limits: Limits,
+    /// Server: keep each connection's request head after onOpen (`wsConnectionRequestHeader`
+    /// then answers for the connection's life); otherwise it is dropped when onOpen returns.
+    pub keep_request_headers: bool,
 }
 
 impl Default for ConnectionSettings {
@@ -137,6 +140,7 @@ impl ConnectionSettings {
                 ping_interval: None,
                 pong_timeout: Duration::ZERO,
             },
+            keep_request_headers: false,
         }
     }
 }
