@@ -416,7 +416,7 @@ pub const KEYS: &[KeyInfo] = &[
         kind: ValueKind::Bool,
         default: Some("0"),
         default_note: "",
-        effect: "Keep each connection's opening request head for the connection's whole life, so wsConnectionRequestHeader works after onOpen too (about 0.3-0.6 KiB more per connection). Without it the head is dropped when onOpen returns; wsConnectionRequestHeader then fails with ENODATA.",
+        effect: "Keep each connection's upgrade request head for the connection's life, so that wsConnectionRequestHeader answers after onOpen too. Otherwise the head is dropped when onOpen returns (it costs memory on every connection) and the call fails with ENODATA afterwards; wsConnectionRequestPath and wsConnectionRequestQuery answer either way.",
         server: Some(|draft, value| draft.connection.keep_request_headers = value.flag()),
         service: Some(|settings, value| settings.keep_request_headers = value.flag()),
         ..UNSET

@@ -27,8 +27,8 @@ pub struct ConnectionSettings {
     pub protocols: Vec<String>,
     /// Sizes and timers, as the protocol core takes them.
     pub limits: Limits,
-    /// Keep the opening request's head for the life of the connection, so its headers can be
-    /// read after onOpen too (websocket-keep-request-headers); otherwise it goes after onOpen.
+    /// Server: keep each connection's request head after onOpen (`wsConnectionRequestHeader`
+    /// then answers for the connection's life); otherwise it is dropped when onOpen returns.
     pub keep_request_headers: bool,
 }
 

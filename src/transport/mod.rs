@@ -137,6 +137,15 @@ impl Transport {
         }
     }
 
+    /// Takes the socket out of the poll set, so that another task may register it (mio refuses
+    /// a second registration): an HTTP connection hands its socket to a WebSocket session so.
+    pub fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        match self {
+            Transport::Plain(stream) => registry.deregister(stream),
+            Transport::Tls(tls) => registry.deregister(&mut tls.tcp),
+        }
+    }
+
     /// Ends our direction: TLS close_notify (when TLS) and FIN, after what was written.
     pub fn shutdown_write(&mut self) {
         match self {
