@@ -7,6 +7,8 @@ pub mod connection;
 mod delegate;
 pub mod event;
 pub mod handle;
+pub mod http_request;
+pub mod http_server;
 pub mod log;
 pub mod runtime;
 pub mod server;
@@ -19,6 +21,8 @@ use std::ffi::{CStr, CString, c_char};
 
 pub use connection::*;
 pub use event::*;
+pub use http_request::*;
+pub use http_server::*;
 pub use log::*;
 pub use runtime::*;
 pub use server::*;

@@ -13,5 +13,10 @@
 //! are applied by [`parse::request::parse_head`] to the first bytes of a request only, so the
 //! answer never depends on how the bytes arrived.
 
+mod connection;
 pub mod files;
 pub mod parse;
+pub mod server;
+mod service;
+mod stream;
+pub mod upstream;
