@@ -28,7 +28,10 @@ static REQUESTS: LazyLock<SlotTable<Live>> = LazyLock::new(SlotTable::new);
 
 /// Runs `call` with a fresh handle for `exchange`, stale once `call` returns. `None` when no
 /// handle could be made (the table is full).
-fn with_c_request<R>(exchange: &mut Exchange<'_>, call: impl FnOnce(*mut HttpRequest) -> R) -> Option<R> {
+fn with_c_request<R>(
+    exchange: &mut Exchange<'_>,
+    call: impl FnOnce(*mut HttpRequest) -> R,
+) -> Option<R> {
     let pointer = (exchange as *mut Exchange<'_>).cast::<Exchange<'static>>();
     let handle = match REQUESTS.insert(Live(pointer)) {
         Ok(handle) => handle,
@@ -38,14 +41,16 @@ fn with_c_request<R>(exchange: &mut Exchange<'_>, call: impl FnOnce(*mut HttpReq
         }
     };
     let result = call(handle as *mut HttpRequest);
-    let gone = vacate(&mut REQUESTS.lock_index(handle));
-    drop(gone);
+    vacate(&mut REQUESTS.lock_index(handle));
     REQUESTS.recycle(handle);
     Some(result)
 }
 
 /// The exchange behind a live handle, locked for `f`.
-fn with_exchange<T>(handle: *mut HttpRequest, f: impl FnOnce(&mut Exchange<'_>) -> Result<T>) -> Result<T> {
+fn with_exchange<T>(
+    handle: *mut HttpRequest,
+    f: impl FnOnce(&mut Exchange<'_>) -> Result<T>,
+) -> Result<T> {
     if handle.is_null() {
         return Err(Error::invalid("request is NULL"));
     }
@@ -70,10 +75,16 @@ fn with_exchange<T>(handle: *mut HttpRequest, f: impl FnOnce(&mut Exchange<'_>) 
 /// # Safety
 /// `buffer` is NULL with `capacity` 0, or has `capacity` writable bytes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn httpRequestMethod(request: *mut HttpRequest, buffer: *mut c_char, capacity: usize) -> i32 {
+pub unsafe extern "C" fn httpRequestMethod(
+    request: *mut HttpRequest,
+    buffer: *mut c_char,
+    capacity: usize,
+) -> i32 {
     boundary("httpRequestMethod", -1, || {
         // SAFETY: forwarded caller contract.
-        with_exchange(request, |e| unsafe { copy_out(e.method.as_bytes(), buffer, capacity) })
+        with_exchange(request, |e| unsafe {
+            copy_out(e.method.as_bytes(), buffer, capacity)
+        })
     })
 }
 
@@ -83,10 +94,16 @@ pub unsafe extern "C" fn httpRequestMethod(request: *mut HttpRequest, buffer: *m
 /// # Safety
 /// As `httpRequestMethod`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn httpRequestPath(request: *mut HttpRequest, buffer: *mut c_char, capacity: usize) -> i32 {
+pub unsafe extern "C" fn httpRequestPath(
+    request: *mut HttpRequest,
+    buffer: *mut c_char,
+    capacity: usize,
+) -> i32 {
     boundary("httpRequestPath", -1, || {
         // SAFETY: forwarded caller contract.
-        with_exchange(request, |e| unsafe { copy_out(e.path.as_bytes(), buffer, capacity) })
+        with_exchange(request, |e| unsafe {
+            copy_out(e.path.as_bytes(), buffer, capacity)
+        })
     })
 }
 
@@ -96,10 +113,16 @@ pub unsafe extern "C" fn httpRequestPath(request: *mut HttpRequest, buffer: *mut
 /// # Safety
 /// As `httpRequestMethod`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn httpRequestQuery(request: *mut HttpRequest, buffer: *mut c_char, capacity: usize) -> i32 {
+pub unsafe extern "C" fn httpRequestQuery(
+    request: *mut HttpRequest,
+    buffer: *mut c_char,
+    capacity: usize,
+) -> i32 {
     boundary("httpRequestQuery", -1, || {
         // SAFETY: forwarded caller contract.
-        with_exchange(request, |e| unsafe { copy_out(e.query.as_bytes(), buffer, capacity) })
+        with_exchange(request, |e| unsafe {
+            copy_out(e.query.as_bytes(), buffer, capacity)
+        })
     })
 }
 
@@ -150,7 +173,11 @@ pub unsafe extern "C" fn httpRequestBody(request: *mut HttpRequest, data: *mut *
         with_exchange(request, |e| {
             let length = i32::try_from(e.body.len())
                 .map_err(|_| Error::new(libc::EOVERFLOW, "body too long for int32_t"))?;
-            let pointer = if e.body.is_empty() { std::ptr::null() } else { e.body.as_ptr() };
+            let pointer = if e.body.is_empty() {
+                std::ptr::null()
+            } else {
+                e.body.as_ptr()
+            };
             // SAFETY: checked non-NULL; writable by the caller's contract.
             unsafe { *data = pointer };
             Ok(length)
@@ -164,7 +191,11 @@ pub unsafe extern "C" fn httpRequestBody(request: *mut HttpRequest, data: *mut *
 /// # Safety
 /// As `httpRequestMethod`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn httpRequestPeerAddress(request: *mut HttpRequest, buffer: *mut c_char, capacity: usize) -> i32 {
+pub unsafe extern "C" fn httpRequestPeerAddress(
+    request: *mut HttpRequest,
+    buffer: *mut c_char,
+    capacity: usize,
+) -> i32 {
     boundary("httpRequestPeerAddress", -1, || {
         with_exchange(request, |e| {
             let text = e.peer.to_string();
@@ -197,7 +228,11 @@ pub extern "C" fn httpResponseSetStatus(request: *mut HttpRequest, status: i32) 
 /// # Safety
 /// `name` and `value` are NULL or NUL-terminated.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn httpResponseAddHeader(request: *mut HttpRequest, name: *const c_char, value: *const c_char) -> i32 {
+pub unsafe extern "C" fn httpResponseAddHeader(
+    request: *mut HttpRequest,
+    name: *const c_char,
+    value: *const c_char,
+) -> i32 {
     boundary("httpResponseAddHeader", -1, || {
         // SAFETY: forwarded caller contract.
         let name = unsafe { c_str(name, "name") }?;

@@ -28,10 +28,10 @@ use crate::ws::admission::Admission;
 use crate::ws::connection::{Connection, OpenInfo, Writer};
 use crate::ws::session::Session;
 use std::any::Any;
+use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::cell::RefCell;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// After an answer that ends the connection, how long the peer may take to read it and close:
@@ -231,14 +231,22 @@ impl HttpConnection {
         self.keep_alive = head.keep_alive;
         let is_head = head.method == "HEAD";
         if head.version == 1 && head.host.is_none() {
-            log!(Debug, "http connection {}: HTTP/1.1 request without Host", self.id);
+            log!(
+                Debug,
+                "http connection {}: HTTP/1.1 request without Host",
+                self.id
+            );
             self.error_answer(400, is_head);
             return Routed::Answered;
         }
         let (path, query) = match clean_path(head.target) {
-            (CleanPath::Ok { decoded, trailing_slash }, query) => {
-                ((decoded, trailing_slash), query.unwrap_or(""))
-            }
+            (
+                CleanPath::Ok {
+                    decoded,
+                    trailing_slash,
+                },
+                query,
+            ) => ((decoded, trailing_slash), query.unwrap_or("")),
             (CleanPath::Bad(why), _) => {
                 log!(Debug, "http connection {}: 400: {why}", self.id);
                 self.error_answer(400, is_head);
@@ -527,7 +535,11 @@ impl HttpConnection {
         if let Some(transport) = writer.transport.as_mut()
             && let Err(err) = transport.deregister(cx.registry)
         {
-            log!(Warn, "http connection {}: cannot hand the socket over: {err}", self.id);
+            log!(
+                Warn,
+                "http connection {}: cannot hand the socket over: {err}",
+                self.id
+            );
             return Routed::HandedOver;
         }
         let connection = Connection::with_writer(
@@ -576,7 +588,11 @@ impl Task for HttpConnection {
             None => return Flow::Finished,
         };
         if let Err(err) = registered {
-            log!(Warn, "http connection {}: cannot watch the socket: {err}", self.id);
+            log!(
+                Warn,
+                "http connection {}: cannot watch the socket: {err}",
+                self.id
+            );
             return Flow::Finished;
         }
         self.server.track(self.id, cx.event_loop);

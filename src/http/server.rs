@@ -27,8 +27,8 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// The request and keep-alive timeouts of a server's connections.
@@ -86,19 +86,32 @@ impl ServerShared {
         let transport = match Transport::accepted(stream, self.tls.as_ref()) {
             Ok(transport) => transport,
             Err(err) => {
-                log!(Warn, "http server {}: connection from {peer} dropped: {err}", self.id);
+                log!(
+                    Warn,
+                    "http server {}: connection from {peer} dropped: {err}",
+                    self.id
+                );
                 return;
             }
         };
         let id = next_id();
-        let task = HttpConnection::new(id, self.clone(), Writer::new(Some(transport)), admission, peer);
+        let task = HttpConnection::new(
+            id,
+            self.clone(),
+            Writer::new(Some(transport)),
+            admission,
+            peer,
+        );
         let target = runtime::current().map(|r| r.pick_loop()).ok();
         match target {
             Some(target) if target.index != cx.event_loop.index => {
                 target.submit(move |tasks| tasks.adopt(id, Box::new(task)));
             }
             // This loop runs it after the current turn's events (no wake needed).
-            _ => drop(cx.event_loop.enqueue(move |tasks| tasks.adopt(id, Box::new(task)))),
+            _ => drop(
+                cx.event_loop
+                    .enqueue(move |tasks| tasks.adopt(id, Box::new(task))),
+            ),
         }
     }
 
@@ -135,7 +148,10 @@ pub struct HttpServer {
 const DROP_WAIT: Duration = Duration::from_secs(5);
 
 impl HttpServer {
-    pub fn create(config: HttpServerConfig, upstream: Option<Arc<Upstream>>) -> Result<Arc<HttpServer>> {
+    pub fn create(
+        config: HttpServerConfig,
+        upstream: Option<Arc<Upstream>>,
+    ) -> Result<Arc<HttpServer>> {
         runtime::current()?;
         let tls = config
             .tls
@@ -175,14 +191,22 @@ impl HttpServer {
     }
 
     /// Adds a WebSocket service at `path`; `EEXIST` when the path has one.
-    pub fn add_service(&self, path: &str, settings: ConnectionSettings, delegate: Arc<Delegate>) -> Result<()> {
+    pub fn add_service(
+        &self,
+        path: &str,
+        settings: ConnectionSettings,
+        delegate: Arc<Delegate>,
+    ) -> Result<()> {
         if self.shut_down.load(Ordering::Acquire) {
             return Err(Error::invalid("server was destroyed"));
         }
         let service = WsService::new(path, settings, delegate)?;
         let mut services = self.shared.services.write();
         if services.iter().any(|s| s.path == service.path) {
-            return Err(Error::new(libc::EEXIST, format!("path {path} has a service already")));
+            return Err(Error::new(
+                libc::EEXIST,
+                format!("path {path} has a service already"),
+            ));
         }
         services.push(Arc::new(service));
         Ok(())
@@ -214,7 +238,7 @@ impl HttpServer {
     /// Stops listening, drops the HTTP connections and starts closing the WebSocket ones with
     /// 1001; returns at once.
     pub fn begin_stop(&self) {
-        self.listening.stop(!on_loop_thread());
+        self.listening.stop(self.id, !on_loop_thread());
         let live: Vec<(u64, Arc<LoopShared>)> = self
             .shared
             .live

@@ -42,7 +42,11 @@ fn check_path(path: &str) -> Result<()> {
     }
     let inner = path.strip_prefix('/').unwrap_or(path);
     let inner = inner.strip_suffix('/').unwrap_or(inner);
-    if path != "/" && inner.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+    if path != "/"
+        && inner
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+    {
         return bad("must not have empty, '.' or '..' segments");
     }
     Ok(())
