@@ -95,9 +95,8 @@ impl Upgrading {
             accepted.leftover,
             self.admission.take(),
         );
-        let id = self.id;
-        // Runs in this same turn, after this task (and its registration) is gone.
-        drop(cx.event_loop.enqueue(move |tasks| tasks.adopt(id, session)));
+        // On this same loop: runs in this turn, after this task (and its registration) is gone.
+        cx.place(cx.event_loop, self.id, session);
         Flow::Finished
     }
 }

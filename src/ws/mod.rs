@@ -9,6 +9,7 @@ pub mod connection;
 pub mod delegate;
 pub mod event;
 pub(crate) mod group;
+pub mod listener;
 mod opening;
 pub mod registry;
 pub mod server;

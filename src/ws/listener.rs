@@ -1,0 +1,221 @@
+//! A server's listening socket: binding it, running it as a task of one event loop (a
+//! [`Listener`]), and taking it down again. Every kind of server uses this one accept loop and
+//! says only what becomes of each accepted socket (its [`OnAccept`]): a WebSocket server starts
+//! a session on it, an HTTP server an HTTP connection.
+
+use crate::error::{Error, Result};
+use crate::log::log;
+use crate::runtime::{self, Context, Flow, LoopShared, Readiness, Task};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Interest, Token};
+use parking_lot::Mutex;
+use std::any::Any;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::mpsc::sync_channel;
+use std::time::{Duration, Instant};
+
+/// What a server does with each accepted socket, on the listener's loop: typically it builds a
+/// task for the socket and places it on a loop ([`Context::place`]). The socket is non-blocking.
+pub type OnAccept = Box<dyn FnMut(TcpStream, SocketAddr, &mut Context) + Send>;
+
+/// Longest wait for an event loop to confirm it stopped listening.
+const UNLISTEN_WAIT: Duration = Duration::from_secs(5);
+
+enum State {
+    /// Not listening: never started, or stopped (it may start again).
+    Idle,
+    Running {
+        event_loop: Arc<LoopShared>,
+        port: u16,
+    },
+    /// Shut down for good: it never listens again.
+    ShutDown,
+}
+
+/// Whether and where a server listens. `id` is the server's: the listener task's id and poll
+/// token on its loop (ids come from `connection::next_id`, so they never meet a connection's).
+pub struct ListenState {
+    id: u64,
+    /// How the logs name the server ("server", "http server"), followed by its id.
+    kind: &'static str,
+    state: Mutex<State>,
+}
+
+impl ListenState {
+    pub fn new(id: u64, kind: &'static str) -> ListenState {
+        ListenState {
+            id,
+            kind,
+            state: Mutex::new(State::Idle),
+        }
+    }
+
+    /// Binds `address` and starts accepting on a loop of the runtime; returns the port (the
+    /// one picked when `address` has port 0). Fails with `EALREADY` while listening, `EINVAL`
+    /// once shut down, `EPERM` without a runtime, or the bind's errno (`EADDRINUSE`, …).
+    pub fn start(&self, address: SocketAddr, on_accept: OnAccept) -> Result<u16> {
+        let runtime = runtime::current()?;
+        let mut state = self.state.lock();
+        match *state {
+            State::Running { .. } => {
+                return Err(Error::new(libc::EALREADY, "server is already running"));
+            }
+            State::ShutDown => return Err(Error::invalid("server was destroyed")),
+            State::Idle => {}
+        }
+        let listener = std::net::TcpListener::bind(address)
+            .map_err(|e| Error::io(&format!("cannot listen on {address}"), &e))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| Error::io("cannot make the listening socket non-blocking", &e))?;
+        let port = listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or(address.port());
+        let event_loop = runtime.pick_loop();
+        let listener = Listener {
+            id: self.id,
+            kind: self.kind,
+            socket: TcpListener::from_std(listener),
+            on_accept,
+        };
+        let id = self.id;
+        // Queued under the lock (a stop cannot overtake it), woken after it (waking may log).
+        let refused = event_loop.enqueue(move |tasks| tasks.adopt(id, Box::new(listener)));
+        *state = State::Running {
+            event_loop: event_loop.clone(),
+            port,
+        };
+        // Logged (and a refused command dropped) after the lock is released: a log hook may
+        // call into the library.
+        drop(state);
+        drop(refused);
+        event_loop.wake();
+        log!(
+            Info,
+            "{} {} listening on {}",
+            self.kind,
+            self.id,
+            SocketAddr::new(address.ip(), port)
+        );
+        Ok(port)
+    }
+
+    /// The port while listening.
+    pub fn local_port(&self) -> Option<u16> {
+        match *self.state.lock() {
+            State::Running { port, .. } => Some(port),
+            _ => None,
+        }
+    }
+
+    /// Stops listening (it may start again). With `wait` (never on a loop thread) it returns
+    /// once the loop has dropped the listener, so that no connection is accepted afterwards.
+    pub fn stop(&self, wait: bool) {
+        let mut state = self.state.lock();
+        let State::Running { event_loop, .. } = std::mem::replace(&mut *state, State::Idle) else {
+            return;
+        };
+        drop(state);
+        let id = self.id;
+        if wait {
+            let (done, confirmed) = sync_channel(1);
+            event_loop.submit(move |tasks| {
+                tasks.remove(id);
+                let _ = done.send(());
+            });
+            if confirmed.recv_timeout(UNLISTEN_WAIT).is_err() {
+                log!(
+                    Warn,
+                    "{} {}: event loop did not confirm it stopped listening",
+                    self.kind,
+                    self.id
+                );
+            }
+        } else {
+            event_loop.submit(move |tasks| {
+                tasks.remove(id);
+            });
+        }
+    }
+
+    /// For good: `start` fails from now on. (Stop first: a running listener is not removed.)
+    pub fn shut_down(&self) {
+        *self.state.lock() = State::ShutDown;
+    }
+}
+
+/// A listening socket, as a task of one event loop: accepts connections and hands each to the
+/// server's [`OnAccept`].
+struct Listener {
+    id: u64,
+    kind: &'static str,
+    socket: TcpListener,
+    on_accept: OnAccept,
+}
+
+impl Listener {
+    fn accept_all(&mut self, cx: &mut Context) {
+        loop {
+            match self.socket.accept() {
+                Ok((stream, peer)) => (self.on_accept)(stream, peer, cx),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // Out of descriptors or memory: keep the backlog for later rather than spin.
+                    log!(Warn, "{} {}: accept failed: {e}", self.kind, self.id);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Task for Listener {
+    fn start(&mut self, cx: &mut Context) -> Flow {
+        let token = Token(self.id as usize);
+        match cx
+            .registry
+            .register(&mut self.socket, token, Interest::READABLE)
+        {
+            Ok(()) => Flow::Continue,
+            Err(err) => {
+                log!(
+                    Error,
+                    "{} {}: cannot watch the listening socket: {err}",
+                    self.kind,
+                    self.id
+                );
+                Flow::Finished
+            }
+        }
+    }
+
+    fn ready(&mut self, cx: &mut Context, _readiness: Readiness) -> Flow {
+        self.accept_all(cx);
+        Flow::Continue
+    }
+
+    fn timeout(&mut self, _cx: &mut Context, _now: Instant) -> Flow {
+        Flow::Continue
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    fn panicked(&mut self, _cx: &mut Context) -> Flow {
+        // A listener has no state to distrust: it goes on accepting.
+        Flow::Continue
+    }
+
+    fn shutdown(&mut self, cx: &mut Context) {
+        let _ = cx.registry.deregister(&mut self.socket);
+    }
+
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+}
