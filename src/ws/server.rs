@@ -5,6 +5,7 @@ use super::connection::Connection;
 use super::delegate::Delegate;
 use super::group::ConnectionGroup;
 use super::listener::{ListenState, OnAccept};
+use super::registry::Stoppable;
 use super::session::Session;
 use crate::config::{ConnectionSettings, ServerConfig};
 use crate::error::Result;
@@ -134,5 +135,23 @@ impl Server {
     pub fn deactivate(&self) {
         self.listen.shut_down();
         self.delegate.deactivate();
+    }
+}
+
+impl Stoppable for Server {
+    fn begin_stop(&self) {
+        Server::begin_stop(self);
+    }
+
+    fn wait_empty(&self, deadline: Instant) -> bool {
+        self.group.wait_empty(deadline)
+    }
+
+    fn close_timeout(&self) -> Duration {
+        self.settings.limits.close_timeout
+    }
+
+    fn deactivate(&self) {
+        Server::deactivate(self);
     }
 }
