@@ -572,9 +572,8 @@ impl HttpConnection {
             after.to_vec(),
             self.admission.take(),
         );
-        let id = self.id;
-        // Runs in this same turn, once this task (and its registration) is gone.
-        drop(cx.event_loop.enqueue(move |tasks| tasks.adopt(id, session)));
+        // Adopted in this same turn, once this task (and its registration) is gone.
+        cx.place(cx.event_loop, self.id, session);
         Routed::HandedOver
     }
 
