@@ -122,7 +122,7 @@ impl ServerShared {
             return;
         }
         let mut answer = Vec::with_capacity(200);
-        super::connection::with_date(|date| {
+        super::routing::with_date(|date| {
             response::error(&mut answer, 503, date, false, &[("Retry-After", "1")], true)
         });
         let _ = crate::transport::NoSigPipe(&stream).write(&answer);
