@@ -145,12 +145,17 @@ pub unsafe extern "C" fn httpRequestHeader(
     boundary("httpRequestHeader", -1, || {
         // SAFETY: forwarded caller contract.
         let name = unsafe { c_str(name, "name") }?;
-        with_exchange(request, |e| {
-            let value = e
-                .header(name)
-                .ok_or_else(|| Error::new(libc::ENOENT, format!("no {name} header")))?;
+        with_exchange(request, |e| match e.header(name) {
             // SAFETY: forwarded caller contract.
-            unsafe { copy_out(value, buffer, capacity) }
+            Some(value) => unsafe { copy_out(value, buffer, capacity) },
+            // An optional header the request did not have is an answer, not a fault: no warning
+            // in the log for each lookup.
+            None => {
+                let absent =
+                    Error::new(libc::ENOENT, format!("the request has no '{name}' header"));
+                super::fail_quietly("httpRequestHeader", &absent);
+                Ok(-1)
+            }
         })
     })
 }

@@ -54,6 +54,9 @@ pub(crate) struct HttpConnection {
     continue_sent: bool,
     /// The peer ended its side: answer what is here, then close.
     peer_done: bool,
+    /// Reading stopped while a file went out and must start again: the socket is
+    /// edge-triggered, and requests that arrived meanwhile raised their edge already.
+    must_read: bool,
     /// The count of the server's connection cap this connection holds (it follows the socket
     /// into the WebSocket layer after an upgrade).
     pub(super) admission: Option<Admission>,
@@ -86,6 +89,7 @@ impl HttpConnection {
             keep_alive: true,
             continue_sent: false,
             peer_done: false,
+            must_read: false,
             admission: Some(admission),
             peer,
         }
@@ -108,6 +112,7 @@ impl HttpConnection {
 
     fn read_loop(&mut self, cx: &mut Context, buffer: &mut [u8], to_the_end: bool) -> Flow {
         loop {
+            self.must_read = false;
             if matches!(self.state, State::Streaming(_) | State::Closing(_)) {
                 // Pipelined requests wait in the socket until the answer before them is out.
                 return Flow::Continue;
@@ -131,7 +136,7 @@ impl HttpConnection {
                     if flow == Flow::Finished {
                         return flow;
                     }
-                    if n < buffer.len() && !to_the_end && !at_end {
+                    if n < buffer.len() && !to_the_end && !at_end && !self.must_read {
                         return Flow::Continue;
                     }
                 }
@@ -225,18 +230,13 @@ impl HttpConnection {
                         };
                         // Pipelined requests waited for this: answer them, then read on (the
                         // socket is edge-triggered, and reading stopped while streaming).
-                        if !self.input.is_empty() || !self.peer_done {
-                            self.writer.corked = true;
-                            if self.answer_requests(cx) == Flow::Finished {
-                                return Flow::Finished;
-                            }
-                            self.writer.uncork();
-                            if !matches!(self.state, State::Streaming(_)) && !self.peer_done {
-                                return match self.on_readable(cx, false) {
-                                    Flow::Finished => Flow::Finished,
-                                    Flow::Continue => self.check_broken(cx),
-                                };
-                            }
+                        self.writer.corked = true;
+                        if self.answer_requests(cx) == Flow::Finished {
+                            return Flow::Finished;
+                        }
+                        self.writer.uncork();
+                        if !matches!(self.state, State::Streaming(_)) && !self.peer_done {
+                            self.must_read = true;
                         }
                         continue;
                     }
@@ -304,7 +304,7 @@ impl Task for HttpConnection {
         if readiness.writable && self.progress(cx) == Flow::Finished {
             return Flow::Finished;
         }
-        if readiness.readable || readiness.closed {
+        if readiness.readable || readiness.closed || self.must_read {
             return self.on_readable(cx, readiness.closed);
         }
         Flow::Continue
