@@ -135,6 +135,7 @@ fn each_service_has_its_own_delegate_and_send_buffer() {
     }
     let connections = |r: &Recorder| {
         let mut ids: Vec<usize> = r.events.lock().iter().map(|(c, _)| *c).collect();
+        ids.sort_unstable();
         ids.dedup();
         ids
     };
