@@ -4,6 +4,10 @@
 #                    (DEMO_PORT=... to change the port; Ctrl-C stops it)
 #   make test        run every test (tests/run-tests.sh); last line "N passed, M failed"
 #                    (ONLY=pattern runs only the steps whose name contains it, e.g. ONLY=autobahn)
+#   make setup-demo  install what `make demo` needs, make setup-test what `make test` needs
+#                    (tests/scripts/setup.sh: Debian packages, rustfmt/clippy, .venv/, Autobahn);
+#                    only what is missing, so a second run takes well under a second. demo and
+#                    test run them first; SETUP=0 skips them (offline machines)
 #   make lib         target/release/liboasisnet.so and liboasisnet.a (cargo build --release)
 #   make check-header  the committed include/oasis_net.h equals a fresh cbindgen generation
 #   make examples    c-examples/*.c and *.cpp  -> build/NAME; the wss samples are built with
@@ -62,7 +66,7 @@ STATIC_TEST_SRC ?= $(firstword $(filter-out tests/c/autobahn_client.c,$(T_C)))
 STATIC_TEST     := $(if $(STATIC_TEST_SRC),$(STATIC_TEST_SRC:tests/c/%.c=$(BUILD)/tests/%_static))
 
 .PHONY: all lib check-header examples certs c-tests c-tests-shared c-tests-asan static-test print-static-test \
-        test fuzz demo bench venv clean FORCE
+        test fuzz demo bench venv clean setup-demo setup-test FORCE
 .DELETE_ON_ERROR:
 
 all: lib examples c-tests
@@ -119,7 +123,14 @@ $(BUILD)/tests-asan/%: tests/c/%.c tests/c/test_util.h $(HEADERS) $(LIBSO) | $(B
 $(BUILD)/tests-asan/%: tests/c/%.cpp tests/c/test_util.h $(HEADERS) $(LIBSO) | $(BUILD)/tests-asan
 	$(CXX) $(TEST_CXXFLAGS) $(SANITIZE_FLAGS) $(OASIS_CPPFLAGS) -o $@ $< $(SHARED_LIBS)
 
-test:
+# SETUP=0: take the machine as it is (no package manager, no network).
+SETUP ?= 1
+setup-demo:
+	@if [ "$(SETUP)" != 0 ]; then bash tests/scripts/setup.sh demo; fi
+setup-test:
+	@if [ "$(SETUP)" != 0 ]; then bash tests/scripts/setup.sh test; fi
+
+test: setup-test
 	bash tests/run-tests.sh $(ONLY)
 
 venv:
@@ -131,7 +142,8 @@ FUZZ_TARGETS ?=
 fuzz:
 	FUZZ_SECS=$(FUZZ_SECS) bash tests/scripts/fuzz.sh run $(FUZZ_TARGETS)
 
-demo: lib examples
+# Prerequisites are made left to right (under -j the set-up may overlap the build).
+demo: setup-demo lib examples
 	@test -x $(BUILD)/ws_server_sample || { echo "demo: $(BUILD)/ws_server_sample was not built (c-examples/ws_server_sample.cpp)"; exit 1; }
 	@echo "oasisnet demo: documented echo server on ws://127.0.0.1:$(DEMO_PORT)/ — try: python3 -m websockets ws://127.0.0.1:$(DEMO_PORT)/ (Ctrl-C to stop)"
 	@echo "  (python3 -m websockets needs 'pip install websockets'; 'make venv' puts it in .venv: .venv/bin/python -m websockets ws://127.0.0.1:$(DEMO_PORT)/)"

@@ -379,6 +379,42 @@ inline std::string wsConnectionProtocol(const WsConnectionRef &connection)
     return detail::fetchString(connection.get(), ::wsConnectionProtocol);
 }
 
+// The upgrade request's path ("/chat" for GET /chat?room=1), as sent; a client connection's is
+// its URL's. "" while not open yet, or for a bad reference.
+inline std::string wsConnectionRequestPath(const WsConnectionRef &connection)
+{
+    return detail::fetchString(connection.get(), ::wsConnectionRequestPath);
+}
+
+// The upgrade request's query without the '?' ("room=1"); "" when there is none.
+inline std::string wsConnectionRequestQuery(const WsConnectionRef &connection)
+{
+    return detail::fetchString(connection.get(), ::wsConnectionRequestQuery);
+}
+
+// The upgrade request's header `name` (any case) into `value`; true when the request had it.
+// Call it from onOpen: the request head is dropped when onOpen returns, unless the server has
+// websocket-keep-request-headers set. false with errno ENOENT (no such header), ENODATA (the
+// head is not kept), EBADF or EINVAL; `value` is then cleared.
+inline bool wsConnectionRequestHeader(const WsConnectionRef &connection, const char *name, std::string &value)
+{
+    value.clear();
+    char buffer[128];
+    int32_t length = ::wsConnectionRequestHeader(connection.get(), name, buffer, sizeof buffer);
+    if (length < 0)
+        return false;
+    if (static_cast<size_t>(length) < sizeof buffer) {
+        value.assign(buffer, static_cast<size_t>(length));
+        return true;
+    }
+    std::vector<char> large(static_cast<size_t>(length) + 1);
+    length = ::wsConnectionRequestHeader(connection.get(), name, &large[0], large.size());
+    if (length < 0)
+        return false;
+    value.assign(&large[0], std::min(static_cast<size_t>(length), large.size() - 1));
+    return true;
+}
+
 inline int32_t wsConnectionSetUserData(const WsConnectionRef &connection, void *user_data)
 {
     return ::wsConnectionSetUserData(connection.get(), user_data);

@@ -295,6 +295,51 @@ int32_t wsConnectionPeerAddress(struct WsConnection *connection_handle, char *bu
 // `buffer` has `capacity` writable bytes.
 int32_t wsConnectionProtocol(struct WsConnection *connection_handle, char *buffer, size_t capacity);
 
+// Writes the path of the upgrade request's target into `buffer` like `snprintf`: `"/chat"` for
+// `GET /chat?room=1`, as sent (not percent-decoded). A client connection gives its URL's path.
+// `""` while the connection is not open yet. It stays known for the connection's life.
+//
+// Returns: its full length without the NUL (at least `capacity` means truncated), or -1 with
+// `errno`: `EBADF`, `EINVAL`.
+// NULL: as `wsConnectionPeerAddress`.
+// Lifetime: the text is copied into the caller's buffer; nothing stays borrowed.
+// Threads: any thread, also inside any callback.
+//
+// # Safety
+// `buffer` has `capacity` writable bytes.
+int32_t wsConnectionRequestPath(struct WsConnection *connection_handle, char *buffer, size_t capacity);
+
+// Writes the query of the upgrade request's target into `buffer` like `snprintf`, raw and
+// without the `?`: `"room=1&x"` for `GET /chat?room=1&x` (`""` when there is none, or while the
+// connection is not open yet). A client connection gives its URL's query.
+//
+// Returns: its full length without the NUL (at least `capacity` means truncated), or -1 with
+// `errno`: `EBADF`, `EINVAL`.
+// NULL: as `wsConnectionPeerAddress`.
+// Lifetime: the text is copied into the caller's buffer; nothing stays borrowed.
+// Threads: any thread, also inside any callback.
+//
+// # Safety
+// `buffer` has `capacity` writable bytes.
+int32_t wsConnectionRequestQuery(struct WsConnection *connection_handle, char *buffer, size_t capacity);
+
+// Writes the value of the upgrade request's header `name` (any case, e.g. `"cookie"`) into
+// `buffer` like `snprintf`, without surrounding blanks; several lines of that name are joined
+// with `", "`. The request head is kept until onOpen returns, so call it from onOpen; with the
+// server key `websocket-keep-request-headers` set it answers for the connection's life.
+//
+// Returns: the value's full length without the NUL (at least `capacity` means truncated; a
+// present but empty header gives 0), or -1 with `errno`: `ENOENT` (the request had no such
+// header), `ENODATA` (the head is not kept: after onOpen returned, or a client connection, which
+// received no request), `EBADF`, `EINVAL` (`name` empty or not UTF-8).
+// NULL: `connection_handle` or `name`: `EINVAL`; `buffer` as `wsConnectionPeerAddress`.
+// Lifetime: `name` is read during the call only; the value is copied into the caller's buffer.
+// Threads: any thread, also inside any callback.
+//
+// # Safety
+// `name` is NULL or NUL-terminated; `buffer` has `capacity` writable bytes.
+int32_t wsConnectionRequestHeader(struct WsConnection *connection_handle, const char *name, char *buffer, size_t capacity);
+
 // Stores one pointer of the application's on the connection, replacing the previous one. The
 // library never dereferences or frees it.
 //

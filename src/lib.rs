@@ -3,6 +3,7 @@
 //!
 //! Layout (arrows point one way: each module uses only those listed after it):
 //! `ffi` is the C surface (argument checks, handles, errno, panic boundary, the C delegate);
+//! `http` is the HTTP/1.1 server (files, WebSocket services, the firmware's answers);
 //! `ws` runs servers and clients (accept, connect, sessions on the event loops, registries);
 //! `protocol` is the WebSocket protocol as plain values (no I/O); `transport` is the byte
 //! stream under a connection (TCP, TLS, name resolution); `config` turns key-value parameters
@@ -12,6 +13,7 @@
 pub mod config;
 pub mod error;
 pub mod ffi;
+pub mod http;
 pub mod log;
 pub mod protocol;
 pub mod runtime;

@@ -5,9 +5,11 @@ use oasisnet::config::{KEYS, Scope};
 
 fn render() -> String {
     let mut out = String::from(
-        "# Parameters\n\nEvery key `oasis_initialize`, `createWsServer` and `wsOpenConnection` understand. \
-         Values are strings. An unknown key is logged and ignored; a known key with a bad value makes \
-         the call fail with `EINVAL` and a message naming the key and the value.\n\n\
+        "# Parameters\n\nEvery key `oasis_initialize`, `createWsServer`, `wsOpenConnection`, \
+         `createHttpServer` and `createHttpWsService` understand; the `where` column names them \
+         initialize, server, client, http server and service. Values are strings. An unknown key \
+         is logged and ignored; a known key with a bad value makes the call fail with `EINVAL` \
+         and a message naming the key and the value.\n\n\
          (Generated from `src/config/keys.rs` by `OASIS_UPDATE_DOCS=1 cargo test --test docs`.)\n\n\
          | key | where | type | default | effect |\n|---|---|---|---|---|\n",
     );
@@ -19,6 +21,8 @@ fn render() -> String {
                 Scope::Initialize => "initialize",
                 Scope::Server => "server",
                 Scope::Client => "client",
+                Scope::HttpServer => "http server",
+                Scope::Service => "service",
             })
             .collect();
         out.push_str(&format!(

@@ -157,7 +157,7 @@ fn top_level_modules_form_no_cycle() {
 #[test]
 fn the_reactor_knows_nothing_above_it() {
     for (path, code) in files_of("runtime") {
-        for above in ["ws", "ffi", "protocol", "transport", "config"] {
+        for above in ["http", "ws", "ffi", "protocol", "transport", "config"] {
             assert!(
                 !names_module(&code, above),
                 "{} names crate::{above}",
@@ -167,53 +167,105 @@ fn the_reactor_knows_nothing_above_it() {
     }
 }
 
+/// Words that mean I/O, locks, threads, clocks, randomness or logging: the protocol core and
+/// the HTTP parsers (`http/parse/`) name none of them.
+const NO_IO: [&str; 19] = [
+    "mio::",
+    "std::net",
+    "std::io",
+    "std::fs",
+    "std::os",
+    "std::thread",
+    "std::process",
+    "std::env",
+    "parking_lot",
+    "Mutex",
+    "RwLock",
+    "Condvar",
+    "Atomic",
+    "libc::",
+    "rand::",
+    "log!(",
+    "Instant::now",
+    "SystemTime",
+    "unsafe",
+];
+
+/// The layers around a sans-IO core, which it must not name.
+const AROUND: [&str; 8] = [
+    "runtime",
+    "transport",
+    "ffi",
+    "http",
+    "ws",
+    "config",
+    "log",
+    "error",
+];
+
+fn assert_no_io(path: &Path, code: &str) {
+    for word in NO_IO {
+        // (An in-memory cursor is no I/O: tungstenite's header codec reads through one.)
+        let found = code
+            .match_indices(word)
+            .any(|(at, _)| !(word == "std::io" && code[at..].starts_with("std::io::Cursor")));
+        assert!(!found, "{} names {word}", path.display());
+    }
+    for layer in AROUND {
+        assert!(
+            !names_module(code, layer),
+            "{} names crate::{layer}",
+            path.display()
+        );
+    }
+}
+
 #[test]
 fn the_protocol_core_does_no_io_and_knows_no_layer_around_it() {
-    let forbidden = [
-        "mio::",
-        "std::net",
-        "std::io",
-        "std::fs",
-        "std::os",
-        "std::thread",
-        "std::process",
-        "std::env",
-        "parking_lot",
-        "Mutex",
-        "RwLock",
-        "Condvar",
-        "Atomic",
-        "libc::",
-        "rand::",
-        "log!(",
-        "Instant::now",
-        "SystemTime",
-        "unsafe",
-    ];
     // (Its unit tests, `protocol/tests.rs`, may read the clock.)
     for (path, code) in files_of("protocol")
         .into_iter()
         .filter(|(path, _)| !path.ends_with("tests.rs"))
     {
-        for word in forbidden {
-            // (An in-memory cursor is no I/O: tungstenite's header codec reads through one.)
-            let found = code
-                .match_indices(word)
-                .any(|(at, _)| !(word == "std::io" && code[at..].starts_with("std::io::Cursor")));
-            assert!(!found, "{} names {word}", path.display());
-        }
-        for layer in [
-            "runtime",
-            "transport",
-            "ffi",
-            "ws",
-            "config",
-            "log",
-            "error",
-        ] {
+        assert_no_io(&path, &code);
+    }
+}
+
+/// The HTTP parsers are sans-IO like the protocol core: byte slices in, values out, so the
+/// fuzz targets and unit tests drive them directly. (`super::` paths inside `http` are fine:
+/// `http/parse` may name its siblings, not the layers around.)
+#[test]
+fn the_http_parsers_do_no_io() {
+    let parse = files_of("http")
+        .into_iter()
+        .filter(|(path, _)| path.components().any(|c| c.as_os_str() == "parse"))
+        .collect::<Vec<_>>();
+    assert!(parse.len() >= 6, "http/parse/ not found: {parse:?}");
+    for (path, code) in parse {
+        assert_no_io(&path, &code);
+        // Nor does it reach into the rest of `http` (files, the connection), which does I/O.
+        assert!(
+            !code.contains("super::super"),
+            "{} climbs out of http/parse",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn http_sits_between_ffi_and_ws() {
+    for (path, code) in files_of("http") {
+        assert!(
+            !names_module(&code, "ffi"),
+            "{} names crate::ffi",
+            path.display()
+        );
+    }
+    for module in ["ws", "runtime", "protocol", "transport", "config"] {
+        for (path, code) in files_of(module) {
             assert!(
-                !names_module(&code, layer),
-                "{} names crate::{layer}",
+                !names_module(&code, "http"),
+                "{} names crate::http",
                 path.display()
             );
         }
@@ -298,7 +350,15 @@ fn the_name_check_sees_every_form_of_path() {
 fn the_checks_see_the_real_tree() {
     // Guards the test itself: were the paths wrong, every check above would pass vacuously.
     let modules = top_level_modules();
-    for expected in ["ffi", "ws", "protocol", "runtime", "transport", "config"] {
+    for expected in [
+        "ffi",
+        "http",
+        "ws",
+        "protocol",
+        "runtime",
+        "transport",
+        "config",
+    ] {
         assert!(
             modules.contains(expected),
             "{expected} not found in {modules:?}"

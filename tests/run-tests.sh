@@ -151,7 +151,7 @@ run_ctest() {
 # The same program under valgrind: no invalid access, no definite leak (the library's process-wide
 # tables and thread-locals show as "possibly lost" and are not counted).
 run_ctest_valgrind() {
-  command -v valgrind >/dev/null || { echo "valgrind is not installed (.ci/run installs it)"; return 1; }
+  command -v valgrind >/dev/null || { echo "valgrind is not installed (tests/scripts/setup.sh test installs it)"; return 1; }
   echo "--- valgrind $1"
   timeout $((CTEST_TIMEOUT * 3)) valgrind -q --leak-check=full --errors-for-leak-kinds=definite \
     --error-exitcode=99 "$1"

@@ -9,7 +9,8 @@
 //! - an accepted request yields `HTTP/1.1 101 Switching Protocols` with Upgrade, Connection and
 //!   a Sec-WebSocket-Accept of 28 base64 characters derived from the request's key, a
 //!   subprotocol only when the server accepts it and the client offered it, and a head of at
-//!   most 8192 bytes (the documented limit);
+//!   most 8192 bytes (the documented limit); the head it keeps is exactly the input before the
+//!   leftover, the target is the request line's, and its header lookup finds the key;
 //! - a refused request yields a complete 4xx response with a matching Content-Length and
 //!   `Connection: close`, and a reason.
 #![no_main]
@@ -17,7 +18,7 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use oasisnet::protocol::handshake::{ServerHandshake, ServerStep};
+use oasisnet::protocol::handshake::{self, ServerHandshake, ServerStep};
 
 /// The largest request head the server accepts (handshake.rs HEAD_MAX).
 const HEAD_MAX: usize = 8192;
@@ -28,6 +29,8 @@ enum Outcome {
     Accept {
         response: Vec<u8>,
         protocol: Option<String>,
+        target: String,
+        head: Vec<u8>,
         leftover: Vec<u8>,
     },
     Refuse {
@@ -49,6 +52,8 @@ fn run(pieces: &[&[u8]], protocols: &[String]) -> Outcome {
                 return Outcome::Accept {
                     response: accepted.response,
                     protocol: accepted.protocol,
+                    target: accepted.target,
+                    head: accepted.head,
                     leftover,
                 };
             }
@@ -136,6 +141,37 @@ fn check_accepted(
     }
 }
 
+/// What the connection keeps of the request: the head before the leftover, the target of its
+/// request line, and a header lookup that finds what httparse found.
+fn check_kept(request: &[u8], target: &str, head: &[u8], leftover: &[u8]) {
+    assert_eq!(
+        head,
+        &request[..request.len() - leftover.len()],
+        "the kept head is not the input before the leftover"
+    );
+    // httparse skips empty lines before the request line.
+    let line = head
+        .split(|b| *b == b'\n')
+        .find(|line| !line.is_empty() && *line != b"\r")
+        .expect("a request line");
+    let line = String::from_utf8_lossy(line);
+    assert!(
+        line.contains(&format!(" {target} ")),
+        "target {target:?} is not in the request line {line:?}"
+    );
+    let (path, query) = handshake::split_target(target);
+    assert!(
+        target.starts_with(path) || !target.starts_with('/'),
+        "{target:?}"
+    );
+    assert!(target.ends_with(query), "{target:?}");
+    assert_eq!(
+        handshake::header_values(head, "sec-websocket-key").next(),
+        common::header_value(head, "Sec-WebSocket-Key"),
+        "the connection's header lookup disagrees with the parser's"
+    );
+}
+
 fn check_refused(response: &[u8]) {
     let text = String::from_utf8_lossy(response);
     assert!(
@@ -198,8 +234,13 @@ fuzz_target!(|data: &[u8]| {
         Outcome::Accept {
             response,
             protocol,
+            target,
+            head,
             leftover,
-        } => check_accepted(request, response, protocol, leftover, &protocols),
+        } => {
+            check_accepted(request, response, protocol, leftover, &protocols);
+            check_kept(request, target, head, leftover);
+        }
         Outcome::Refuse { response } => check_refused(response),
     }
 });

@@ -3,7 +3,7 @@
 //! default is the default), its doc line, and what it sets for each object it applies to.
 //! `docs/PARAMETERS.md` is generated from it (`cargo test --test docs` checks it is current).
 
-use super::{ClientConfig, ConnectionSettings, RuntimeConfig, ServerDraft};
+use super::{ClientConfig, ConnectionSettings, HttpServerDraft, RuntimeConfig, ServerDraft};
 use crate::log::LogLevel;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -93,16 +93,31 @@ impl Value {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     Initialize,
+    /// createWsServer.
     Server,
     Client,
+    /// createHttpServer.
+    HttpServer,
+    /// createHttpWsService: one WebSocket path of an HTTP server.
+    Service,
 }
 
 impl Scope {
+    pub const ALL: [Scope; 5] = [
+        Scope::Initialize,
+        Scope::Server,
+        Scope::Client,
+        Scope::HttpServer,
+        Scope::Service,
+    ];
+
     pub fn noun(self) -> &'static str {
         match self {
             Scope::Initialize => "oasis_initialize",
             Scope::Server => "a server",
             Scope::Client => "a client connection",
+            Scope::HttpServer => "an HTTP server",
+            Scope::Service => "a WebSocket service",
         }
     }
 }
@@ -121,6 +136,8 @@ pub struct KeyInfo {
     pub initialize: Option<Setter<RuntimeConfig>>,
     pub server: Option<Setter<ServerDraft>>,
     pub client: Option<Setter<ClientConfig>>,
+    pub http_server: Option<Setter<HttpServerDraft>>,
+    pub service: Option<Setter<ConnectionSettings>>,
     /// A TLS key: on a `ws://` URL it has no effect, and the client says so.
     pub tls: bool,
 }
@@ -131,11 +148,13 @@ impl KeyInfo {
             Scope::Initialize => self.initialize.is_some(),
             Scope::Server => self.server.is_some(),
             Scope::Client => self.client.is_some(),
+            Scope::HttpServer => self.http_server.is_some(),
+            Scope::Service => self.service.is_some(),
         }
     }
 
     pub fn scopes(&self) -> Vec<Scope> {
-        [Scope::Initialize, Scope::Server, Scope::Client]
+        Scope::ALL
             .into_iter()
             .filter(|scope| self.applies_to(*scope))
             .collect()
@@ -145,6 +164,10 @@ impl KeyInfo {
     pub fn value_type(&self) -> String {
         match self.kind {
             ValueKind::Integer { min, max } => format!("integer {min}..{max}"),
+            // The range is shown when it is narrower than "any size" (1 or 0 .. i32::MAX).
+            ValueKind::Bytes { min, max } if max < i32::MAX as u64 => {
+                format!("bytes {min}..{max}")
+            }
             ValueKind::Bytes { .. } => "bytes".into(),
             ValueKind::Millis { min, max } => format!("milliseconds {min}..{max}"),
             ValueKind::Bool => "boolean (1/0, true/false, yes/no, on/off)".into(),
@@ -168,13 +191,26 @@ impl KeyInfo {
 }
 
 /// A key every connection understands, for servers and clients alike.
+/// (The connections of a WebSocket server, a client, and of the services of an HTTP server.)
 macro_rules! connection_setters {
     ($apply:expr) => {
         (
             Some(|draft: &mut ServerDraft, value: &Value| $apply(&mut draft.connection, value)),
             Some(|config: &mut ClientConfig, value: &Value| $apply(&mut config.connection, value)),
+            Some(|settings: &mut ConnectionSettings, value: &Value| $apply(settings, value)),
         )
     };
+}
+
+type ConnectionSetters = (
+    Option<Setter<ServerDraft>>,
+    Option<Setter<ClientConfig>>,
+    Option<Setter<ConnectionSettings>>,
+);
+
+/// For the keys that mean nothing once an HTTP server has upgraded the connection.
+const fn not_for_services(setters: ConnectionSetters) -> ConnectionSetters {
+    (setters.0, setters.1, None)
 }
 
 const fn connection_key(
@@ -183,7 +219,7 @@ const fn connection_key(
     default: Option<&'static str>,
     default_note: &'static str,
     effect: &'static str,
-    setters: (Option<Setter<ServerDraft>>, Option<Setter<ClientConfig>>),
+    setters: ConnectionSetters,
 ) -> KeyInfo {
     KeyInfo {
         name,
@@ -191,12 +227,27 @@ const fn connection_key(
         default,
         default_note,
         effect,
-        initialize: None,
         server: setters.0,
         client: setters.1,
-        tls: false,
+        service: setters.2,
+        ..UNSET
     }
 }
+
+/// What a key leaves out: the objects it does not apply to, and the TLS mark.
+const UNSET: KeyInfo = KeyInfo {
+    name: "",
+    kind: ValueKind::Bool,
+    default: None,
+    default_note: "",
+    effect: "",
+    initialize: None,
+    server: None,
+    client: None,
+    http_server: None,
+    service: None,
+    tls: false,
+};
 
 const SIZE: ValueKind = ValueKind::Bytes {
     min: 1,
@@ -215,9 +266,7 @@ pub const KEYS: &[KeyInfo] = &[
         default_note: "",
         effect: "Number of event-loop threads. Callbacks run on them; accepted and opened connections are spread over them round-robin.",
         initialize: Some(|config, value| config.event_loop_threads = value.size()),
-        server: None,
-        client: None,
-        tls: false,
+        ..UNSET
     },
     KeyInfo {
         name: "log-level",
@@ -230,9 +279,7 @@ pub const KEYS: &[KeyInfo] = &[
                 config.log_level = Some(*level);
             }
         }),
-        server: None,
-        client: None,
-        tls: false,
+        ..UNSET
     },
     KeyInfo {
         name: "offs-disable",
@@ -241,20 +288,17 @@ pub const KEYS: &[KeyInfo] = &[
         default_note: "-",
         effect: "Accepted for compatibility with the Oasis SDK samples; it has no effect here.",
         initialize: Some(|_, _| {}),
-        server: None,
-        client: None,
-        tls: false,
+        ..UNSET
     },
     KeyInfo {
         name: "port",
         kind: ValueKind::Integer { min: 0, max: 65535 },
         default: None,
         default_note: "required",
-        effect: "TCP port to listen on; 0 picks a free port (read it back with wsServerPort).",
-        initialize: None,
+        effect: "TCP port to listen on; 0 picks a free port (read it back with wsServerPort or httpServerPort).",
         server: Some(|draft, value| draft.port = u16::try_from(value.number()).ok()),
-        client: None,
-        tls: false,
+        http_server: Some(|draft, value| draft.port = u16::try_from(value.number()).ok()),
+        ..UNSET
     },
     KeyInfo {
         name: "bind-address",
@@ -262,14 +306,17 @@ pub const KEYS: &[KeyInfo] = &[
         default: Some("0.0.0.0"),
         default_note: "",
         effect: "Local address to listen on, e.g. 127.0.0.1, ::1 or :: (IPv6, and IPv4 where the system maps it).",
-        initialize: None,
         server: Some(|draft, value| {
             if let Value::Address(address) = value {
                 draft.bind_address = *address;
             }
         }),
-        client: None,
-        tls: false,
+        http_server: Some(|draft, value| {
+            if let Value::Address(address) = value {
+                draft.bind_address = *address;
+            }
+        }),
+        ..UNSET
     },
     connection_key(
         "websocket-protocols",
@@ -322,11 +369,11 @@ pub const KEYS: &[KeyInfo] = &[
         TIMEOUT,
         Some("10000"),
         "",
-        "Server: time allowed from TCP accept to a completed opening handshake; then the socket is dropped. Client opened with timeout_msec <= 0: time allowed for the whole open (name resolution, TCP connect, TLS, opening handshake); then onError 1006. (A blocking open is bounded by its timeout_msec instead.)",
-        connection_setters!(|settings: &mut ConnectionSettings, value: &Value| settings
-            .limits
-            .handshake_timeout =
-            value.millis()),
+        "Server: time allowed from TCP accept to a completed opening handshake; then the socket is dropped. Client opened with timeout_msec <= 0: time allowed for the whole open (name resolution, TCP connect, TLS, opening handshake); then onError 1006. (A blocking open is bounded by its timeout_msec instead.) Not for a service of an HTTP server, whose http-request-timeout-ms bounds the upgrade request.",
+        not_for_services(connection_setters!(
+            |settings: &mut ConnectionSettings, value: &Value| settings.limits.handshake_timeout =
+                value.millis()
+        )),
     ),
     connection_key(
         "close-timeout-ms",
@@ -365,15 +412,26 @@ pub const KEYS: &[KeyInfo] = &[
             value.millis()),
     ),
     KeyInfo {
+        name: "websocket-keep-request-headers",
+        kind: ValueKind::Bool,
+        default: Some("0"),
+        default_note: "",
+        effect: "Keep each connection's upgrade request head for the connection's life, so that wsConnectionRequestHeader answers after onOpen too. Otherwise the head is dropped when onOpen returns (it costs memory on every connection) and the call fails with ENODATA afterwards; wsConnectionRequestPath and wsConnectionRequestQuery answer either way.",
+        server: Some(|draft, value| draft.connection.keep_request_headers = value.flag()),
+        service: Some(|settings, value| settings.keep_request_headers = value.flag()),
+        ..UNSET
+    },
+    KeyInfo {
         name: "cert-file-path",
         kind: ValueKind::Path,
         default: None,
         default_note: "none",
-        effect: "Own certificate chain (PEM, leaf first). Server: with pkey-file-path, the server serves wss:// only. Client: the client certificate for mutual TLS. Read when the server is created / the connection opened: a missing, empty or broken file fails that call.",
-        initialize: None,
-        server: Some(|draft, value| draft.cert_file = Some(value.path())),
+        effect: "Own certificate chain (PEM, leaf first). Server: with pkey-file-path, the server serves wss:// only (an HTTP server https:// and wss:// only). Client: the client certificate for mutual TLS. Read when the server is created / the connection opened: a missing, empty or broken file fails that call.",
+        server: Some(|draft, value| draft.tls.cert_file = Some(value.path())),
+        http_server: Some(|draft, value| draft.tls.cert_file = Some(value.path())),
         client: Some(|config, value| config.tls.cert_file = Some(value.path())),
         tls: true,
+        ..UNSET
     },
     KeyInfo {
         name: "pkey-file-path",
@@ -381,10 +439,11 @@ pub const KEYS: &[KeyInfo] = &[
         default: None,
         default_note: "none",
         effect: "The private key of cert-file-path (PEM): RSA (PKCS#1 or PKCS#8), ECDSA P-256/P-384 (SEC1 or PKCS#8) or Ed25519 (PKCS#8). A DSA or encrypted key fails with ENOTSUP, a key that does not match the certificate with EINVAL.",
-        initialize: None,
-        server: Some(|draft, value| draft.key_file = Some(value.path())),
+        server: Some(|draft, value| draft.tls.key_file = Some(value.path())),
+        http_server: Some(|draft, value| draft.tls.key_file = Some(value.path())),
         client: Some(|config, value| config.tls.key_file = Some(value.path())),
         tls: true,
+        ..UNSET
     },
     KeyInfo {
         name: "ca-certs-file-path",
@@ -392,21 +451,22 @@ pub const KEYS: &[KeyInfo] = &[
         default: None,
         default_note: "client: /etc/ssl/certs/ca-certificates.crt; server: none",
         effect: "PEM files of CA certificates (each may hold several). Client: the trust anchors for the server's certificate. Server: the CAs client certificates must chain to; client certificates are then requested (optional unless tls-certificate-request-authority-names is set).",
-        initialize: None,
         server: Some(|draft, value| draft.tls.ca_files = value.paths()),
+        http_server: Some(|draft, value| draft.tls.ca_files = value.paths()),
         client: Some(|config, value| config.tls.ca_files = value.paths()),
         tls: true,
+        ..UNSET
     },
     KeyInfo {
         name: "tls-certificate-request-authority-names",
         kind: ValueKind::NameList,
         default: None,
         default_note: "none",
-        effect: "Makes client certificates mandatory: only clients whose certificate was issued by one of these authorities get in. Each name is the subject Common Name (CN) of a certificate in ca-certs-file-path; their subjects are listed in the CertificateRequest. A name no CA certificate carries fails createWsServer.",
-        initialize: None,
+        effect: "Makes client certificates mandatory: only clients whose certificate was issued by one of these authorities get in. Each name is the subject Common Name (CN) of a certificate in ca-certs-file-path; their subjects are listed in the CertificateRequest. A name no CA certificate carries fails createWsServer (createHttpServer).",
         server: Some(|draft, value| draft.tls.authority_names = value.names()),
-        client: None,
+        http_server: Some(|draft, value| draft.tls.authority_names = value.names()),
         tls: true,
+        ..UNSET
     },
     KeyInfo {
         name: "tls-disable-certificate-validation",
@@ -414,10 +474,9 @@ pub const KEYS: &[KeyInfo] = &[
         default: Some("0"),
         default_note: "",
         effect: "Accept any server certificate (expired, self-signed, other name); a warning is logged for each such connection. Handshake signatures are still checked.",
-        initialize: None,
-        server: None,
         client: Some(|config, value| config.tls.disable_certificate_validation = value.flag()),
         tls: true,
+        ..UNSET
     },
     KeyInfo {
         name: "tls-use-sni",
@@ -425,9 +484,77 @@ pub const KEYS: &[KeyInfo] = &[
         default: Some("1"),
         default_note: "",
         effect: "Send the URL's host name as SNI. An IP address is never sent. The server certificate is checked against the URL's host either way.",
-        initialize: None,
-        server: None,
         client: Some(|config, value| config.tls.use_sni = value.flag()),
         tls: true,
+        ..UNSET
+    },
+    KeyInfo {
+        name: "root-dir",
+        kind: ValueKind::Path,
+        default: None,
+        default_note: "none",
+        effect: "Folder whose files the HTTP server serves to GET and HEAD (a folder's index.html for the folder). It must exist when createHttpServer is called (else ENOENT, or ENOTDIR for a file) and is resolved once then; no request reaches outside it, not even through a symlink. Without it no path is a file: requests go to the services and onRequest, or get 404.",
+        http_server: Some(|draft, value| draft.root_dir = Some(value.path())),
+        ..UNSET
+    },
+    KeyInfo {
+        name: "http-connections-max",
+        kind: ValueKind::Integer { min: 1, max: 65535 },
+        default: Some("256"),
+        default_note: "",
+        effect: "Connections the HTTP server holds at once, upgraded WebSocket connections included. One more is answered 503 (plain) or just closed (TLS).",
+        http_server: Some(|draft, value| draft.http.connections_max = value.size()),
+        ..UNSET
+    },
+    KeyInfo {
+        name: "http-request-timeout-ms",
+        kind: TIMEOUT,
+        default: Some("10000"),
+        default_note: "",
+        effect: "A request's head and body must arrive within this from their first byte, else 408 and the connection is closed. A new connection that sends nothing is closed silently after this.",
+        http_server: Some(|draft, value| draft.http.request_timeout = value.millis()),
+        ..UNSET
+    },
+    KeyInfo {
+        name: "http-keepalive-timeout-ms",
+        kind: TIMEOUT,
+        default: Some("15000"),
+        default_note: "",
+        effect: "A keep-alive connection idle between requests for this long is closed.",
+        http_server: Some(|draft, value| draft.http.keepalive_timeout = value.millis()),
+        ..UNSET
+    },
+    KeyInfo {
+        name: "http-request-line-max",
+        kind: ValueKind::Bytes { min: 64, max: 8192 },
+        default: Some("4096"),
+        default_note: "",
+        effect: "Longest request line (method, target and version); a longer one gets 414.",
+        http_server: Some(|draft, value| draft.http.request_line_max = value.size()),
+        ..UNSET
+    },
+    KeyInfo {
+        name: "http-header-size-max",
+        kind: ValueKind::Bytes {
+            min: 1024,
+            max: 65536,
+        },
+        default: Some("8192"),
+        default_note: "",
+        effect: "Largest request head (request line and headers); a larger one, or one with more than 64 headers, gets 431.",
+        http_server: Some(|draft, value| draft.http.header_size_max = value.size()),
+        ..UNSET
+    },
+    KeyInfo {
+        name: "http-request-body-max",
+        kind: ValueKind::Bytes {
+            min: 0,
+            max: 16 << 20,
+        },
+        default: Some("65536"),
+        default_note: "64 KiB",
+        effect: "Largest request body (given by Content-Length); a larger one gets 413. 0 refuses every body.",
+        http_server: Some(|draft, value| draft.http.request_body_max = value.size()),
+        ..UNSET
     },
 ];

@@ -7,8 +7,10 @@
 //! known key with a bad value is an `EINVAL` failure whose message names the key and the value.
 //! Values are checked here, before they reach the protocol code.
 
+mod http;
 mod keys;
 
+pub use http::{HttpServerConfig, HttpServerDraft, HttpSettings};
 pub use keys::{KEYS, KeyInfo, Scope, Value, ValueKind};
 
 use crate::error::{Error, Result};
@@ -25,6 +27,9 @@ pub struct ConnectionSettings {
     pub protocols: Vec<String>,
     /// Sizes and timers, as the protocol core takes them.
     pub limits: Limits,
+    /// Server: keep each connection's request head after onOpen (`wsConnectionRequestHeader`
+    /// then answers for the connection's life); otherwise it is dropped when onOpen returns.
+    pub keep_request_headers: bool,
 }
 
 impl Default for ConnectionSettings {
@@ -54,15 +59,23 @@ pub struct ServerTls {
     pub authority_names: Vec<String>,
 }
 
+/// A server's TLS keys while they are read: the same keys, with the same checks, for a
+/// WebSocket server and an HTTP server.
+#[derive(Debug, Clone, Default)]
+pub struct ServerTlsKeys {
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub ca_files: Vec<PathBuf>,
+    pub authority_names: Vec<String>,
+}
+
 /// A server's keys while they are read, before the checks that involve several keys.
 #[derive(Debug, Clone)]
 pub struct ServerDraft {
     pub port: Option<u16>,
     pub bind_address: IpAddr,
     pub connection: ConnectionSettings,
-    pub cert_file: Option<PathBuf>,
-    pub key_file: Option<PathBuf>,
-    pub tls: ServerTls,
+    pub tls: ServerTlsKeys,
 }
 
 /// A client's TLS keys, used for `wss://` URLs.
@@ -137,7 +150,28 @@ impl ConnectionSettings {
                 ping_interval: None,
                 pong_timeout: Duration::ZERO,
             },
+            keep_request_headers: false,
         }
+    }
+
+    /// The settings of the connections of one WebSocket service of an HTTP server, from the
+    /// key-value list of createHttpWsService. Keys of the HTTP server itself (port, address,
+    /// TLS, …) and `handshake-timeout-ms` (the upgrade request was read by the HTTP server
+    /// already) are logged and ignored, as unknown keys are.
+    ///
+    /// Errors: `EINVAL` for a known key with a bad value.
+    pub fn parse_service(pairs: &[(String, String)]) -> Result<ConnectionSettings> {
+        // Starts from the documented defaults, so the handshake timeout, which no service key
+        // sets, holds a sane value even though nothing waits for a handshake after an upgrade.
+        let mut settings = ConnectionSettings::default();
+        let mut set = |key: &'static KeyInfo, value: &Value| {
+            if let Some(set) = key.service {
+                set(&mut settings, value)
+            }
+        };
+        apply_defaults(Scope::Service, &mut set);
+        for_each_key(pairs, Scope::Service, &mut set)?;
+        Ok(settings)
     }
 }
 
@@ -161,15 +195,35 @@ fn for_each_key(
     for (name, text) in pairs {
         match KEYS.iter().find(|info| info.name == name.as_str()) {
             Some(key) if key.applies_to(scope) => apply(key, &parse_value(key, text)?),
-            Some(_) => log!(
+            Some(key) => log!(
                 Warn,
-                "key '{name}' has no meaning for {}; ignored",
-                scope.noun()
+                "key '{name}' has no meaning for {}{}; ignored",
+                scope.noun(),
+                ignored_because(scope, key)
             ),
             None => log!(Warn, "unknown key '{name}' ignored"),
         }
     }
     Ok(())
+}
+
+/// Why a known key means nothing to an object, where a user could easily expect otherwise.
+fn ignored_because(scope: Scope, key: &KeyInfo) -> &'static str {
+    match scope {
+        Scope::Service if key.name == "handshake-timeout-ms" => {
+            " (the HTTP server read the upgrade request; its http-request-timeout-ms bounds that)"
+        }
+        Scope::Service if key.applies_to(Scope::HttpServer) => {
+            " (it belongs to the HTTP server the service is on: give it to createHttpServer)"
+        }
+        Scope::HttpServer if key.name == "handshake-timeout-ms" => {
+            " (http-request-timeout-ms bounds every request, upgrade requests included)"
+        }
+        Scope::HttpServer if key.applies_to(Scope::Service) => {
+            " (WebSocket keys belong to each service: give them to createHttpWsService)"
+        }
+        _ => "",
+    }
 }
 
 fn bad_value(key: &str, value: &str, expected: &str) -> Error {
@@ -252,9 +306,7 @@ impl ServerConfig {
             port: None,
             bind_address: IpAddr::from([0, 0, 0, 0]),
             connection: ConnectionSettings::unset(),
-            cert_file: None,
-            key_file: None,
-            tls: ServerTls::default(),
+            tls: ServerTlsKeys::default(),
         };
         let mut set = |key: &'static KeyInfo, value: &Value| {
             if let Some(set) = key.server {
@@ -273,47 +325,56 @@ impl ServerDraft {
         let port = self
             .port
             .ok_or_else(|| Error::invalid("key 'port' is required (0 picks a free port)"))?;
-        let tls = match (self.cert_file, self.key_file) {
-            (Some(cert_file), Some(key_file)) => Some(ServerTls {
-                cert_file,
-                key_file,
-                ..self.tls
-            }),
-            (None, None) => {
-                if !self.tls.ca_files.is_empty() || !self.tls.authority_names.is_empty() {
-                    log!(
-                        Warn,
-                        "ca-certs-file-path / tls-certificate-request-authority-names ignored: no cert-file-path (not a TLS server)"
-                    );
-                }
-                None
-            }
-            (Some(_), None) => {
-                return Err(Error::invalid(
-                    "key 'cert-file-path' needs 'pkey-file-path' too",
-                ));
-            }
-            (None, Some(_)) => {
-                return Err(Error::invalid(
-                    "key 'pkey-file-path' needs 'cert-file-path' too",
-                ));
-            }
-        };
-        if let Some(tls) = &tls
-            && !tls.authority_names.is_empty()
-            && tls.ca_files.is_empty()
-        {
-            return Err(Error::invalid(
-                "key 'tls-certificate-request-authority-names' needs 'ca-certs-file-path' (the authorities' certificates)",
-            ));
-        }
         Ok(ServerConfig {
             port,
             bind_address: self.bind_address,
             connection: self.connection,
-            tls,
+            tls: tls_from_keys(self.tls)?,
         })
     }
+}
+
+/// A server's TLS settings from its keys, checked for the keys that need each other: None
+/// when neither a certificate nor a key was given (the CA keys are then ignored, with a
+/// warning). The files themselves are read when the server is created
+/// (`transport::tls::server_config`).
+///
+/// Errors: `EINVAL` for a certificate without its key or a key without its certificate, and
+/// for authority names without the CA files that carry them.
+pub fn tls_from_keys(keys: ServerTlsKeys) -> Result<Option<ServerTls>> {
+    let tls = match (keys.cert_file, keys.key_file) {
+        (Some(cert_file), Some(key_file)) => ServerTls {
+            cert_file,
+            key_file,
+            ca_files: keys.ca_files,
+            authority_names: keys.authority_names,
+        },
+        (None, None) => {
+            if !keys.ca_files.is_empty() || !keys.authority_names.is_empty() {
+                log!(
+                    Warn,
+                    "ca-certs-file-path / tls-certificate-request-authority-names ignored: no cert-file-path (not a TLS server)"
+                );
+            }
+            return Ok(None);
+        }
+        (Some(_), None) => {
+            return Err(Error::invalid(
+                "key 'cert-file-path' needs 'pkey-file-path' too",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(Error::invalid(
+                "key 'pkey-file-path' needs 'cert-file-path' too",
+            ));
+        }
+    };
+    if !tls.authority_names.is_empty() && tls.ca_files.is_empty() {
+        return Err(Error::invalid(
+            "key 'tls-certificate-request-authority-names' needs 'ca-certs-file-path' (the authorities' certificates)",
+        ));
+    }
+    Ok(Some(tls))
 }
 
 impl ClientConfig {

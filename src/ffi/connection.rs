@@ -2,7 +2,8 @@
 //!
 //! Index: wsOpenConnection · wsSendText · wsSendTextLength · wsSendBinary · wsSendPing ·
 //! wsCloseConnection · wsCloseConnectionWithStatus · wsConnectionPeerAddress ·
-//! wsConnectionProtocol · wsConnectionSetUserData · wsConnectionGetUserData ·
+//! wsConnectionProtocol · wsConnectionRequestPath · wsConnectionRequestQuery ·
+//! wsConnectionRequestHeader · wsConnectionSetUserData · wsConnectionGetUserData ·
 //! wsConnectionIsOpen · wsConnectionRetain · wsConnectionRelease
 //!
 //! Every function here may be called from any thread, including from inside a callback.
@@ -11,7 +12,7 @@ use super::event::callback_connection;
 use super::handle::HandleTable;
 use super::{
     OasisKeyValue, WsConnection, WsEventDelegateVTable, boundary, c_bytes, c_str, copy_out,
-    key_values,
+    fail_quietly, key_values,
 };
 use crate::error::{Error, Result};
 use crate::protocol::Outgoing;
@@ -331,6 +332,99 @@ pub unsafe extern "C" fn wsConnectionProtocol(
         let protocol = connection.protocol().unwrap_or_default();
         // SAFETY: forwarded caller contract.
         unsafe { copy_out(protocol.as_bytes(), buffer, capacity) }
+    })
+}
+
+/// Writes the path of the upgrade request's target into `buffer` like `snprintf`: `"/chat"` for
+/// `GET /chat?room=1`, as sent (not percent-decoded). A client connection gives its URL's path.
+/// `""` while the connection is not open yet. It stays known for the connection's life.
+///
+/// Returns: its full length without the NUL (at least `capacity` means truncated), or -1 with
+/// `errno`: `EBADF`, `EINVAL`.
+/// NULL: as `wsConnectionPeerAddress`.
+/// Lifetime: the text is copied into the caller's buffer; nothing stays borrowed.
+/// Threads: any thread, also inside any callback.
+///
+/// # Safety
+/// `buffer` has `capacity` writable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wsConnectionRequestPath(
+    connection_handle: *mut WsConnection,
+    buffer: *mut c_char,
+    capacity: usize,
+) -> i32 {
+    boundary("wsConnectionRequestPath", -1, || {
+        let connection = connection(connection_handle)?;
+        // SAFETY: forwarded caller contract.
+        unsafe { copy_out(connection.request_path().as_bytes(), buffer, capacity) }
+    })
+}
+
+/// Writes the query of the upgrade request's target into `buffer` like `snprintf`, raw and
+/// without the `?`: `"room=1&x"` for `GET /chat?room=1&x` (`""` when there is none, or while the
+/// connection is not open yet). A client connection gives its URL's query.
+///
+/// Returns: its full length without the NUL (at least `capacity` means truncated), or -1 with
+/// `errno`: `EBADF`, `EINVAL`.
+/// NULL: as `wsConnectionPeerAddress`.
+/// Lifetime: the text is copied into the caller's buffer; nothing stays borrowed.
+/// Threads: any thread, also inside any callback.
+///
+/// # Safety
+/// `buffer` has `capacity` writable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wsConnectionRequestQuery(
+    connection_handle: *mut WsConnection,
+    buffer: *mut c_char,
+    capacity: usize,
+) -> i32 {
+    boundary("wsConnectionRequestQuery", -1, || {
+        let connection = connection(connection_handle)?;
+        // SAFETY: forwarded caller contract.
+        unsafe { copy_out(connection.request_query().as_bytes(), buffer, capacity) }
+    })
+}
+
+/// Writes the value of the upgrade request's header `name` (any case, e.g. `"cookie"`) into
+/// `buffer` like `snprintf`, without surrounding blanks; several lines of that name are joined
+/// with `", "`. The request head is kept until onOpen returns, so call it from onOpen; with the
+/// server key `websocket-keep-request-headers` set it answers for the connection's life.
+///
+/// Returns: the value's full length without the NUL (at least `capacity` means truncated; a
+/// present but empty header gives 0), or -1 with `errno`: `ENOENT` (the request had no such
+/// header), `ENODATA` (the head is not kept: after onOpen returned, or a client connection, which
+/// received no request), `EBADF`, `EINVAL` (`name` empty or not UTF-8).
+/// NULL: `connection_handle` or `name`: `EINVAL`; `buffer` as `wsConnectionPeerAddress`.
+/// Lifetime: `name` is read during the call only; the value is copied into the caller's buffer.
+/// Threads: any thread, also inside any callback.
+///
+/// # Safety
+/// `name` is NULL or NUL-terminated; `buffer` has `capacity` writable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wsConnectionRequestHeader(
+    connection_handle: *mut WsConnection,
+    name: *const c_char,
+    buffer: *mut c_char,
+    capacity: usize,
+) -> i32 {
+    boundary("wsConnectionRequestHeader", -1, || {
+        let connection = connection(connection_handle)?;
+        // SAFETY: forwarded caller contract.
+        let name = unsafe { c_str(name, "name") }?;
+        if name.is_empty() {
+            return Err(Error::invalid("name is empty"));
+        }
+        match connection.request_header(name) {
+            // SAFETY: forwarded caller contract.
+            Ok(value) => unsafe { copy_out(&value, buffer, capacity) },
+            // An optional header the request did not have is an answer, not a fault: no warning
+            // in the log for each lookup.
+            Err(err) if err.errno == libc::ENOENT => {
+                fail_quietly("wsConnectionRequestHeader", &err);
+                Ok(-1)
+            }
+            Err(err) => Err(err),
+        }
     })
 }
 

@@ -7,6 +7,8 @@ pub mod connection;
 mod delegate;
 pub mod event;
 pub mod handle;
+pub mod http_request;
+pub mod http_server;
 pub mod log;
 pub mod runtime;
 pub mod server;
@@ -19,6 +21,8 @@ use std::ffi::{CStr, CString, c_char};
 
 pub use connection::*;
 pub use event::*;
+pub use http_request::*;
+pub use http_server::*;
 pub use log::*;
 pub use runtime::*;
 pub use server::*;
@@ -30,9 +34,19 @@ thread_local! {
 
 /// Records a failure for C: `errno`, the thread's last-error text, and a log line.
 pub(crate) fn fail(function: &str, err: &Error) {
-    let text = format!("{function}: {}", err.message);
     // EAGAIN is flow control, not a fault: keep it out of the default log.
-    if err.errno == libc::EAGAIN {
+    record_failure(function, err, err.errno == libc::EAGAIN);
+}
+
+/// Records an answer that comes as -1 and `errno` but is no fault (a header the request did not
+/// have): as [`fail`], logged at debug level only.
+pub(crate) fn fail_quietly(function: &str, err: &Error) {
+    record_failure(function, err, true);
+}
+
+fn record_failure(function: &str, err: &Error, quiet: bool) {
+    let text = format!("{function}: {}", err.message);
+    if quiet {
         log!(Debug, "{text}");
     } else {
         log!(Warn, "{text}");

@@ -1,8 +1,9 @@
 //! Types that cross the C boundary: opaque handles, the key-value pair, the delegate vtable and
 //! the documented enumerations.
 //!
-//! Index: WsServer · WsConnection · WsEvent · OasisKeyValue · WsEventCallback ·
-//! WsEventDelegateVTable · ws_message_t · ws_status_code_t · oasis_log_level_t
+//! Index: WsServer · WsConnection · WsEvent · HttpServer · HttpRequest · OasisKeyValue ·
+//! WsEventCallback · WsEventDelegateVTable · HttpUpStreamDelegateVTable · ws_message_t ·
+//! ws_status_code_t · oasis_log_level_t
 #![allow(non_camel_case_types, non_upper_case_globals, non_snake_case)]
 
 use std::ffi::{c_char, c_void};
@@ -42,10 +43,34 @@ pub struct WsEvent {
     _opaque: [u8; 0],
 }
 
+/// An HTTP(S) server: static files under its `root-dir`, WebSocket services on its paths
+/// (`createHttpWsService`) and the firmware's own answers (`HttpUpStreamDelegateVTable`), all on
+/// one port. Opaque: a generational handle, like `WsServer`. The caller of `createHttpServer`
+/// owns one reference (plus one per `httpServerRetain`).
+///
+/// Functions: createHttpServer · startHttpServer · stopHttpServer · httpServerPort ·
+/// httpServerShutdown · destroyHttpServer · httpServerRetain · httpServerRelease ·
+/// createHttpWsService
+pub struct HttpServer {
+    _opaque: [u8; 0],
+}
+
+/// One HTTP request with the answer being built for it, handed to `onFilter` and `onRequest`.
+/// Opaque: a generational handle, live during that callback only (there is no retain); after it
+/// returns every function fails on it with `EBADF`.
+///
+/// Functions: httpRequestMethod · httpRequestPath · httpRequestQuery · httpRequestHeader ·
+/// httpRequestBody · httpRequestPeerAddress · httpResponseSetStatus · httpResponseAddHeader ·
+/// httpResponseSetBody
+pub struct HttpRequest {
+    _opaque: [u8; 0],
+}
+
 /// One parameter: both strings NUL-terminated UTF-8 and not NULL (`EINVAL`), read during the call
 /// only (the library copies what it keeps). An array of them plus a count is a key-value map.
 ///
-/// Functions: oasis_initialize · createWsServer · wsOpenConnection
+/// Functions: oasis_initialize · createWsServer · wsOpenConnection · createHttpServer ·
+/// createHttpWsService
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct OasisKeyValue {
@@ -84,6 +109,30 @@ pub struct WsEventDelegateVTable {
     pub onMessage: WsEventCallback,
     pub onError: WsEventCallback,
     pub onClose: WsEventCallback,
+    pub release: Option<unsafe extern "C" fn(user: *mut c_void)>,
+}
+
+/// The firmware's part of an HTTP server (this library's own: the original SDK document shows no
+/// HTTP types). Copied when registered, so it may live on the caller's stack.
+///
+/// `struct_size` must be at least `sizeof(HttpUpStreamDelegateVTable)` (else `EINVAL`).
+/// `onFilter` (may be NULL: every request passes) sees every request before routing and returns
+/// 0 to let it through, or a status (400..599, e.g. 401 with a `WWW-Authenticate` header added
+/// with `httpResponseAddHeader`, or 403) to refuse it. `onRequest` (may be NULL) answers a
+/// request that matched no WebSocket service and no file: the answer starts as 404 with no body,
+/// and what the callback sets goes out. Both run on an event-loop thread, with the rules of
+/// `WsEventDelegateVTable`'s callbacks; the answer is complete when the callback returns (the
+/// body is copied). `release(user)` (may be NULL) is called exactly once, when the server is
+/// gone, or when `createHttpServer` fails after accepting the vtable.
+///
+/// Functions: createHttpServer (callbacks receive an `HttpRequest*`)
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct HttpUpStreamDelegateVTable {
+    /// `sizeof(HttpUpStreamDelegateVTable)`.
+    pub struct_size: u32,
+    pub onFilter: Option<unsafe extern "C" fn(user: *mut c_void, request: *mut HttpRequest) -> i32>,
+    pub onRequest: Option<unsafe extern "C" fn(user: *mut c_void, request: *mut HttpRequest)>,
     pub release: Option<unsafe extern "C" fn(user: *mut c_void)>,
 }
 

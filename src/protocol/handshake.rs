@@ -26,6 +26,10 @@ fn split_tokens(value: &[u8]) -> impl Iterator<Item = &str> {
 pub struct Accepted {
     pub response: Vec<u8>,
     pub protocol: Option<String>,
+    /// The request target as sent (path and query, e.g. `/chat?room=1`).
+    pub target: String,
+    /// The request head as received, up to and including its empty line (without `leftover`).
+    pub head: Vec<u8>,
     /// Bytes received after the request head (a client may send frames right away).
     pub leftover: Vec<u8>,
 }
@@ -101,11 +105,15 @@ impl ServerHandshake {
             Ok(answer) => answer,
             Err(refused) => return ServerStep::Refuse(refused),
         };
-        let leftover = self.head[head_len..].to_vec();
-        self.head = Vec::new();
+        let target = request.path.unwrap_or_default().to_string();
+        // The head keeps its buffer; only what followed it is moved out.
+        let leftover = self.head.split_off(head_len);
+        let head = std::mem::take(&mut self.head);
         ServerStep::Accept(Accepted {
             response,
             protocol,
+            target,
+            head,
             leftover,
         })
     }
@@ -118,19 +126,34 @@ pub fn upgrade_response(
     request: &httparse::Request<'_, '_>,
     accepted_protocols: &[String],
 ) -> Result<(Vec<u8>, Option<String>), Refused> {
-    if request.method != Some("GET") {
+    upgrade_response_for(
+        request.method.unwrap_or(""),
+        request.version.unwrap_or(u8::MAX),
+        request.headers,
+        accepted_protocols,
+    )
+}
+
+/// [`upgrade_response`] for a request head kept as its parts (the HTTP server's parsed head):
+/// the method, the minor version (1 for HTTP/1.1) and the headers.
+pub fn upgrade_response_for(
+    method: &str,
+    version: u8,
+    headers: &[httparse::Header<'_>],
+    accepted_protocols: &[String],
+) -> Result<(Vec<u8>, Option<String>), Refused> {
+    if method != "GET" {
         return Err(refusal(
             "405 Method Not Allowed",
             "not a GET request",
             "Allow: GET\r\n",
         ));
     }
-    if request.version != Some(1) {
+    if version != 1 {
         return Err(refusal("400 Bad Request", "not HTTP/1.1", ""));
     }
     let header = |name: &str| {
-        request
-            .headers
+        headers
             .iter()
             .find(|h| h.name.eq_ignore_ascii_case(name))
             .map(|h| h.value)
@@ -170,8 +193,7 @@ pub fn upgrade_response(
             "",
         ));
     }
-    let offered: Vec<&str> = request
-        .headers
+    let offered: Vec<&str> = headers
         .iter()
         .filter(|h| h.name.eq_ignore_ascii_case("Sec-WebSocket-Protocol"))
         .flat_map(|h| split_tokens(h.value))
@@ -189,6 +211,40 @@ pub fn upgrade_response(
     }
     response.push_str("\r\n");
     Ok((response.into_bytes(), protocol))
+}
+
+/// The path of a request target (`/a/b?x=1` → `/a/b`), as sent (not percent-decoded), and its
+/// query without the `?` (empty when there is none). An absolute-form target
+/// (`http://host/a?x=1`) gives the path after its authority (`/` when it has none).
+pub fn split_target(target: &str) -> (&str, &str) {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    if path.starts_with('/') {
+        return (path, query);
+    }
+    let Some((_, after_scheme)) = path.split_once("://") else {
+        return (path, query);
+    };
+    match after_scheme.find('/') {
+        Some(at) => (&after_scheme[at..], query),
+        None => ("/", query),
+    }
+}
+
+/// The values of the header lines called `name` (any case) in an HTTP head that has been
+/// parsed already, in order, with surrounding blanks removed. The request line (and any empty
+/// lines before it, which httparse allows) is skipped; the scan ends at the empty line.
+pub fn header_values<'h>(head: &'h [u8], name: &str) -> impl Iterator<Item = &'h [u8]> {
+    head.split(|b| *b == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+        .skip_while(|line| line.is_empty())
+        .skip(1)
+        .take_while(|line| !line.is_empty())
+        .filter_map(move |line| {
+            let colon = line.iter().position(|b| *b == b':')?;
+            line[..colon]
+                .eq_ignore_ascii_case(name.as_bytes())
+                .then(|| line[colon + 1..].trim_ascii())
+        })
 }
 
 /// The client half: the request to send, then the response check.
@@ -237,6 +293,20 @@ impl ClientHandshake {
 
     pub fn request(&self) -> &[u8] {
         &self.request
+    }
+
+    /// The request target (path and query) this handshake asks for.
+    pub fn target(&self) -> &str {
+        let line = self
+            .request
+            .split(|b| *b == b'\r')
+            .next()
+            .unwrap_or_default();
+        std::str::from_utf8(line)
+            .ok()
+            .and_then(|line| line.strip_prefix("GET "))
+            .and_then(|rest| rest.strip_suffix(" HTTP/1.1"))
+            .unwrap_or_default()
     }
 
     /// Feeds received bytes. An error says why the server's answer is not an upgrade.
@@ -354,6 +424,50 @@ mod tests {
         let (a, b) = request.split_at(HEAD_MAX + 100);
         assert_eq!(at_once, outcome(&[a, b]));
         assert_eq!(at_once.as_deref(), Some(&b"HTTP/1.1 431"[..]));
+    }
+
+    #[test]
+    fn accepted_request_keeps_its_target_and_head_apart_from_the_frames() {
+        let frames = b"\x81\x80abcd";
+        let request = REQUEST.replace("GET /chat ", "GET /chat?room=1&x ");
+        let mut bytes = request.as_bytes().to_vec();
+        bytes.extend_from_slice(frames);
+        let ServerStep::Accept(accepted) = ServerHandshake::default().feed(&bytes, &[]) else {
+            panic!("not accepted");
+        };
+        assert_eq!(accepted.target, "/chat?room=1&x");
+        assert_eq!(accepted.head, request.as_bytes());
+        assert_eq!(accepted.leftover, frames);
+        assert_eq!(split_target(&accepted.target), ("/chat", "room=1&x"));
+        let values: Vec<&[u8]> = header_values(&accepted.head, "sec-websocket-protocol").collect();
+        assert_eq!(values, [&b"chat, superchat"[..]]);
+        assert_eq!(header_values(&accepted.head, "Cookie").count(), 0);
+        // The request line is no header, and the scan stops at the empty line.
+        assert_eq!(
+            header_values(b"GET /a:b HTTP/1.1\r\nA: 1\r\n\r\nB: 2", "GET /a").count(),
+            0
+        );
+        assert_eq!(
+            header_values(b"GET / HTTP/1.1\nA:1\nA: 2 \n\nB: 2", "a").collect::<Vec<_>>(),
+            [b"1", b"2"]
+        );
+        // Empty lines before the request line (httparse skips them) are no end of the head.
+        assert_eq!(
+            header_values(b"\r\n\r\nGET / HTTP/1.1\r\nA: 1\r\n\r\n", "a").collect::<Vec<_>>(),
+            [b"1"]
+        );
+    }
+
+    #[test]
+    fn targets_split_into_path_and_query() {
+        assert_eq!(split_target("/"), ("/", ""));
+        assert_eq!(split_target("/a/b?"), ("/a/b", ""));
+        assert_eq!(split_target("/a?x=1?y"), ("/a", "x=1?y"));
+        assert_eq!(split_target("/%2e%2e/x"), ("/%2e%2e/x", ""), "not decoded");
+        assert_eq!(split_target("http://h:1/p/q?x"), ("/p/q", "x"));
+        assert_eq!(split_target("ws://h?x"), ("/", "x"));
+        assert_eq!(split_target("*"), ("*", ""));
+        assert_eq!(ClientHandshake::new("/p?q=1", "h", &[]).target(), "/p?q=1");
     }
 
     #[test]

@@ -137,6 +137,15 @@ impl Transport {
         }
     }
 
+    /// Takes the socket out of the poll set, so that another task may register it (mio refuses
+    /// a second registration): an HTTP connection hands its socket to a WebSocket session so.
+    pub fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        match self {
+            Transport::Plain(stream) => registry.deregister(stream),
+            Transport::Tls(tls) => registry.deregister(&mut tls.tcp),
+        }
+    }
+
     /// Ends our direction: TLS close_notify (when TLS) and FIN, after what was written.
     pub fn shutdown_write(&mut self) {
         match self {
@@ -152,6 +161,20 @@ impl Transport {
     pub fn close(&mut self) {
         if let Transport::Tls(tls) = self {
             tls.close();
+        }
+    }
+
+    /// Sends `count` bytes of `file` from `offset` (advanced by what went) straight from the
+    /// kernel: plain TCP only (TLS must encrypt, so it gives `Unsupported`).
+    pub fn send_file(
+        &mut self,
+        file: std::os::fd::RawFd,
+        offset: &mut libc::off_t,
+        count: usize,
+    ) -> io::Result<usize> {
+        match self {
+            Transport::Plain(stream) => nosigpipe::send_file(stream, file, offset, count),
+            Transport::Tls(_) => Err(io::ErrorKind::Unsupported.into()),
         }
     }
 

@@ -45,3 +45,44 @@ impl Write for NoSigPipe<'_> {
         Ok(())
     }
 }
+
+/// `sendfile(2)` from `file` to a socket without SIGPIPE: it has no `MSG_NOSIGNAL`, so SIGPIPE
+/// is blocked on this thread for the call, and one it raised is taken back before the old mask
+/// returns (a SIGPIPE that was already pending is left alone).
+pub fn send_file(
+    socket: &TcpStream,
+    file: std::os::fd::RawFd,
+    offset: &mut libc::off_t,
+    count: usize,
+) -> io::Result<usize> {
+    // SAFETY: plain signal-set and signal-mask calls on local sets; sendfile on descriptors
+    // that are open for the duration of the call.
+    unsafe {
+        let mut pipe_only: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut pipe_only);
+        libc::sigaddset(&mut pipe_only, libc::SIGPIPE);
+        let mut pending: libc::sigset_t = std::mem::zeroed();
+        libc::sigpending(&mut pending);
+        let already_pending = libc::sigismember(&pending, libc::SIGPIPE) == 1;
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, &pipe_only, &mut old);
+        let sent = libc::sendfile(socket.as_raw_fd(), file, offset, count);
+        let result = if sent < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(sent as usize)
+        };
+        if !already_pending
+            && let Err(err) = &result
+            && err.raw_os_error() == Some(libc::EPIPE)
+        {
+            let now = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            libc::sigtimedwait(&pipe_only, std::ptr::null_mut(), &now);
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        result
+    }
+}

@@ -17,7 +17,7 @@
 //! caller beyond its timeout, nor an event loop at all.
 
 use super::client_blocking::connect_and_upgrade;
-use super::connection::Connection;
+use super::connection::{Connection, OpenInfo};
 use super::delegate::Delegate;
 use super::opening::{self, TlsTarget};
 use super::registry::CLIENTS;
@@ -65,7 +65,7 @@ pub fn open(
     if timeout_msec > 0 {
         let timeout = Duration::from_millis(timeout_msec as u64);
         match connect_and_upgrade(&url, tls.as_ref(), handshake, started, timeout) {
-            Ok(opened) => Ok(hand_over(connection, opened)),
+            Ok(opened) => Ok(hand_over(connection, opened, url.resource)),
             Err(failure) => Err(report_failure(&connection, failure)),
         }
     } else {
@@ -181,12 +181,13 @@ fn open_async(
 pub(super) type Opened = (Transport, Option<String>, Vec<u8>);
 
 /// Hands a connection opened on the caller's thread to its loop, which delivers onOpen.
-fn hand_over(connection: Arc<Connection>, opened: Opened) -> Arc<Connection> {
+/// `target`: the path and query the request asked for.
+fn hand_over(connection: Arc<Connection>, opened: Opened, target: String) -> Arc<Connection> {
     let (transport, protocol, leftover) = opened;
     if let Ok(peer) = transport.peer_addr() {
         connection.set_peer_address(peer);
     }
-    connection.set_protocol(protocol);
+    connection.set_opened(OpenInfo::new(protocol, target, None));
     // Outside a callback, return only after onOpen has run, as the original SDK's samples
     // expect ("connected" after "Open"). Inside one, the loop cannot run it yet.
     let (opened, on_open_done) = sync_channel(1);

@@ -8,6 +8,7 @@ use super::delegate::Delegate;
 use crate::config::ConnectionSettings;
 use crate::error::{Error, Result};
 use crate::log::log;
+use crate::protocol::handshake::{header_values, split_target};
 use crate::protocol::{
     CloseError, CloseStarted, Endpoint, FrameSink, Outgoing, Role, SendError, State, frame,
 };
@@ -40,7 +41,8 @@ pub struct Writer {
 }
 
 impl Writer {
-    fn new(transport: Option<Transport>) -> Writer {
+    /// A writer over `transport` (None: a client not connected yet), with nothing queued.
+    pub(crate) fn new(transport: Option<Transport>) -> Writer {
         Writer {
             transport,
             outbox: Vec::new(),
@@ -176,6 +178,28 @@ pub fn next_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
+/// What the opening handshake settled, set once when the connection opens: the agreed
+/// subprotocol, the request target (a server connection's from its upgrade request, a client's
+/// from its URL) and, on a server connection, the request head. The head is dropped when onOpen
+/// returns unless `websocket-keep-request-headers` is set: it can be kilobytes, and every idle
+/// connection would carry it. Boxed, so a connection pays one pointer for all of it.
+pub struct OpenInfo {
+    protocol: Option<Box<str>>,
+    target: Box<str>,
+    head: Mutex<Option<Box<[u8]>>>,
+}
+
+impl OpenInfo {
+    /// `head`: the request head as received (a server connection), or None (a client's).
+    pub fn new(protocol: Option<String>, target: String, head: Option<Vec<u8>>) -> OpenInfo {
+        OpenInfo {
+            protocol: protocol.map(String::into_boxed_str),
+            target: target.into_boxed_str(),
+            head: Mutex::new(head.map(Vec::into_boxed_slice)),
+        }
+    }
+}
+
 pub struct Connection {
     pub id: u64,
     pub role: Role,
@@ -185,7 +209,7 @@ pub struct Connection {
     pub event_loop: Arc<LoopShared>,
     pub io: Mutex<Io>,
     peer: OnceLock<SocketAddr>,
-    protocol: OnceLock<Box<str>>,
+    opened: OnceLock<Box<OpenInfo>>,
     user_data: AtomicUsize,
     /// The handle an API layer gave this connection (0 until it needs one): the C surface
     /// publishes each connection once and compares handles with it.
@@ -200,19 +224,31 @@ impl Connection {
         event_loop: Arc<LoopShared>,
         transport: Option<Transport>,
     ) -> Arc<Connection> {
+        let writer = Writer::new(transport);
+        Connection::with_writer(next_id(), role, settings, delegate, event_loop, writer)
+    }
+
+    /// A connection over a socket some other task has used already (an HTTP connection that
+    /// upgraded): `writer` keeps what it still has queued (the 101 response, say), and `id`
+    /// (from [`next_id`]) may be the one that task had, so the poll token stays the same.
+    pub fn with_writer(
+        id: u64,
+        role: Role,
+        settings: Arc<ConnectionSettings>,
+        delegate: Arc<Delegate>,
+        event_loop: Arc<LoopShared>,
+        writer: Writer,
+    ) -> Arc<Connection> {
         let endpoint = Endpoint::new(role, Instant::now(), &settings.limits);
         Arc::new(Connection {
-            id: next_id(),
+            id,
             role,
             settings,
             delegate,
             event_loop,
-            io: Mutex::new(Io {
-                endpoint,
-                writer: Writer::new(transport),
-            }),
+            io: Mutex::new(Io { endpoint, writer }),
             peer: OnceLock::new(),
-            protocol: OnceLock::new(),
+            opened: OnceLock::new(),
             user_data: AtomicUsize::new(0),
             api_handle: AtomicUsize::new(0),
         })
@@ -316,12 +352,63 @@ impl Connection {
     }
 
     pub fn protocol(&self) -> Option<String> {
-        self.protocol.get().map(|p| p.to_string())
+        self.opened.get()?.protocol.as_deref().map(String::from)
     }
 
-    pub fn set_protocol(&self, protocol: Option<String>) {
-        if let Some(protocol) = protocol {
-            let _ = self.protocol.set(protocol.into_boxed_str());
+    /// Records what the opening handshake settled (once; a second call changes nothing).
+    pub fn set_opened(&self, info: OpenInfo) {
+        let _ = self.opened.set(Box::new(info));
+    }
+
+    /// The request target (path and query, as sent); None until the connection opened.
+    pub fn request_target(&self) -> Option<&str> {
+        self.opened.get().map(|info| &*info.target)
+    }
+
+    /// The target's path, as sent (not percent-decoded); empty until the connection opened.
+    pub fn request_path(&self) -> &str {
+        split_target(self.request_target().unwrap_or_default()).0
+    }
+
+    /// The target's query without the `?`; empty when there is none.
+    pub fn request_query(&self) -> &str {
+        split_target(self.request_target().unwrap_or_default()).1
+    }
+
+    /// The value of request header `name` (any case); several lines of that name are joined
+    /// with ", ". Fails with `ENOENT` when the request had no such header, and with `ENODATA`
+    /// when the head is not kept: a client connection, a server connection before it opened,
+    /// or after its onOpen returned (unless `websocket-keep-request-headers`).
+    pub fn request_header(&self, name: &str) -> Result<Vec<u8>> {
+        let gone = || {
+            Error::new(
+                libc::ENODATA,
+                "the request head is kept during onOpen only (see websocket-keep-request-headers)",
+            )
+        };
+        let info = self.opened.get().ok_or_else(gone)?;
+        let head = info.head.lock();
+        let head = head.as_deref().ok_or_else(gone)?;
+        let mut value: Option<Vec<u8>> = None;
+        for part in header_values(head, name) {
+            match &mut value {
+                Some(value) => {
+                    value.extend_from_slice(b", ");
+                    value.extend_from_slice(part);
+                }
+                None => value = Some(part.to_vec()),
+            }
+        }
+        value.ok_or_else(|| Error::new(libc::ENOENT, format!("the request has no '{name}' header")))
+    }
+
+    /// onOpen has returned: the request head goes, unless the settings keep it.
+    pub fn on_open_returned(&self) {
+        if self.settings.keep_request_headers {
+            return;
+        }
+        if let Some(info) = self.opened.get() {
+            *info.head.lock() = None;
         }
     }
 

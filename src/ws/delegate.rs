@@ -8,12 +8,50 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 pub struct Delegate {
     handler: Box<dyn EventHandler>,
+    gate: Gate,
+}
+
+/// What keeps application code from running once it is switched off, and lets the switch wait
+/// for calls that are running. Shared by every kind of application handler.
+pub struct Gate {
     active: AtomicBool,
     /// Held shared while a callback runs; taken exclusively to wait for running callbacks.
     /// Callbacks never nest on one thread, so a plain shared lock is enough. This is the one
     /// lock held while application code runs: nothing a callback may call takes it
     /// exclusively without first checking that it is not inside a callback (`deactivate`).
-    gate: RwLock<()>,
+    lock: RwLock<()>,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Gate {
+            active: AtomicBool::new(true),
+            lock: RwLock::new(()),
+        }
+    }
+}
+
+impl Gate {
+    /// Runs `callback` (application code) unless the gate is switched off.
+    pub fn run<R>(&self, callback: impl FnOnce() -> R) -> Option<R> {
+        let _gate = self.lock.read();
+        if !self.active.load(Ordering::Acquire) {
+            return None;
+        }
+        let _running = RunningMark(RUNNING.replace(true));
+        Some(callback())
+    }
+
+    /// Switches the gate off: no callback starts afterwards, and callbacks running on other
+    /// threads are waited for. Called from inside a callback (any handler's), it does not wait:
+    /// the current callback finishes after we return to it, and waiting for other loops from a
+    /// loop could deadlock two loops that switch each other's handlers off.
+    pub fn deactivate(&self) {
+        self.active.store(false, Ordering::Release);
+        if !inside_callback() {
+            drop(self.lock.write());
+        }
+    }
 }
 
 thread_local! {
@@ -39,29 +77,17 @@ impl Delegate {
     pub fn new(handler: Box<dyn EventHandler>) -> Delegate {
         Delegate {
             handler,
-            active: AtomicBool::new(true),
-            gate: RwLock::new(()),
+            gate: Gate::default(),
         }
     }
 
     /// Hands one event to the handler, unless the delegate has been switched off.
     pub fn invoke(&self, event: &Event<'_>) {
-        let _gate = self.gate.read();
-        if !self.active.load(Ordering::Acquire) {
-            return;
-        }
-        let _running = RunningMark(RUNNING.replace(true));
-        self.handler.handle(event);
+        self.gate.run(|| self.handler.handle(event));
     }
 
-    /// Switches the delegate off: no callback starts afterwards, and callbacks running on other
-    /// threads are waited for. Called from inside a callback (any delegate's), it does not wait:
-    /// the current callback finishes after we return to it, and waiting for other loops from a
-    /// loop could deadlock two loops that switch each other's delegates off.
+    /// Switches the delegate off (see [`Gate::deactivate`]).
     pub fn deactivate(&self) {
-        self.active.store(false, Ordering::Release);
-        if !inside_callback() {
-            drop(self.gate.write());
-        }
+        self.gate.deactivate();
     }
 }

@@ -2,12 +2,14 @@
 //! (`crate::protocol`) over a transport on the event loops, delivering events to the
 //! application's handler, and knowing what is live.
 
+pub mod admission;
 pub mod client;
 mod client_blocking;
 pub mod connection;
 pub mod delegate;
 pub mod event;
-mod group;
+pub(crate) mod group;
+pub mod listener;
 mod opening;
 pub mod registry;
 pub mod server;
@@ -15,5 +17,7 @@ pub mod session;
 mod spare_buffer;
 pub mod url;
 
+#[cfg(test)]
+mod handover_tests;
 #[cfg(test)]
 mod tests;

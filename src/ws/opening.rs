@@ -3,7 +3,8 @@
 //! sends its request and checks the response; a client opened on the caller's thread only has
 //! its onOpen (or onError) delivered.
 
-use super::connection::Connection;
+use super::admission::Admission;
+use super::connection::{Connection, OpenInfo};
 use super::event::{EventKind, MessageKind};
 use super::group::ConnectionGroup;
 use super::session::{Phase, Session};
@@ -87,6 +88,37 @@ impl Session {
         )
     }
 
+    /// A server connection whose upgrade another task answered (an HTTP connection): that task
+    /// wrote the 101 response into the connection's writer, took the socket out of its poll set
+    /// ([`Transport::deregister`]) and recorded the handshake ([`Connection::set_opened`]). The
+    /// connection is open from now on. Once adopted by the loop of `connection.event_loop`, the
+    /// session registers the socket again under the connection's id, delivers onOpen, feeds
+    /// `leftover` (frames that arrived with the request) and reads what the socket or the TLS
+    /// session already holds (no readiness edge would announce it). `admission` is held until
+    /// the socket closes.
+    pub fn upgraded(
+        connection: Arc<Connection>,
+        group: Arc<ConnectionGroup>,
+        leftover: Vec<u8>,
+        admission: Option<Admission>,
+    ) -> Box<Session> {
+        connection
+            .io
+            .lock()
+            .endpoint
+            .opened(Instant::now(), &connection.settings.limits);
+        let mut session = Session::new(
+            connection,
+            group,
+            Phase::OpenedElsewhere(Box::new(super::session::OpenedElsewhere {
+                leftover,
+                opened: None,
+            })),
+        );
+        session.admission = admission;
+        session
+    }
+
     /// A client whose open failed before the loop got it: onError with `code` and `why`.
     pub fn failed(
         connection: Arc<Connection>,
@@ -131,6 +163,7 @@ impl Session {
             let opened = elsewhere.opened.take();
             self.phase = Phase::Open;
             self.emit(EventKind::Open, MessageKind::None, 0, &[]);
+            self.connection.on_open_returned();
             if let Some(opened) = opened {
                 let _ = opened.send(());
             }
@@ -172,9 +205,14 @@ impl Session {
                     io.endpoint
                         .opened(Instant::now(), &self.connection.settings.limits);
                 }
-                self.connection.set_protocol(accepted.protocol);
+                self.connection.set_opened(OpenInfo::new(
+                    accepted.protocol,
+                    accepted.target,
+                    Some(accepted.head),
+                ));
                 self.phase = Phase::Open;
                 self.emit(EventKind::Open, MessageKind::None, 0, &[]);
+                self.connection.on_open_returned();
                 self.on_leftover(accepted.leftover)
             }
         }
@@ -247,7 +285,9 @@ impl Session {
                 Ok(n) => match connecting.handshake.feed(&buffer[..n]) {
                     Ok(ClientStep::NeedMore) => continue,
                     Ok(ClientStep::Open { protocol, leftover }) => {
-                        self.connection.set_protocol(protocol);
+                        let target = connecting.handshake.target().to_string();
+                        self.connection
+                            .set_opened(OpenInfo::new(protocol, target, None));
                         self.connection
                             .io
                             .lock()

@@ -2,7 +2,6 @@
 //! connection. Finalize stops them here, then ends the reactor.
 
 use super::group::ConnectionGroup;
-use super::server::Server;
 use crate::error::{Error, Result};
 use crate::log::log;
 use crate::runtime::{self, on_loop_thread};
@@ -10,7 +9,19 @@ use parking_lot::Mutex;
 use std::sync::{Arc, LazyLock, Weak};
 use std::time::{Duration, Instant};
 
-static SERVERS: Mutex<Vec<Weak<Server>>> = Mutex::new(Vec::new());
+/// A server of any kind, as finalize sees it (the layers above `ws` have servers too).
+pub trait Stoppable: Send + Sync {
+    /// Stops listening and starts closing every connection with 1001; returns at once.
+    fn begin_stop(&self);
+    /// Waits until every connection is gone or `deadline` passes; true when all are gone.
+    fn wait_empty(&self, deadline: Instant) -> bool;
+    /// The longest close timeout of its connections.
+    fn close_timeout(&self) -> Duration;
+    /// Switches its delegates off for good.
+    fn deactivate(&self);
+}
+
+static SERVERS: Mutex<Vec<Weak<dyn Stoppable>>> = Mutex::new(Vec::new());
 
 /// Every client connection, so finalize can close them.
 pub static CLIENTS: LazyLock<Arc<ConnectionGroup>> = LazyLock::new(Arc::default);
@@ -18,10 +29,10 @@ pub static CLIENTS: LazyLock<Arc<ConnectionGroup>> = LazyLock::new(Arc::default)
 /// How long finalize waits for closing handshakes beyond the usual close timeout.
 const FINALIZE_GRACE: Duration = Duration::from_secs(1);
 
-pub fn add_server(server: &Arc<Server>) {
+pub fn add(server: Weak<dyn Stoppable>) {
     let mut servers = SERVERS.lock();
     servers.retain(|s| s.strong_count() > 0);
-    servers.push(Arc::downgrade(server));
+    servers.push(server);
 }
 
 /// `oasis_finalize`: every server is stopped and every connection closed with 1001 (waiting at
@@ -37,7 +48,8 @@ pub fn finalize() -> Result<()> {
     let Some(runtime) = runtime::take() else {
         return Ok(());
     };
-    let servers: Vec<Arc<Server>> = SERVERS.lock().iter().filter_map(Weak::upgrade).collect();
+    let servers: Vec<Arc<dyn Stoppable>> =
+        SERVERS.lock().iter().filter_map(Weak::upgrade).collect();
     for server in &servers {
         server.begin_stop();
     }
@@ -45,13 +57,13 @@ pub fn finalize() -> Result<()> {
     let deadline = Instant::now()
         + servers
             .iter()
-            .map(|s| s.settings.limits.close_timeout)
+            .map(|s| s.close_timeout())
             .max()
             .unwrap_or_default()
             .max(Duration::from_secs(5))
         + FINALIZE_GRACE;
     for server in &servers {
-        server.group.wait_empty(deadline);
+        server.wait_empty(deadline);
     }
     CLIENTS.wait_empty(deadline);
     runtime.stop();

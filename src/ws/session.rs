@@ -7,6 +7,7 @@
 //! Only the owning event loop touches a session, so none of its state is locked; the lock is
 //! taken around each call into the endpoint and released before any callback runs.
 
+use super::admission::Admission;
 use super::connection::{Connection, Io};
 use super::event::{Event, EventKind, MessageKind};
 use super::group::ConnectionGroup;
@@ -39,7 +40,11 @@ pub(super) enum Phase {
     FailedElsewhere(Box<(u16, String)>),
     Open,
     /// Closing handshake over (or failed) and onClose delivered: waiting for the TCP close.
-    Lingering,
+    /// `write_shut`: our FIN is sent (a failed server connection waiting for the peer's). (Kept
+    /// here rather than in the session, where it would cost every connection a word.)
+    Lingering {
+        write_shut: bool,
+    },
     Finished,
 }
 
@@ -53,10 +58,11 @@ pub struct Session {
     pub(super) group: Arc<ConnectionGroup>,
     pub(super) phase: Phase,
     reader: Reader,
-    /// Our FIN is sent (a failed server connection waiting for the peer's).
-    write_shut: bool,
     /// The endpoint's next timer, as last read (the loop asks for it without a lock).
     deadline: Option<Instant>,
+    /// A place under an HTTP server's connection cap, given back when the session (so the
+    /// socket) goes.
+    pub(super) admission: Option<Admission>,
 }
 
 /// A command: the connection's timers changed on another thread (a close started).
@@ -83,8 +89,8 @@ impl Session {
             group,
             phase,
             reader: Reader::default(),
-            write_shut: false,
             deadline: None,
+            admission: None,
         });
         session.refresh_deadline();
         session
@@ -303,7 +309,7 @@ impl Session {
     /// The closing handshake is over (or the connection failed): onClose, then wait (bounded)
     /// for the TCP close as the endpoint's policy says.
     fn closing_done(&mut self, code: u16, reason: &[u8]) -> Flow {
-        self.phase = Phase::Lingering;
+        self.phase = Phase::Lingering { write_shut: false };
         self.reader.release_memory();
         self.emit(EventKind::Close, MessageKind::None, code, reason);
         // Done as far as the application is concerned: stopWsServer and finalize need not wait
@@ -316,16 +322,20 @@ impl Session {
     /// Writes what is waiting; once a lingering connection's close frame is out, ends TCP as
     /// the endpoint's policy says.
     pub(super) fn flush_and_check(&mut self) -> Flow {
-        let lingering = matches!(self.phase, Phase::Lingering);
+        let lingering = matches!(self.phase, Phase::Lingering { .. });
         let (empty, broken, policy) = {
             let mut io = self.connection.io.lock();
             let empty = io.writer.flush();
             let policy = io.endpoint.tcp_close();
-            if empty && lingering && policy == TcpClose::ShutdownWriteThenWait && !self.write_shut {
+            if empty
+                && policy == TcpClose::ShutdownWriteThenWait
+                && let Phase::Lingering { write_shut } = &mut self.phase
+                && !*write_shut
+            {
                 if let Some(transport) = io.writer.transport.as_mut() {
                     transport.shutdown_write();
                 }
-                self.write_shut = true;
+                *write_shut = true;
             }
             self.deadline = io.endpoint.timeout();
             (empty, io.writer.broken, policy)
@@ -564,7 +574,7 @@ impl Task for Session {
             }
             // Failed already (the panic came from its onError): onClose is still owed.
             Phase::Open => self.close_without_handshake(),
-            Phase::Lingering | Phase::Finished | Phase::Accepting(_) => self.finish(),
+            Phase::Lingering { .. } | Phase::Finished | Phase::Accepting(_) => self.finish(),
             _ => self.fail_before_open_with(close::INTERNAL_ERROR, "internal error"),
         }
     }

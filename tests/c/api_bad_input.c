@@ -244,6 +244,10 @@ static void test_null_handles(void)
     CHECK_FAILS(wsCloseConnectionWithStatus(NULL, 1000, NULL) == -1, EINVAL, "wsCloseConnectionWithStatus(NULL, ...)");
     CHECK_FAILS(wsConnectionPeerAddress(NULL, buffer, sizeof buffer) == -1, EINVAL, "wsConnectionPeerAddress(NULL, ...)");
     CHECK_FAILS(wsConnectionProtocol(NULL, buffer, sizeof buffer) == -1, EINVAL, "wsConnectionProtocol(NULL, ...)");
+    CHECK_FAILS(wsConnectionRequestPath(NULL, buffer, sizeof buffer) == -1, EINVAL, "wsConnectionRequestPath(NULL, ...)");
+    CHECK_FAILS(wsConnectionRequestQuery(NULL, buffer, sizeof buffer) == -1, EINVAL, "wsConnectionRequestQuery(NULL, ...)");
+    CHECK_FAILS(wsConnectionRequestHeader(NULL, "host", buffer, sizeof buffer) == -1, EINVAL,
+                "wsConnectionRequestHeader(NULL, ...)");
     CHECK_FAILS(wsConnectionSetUserData(NULL, buffer) == -1, EINVAL, "wsConnectionSetUserData(NULL, ...)");
     CHECK_FAILS(wsConnectionGetUserData(NULL) == NULL, EINVAL, "wsConnectionGetUserData(NULL)");
     CHECK_FAILS(wsConnectionIsOpen(NULL) == -1, EINVAL, "wsConnectionIsOpen(NULL)");
@@ -419,6 +423,13 @@ static void test_live_connection(int port)
     CHECK_FAILS(wsCloseConnectionWithStatus(conn, 1000, "\xff") == -1, EINVAL, "close with a non-UTF-8 reason: EINVAL");
     CHECK_FAILS(wsConnectionPeerAddress(conn, NULL, 10) == -1, EINVAL, "wsConnectionPeerAddress(NULL, 10): EINVAL");
     CHECK_FAILS(wsConnectionProtocol(conn, NULL, 10) == -1, EINVAL, "wsConnectionProtocol(NULL, 10): EINVAL");
+    CHECK_FAILS(wsConnectionRequestPath(conn, NULL, 10) == -1, EINVAL, "wsConnectionRequestPath(NULL, 10): EINVAL");
+    CHECK_FAILS(wsConnectionRequestHeader(conn, NULL, buffer, sizeof buffer) == -1, EINVAL,
+                "wsConnectionRequestHeader(name NULL): EINVAL");
+    CHECK_FAILS(wsConnectionRequestHeader(conn, "", buffer, sizeof buffer) == -1, EINVAL,
+                "wsConnectionRequestHeader(name \"\"): EINVAL");
+    CHECK_FAILS(wsConnectionRequestHeader(conn, "host", buffer, sizeof buffer) == -1, ENODATA,
+                "wsConnectionRequestHeader on a client connection: ENODATA (it received no request)");
     CHECK(wsConnectionPeerAddress(conn, buffer, 4) > 4 && strlen(buffer) == 3,
           "wsConnectionPeerAddress truncates like snprintf (\"%s\")", buffer);
     CHECK(wsConnectionIsOpen(conn) == 1, "the connection is still open after all that");

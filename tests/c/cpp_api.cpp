@@ -66,15 +66,26 @@ public:
         // Only the server keeps one: a client delegate holding a reference to its own
         // connection would form a cycle (connection -> delegate -> connection) and leak both.
         WsConnectionRef connection;
-        if (keep_connection_)
+        std::string path, query, host;
+        bool has_host = false;
+        if (keep_connection_) {
             connection = wsEventConnection(evt);
+            // The request head is kept until onOpen returns: read what the request said now.
+            path = wsConnectionRequestPath(connection);
+            query = wsConnectionRequestQuery(connection);
+            has_host = wsConnectionRequestHeader(connection, "host", host);
+        }
         tu_lock();
         note_late_locked();
         if (opens || closes)
             bad_order++;
         opens++;
-        if (!first_connection)
+        if (!first_connection) {
             first_connection = connection;
+            request_path = path;
+            request_query = query;
+            request_host = has_host ? host : "(none)";
+        }
         tu_unlock_notify();
     }
 
@@ -106,6 +117,7 @@ public:
     int opens, closes, errors, close_code, bad_order;
     std::string close_reason;
     WsConnectionRef first_connection; // from wsEventConnection in onOpen, used by main
+    std::string request_path, request_query, request_host; // its request, as seen in onOpen
 
 protected:
     // Under tu_lock, at the start of every callback: counts the server's callbacks that start
@@ -263,7 +275,17 @@ static void test_messages(const std::shared_ptr<Server> &server_delegate, const 
     CHECK(wsConnectionProtocol(conn) == "", "wsConnectionProtocol is \"\" without subprotocols");
     tu_lock();
     WsConnectionRef server_side = server_delegate->first_connection;
+    std::string path = server_delegate->request_path, query = server_delegate->request_query,
+                host = server_delegate->request_host;
     tu_unlock();
+    CHECK(path == "/cpp" && query == "x=1", "in onOpen the server side's request is /cpp?x=1 (\"%s\" \"%s\")",
+          path.c_str(), query.c_str());
+    CHECK(host.compare(0, 10, "127.0.0.1:") == 0, "and its Host header is there (\"%s\")", host.c_str());
+    std::string value = "stale";
+    CHECK(server_side && !wsConnectionRequestHeader(server_side, "host", value) && value.empty(),
+          "after onOpen the header is gone (false, value cleared)");
+    CHECK(wsConnectionRequestPath(conn) == "/cpp" && wsConnectionRequestQuery(conn) == "x=1",
+          "the client side reports its URL's path and query");
     CHECK(server_side && wsConnectionPeerAddress(server_side).compare(0, 10, "127.0.0.1:") == 0,
           "wsConnectionPeerAddress of the server side: \"%s\"", wsConnectionPeerAddress(server_side).c_str());
     int marker = 0;
@@ -375,7 +397,7 @@ int main()
         CHECK(startWsServer(server) == 0, "startWsServer");
         int32_t port = wsServerPort(server);
         CHECK(port > 0, "wsServerPort (%d)", port);
-        std::string url = "ws://127.0.0.1:" + std::to_string(port) + "/";
+        std::string url = "ws://127.0.0.1:" + std::to_string(port) + "/cpp?x=1";
 
         std::shared_ptr<Client> client = std::make_shared<Client>();
         client_watch = client;

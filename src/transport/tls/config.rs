@@ -350,3 +350,40 @@ impl ClientCertVerifier for AuthorityVerifier {
         self.inner.supported_verify_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::server_config;
+    use crate::config::{HttpServerConfig, ServerConfig};
+
+    /// An HTTP server's TLS keys reach the loader a WebSocket server's reach, so a bad file
+    /// fails both with the same errno and sentence.
+    #[test]
+    fn http_and_websocket_servers_refuse_the_same_files_alike() {
+        let dir = std::env::temp_dir().join(format!("oasis-tls-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "\n").unwrap();
+        let empty = empty.to_str().unwrap();
+        for (cert, key, errno) in [
+            ("/nonexistent/chain.pem", empty, libc::ENOENT),
+            (empty, "/nonexistent/key.pem", libc::EINVAL),
+        ] {
+            let list: Vec<(String, String)> = [
+                ("port", "0"),
+                ("cert-file-path", cert),
+                ("pkey-file-path", key),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            let ws = ServerConfig::parse(&list).unwrap().tls.unwrap();
+            let http = HttpServerConfig::parse(&list).unwrap().tls.unwrap();
+            let ws = server_config(&ws).err().unwrap();
+            let http = server_config(&http).err().unwrap();
+            assert_eq!(http, ws);
+            assert_eq!(http.errno, errno, "{}", http.message);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
