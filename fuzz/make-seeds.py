@@ -190,3 +190,76 @@ for target, mk in (("protocol_server", M), ("protocol_client", None)):
     write(target, "too-big", stream(2, 0, 0, frame(2, b"x" * 100, mask=mk)))
     write(target, "ping-pong-close-1005", stream(5, 1, 0, frame(9, b"", mask=mk), frame(10, b"pong", mask=mk),
                                                  frame(8, b"", mask=mk)))
+
+# --- http_request: control byte (cuts | limits << 3), u16 LE cut points, the stream -------------
+# Limits (bits 3-4): 0 the defaults, 1 (64, 1024, 0), 2 (100, 300, 1000), 3 (8192, 1024, 16).
+browser_get = ("GET /index.html HTTP/1.1\r\nHost: 192.168.1.10\r\nConnection: keep-alive\r\n"
+               "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+               "Chrome/120.0.0.0 Safari/537.36\r\nAccept: text/html,application/xhtml+xml,*/*;q=0.8\r\n"
+               "Accept-Encoding: gzip, deflate\r\nAccept-Language: en-US,en;q=0.9\r\n"
+               "If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n")
+http_requests = {
+    "browser-get": (browser_get, (), 0),
+    "curl-head": ("HEAD /a.css HTTP/1.1\r\nHost: cam\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n", (3, 40), 0),
+    "range": ("GET /big.bin HTTP/1.1\r\nHost: cam\r\nRange: bytes=0-99\r\n"
+              "If-Range: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n", (), 2),
+    "post-body": ("POST /api/settings HTTP/1.1\r\nHost: cam\r\nContent-Type: application/json\r\n"
+                  "Content-Length: 16\r\n\r\n{\"exposure\": 12}", (60,), 0),
+    "expect-continue": ("PUT /upload HTTP/1.1\r\nHost: cam\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"
+                        "hello", (), 2),
+    "pipelined": ("GET / HTTP/1.1\r\nHost: h\r\n\r\nHEAD /t.txt HTTP/1.1\r\nHost: h\r\n\r\n"
+                  "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabcGET /x HTTP/1.1\r\nHost: h\r\n"
+                  "Connection: close\r\n\r\n", (10, 30, 71, 90), 0),
+    "pipelined-cut-in-headers": ("GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHo", (25,), 0),
+    "http10": ("GET / HTTP/1.0\r\n\r\n", (), 0),
+    "http10-keep-alive": ("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /2 HTTP/1.0\r\n\r\n", (), 0),
+    "upgrade": (requests["chrome"], (50,), 0),
+    "upgrade-with-frame": (requests["curl"] + "\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58", (), 0),
+    "absolute-form": ("GET http://cam:8080/sub/?q=1 HTTP/1.1\r\nHost: cam:8080\r\n\r\n", (), 0),
+    "leading-crlf": ("\r\n\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", (1,), 0),
+    "bare-lf": ("GET / HTTP/1.1\nHost: h\n\n", (), 0),
+    "no-host": ("GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", (), 0),
+    "two-hosts": ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", (), 0),
+    "chunked": ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", (), 0),
+    "cl-and-te": ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", (), 0),
+    "two-lengths": ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello", (), 0),
+    "length-list": ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3, 3\r\n\r\nabc", (), 2),
+    "bad-length": ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", (), 0),
+    "body-too-large": ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 17\r\n\r\n", (), 3),
+    "http11-version": ("GET / HTTP/1.2\r\nHost: h\r\n\r\n", (), 0),
+    "http2-preface": ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", (), 0),
+    "tls-hello": (bytes.fromhex("16030100a5010000a10303") + b"\x00" * 16, (), 0),
+    "nul-in-target": ("GET /a\x00b HTTP/1.1\r\nHost: h\r\n\r\n", (), 0),
+    "folded-header": ("GET / HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n  2\r\n\r\n", (), 0),
+}
+for name, (stream, cuts, limits) in http_requests.items():
+    write("http_request", name, chunked(stream if isinstance(stream, bytes) else stream.encode("latin-1"),
+                                        cuts=cuts, protocols=limits))
+# The limits: a request line at and over 4096, a head near 8192, 64 and 65 headers, and the
+# same shapes against the small limits.
+line = "GET /" + "a" * (4096 - len("GET / HTTP/1.1")) + " HTTP/1.1"
+write("http_request", "line-at-limit", chunked(line + "\r\nHost: h\r\n\r\n", cuts=(2000, 4097)))
+write("http_request", "line-over-limit", chunked(line.replace("/a", "/aa", 1) + "\r\nHost: h\r\n\r\n", cuts=(4097,)))
+cookie = "GET / HTTP/1.1\r\nHost: h\r\nCookie: " + "c" * (8150 - 40) + "\r\n\r\n"
+write("http_request", "near-head-limit", chunked(cookie, cuts=(4000, 8000)))
+headers = lambda n: "GET / HTTP/1.1\r\nHost: h\r\n" + "".join(f"X-{i}: v\r\n" for i in range(n)) + "\r\n"
+write("http_request", "64-headers", chunked(headers(63)))
+write("http_request", "65-headers", chunked(headers(64), cuts=(300,)))
+write("http_request", "small-limits-line", chunked("GET /" + "b" * 70 + " HTTP/1.1\r\nHost: h\r\n\r\n", protocols=1))
+write("http_request", "small-limits-head", chunked("GET / HTTP/1.1\r\nHost: h\r\nX: " + "d" * 290 + "\r\n\r\n",
+                                                   cuts=(100,), protocols=2))
+
+# --- http_path: request targets ----------------------------------------------------------------
+paths = [
+    "/", "/index.html", "/a%20b.txt", "/a%20b/./c/", "//etc/passwd", "/sub/", "/sub", "/sub/.",
+    "/%e2%82%ac/x?y=1", "/100%25", "/a%3fb%23c", "/a?x=1&y=%2f#frag", "http://cam:8080/p/q?x",
+    "HTTPS://x", "*", "cam:443",
+    # The traversal tricks of the plan's section 6, item 8.
+    "/../secret.txt", "/sub/../../secret.txt", "/%2e%2e/secret.txt", "/%2E%2E/secret.txt",
+    "/.%2e/secret.txt", "/%2e./secret.txt", "/..%2fsecret.txt", "/sub%2f..%2f..%2fsecret.txt",
+    "/%2fetc/passwd", "/..\\secret.txt", "/%5c..%5csecret.txt", "/%00", "/index.html%00.txt",
+    "/a\x00b", "/%zz", "/%2", "/%c0%ae%c0%ae/", "http://x/../secret.txt", "/a%0d%0aSet-Cookie:x",
+    "/%252e%252e/", "/...", "/a#b",
+]
+for i, p in enumerate(paths):
+    write("http_path", f"path-{i:02d}", p)

@@ -77,6 +77,25 @@ typedef enum oasis_log_level_t {
   OASIS_LOG_TRACE = 5,
 } oasis_log_level_t;
 
+// One HTTP request with the answer being built for it, handed to `onFilter` and `onRequest`.
+// Opaque: a generational handle, live during that callback only (there is no retain); after it
+// returns every function fails on it with `EBADF`.
+//
+// Functions: httpRequestMethod · httpRequestPath · httpRequestQuery · httpRequestHeader ·
+// httpRequestBody · httpRequestPeerAddress · httpResponseSetStatus · httpResponseAddHeader ·
+// httpResponseSetBody
+typedef struct HttpRequest HttpRequest;
+
+// An HTTP(S) server: static files under its `root-dir`, WebSocket services on its paths
+// (`createHttpWsService`) and the firmware's own answers (`HttpUpStreamDelegateVTable`), all on
+// one port. Opaque: a generational handle, like `WsServer`. The caller of `createHttpServer`
+// owns one reference (plus one per `httpServerRetain`).
+//
+// Functions: createHttpServer · startHttpServer · stopHttpServer · httpServerPort ·
+// httpServerShutdown · destroyHttpServer · httpServerRetain · httpServerRelease ·
+// createHttpWsService
+typedef struct HttpServer HttpServer;
+
 // One WebSocket connection, accepted by a server (seen through `wsEventConnection`, borrowed) or
 // opened by `wsOpenConnection` (owned by its caller). Opaque: a generational handle, not an
 // address, so a stale, foreign or released `WsConnection*` fails with `EBADF` and never reaches
@@ -109,7 +128,8 @@ typedef struct WsServer WsServer;
 // One parameter: both strings NUL-terminated UTF-8 and not NULL (`EINVAL`), read during the call
 // only (the library copies what it keeps). An array of them plus a count is a key-value map.
 //
-// Functions: oasis_initialize · createWsServer · wsOpenConnection
+// Functions: oasis_initialize · createWsServer · wsOpenConnection · createHttpServer ·
+// createHttpWsService
 typedef struct OasisKeyValue {
   const char *key;
   const char *value;
@@ -146,6 +166,28 @@ typedef struct WsEventDelegateVTable {
   WsEventCallback onClose;
   void (*release)(void *user);
 } WsEventDelegateVTable;
+
+// The firmware's part of an HTTP server (this library's own: the original SDK document shows no
+// HTTP types). Copied when registered, so it may live on the caller's stack.
+//
+// `struct_size` must be at least `sizeof(HttpUpStreamDelegateVTable)` (else `EINVAL`).
+// `onFilter` (may be NULL: every request passes) sees every request before routing and returns
+// 0 to let it through, or a status (400..599, e.g. 401 with a `WWW-Authenticate` header added
+// with `httpResponseAddHeader`, or 403) to refuse it. `onRequest` (may be NULL) answers a
+// request that matched no WebSocket service and no file: the answer starts as 404 with no body,
+// and what the callback sets goes out. Both run on an event-loop thread, with the rules of
+// `WsEventDelegateVTable`'s callbacks; the answer is complete when the callback returns (the
+// body is copied). `release(user)` (may be NULL) is called exactly once, when the server is
+// gone, or when `createHttpServer` fails after accepting the vtable.
+//
+// Functions: createHttpServer (callbacks receive an `HttpRequest*`)
+typedef struct HttpUpStreamDelegateVTable {
+  // `sizeof(HttpUpStreamDelegateVTable)`.
+  uint32_t struct_size;
+  int32_t (*onFilter)(void *user, struct HttpRequest *request);
+  void (*onRequest)(void *user, struct HttpRequest *request);
+  void (*release)(void *user);
+} HttpUpStreamDelegateVTable;
 
 #ifdef __cplusplus
 extern "C" {
@@ -467,6 +509,193 @@ int32_t wsEventRetain(struct WsEvent *event_handle);
 // delegate's `release(user)` then runs on the calling thread, before this returns.
 // Threads: any thread, also inside any callback.
 int32_t wsEventRelease(struct WsEvent *event_handle);
+
+// The request's method ("GET", "POST", ...), copied like `snprintf`.
+//
+// Returns: the full length (a result >= `capacity` means truncated), or -1 with `errno`:
+// `EBADF` (stale handle), `EINVAL` (NULL request, or NULL buffer with a capacity).
+// Threads: inside the callback that received the request.
+//
+// # Safety
+// `buffer` is NULL with `capacity` 0, or has `capacity` writable bytes.
+int32_t httpRequestMethod(struct HttpRequest *request, char *buffer, size_t capacity);
+
+// The request's path, percent-decoded and cleaned ("/a b/c" for "/a%20b/./c"), copied like
+// `snprintf`. Returns and errors as `httpRequestMethod`.
+//
+// # Safety
+// As `httpRequestMethod`.
+int32_t httpRequestPath(struct HttpRequest *request, char *buffer, size_t capacity);
+
+// The request's query as sent, without the '?' (empty when there is none), copied like
+// `snprintf`. Returns and errors as `httpRequestMethod`.
+//
+// # Safety
+// As `httpRequestMethod`.
+int32_t httpRequestQuery(struct HttpRequest *request, char *buffer, size_t capacity);
+
+// The value of the request header `name` (compared without regard to case; the first one when
+// repeated), copied like `snprintf`.
+//
+// Returns: the full length, or -1 with `errno`: `ENOENT` (no such header), `EBADF` (stale
+// handle), `EINVAL` (NULL request or name, or NULL buffer with a capacity).
+// Threads: inside the callback that received the request.
+//
+// # Safety
+// `name` is NULL or NUL-terminated; `buffer` as in `httpRequestMethod`.
+int32_t httpRequestHeader(struct HttpRequest *request, const char *name, char *buffer, size_t capacity);
+
+// The request body (a `Content-Length` body of at most `http-request-body-max` bytes):
+// `*data` points to it without a copy, valid during the callback.
+//
+// Returns: its length (0 when there is none; `*data` is then NULL), or -1 with `errno`:
+// `EBADF` (stale handle), `EINVAL` (NULL request or data).
+// Threads: inside the callback that received the request.
+//
+// # Safety
+// `data` is NULL or writable.
+int32_t httpRequestBody(struct HttpRequest *request, const uint8_t **data);
+
+// The peer's address as "ip:port" ("[ip]:port" for IPv6), copied like `snprintf`. Returns and
+// errors as `httpRequestMethod`.
+//
+// # Safety
+// As `httpRequestMethod`.
+int32_t httpRequestPeerAddress(struct HttpRequest *request, char *buffer, size_t capacity);
+
+// Sets the answer's status (200..599; `EINVAL` otherwise).
+//
+// Returns: 0, or -1 with `errno`: `EINVAL`, `EBADF` (stale handle).
+// Threads: inside the callback that received the request.
+int32_t httpResponseSetStatus(struct HttpRequest *request, int32_t status);
+
+// Adds a header to the answer (also to a filter's refusal: `WWW-Authenticate`, say).
+//
+// Returns: 0, or -1 with `errno`: `EINVAL` (NULL name or value; a name that is not an HTTP
+// token; CR, LF or NUL in the value; a header the server writes itself: `Content-Length`,
+// `Transfer-Encoding`, `Connection`, `Date`, `Content-Type`), `EBADF` (stale handle). A refused
+// header never reaches the wire.
+// Threads: inside the callback that received the request.
+//
+// # Safety
+// `name` and `value` are NULL or NUL-terminated.
+int32_t httpResponseAddHeader(struct HttpRequest *request, const char *name, const char *value);
+
+// Sets the answer's body (copied) and its content type (NULL: `application/octet-stream` for a
+// non-empty body). A HEAD request gets the headers only.
+//
+// Returns: 0, or -1 with `errno`: `EINVAL` (NULL data with a length; CR, LF or NUL in the
+// content type), `EBADF` (stale handle).
+// Threads: inside the callback that received the request.
+//
+// # Safety
+// `content_type` is NULL or NUL-terminated; `data` is NULL with `length` 0, or has `length`
+// readable bytes.
+int32_t httpResponseSetBody(struct HttpRequest *request, const char *content_type, const void *data, size_t length);
+
+// Creates an HTTP server from `parameters` (docs/PARAMETERS.md: `port` is required; `root-dir`
+// serves static files; with `cert-file-path` and `pkey-file-path` it is HTTPS, every file read
+// and checked here as by `createWsServer`). It does not listen until `startHttpServer`.
+//
+// Returns: a handle owned by the caller (end it with `destroyHttpServer`), or NULL with
+// `errno`: `EINVAL` (bad argument, parameter value, certificate or key), `ENOENT` (a file or
+// `root-dir` is missing), `ENOTDIR` (`root-dir` is not a folder), `ENOTSUP` (DSA or encrypted
+// key), `EPERM` (`oasis_initialize` not called), `EMFILE` (too many live handles).
+// NULL: `delegate` may be NULL (no filter, unrouted requests get 404); `parameters` may be NULL
+// when `count` is 0; `user` may be NULL.
+// Lifetime: `parameters` and `*delegate` are read during the call only (the vtable is copied).
+// `user` goes to every callback and to `release`, called exactly once when the server is gone;
+// also when this call fails (before it returns), unless the vtable itself was refused.
+// Threads: any thread, also inside any callback.
+//
+// # Safety
+// `parameters` points to `count` pairs (or is NULL with 0); `delegate` is NULL or a valid
+// vtable.
+struct HttpServer *createHttpServer(const struct OasisKeyValue *parameters, size_t count, const struct HttpUpStreamDelegateVTable *delegate, void *user);
+
+// Binds (on the calling thread) and starts accepting on an event loop. A stopped server may be
+// started again: it binds anew.
+//
+// Returns: 0, or -1 with `errno`: `EADDRINUSE`, `EACCES` (bind failed), `EALREADY` (already
+// running), `EINVAL` (after `httpServerShutdown`/`destroyHttpServer`), `EPERM` (not
+// initialized, or finalized), `EBADF` (stale handle).
+// NULL: `EINVAL`.
+// Threads: any thread, also inside any callback.
+int32_t startHttpServer(struct HttpServer *server_handle);
+
+// Stops accepting, drops every HTTP connection and closes every WebSocket connection of its
+// services with 1001 (going away). Outside a callback it waits until the loop stopped listening
+// and until each WebSocket connection's onClose has run (at most its `close-timeout-ms` + 1 s);
+// inside a callback it only starts the closes and returns. A stopped server may be started
+// again.
+//
+// Returns: 0, also for a server already stopped; -1 with `EBADF` for a stale handle.
+// NULL: `EINVAL`.
+// Threads: any thread, also inside any callback (without waiting there).
+int32_t stopHttpServer(struct HttpServer *server_handle);
+
+// Stops the server (as `stopHttpServer`) and turns its delegates off for good (its own and its
+// services'), without giving up a reference: the handle stays valid until released, but the
+// server cannot be started again. `destroyHttpServer` is this plus `httpServerRelease`.
+//
+// Returns: 0, or -1 with `EBADF` for a stale handle.
+// NULL: `EINVAL`.
+// Threads: as `wsServerShutdown`.
+int32_t httpServerShutdown(struct HttpServer *server_handle);
+
+// Stops the server (as `stopHttpServer`), turns its delegates off and releases the caller's
+// reference: `httpServerShutdown` plus `httpServerRelease`.
+//
+// Returns: 0; -1 with `EBADF` for a stale, foreign or already destroyed handle (then nothing
+// else happens).
+// NULL: no-op, returns 0.
+// Lifetime: each delegate's `release(user)` (the server's and each service's) runs once, when
+// nothing can call it any more, possibly on the calling thread before this returns.
+// Threads: as `destroyWsServer`.
+int32_t destroyHttpServer(struct HttpServer *server_handle);
+
+// The TCP port the server listens on (useful with `port` = 0).
+//
+// Returns: the port, or -1 with `errno`: `ENOTCONN` (not running), `EBADF` (stale handle).
+// NULL: `EINVAL`.
+// Threads: any thread, also inside any callback.
+int32_t httpServerPort(struct HttpServer *server_handle);
+
+// Adds a reference owned by the caller (the C++ layer keeps one per `HttpServerRef`); end it
+// with `httpServerRelease`.
+//
+// Returns: 0, or -1 with `EBADF` (stale, foreign or released handle).
+// NULL: `EINVAL`.
+// Threads: any thread, also inside any callback.
+int32_t httpServerRetain(struct HttpServer *server_handle);
+
+// Drops one reference taken by `createHttpServer` or `httpServerRetain`. When the last one goes
+// the server is shut down as by `httpServerShutdown`, and the handle goes stale once the server
+// is gone.
+//
+// Returns: 0; -1 with `EBADF` for a stale handle or one released more often than retained.
+// NULL: no-op, returns 0.
+// Threads: as `httpServerShutdown`.
+int32_t httpServerRelease(struct HttpServer *server_handle);
+
+// Adds a WebSocket service at `url_path` (exact match on the decoded path, e.g. "/ws"): an
+// upgrade request to it becomes a WebSocket connection handled like one of `createWsServer`,
+// reporting to `delegate`, with the per-connection `parameters` of docs/PARAMETERS.md
+// (`websocket-protocols`, `websocket-message-size-max`, `send-buffer-size-max`, ...). A plain
+// GET to the path gets 426; an upgrade to a path without a service gets 404. Services may be
+// added while the server runs; they live until the server is destroyed.
+//
+// Returns: 0, or -1 with `errno`: `EINVAL` (NULL server, path or delegate; a path that does
+// not start with '/' or holds '?', '#', '%' or a `..` segment; a bad parameter), `EEXIST` (the
+// path has a service already), `EBADF` (stale handle).
+// Lifetime: as `createWsServer`'s delegate: `release(user)` runs once, when the server and the
+// service's connections are gone, or before this returns when it fails.
+// Threads: any thread, also inside any callback.
+//
+// # Safety
+// `url_path` is NULL or NUL-terminated; `parameters` points to `count` pairs (or is NULL with
+// 0); `delegate` is NULL or a valid vtable.
+int32_t createHttpWsService(struct HttpServer *server_handle, const char *url_path, const struct OasisKeyValue *parameters, size_t count, const struct WsEventDelegateVTable *delegate, void *user);
 
 // The reason for the last failure on the calling thread, as `"function: reason"`, or `""` when
 // this thread has had none. Successful calls do not clear it.

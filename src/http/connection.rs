@@ -286,14 +286,23 @@ impl HttpConnection {
         }
         if let Some(root) = &server.root {
             match files::resolve(root, &path, trailing_slash) {
-                Resolved::File { file, meta, .. } => {
+                Resolved::File {
+                    file,
+                    meta,
+                    path: served,
+                } => {
                     if head.method != "GET" && !is_head {
                         self.fixed_answer(is_head, 405, &[("Allow", "GET, HEAD")]);
                         return Routed::Answered;
                     }
                     // The content type follows the name asked for (a link is served under
-                    // the link's name).
-                    return self.file_answer(head, file, &meta, &path);
+                    // the link's name); a folder's follows its index file.
+                    let name = if trailing_slash {
+                        served.to_string_lossy()
+                    } else {
+                        path.as_str().into()
+                    };
+                    return self.file_answer(head, file, &meta, &name);
                 }
                 Resolved::Redirect(location) => {
                     let location = match query {

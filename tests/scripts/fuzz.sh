@@ -36,11 +36,11 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 targets() { sed -n 's/^name = "\([a-z_]*\)"$/\1/p' fuzz/Cargo.toml | grep -v '^oasisnet-fuzz$'; }
 
-# The largest input libFuzzer makes for a target. The handshake targets go beyond the 8192-byte
-# head limit so that the limit itself is exercised.
+# The largest input libFuzzer makes for a target. The handshake targets and http_request go
+# beyond the 8192-byte head limit so that the limit itself is exercised.
 max_len() {
   case "$1" in
-    server_handshake|client_handshake) echo 12000 ;;
+    server_handshake|client_handshake|http_request) echo 12000 ;;
     frame) echo 8192 ;;
     # Past 16 KiB, so that large frames take the direct-read path.
     protocol_server|protocol_client) echo 40000 ;;
