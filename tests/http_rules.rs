@@ -130,7 +130,7 @@ fn a_request_line_over_the_limit_gives_414() {
     let fixture = Fixture::new();
     let served = serve_files(&fixture, &[("http-request-line-max", "256")], None);
     // "GET /aaa…a HTTP/1.1": the line without its CRLF is `len` bytes.
-    let line = |len: usize| format!("GET /{} HTTP/1.1", "a".repeat(len - 15));
+    let line = |len: usize| format!("GET /{} HTTP/1.1", "a".repeat(len - 14));
     assert_eq!(line(256).len(), 256);
     let at_limit = format!("{}\r\nHost: test\r\n\r\n", line(256));
     let response = fetch(served.port, at_limit.as_bytes());
@@ -409,6 +409,10 @@ fn the_connection_cap_counts_http_and_upgraded_connections() {
         })
         .collect();
     assert_refused_with_503(served.port);
+    // The four were kept meanwhile (a server that had dropped one would have room).
+    for client in &mut idle {
+        assert_eq!(client.get("/a.css").status, 200);
+    }
     drop(idle.pop());
     let (fourth, response) = admitted(served.port, &get("/t.txt"));
     assert_eq!(response.status, 200);
@@ -467,6 +471,9 @@ fn over_the_cap_a_tls_connection_is_just_closed() {
             matches!(answer, Err(End::Eof(_)) | Err(End::Reset(_))),
             "over the cap: {answer:?}"
         );
+    }
+    for client in &mut held {
+        assert_eq!(client.get("/a.css").status, 200, "a held connection was dropped");
     }
     drop(held.pop());
     let deadline = Instant::now() + WAIT;
