@@ -216,7 +216,7 @@ fn the_filter_guards_files_answers_and_upgrades() {
     let response = upgraded.exchange(&upgrade_request("/ws", "Authorization: Bearer good\r\n"));
     assert_eq!(response.status, 101, "{response:?}");
     let mut ws = RawClient {
-        stream: upgraded.tcp,
+        stream: upgraded.into_tcp(),
     };
     ws.send_frame(0x81, b"after the filter");
     assert_eq!(ws.read_frame(), Some((0x81, b"after the filter".to_vec())));
@@ -267,7 +267,7 @@ fn services_beat_files_and_files_beat_on_request() {
     assert_eq!(add_service(served.server, "/t.txt", &[], &events), 0);
     // The service's path shadows the file of the same name.
     assert_eq!(fetch(served.port, &get("/t.txt")).status, 426);
-    let _ws = ws_connect(served.port, "/t.txt");
+    drop(ws_connect(served.port, "/t.txt"));
     // A file is served without asking onRequest.
     assert_eq!(
         fetch(served.port, &get("/a.css")).body,

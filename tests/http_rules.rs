@@ -424,7 +424,9 @@ fn the_connection_cap_counts_http_and_upgraded_connections() {
         .map(|_| {
             let (client, response) = admitted(served.port, &upgrade_request("/ws", ""));
             assert_eq!(response.status, 101, "{response:?}");
-            RawClient { stream: client.tcp }
+            RawClient {
+                stream: client.into_tcp(),
+            }
         })
         .collect();
     events.wait_for("four onOpen", |e| {
@@ -473,7 +475,11 @@ fn over_the_cap_a_tls_connection_is_just_closed() {
         );
     }
     for client in &mut held {
-        assert_eq!(client.get("/a.css").status, 200, "a held connection was dropped");
+        assert_eq!(
+            client.get("/a.css").status,
+            200,
+            "a held connection was dropped"
+        );
     }
     drop(held.pop());
     let deadline = Instant::now() + WAIT;

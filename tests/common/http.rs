@@ -248,6 +248,13 @@ impl Client {
         Some(response)
     }
 
+    /// The plain socket alone (for a WebSocket peer after a 101): the client's other handle on
+    /// it is closed, so dropping the result closes the connection.
+    pub fn into_tcp(self) -> TcpStream {
+        assert!(self.pending.is_empty(), "bytes behind the last response");
+        self.tcp
+    }
+
     /// Raw bytes: what is buffered first, then what the socket gives (0 at its end or on an
     /// error).
     pub fn read_raw(&mut self, buffer: &mut [u8]) -> usize {

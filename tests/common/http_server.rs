@@ -408,8 +408,9 @@ pub fn ws_connect(port: u16, target: &str) -> RawClient {
     let mut client = Client::connect(port);
     let response = client.exchange(&upgrade_request(target, ""));
     assert_eq!(response.status, 101, "{response:?}");
-    assert!(client.leftover().is_empty(), "frames behind the 101");
-    RawClient { stream: client.tcp }
+    RawClient {
+        stream: client.into_tcp(),
+    }
 }
 
 // ---- process state ---------------------------------------------------------------------------
