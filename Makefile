@@ -1,7 +1,10 @@
 # oasisnet — build and test entry points.
 #
-#   make demo        build, then run the documented echo server sample on ws://127.0.0.1:9000/
-#                    (DEMO_PORT=... to change the port; Ctrl-C stops it)
+#   make demo        build, then run the HTTP demo (c-examples/http_demo.cpp): a web page and a live
+#                    WebSocket at /ws on http://127.0.0.1:8080/ — open it in a browser
+#                    (DEMO_PORT=..., DEMO_BIND=0.0.0.0 to reach it from elsewhere, TLS=1 for https
+#                    with the test certificates; Ctrl-C stops it)
+#   make demo-echo   the documented echo server sample on ws://127.0.0.1:9000/ (ECHO_PORT=...)
 #   make test        run every test (tests/run-tests.sh); last line "N passed, M failed"
 #                    (ONLY=pattern runs only the steps whose name contains it, e.g. ONLY=autobahn)
 #   make setup-demo  install what `make demo` needs, make setup-test what `make test` needs
@@ -34,7 +37,10 @@ LIBDIR   := $(CURDIR)/target/release
 LIBSO    := $(LIBDIR)/liboasisnet.so
 LIBA     := $(LIBDIR)/liboasisnet.a
 HEADERS  := $(wildcard include/*.h)
-DEMO_PORT ?= 9000
+DEMO_PORT ?= 8080
+DEMO_BIND ?= 127.0.0.1
+ECHO_PORT ?= 9000
+TLS      ?= 0
 
 # The documented samples keep their unused variables and parameters, hence the -Wno-unused-*.
 EXAMPLE_CFLAGS   := -std=c99 -Wall -Wextra -Werror -O2 -g
@@ -66,7 +72,7 @@ STATIC_TEST_SRC ?= $(firstword $(filter-out tests/c/autobahn_client.c,$(T_C)))
 STATIC_TEST     := $(if $(STATIC_TEST_SRC),$(STATIC_TEST_SRC:tests/c/%.c=$(BUILD)/tests/%_static))
 
 .PHONY: all lib check-header examples certs c-tests c-tests-shared c-tests-asan static-test print-static-test \
-        test fuzz demo bench venv clean setup-demo setup-test FORCE
+        test fuzz demo demo-echo bench venv clean setup-demo setup-test FORCE
 .DELETE_ON_ERROR:
 
 all: lib examples c-tests
@@ -143,11 +149,14 @@ fuzz:
 	FUZZ_SECS=$(FUZZ_SECS) bash tests/scripts/fuzz.sh run $(FUZZ_TARGETS)
 
 # Prerequisites are made left to right (under -j the set-up may overlap the build).
-demo: setup-demo lib examples
-	@test -x $(BUILD)/ws_server_sample || { echo "demo: $(BUILD)/ws_server_sample was not built (c-examples/ws_server_sample.cpp)"; exit 1; }
-	@echo "oasisnet demo: documented echo server on ws://127.0.0.1:$(DEMO_PORT)/ — try: python3 -m websockets ws://127.0.0.1:$(DEMO_PORT)/ (Ctrl-C to stop)"
-	@echo "  (python3 -m websockets needs 'pip install websockets'; 'make venv' puts it in .venv: .venv/bin/python -m websockets ws://127.0.0.1:$(DEMO_PORT)/)"
-	@exec $(BUILD)/ws_server_sample $(DEMO_PORT)
+DEMO_TLS_ARGS := $(if $(filter 1,$(TLS)),--tls $(CERT_DIR))
+demo: setup-demo lib $(BUILD)/http_demo $(if $(filter 1,$(TLS)),certs)
+	@exec $(BUILD)/http_demo --port $(DEMO_PORT) --bind $(DEMO_BIND) --root c-examples/www $(DEMO_TLS_ARGS)
+
+demo-echo: setup-demo lib $(BUILD)/ws_server_sample
+	@echo "oasisnet demo: documented echo server on ws://127.0.0.1:$(ECHO_PORT)/ — try: python3 -m websockets ws://127.0.0.1:$(ECHO_PORT)/ (Ctrl-C to stop)"
+	@echo "  (python3 -m websockets needs 'pip install websockets'; 'make venv' puts it in .venv: .venv/bin/python -m websockets ws://127.0.0.1:$(ECHO_PORT)/)"
+	@exec $(BUILD)/ws_server_sample $(ECHO_PORT)
 
 # Side-by-side echo benchmark (figures in docs/BENCHMARKS.md); not part of make test.
 bench:

@@ -400,6 +400,15 @@ autobahn_client_wss() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# The HTTP demo in a real browser (headless Chromium over the DevTools protocol): the page loads,
+# opens its WebSocket, sees the pushed status lines, sends a message and sees the echo; the demo
+# checks what it received (tests/scripts/browser-step.sh). A screenshot is kept with the logs.
+
+# shellcheck source=tests/scripts/browser-step.sh
+. tests/scripts/browser-step.sh
+browser() { need build/http_demo || return 1; browser_step build/http_demo "$1" "$(free_port)"; }
+
+# ---------------------------------------------------------------------------------------------
 
 echo "# oasisnet tests: logs in target/test-logs/"
 step "header check (cargo build --release, cbindgen vs include/oasis_net.h)" 1500 bash tests/scripts/check-header.sh
@@ -437,6 +446,8 @@ step "wss samples: python websockets client vs wss_server_sample (RSA)" 240 \
 step "wss samples: python websockets client vs wss_server_sample (ECDSA)" 240 \
   python_client_vs_wss_sample_server build/wss_server_sample_ecdsa ec_fullchain.pem
 step "wss samples: wss_client_sample vs python websockets wss server" 120 sample_client_vs_python_server wss
+step "browser: the HTTP demo's page and WebSocket over http (headless Chromium)" 120 browser http
+step "browser: the HTTP demo's page and WebSocket over https (headless Chromium)" 120 browser https
 step "autobahn over wss: library as server (build/echo_server)" 1300 autobahn_server_wss
 step "autobahn over wss: library as client (tests/c/autobahn_client.c)" 1300 autobahn_client_wss
 

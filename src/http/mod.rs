@@ -16,6 +16,7 @@
 mod connection;
 pub mod files;
 pub mod parse;
+mod routing;
 pub mod server;
 mod service;
 mod stream;

@@ -20,7 +20,7 @@ use crate::transport::Transport;
 use crate::ws::admission::Admission;
 use crate::ws::connection::{Writer, next_id};
 use crate::ws::delegate::Delegate;
-use crate::ws::listener::Listening;
+use crate::ws::listener::ListenState;
 use crate::ws::registry::{self, Stoppable};
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::HashMap;
@@ -102,17 +102,11 @@ impl ServerShared {
             admission,
             peer,
         );
-        let target = runtime::current().map(|r| r.pick_loop()).ok();
-        match target {
-            Some(target) if target.index != cx.event_loop.index => {
-                target.submit(move |tasks| tasks.adopt(id, Box::new(task)));
-            }
-            // This loop runs it after the current turn's events (no wake needed).
-            _ => drop(
-                cx.event_loop
-                    .enqueue(move |tasks| tasks.adopt(id, Box::new(task))),
-            ),
-        }
+        let target = match runtime::current() {
+            Ok(runtime) => runtime.pick_loop(),
+            Err(_) => cx.event_loop.clone(),
+        };
+        cx.place(&target, id, Box::new(task));
     }
 
     /// Over the cap: a plain connection is told so (best effort, the socket is new and empty);
@@ -128,7 +122,7 @@ impl ServerShared {
             return;
         }
         let mut answer = Vec::with_capacity(200);
-        super::connection::with_date(|date| {
+        super::routing::with_date(|date| {
             response::error(&mut answer, 503, date, false, &[("Retry-After", "1")], true)
         });
         let _ = crate::transport::NoSigPipe(&stream).write(&answer);
@@ -140,7 +134,7 @@ pub struct HttpServer {
     pub id: u64,
     shared: Arc<ServerShared>,
     bind: SocketAddr,
-    listening: Listening,
+    listening: ListenState,
     shut_down: AtomicBool,
 }
 
@@ -183,10 +177,10 @@ impl HttpServer {
                 emptied: Condvar::new(),
             }),
             bind: SocketAddr::new(config.bind_address, config.port),
-            listening: Listening::default(),
+            listening: ListenState::new(id, "http server"),
             shut_down: AtomicBool::new(false),
         });
-        registry::add(Arc::downgrade(&server) as _);
+        registry::add_server(&server);
         Ok(server)
     }
 
@@ -217,28 +211,21 @@ impl HttpServer {
             return Err(Error::invalid("server was destroyed"));
         }
         let shared = self.shared.clone();
-        let port = self.listening.start(
-            self.id,
+        self.listening.start(
             self.bind,
             Box::new(move |stream, peer, cx| shared.accept(stream, peer, cx)),
         )?;
-        log!(
-            Info,
-            "http server {} listening on {}",
-            self.id,
-            SocketAddr::new(self.bind.ip(), port)
-        );
         Ok(())
     }
 
     pub fn local_port(&self) -> Option<u16> {
-        self.listening.port()
+        self.listening.local_port()
     }
 
     /// Stops listening, drops the HTTP connections and starts closing the WebSocket ones with
     /// 1001; returns at once.
     pub fn begin_stop(&self) {
-        self.listening.stop(self.id, !on_loop_thread());
+        self.listening.stop(!on_loop_thread());
         let live: Vec<(u64, Arc<LoopShared>)> = self
             .shared
             .live
@@ -311,6 +298,7 @@ impl HttpServer {
 
     fn deactivate(&self) {
         self.shut_down.store(true, Ordering::Release);
+        self.listening.shut_down();
         if let Some(upstream) = &self.shared.upstream {
             upstream.deactivate();
         }

@@ -52,6 +52,20 @@ pub struct Context<'a> {
     pub event_loop: &'a Arc<LoopShared>,
 }
 
+impl Context<'_> {
+    /// Adds `task` under `id` to the loop `target` (and starts it there), from a task of this
+    /// context's loop: on this same loop the command runs in the current turn, after the
+    /// events being handled and before the loop sleeps (no wake-up needed); another loop is
+    /// woken. A loop that has ended drops the task.
+    pub fn place(&self, target: &Arc<LoopShared>, id: u64, task: Box<dyn Task>) {
+        if target.index == self.event_loop.index {
+            drop(target.enqueue(move |tasks| tasks.adopt(id, task)));
+        } else {
+            target.submit(move |tasks| tasks.adopt(id, task));
+        }
+    }
+}
+
 /// Something a loop drives: a listener, a connection.
 pub trait Task: Send + 'static {
     /// The task was just added to the loop (register its socket here).

@@ -15,10 +15,11 @@ use crate::protocol::{
 use crate::runtime::LoopShared;
 use crate::transport::Transport;
 use parking_lot::Mutex;
+use std::collections::HashMap;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Instant;
 
 /// Send buffers larger than this are freed once drained, so a big message does not pin memory.
@@ -178,27 +179,31 @@ pub fn next_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
-/// What the opening handshake settled, set once when the connection opens: the agreed
-/// subprotocol, the request target (a server connection's from its upgrade request, a client's
-/// from its URL) and, on a server connection, the request head. The head is dropped when onOpen
-/// returns unless `websocket-keep-request-headers` is set: it can be kilobytes, and every idle
-/// connection would carry it. Boxed, so a connection pays one pointer for all of it.
+/// What the opening handshake settled, handed to [`Connection::set_opened`] when the
+/// connection opens: the agreed subprotocol, the request target (a server connection's from its
+/// upgrade request, a client's from its URL) and, for a server connection, the request head.
 pub struct OpenInfo {
-    protocol: Option<Box<str>>,
-    target: Box<str>,
-    head: Mutex<Option<Box<[u8]>>>,
+    pub protocol: Option<String>,
+    pub target: String,
+    pub head: Option<Vec<u8>>,
 }
 
 impl OpenInfo {
     /// `head`: the request head as received (a server connection), or None (a client's).
     pub fn new(protocol: Option<String>, target: String, head: Option<Vec<u8>>) -> OpenInfo {
         OpenInfo {
-            protocol: protocol.map(String::into_boxed_str),
-            target: target.into_boxed_str(),
-            head: Mutex::new(head.map(Vec::into_boxed_slice)),
+            protocol,
+            target,
+            head,
         }
     }
 }
+
+/// The request heads of server connections, by connection id, while they are kept: during
+/// onOpen, or for the connection's life with `websocket-keep-request-headers`. They live apart
+/// from the connections because almost every connection drops its head when onOpen returns: a
+/// field for it would cost every idle connection memory for nothing.
+static REQUEST_HEADS: LazyLock<Mutex<HashMap<u64, Box<[u8]>>>> = LazyLock::new(Mutex::default);
 
 pub struct Connection {
     pub id: u64,
@@ -209,7 +214,9 @@ pub struct Connection {
     pub event_loop: Arc<LoopShared>,
     pub io: Mutex<Io>,
     peer: OnceLock<SocketAddr>,
-    opened: OnceLock<Box<OpenInfo>>,
+    /// The agreed subprotocol and the request target, set once when the connection opens, in
+    /// one allocation: `"{protocol}\n{target}"` (a subprotocol is an HTTP token: never a `\n`).
+    opened: OnceLock<Box<str>>,
     user_data: AtomicUsize,
     /// The handle an API layer gave this connection (0 until it needs one): the C surface
     /// publishes each connection once and compares handles with it.
@@ -351,18 +358,34 @@ impl Connection {
         let _ = self.peer.set(address);
     }
 
+    /// The agreed subprotocol and the request target, once the connection opened.
+    fn opened(&self) -> Option<(&str, &str)> {
+        self.opened.get()?.split_once('\n')
+    }
+
     pub fn protocol(&self) -> Option<String> {
-        self.opened.get()?.protocol.as_deref().map(String::from)
+        let (protocol, _) = self.opened()?;
+        (!protocol.is_empty()).then(|| protocol.to_string())
     }
 
     /// Records what the opening handshake settled (once; a second call changes nothing).
     pub fn set_opened(&self, info: OpenInfo) {
-        let _ = self.opened.set(Box::new(info));
+        let protocol = info.protocol.unwrap_or_default();
+        debug_assert!(!protocol.contains('\n'), "a subprotocol is a token");
+        let text = format!("{protocol}\n{}", info.target).into_boxed_str();
+        if self.opened.set(text).is_err() {
+            return;
+        }
+        if let Some(head) = info.head {
+            REQUEST_HEADS
+                .lock()
+                .insert(self.id, head.into_boxed_slice());
+        }
     }
 
     /// The request target (path and query, as sent); None until the connection opened.
     pub fn request_target(&self) -> Option<&str> {
-        self.opened.get().map(|info| &*info.target)
+        self.opened().map(|(_, target)| target)
     }
 
     /// The target's path, as sent (not percent-decoded); empty until the connection opened.
@@ -386,19 +409,24 @@ impl Connection {
                 "the request head is kept during onOpen only (see websocket-keep-request-headers)",
             )
         };
-        let info = self.opened.get().ok_or_else(gone)?;
-        let head = info.head.lock();
-        let head = head.as_deref().ok_or_else(gone)?;
-        let mut value: Option<Vec<u8>> = None;
-        for part in header_values(head, name) {
-            match &mut value {
-                Some(value) => {
-                    value.extend_from_slice(b", ");
-                    value.extend_from_slice(part);
+        let value = {
+            let heads = REQUEST_HEADS.lock();
+            let Some(head) = heads.get(&self.id) else {
+                drop(heads);
+                return Err(gone());
+            };
+            let mut value: Option<Vec<u8>> = None;
+            for part in header_values(head, name) {
+                match &mut value {
+                    Some(value) => {
+                        value.extend_from_slice(b", ");
+                        value.extend_from_slice(part);
+                    }
+                    None => value = Some(part.to_vec()),
                 }
-                None => value = Some(part.to_vec()),
             }
-        }
+            value
+        };
         value.ok_or_else(|| Error::new(libc::ENOENT, format!("the request has no '{name}' header")))
     }
 
@@ -407,8 +435,12 @@ impl Connection {
         if self.settings.keep_request_headers {
             return;
         }
-        if let Some(info) = self.opened.get() {
-            *info.head.lock() = None;
+        self.forget_request_head();
+    }
+
+    fn forget_request_head(&self) {
+        if self.role == Role::Server && self.opened.get().is_some() {
+            REQUEST_HEADS.lock().remove(&self.id);
         }
     }
 
@@ -419,5 +451,19 @@ impl Connection {
 
     pub fn user_data(&self) -> usize {
         self.user_data.load(Ordering::Relaxed)
+    }
+}
+
+/// True while connection `id`'s request head is kept (for tests: nothing may outlive its
+/// connection).
+#[cfg(test)]
+pub(crate) fn request_head_kept(id: u64) -> bool {
+    REQUEST_HEADS.lock().contains_key(&id)
+}
+
+impl Drop for Connection {
+    /// A head kept for the connection's life (or one whose onOpen never returned) goes with it.
+    fn drop(&mut self) {
+        self.forget_request_head();
     }
 }

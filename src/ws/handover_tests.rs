@@ -8,7 +8,7 @@
 //! still be delivered, in order, and the connection must then work as any other.
 
 use super::admission::Admission;
-use super::connection::{Connection, OpenInfo, Writer, next_id};
+use super::connection::{Connection, OpenInfo, Writer, next_id, request_head_kept};
 use super::delegate::Delegate;
 use super::event::{Event, EventHandler, EventKind};
 use super::group::ConnectionGroup;
@@ -95,9 +95,8 @@ impl Upgrading {
             accepted.leftover,
             self.admission.take(),
         );
-        let id = self.id;
-        // Runs in this same turn, after this task (and its registration) is gone.
-        drop(cx.event_loop.enqueue(move |tasks| tasks.adopt(id, session)));
+        // On this same loop: runs in this turn, after this task (and its registration) is gone.
+        cx.place(cx.event_loop, self.id, session);
         Flow::Finished
     }
 }
@@ -247,9 +246,14 @@ fn on_loop(event_loop: &LoopShared, f: impl FnOnce() + Send + 'static) {
 }
 
 /// One hand-over: the request and three frames in one write, read by the upgrading task
-/// `chunk` bytes at a time; then echo, then a closing handshake.
-fn hand_over_once(tls_config: Option<&Arc<rustls::ServerConfig>>, chunk: usize) {
+/// `chunk` bytes at a time; then echo, then a closing handshake. `keep`: the settings keep the
+/// request head after onOpen.
+fn hand_over_once(tls_config: Option<&Arc<rustls::ServerConfig>>, chunk: usize, keep: bool) {
     let what = format!("tls {}, reads of {chunk}", tls_config.is_some());
+    let settings = ConnectionSettings {
+        keep_request_headers: keep,
+        ..ConnectionSettings::default()
+    };
     let recorder = Arc::new(Recorder::default());
     let delegate = Arc::new(Delegate::new(Box::new(recorder.clone())));
     let group = Arc::new(ConnectionGroup::default());
@@ -271,7 +275,7 @@ fn hand_over_once(tls_config: Option<&Arc<rustls::ServerConfig>>, chunk: usize) 
         handshake: ServerHandshake::default(),
         chunk,
         peer,
-        settings: Arc::new(ConnectionSettings::default()),
+        settings: Arc::new(settings),
         delegate,
         group: group.clone(),
         admission: Some(admission),
@@ -330,11 +334,18 @@ fn hand_over_once(tls_config: Option<&Arc<rustls::ServerConfig>>, chunk: usize) 
         "{what}: the id (poll token) carried over"
     );
     assert_eq!(connection.peer_address(), Some(peer));
-    assert_eq!(
-        connection.request_header("host").unwrap_err().errno,
-        libc::ENODATA,
-        "{what}: the head is dropped after onOpen"
-    );
+    match keep {
+        false => assert_eq!(
+            connection.request_header("host").unwrap_err().errno,
+            libc::ENODATA,
+            "{what}: the head is dropped after onOpen"
+        ),
+        true => assert_eq!(
+            connection.request_header("host").unwrap(),
+            b"example.test:8080",
+            "{what}: the head is kept"
+        ),
+    }
     assert_eq!(
         connection.request_path(),
         "/hand/over",
@@ -373,6 +384,13 @@ fn hand_over_once(tls_config: Option<&Arc<rustls::ServerConfig>>, chunk: usize) 
         group.wait_empty(Instant::now()),
         "{what}: the group is empty"
     );
+    // The last references go: a kept head goes with the connection.
+    drop(connection);
+    recorder.connection.lock().take();
+    assert!(
+        !request_head_kept(id),
+        "{what}: the head outlived its connection"
+    );
 }
 
 #[test]
@@ -380,7 +398,7 @@ fn an_upgraded_socket_delivers_the_frames_that_came_with_the_request() {
     let _serial = super::tests::RUNTIME.lock();
     runtime::initialize(1, None).unwrap();
     for chunk in [16, 100, 64 * 1024] {
-        hand_over_once(None, chunk);
+        hand_over_once(None, chunk, chunk == 100);
     }
     super::registry::finalize().unwrap();
 }
@@ -397,7 +415,7 @@ fn an_upgraded_tls_socket_delivers_what_the_tls_session_already_decrypted() {
     })
     .unwrap();
     for chunk in [16, 100, 64 * 1024] {
-        hand_over_once(Some(&config), chunk);
+        hand_over_once(Some(&config), chunk, false);
     }
     super::registry::finalize().unwrap();
 }

@@ -1,6 +1,7 @@
-//! A listening socket as a task of one event loop, and the start/stop of it that servers share:
-//! what a server does with each accepted socket is its own (`on_accept`), so a WebSocket server
-//! and an HTTP server use the same accept loop.
+//! A server's listening socket: binding it, running it as a task of one event loop (a
+//! [`Listener`]), and taking it down again. Every kind of server uses this one accept loop and
+//! says only what becomes of each accepted socket (its [`OnAccept`]): a WebSocket server starts
+//! a session on it, an HTTP server an HTTP connection.
 
 use crate::error::{Error, Result};
 use crate::log::log;
@@ -15,95 +16,142 @@ use std::sync::Arc;
 use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
 
-/// What a server does with an accepted socket, on the listening loop's thread.
+/// What a server does with each accepted socket, on the listener's loop: typically it builds a
+/// task for the socket and places it on a loop ([`Context::place`]). The socket is non-blocking.
 pub type OnAccept = Box<dyn FnMut(TcpStream, SocketAddr, &mut Context) + Send>;
 
 /// Longest wait for an event loop to confirm it stopped listening.
 const UNLISTEN_WAIT: Duration = Duration::from_secs(5);
 
-/// Whether a server listens, and where.
-#[derive(Default)]
-pub struct Listening {
-    state: Mutex<Option<Running>>,
+enum State {
+    /// Not listening: never started, or stopped (it may start again).
+    Idle,
+    Running {
+        event_loop: Arc<LoopShared>,
+        port: u16,
+    },
+    /// Shut down for good: it never listens again.
+    ShutDown,
 }
 
-struct Running {
-    event_loop: Arc<LoopShared>,
-    port: u16,
+/// Whether and where a server listens. `id` is the server's: the listener task's id and poll
+/// token on its loop (ids come from `connection::next_id`, so they never meet a connection's).
+pub struct ListenState {
+    id: u64,
+    /// How the logs name the server ("server", "http server"), followed by its id.
+    kind: &'static str,
+    state: Mutex<State>,
 }
 
-impl Listening {
-    /// Binds `address` (on the calling thread, so bind errors come back here) and starts
-    /// accepting on an event loop under the poll token `id`. Returns the bound port.
-    pub fn start(&self, id: u64, address: SocketAddr, on_accept: OnAccept) -> Result<u16> {
+impl ListenState {
+    pub fn new(id: u64, kind: &'static str) -> ListenState {
+        ListenState {
+            id,
+            kind,
+            state: Mutex::new(State::Idle),
+        }
+    }
+
+    /// Binds `address` and starts accepting on a loop of the runtime; returns the port (the
+    /// one picked when `address` has port 0). Fails with `EALREADY` while listening, `EINVAL`
+    /// once shut down, `EPERM` without a runtime, or the bind's errno (`EADDRINUSE`, …).
+    pub fn start(&self, address: SocketAddr, on_accept: OnAccept) -> Result<u16> {
         let runtime = runtime::current()?;
         let mut state = self.state.lock();
-        if state.is_some() {
-            return Err(Error::new(libc::EALREADY, "server is already running"));
+        match *state {
+            State::Running { .. } => {
+                return Err(Error::new(libc::EALREADY, "server is already running"));
+            }
+            State::ShutDown => return Err(Error::invalid("server was destroyed")),
+            State::Idle => {}
         }
-        let socket = std::net::TcpListener::bind(address)
+        let listener = std::net::TcpListener::bind(address)
             .map_err(|e| Error::io(&format!("cannot listen on {address}"), &e))?;
-        socket
+        listener
             .set_nonblocking(true)
             .map_err(|e| Error::io("cannot make the listening socket non-blocking", &e))?;
-        let port = socket
+        let port = listener
             .local_addr()
             .map(|a| a.port())
             .unwrap_or(address.port());
         let event_loop = runtime.pick_loop();
         let listener = Listener {
-            id,
-            socket: TcpListener::from_std(socket),
+            id: self.id,
+            kind: self.kind,
+            socket: TcpListener::from_std(listener),
             on_accept,
         };
+        let id = self.id;
         // Queued under the lock (a stop cannot overtake it), woken after it (waking may log).
         let refused = event_loop.enqueue(move |tasks| tasks.adopt(id, Box::new(listener)));
-        *state = Some(Running {
+        *state = State::Running {
             event_loop: event_loop.clone(),
             port,
-        });
-        // A refused command is dropped after the lock is released: what it carries (a server
-        // reference) may run application code when it goes.
+        };
+        // Logged (and a refused command dropped) after the lock is released: a log hook may
+        // call into the library.
         drop(state);
         drop(refused);
         event_loop.wake();
+        log!(
+            Info,
+            "{} {} listening on {}",
+            self.kind,
+            self.id,
+            SocketAddr::new(address.ip(), port)
+        );
         Ok(port)
     }
 
-    pub fn port(&self) -> Option<u16> {
-        self.state.lock().as_ref().map(|running| running.port)
+    /// The port while listening.
+    pub fn local_port(&self) -> Option<u16> {
+        match *self.state.lock() {
+            State::Running { port, .. } => Some(port),
+            _ => None,
+        }
     }
 
-    /// Stops accepting (a no-op when not listening). With `wait` (never on a loop thread), it
-    /// returns once the loop has dropped the listening socket, so that no connection accepted
-    /// meanwhile escapes a close that follows.
-    pub fn stop(&self, id: u64, wait: bool) {
-        let Some(running) = self.state.lock().take() else {
+    /// Stops listening (it may start again). With `wait` (never on a loop thread) it returns
+    /// once the loop has dropped the listener, so that no connection is accepted afterwards.
+    pub fn stop(&self, wait: bool) {
+        let mut state = self.state.lock();
+        let State::Running { event_loop, .. } = std::mem::replace(&mut *state, State::Idle) else {
             return;
         };
-        if !wait {
-            running
-                .event_loop
-                .submit(move |tasks| drop(tasks.remove(id)));
-            return;
+        drop(state);
+        let id = self.id;
+        if wait {
+            let (done, confirmed) = sync_channel(1);
+            event_loop.submit(move |tasks| {
+                tasks.remove(id);
+                let _ = done.send(());
+            });
+            if confirmed.recv_timeout(UNLISTEN_WAIT).is_err() {
+                log!(
+                    Warn,
+                    "{} {}: event loop did not confirm it stopped listening",
+                    self.kind,
+                    self.id
+                );
+            }
+        } else {
+            event_loop.submit(move |tasks| {
+                tasks.remove(id);
+            });
         }
-        let (done, confirmed) = sync_channel(1);
-        running.event_loop.submit(move |tasks| {
-            drop(tasks.remove(id));
-            let _ = done.send(());
-        });
-        if confirmed.recv_timeout(UNLISTEN_WAIT).is_err() {
-            log!(
-                Warn,
-                "server {id}: event loop did not confirm it stopped listening"
-            );
-        }
+    }
+
+    /// For good: `start` fails from now on. (Stop first: a running listener is not removed.)
+    pub fn shut_down(&self) {
+        *self.state.lock() = State::ShutDown;
     }
 }
 
-/// A listening socket on one event loop: hands each accepted socket to its server.
+/// A listening socket, as a task of one event loop: accepts connections and hands each to the
+/// server's [`OnAccept`].
 struct Listener {
     id: u64,
+    kind: &'static str,
     socket: TcpListener,
     on_accept: OnAccept,
 }
@@ -117,7 +165,7 @@ impl Listener {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     // Out of descriptors or memory: keep the backlog for later rather than spin.
-                    log!(Warn, "server {}: accept failed: {e}", self.id);
+                    log!(Warn, "{} {}: accept failed: {e}", self.kind, self.id);
                     return;
                 }
             }
@@ -136,7 +184,8 @@ impl Task for Listener {
             Err(err) => {
                 log!(
                     Error,
-                    "server {}: cannot watch the listening socket: {err}",
+                    "{} {}: cannot watch the listening socket: {err}",
+                    self.kind,
                     self.id
                 );
                 Flow::Finished

@@ -1,5 +1,8 @@
 //! What is live, so that `oasis_finalize` can stop it: every server, and every client
 //! connection. Finalize stops them here, then ends the reactor.
+//!
+//! Servers are known through [`Stoppable`], so that a server of a layer above this one (an HTTP
+//! server) is stopped alike without this layer naming it.
 
 use super::group::ConnectionGroup;
 use crate::error::{Error, Result};
@@ -9,15 +12,15 @@ use parking_lot::Mutex;
 use std::sync::{Arc, LazyLock, Weak};
 use std::time::{Duration, Instant};
 
-/// A server of any kind, as finalize sees it (the layers above `ws` have servers too).
+/// A server as finalize sees it.
 pub trait Stoppable: Send + Sync {
     /// Stops listening and starts closing every connection with 1001; returns at once.
     fn begin_stop(&self);
-    /// Waits until every connection is gone or `deadline` passes; true when all are gone.
+    /// Waits until every connection is gone or `deadline` passes; true when none is left.
     fn wait_empty(&self, deadline: Instant) -> bool;
-    /// The longest close timeout of its connections.
+    /// How long its connections may take to close (the longest of their close timeouts).
     fn close_timeout(&self) -> Duration;
-    /// Switches its delegates off for good.
+    /// Switches its delegates off for good (the event loops have ended).
     fn deactivate(&self);
 }
 
@@ -29,10 +32,13 @@ pub static CLIENTS: LazyLock<Arc<ConnectionGroup>> = LazyLock::new(Arc::default)
 /// How long finalize waits for closing handshakes beyond the usual close timeout.
 const FINALIZE_GRACE: Duration = Duration::from_secs(1);
 
-pub fn add(server: Weak<dyn Stoppable>) {
+/// Makes `server` known to finalize for as long as it exists.
+pub fn add_server<S: Stoppable + 'static>(server: &Arc<S>) {
+    let weak: Weak<S> = Arc::downgrade(server);
+    let weak: Weak<dyn Stoppable> = weak;
     let mut servers = SERVERS.lock();
     servers.retain(|s| s.strong_count() > 0);
-    servers.push(server);
+    servers.push(weak);
 }
 
 /// `oasis_finalize`: every server is stopped and every connection closed with 1001 (waiting at

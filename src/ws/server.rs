@@ -1,14 +1,14 @@
-//! A WebSocket server: a listening socket on one event loop (`listener.rs`), its
+//! A WebSocket server: a listening socket on one event loop (see `listener.rs`), its
 //! connections spread over all loops, and one delegate for all of them.
 
 use super::connection::Connection;
 use super::delegate::Delegate;
 use super::group::ConnectionGroup;
-use super::listener::Listening;
+use super::listener::{ListenState, OnAccept};
 use super::registry::Stoppable;
 use super::session::Session;
 use crate::config::{ConnectionSettings, ServerConfig};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::log::log;
 use crate::protocol::Role;
 use crate::runtime::{self, Context, Runtime, on_loop_thread};
@@ -16,7 +16,6 @@ use crate::transport::Transport;
 use mio::net::TcpStream;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 pub struct Server {
@@ -27,9 +26,7 @@ pub struct Server {
     pub settings: Arc<ConnectionSettings>,
     pub delegate: Arc<Delegate>,
     pub group: Arc<ConnectionGroup>,
-    listening: Listening,
-    /// Shut down for good: it cannot be started again.
-    shut_down: AtomicBool,
+    listen: ListenState,
 }
 
 impl Server {
@@ -40,91 +37,34 @@ impl Server {
             .as_ref()
             .map(crate::transport::tls::server_config)
             .transpose()?;
+        let id = super::connection::next_id();
         let server = Arc::new(Server {
-            id: super::connection::next_id(),
+            id,
             tls,
             settings: Arc::new(config.connection.clone()),
             config,
             delegate,
             group: Arc::new(ConnectionGroup::default()),
-            listening: Listening::default(),
-            shut_down: AtomicBool::new(false),
+            listen: ListenState::new(id, "server"),
         });
-        super::registry::add(Arc::downgrade(&server) as _);
+        super::registry::add_server(&server);
         let _ = runtime;
         Ok(server)
     }
 
     pub fn start(self: &Arc<Self>) -> Result<()> {
-        if self.shut_down.load(Ordering::Acquire) {
-            return Err(Error::invalid("server was destroyed"));
-        }
+        let runtime = runtime::current()?;
         let address = SocketAddr::new(self.config.bind_address, self.config.port);
         let server = self.clone();
-        let runtime = runtime::current()?;
-        let port = self.listening.start(
-            self.id,
-            address,
-            Box::new(move |stream, peer, cx| server.accept(&runtime, stream, peer, cx)),
-        )?;
-        log!(
-            Info,
-            "server {} listening on {}",
-            self.id,
-            SocketAddr::new(self.config.bind_address, port)
-        );
+        let on_accept: OnAccept = Box::new(move |stream, peer, cx| {
+            server.accept(stream, peer, cx, &runtime);
+        });
+        self.listen.start(address, on_accept)?;
         Ok(())
     }
 
-    pub fn local_port(&self) -> Option<u16> {
-        self.listening.port()
-    }
-
-    /// Stops listening and starts closing every connection with 1001; returns at once.
-    pub fn begin_stop(&self) {
-        // Waits for the listener to go (never called on a loop thread): a connection accepted
-        // meanwhile would escape the close below.
-        self.stop_listening(!on_loop_thread());
-        self.group.close_all(1001, "server stopping");
-    }
-
-    /// Stops listening and closes every connection with 1001, waiting (outside callbacks)
-    /// until their onClose callbacks have run.
-    pub fn stop(&self) -> Result<()> {
-        self.stop_listening(!on_loop_thread());
-        self.group.close_all(1001, "server stopping");
-        if !on_loop_thread() {
-            let deadline =
-                Instant::now() + self.settings.limits.close_timeout + Duration::from_secs(1);
-            if !self.group.wait_empty(deadline) {
-                log!(
-                    Warn,
-                    "server {}: some connections did not finish closing in time",
-                    self.id
-                );
-            }
-        }
-        Ok(())
-    }
-
-    fn stop_listening(&self, wait: bool) {
-        self.listening.stop(self.id, wait);
-    }
-
-    /// Stop, then switch the delegate off for good.
-    pub fn shutdown(&self) -> Result<()> {
-        self.stop()?;
-        self.deactivate();
-        Ok(())
-    }
-
-    pub fn deactivate(&self) {
-        self.shut_down.store(true, Ordering::Release);
-        self.delegate.deactivate();
-    }
-
-    /// An accepted socket: a session on a loop, round-robin.
-    fn accept(&self, runtime: &Runtime, stream: TcpStream, peer: SocketAddr, cx: &mut Context) {
+    /// A connection came in: a session waits for its upgrade request on a loop, round-robin.
+    fn accept(&self, stream: TcpStream, peer: SocketAddr, cx: &mut Context, runtime: &Runtime) {
         let transport = match Transport::accepted(stream, self.tls.as_ref()) {
             Ok(transport) => transport,
             Err(err) => {
@@ -147,13 +87,54 @@ impl Server {
         connection.set_peer_address(peer);
         self.group.add(&connection);
         let id = connection.id;
-        let session = Session::accepted(connection, self.group.clone());
-        if target.index == cx.event_loop.index {
-            // This loop runs it after the current turn's events (no wake needed).
-            drop(target.enqueue(move |tasks| tasks.adopt(id, session)));
-        } else {
-            target.submit(move |tasks| tasks.adopt(id, session));
+        cx.place(
+            &target,
+            id,
+            Session::accepted(connection, self.group.clone()),
+        );
+    }
+
+    pub fn local_port(&self) -> Option<u16> {
+        self.listen.local_port()
+    }
+
+    /// Stops listening and starts closing every connection with 1001; returns at once.
+    pub fn begin_stop(&self) {
+        // Waits for the listener to go (never called on a loop thread): a connection accepted
+        // meanwhile would escape the close below.
+        self.listen.stop(!on_loop_thread());
+        self.group.close_all(1001, "server stopping");
+    }
+
+    /// Stops listening and closes every connection with 1001, waiting (outside callbacks)
+    /// until their onClose callbacks have run.
+    pub fn stop(&self) -> Result<()> {
+        self.listen.stop(!on_loop_thread());
+        self.group.close_all(1001, "server stopping");
+        if !on_loop_thread() {
+            let deadline =
+                Instant::now() + self.settings.limits.close_timeout + Duration::from_secs(1);
+            if !self.group.wait_empty(deadline) {
+                log!(
+                    Warn,
+                    "server {}: some connections did not finish closing in time",
+                    self.id
+                );
+            }
         }
+        Ok(())
+    }
+
+    /// Stop, then switch the delegate off for good.
+    pub fn shutdown(&self) -> Result<()> {
+        self.stop()?;
+        self.deactivate();
+        Ok(())
+    }
+
+    pub fn deactivate(&self) {
+        self.listen.shut_down();
+        self.delegate.deactivate();
     }
 }
 

@@ -190,7 +190,7 @@ fn per_connection_objects_stay_within_their_budget() {
         (
             "Connection",
             std::mem::size_of::<super::connection::Connection>(),
-            224,
+            232,
         ),
         (
             "Session",
