@@ -117,6 +117,7 @@ impl HttpConnection {
             };
             let (result, at_end) = (transport.read(buffer), transport.at_end());
             match result {
+                Ok(0) if matches!(self.state, State::Draining(_)) => return self.finish(cx),
                 Ok(0) => {
                     self.peer_done = true;
                     return self.after_input(cx);
