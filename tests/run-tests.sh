@@ -13,6 +13,7 @@
 # the log), building c-examples/ and tests/c/ (also one C test linked statically, and
 # every self-checking one with ASan/UBSan), each tests/c program plain, under valgrind and under
 # ASan/UBSan, the documented samples against each other and against Python `websockets`,
+# Python `websockets` against a WebSocket service of the HTTP server (ws:// and wss://),
 # and the Autobahn|Testsuite (cases 1-10) with the library as server and as client; then the same
 # over TLS: test certificates (tests/scripts/make-certs.sh -> build/certs), the documented secure
 # samples (RSA and ECDSA server, client) against Python `websockets`, and Autobahn over wss://.
@@ -210,6 +211,14 @@ sample_client_vs_sample_server() {
   check_stop ws_server_sample "$SRV_PID" 15 || ok=1
   echo "--- ws_server_sample output:"; cat "$slog"
   return $ok
+}
+
+# tests/python/check_http_ws.py against a service path of an HTTP server started by a Rust test
+# (plain, then TLS verified with RootCA.pem); the test is ignored by a bare `cargo test` since it
+# needs the venv.
+python_client_vs_http_service() {
+  need "$VENV_PY" || return 1
+  cargo test --test http_ws -- --ignored --exact python_websockets_on_the_service_path --nocapture
 }
 
 python_client_vs_sample_server() {
@@ -428,6 +437,7 @@ step "python venv (tests/python/requirements.txt)" 600 python_venv
 step "samples: ws_client_sample vs ws_server_sample" 120 sample_client_vs_sample_server
 step "samples: python websockets client vs ws_server_sample" 240 python_client_vs_sample_server
 step "samples: ws_client_sample vs python websockets server" 120 sample_client_vs_python_server ws
+step "http: python websockets client vs an HTTP server's service path (ws, wss)" 600 python_client_vs_http_service
 step "autobahn: library as server (build/echo_server)" 1300 autobahn_server
 step "autobahn: library as client (tests/c/autobahn_client.c)" 1300 autobahn_client
 step "certificates (make-certs.sh)" 60 certificates

@@ -2,6 +2,9 @@
 //! and bounded waits on recorded events.
 #![allow(dead_code)]
 
+pub mod http;
+pub mod http_server;
+
 use oasisnet::ffi::*;
 use parking_lot::{Condvar, Mutex};
 use std::ffi::{CStr, CString, c_void};
