@@ -196,6 +196,7 @@ inline std::string httpRequestQuery(const HttpRequestRef &request)
 // True and the value when the request has the header (name compared without regard to case).
 inline bool httpRequestHeader(const HttpRequestRef &request, const char *name, std::string &value)
 {
+    value.clear();
     char buffer[128];
     int32_t length = ::httpRequestHeader(request.get(), name, buffer, sizeof buffer);
     if (length < 0)

@@ -104,6 +104,7 @@ typedef struct HttpServer HttpServer;
 // Functions: wsOpenConnection · wsEventConnection · wsSendText · wsSendTextLength ·
 // wsSendBinary · wsSendPing · wsCloseConnection · wsCloseConnectionWithStatus ·
 // wsConnectionIsOpen · wsConnectionPeerAddress · wsConnectionProtocol ·
+// wsConnectionRequestPath · wsConnectionRequestQuery · wsConnectionRequestHeader ·
 // wsConnectionSetUserData · wsConnectionGetUserData · wsConnectionRetain · wsConnectionRelease
 typedef struct WsConnection WsConnection;
 
@@ -172,8 +173,9 @@ typedef struct WsEventDelegateVTable {
 //
 // `struct_size` must be at least `sizeof(HttpUpStreamDelegateVTable)` (else `EINVAL`).
 // `onFilter` (may be NULL: every request passes) sees every request before routing and returns
-// 0 to let it through, or a status (400..599, e.g. 401 with a `WWW-Authenticate` header added
-// with `httpResponseAddHeader`, or 403) to refuse it. `onRequest` (may be NULL) answers a
+// 0 to let it through, or a status to refuse it with: 401 with a `WWW-Authenticate` header
+// added with `httpResponseAddHeader`, 403, or a 3xx redirect with `Location` (300..599 but
+// 304; anything else refuses with 500). `onRequest` (may be NULL) answers a
 // request that matched no WebSocket service and no file: the answer starts as 404 with no body,
 // and what the callback sets goes out. Both run on an event-loop thread, with the rules of
 // `WsEventDelegateVTable`'s callbacks; the answer is complete when the callback returns (the

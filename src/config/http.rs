@@ -93,6 +93,13 @@ impl HttpServerDraft {
         let port = self
             .port
             .ok_or_else(|| Error::invalid("key 'port' is required (0 picks a free port)"))?;
+        if self.http.header_size_max < self.http.request_line_max {
+            return Err(Error::invalid(format!(
+                "http-header-size-max ({}) is smaller than http-request-line-max ({}): the \
+                 request line is part of the head",
+                self.http.header_size_max, self.http.request_line_max
+            )));
+        }
         let tls = tls_from_keys(self.tls)?;
         let root_dir = self.root_dir.as_deref().map(root_dir).transpose()?;
         Ok(HttpServerConfig {

@@ -99,15 +99,33 @@ fn http_keys_take_their_values() {
         ("http-connections-max", "65535"),
         ("http-request-timeout-ms", "3600000"),
         ("http-request-line-max", "8192"),
-        ("http-header-size-max", "1024"),
+        ("http-header-size-max", "8192"),
         ("http-request-body-max", "16777216"),
     ])
     .unwrap();
     assert_eq!(config.http.connections_max, 65535);
     assert_eq!(config.http.request_timeout, Duration::from_secs(3600));
     assert_eq!(config.http.request_line_max, 8192);
-    assert_eq!(config.http.header_size_max, 1024);
+    assert_eq!(config.http.header_size_max, 8192);
     assert_eq!(config.http.request_body_max, 16 << 20);
+    let config = http(&[
+        ("http-request-line-max", "1024"),
+        ("http-header-size-max", "1024"),
+    ])
+    .unwrap();
+    assert_eq!(config.http.header_size_max, 1024);
+    // The request line is part of the head: a head limit below the line's is refused.
+    let err = http(&[
+        ("http-request-line-max", "4096"),
+        ("http-header-size-max", "1024"),
+    ])
+    .unwrap_err();
+    assert_eq!(err.errno, libc::EINVAL);
+    assert!(
+        err.message.contains("http-header-size-max"),
+        "{}",
+        err.message
+    );
 }
 
 #[test]

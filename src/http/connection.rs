@@ -25,9 +25,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// After an answer that ends the connection, how long the peer may take to read it and close:
+/// After the last answer is out and our side is shut, how long the peer may take to close:
 /// closing a socket with unread input sends a reset, which can destroy the answer in flight.
 const LINGER: Duration = Duration::from_secs(2);
+
+/// Answers waiting in the send buffer beyond this stop the reading (and the answering of
+/// pipelined requests): a client that sends requests and never reads the answers cannot make
+/// the buffer grow without bound.
+const OUTPUT_PAUSE: usize = 64 * 1024;
 
 pub(super) enum State {
     /// Between requests (keep-alive), since then.
@@ -54,9 +59,15 @@ pub(crate) struct HttpConnection {
     continue_sent: bool,
     /// The peer ended its side: answer what is here, then close.
     peer_done: bool,
-    /// Reading stopped while a file went out and must start again: the socket is
-    /// edge-triggered, and requests that arrived meanwhile raised their edge already.
+    /// Reading stopped while a file or a backlog of answers went out and must start again: the
+    /// socket is edge-triggered, and requests that arrived meanwhile raised their edge already.
     must_read: bool,
+    /// Answering stopped because answers piled up unread (see `OUTPUT_PAUSE`).
+    output_paused: bool,
+    /// The last time the peer took bytes of what waits in the send buffer: answers that sit
+    /// unread are given up after the request timeout without progress, not cut off by a timer
+    /// that started when they were queued.
+    output_progress: Instant,
     /// The count of the server's connection cap this connection holds (it follows the socket
     /// into the WebSocket layer after an upgrade).
     pub(super) admission: Option<Admission>,
@@ -90,6 +101,8 @@ impl HttpConnection {
             continue_sent: false,
             peer_done: false,
             must_read: false,
+            output_paused: false,
+            output_progress: Instant::now(),
             admission: Some(admission),
             peer,
         }
@@ -115,6 +128,10 @@ impl HttpConnection {
             self.must_read = false;
             if matches!(self.state, State::Streaming(_) | State::Closing(_)) {
                 // Pipelined requests wait in the socket until the answer before them is out.
+                return Flow::Continue;
+            }
+            if self.writer.queued() > OUTPUT_PAUSE {
+                self.output_paused = true;
                 return Flow::Continue;
             }
             let Some(transport) = self.writer.transport.as_mut() else {
@@ -152,6 +169,9 @@ impl HttpConnection {
 
     /// Answers the complete requests in `input`, then writes and checks the socket.
     fn after_input(&mut self, cx: &mut Context) -> Flow {
+        if self.writer.queued() == 0 {
+            self.output_progress = Instant::now();
+        }
         self.writer.corked = true;
         match self.answer_requests(cx) {
             Flow::Finished => return Flow::Finished,
@@ -171,6 +191,10 @@ impl HttpConnection {
         let mut used = 0;
         let limits = self.server.limits;
         while matches!(self.state, State::Idle(_) | State::Request(_)) && used < input.len() {
+            if self.writer.queued() > OUTPUT_PAUSE {
+                self.output_paused = true;
+                break;
+            }
             let rest = &input[used..];
             let head = match parse_head(rest, &limits) {
                 HeadStep::NeedMore => break,
@@ -204,13 +228,17 @@ impl HttpConnection {
                 Routed::Answered => self.state = State::Idle(Instant::now()),
             }
         }
-        let now = Instant::now();
-        if used < input.len() {
-            self.input = input[used..].to_vec();
-            if let State::Idle(_) = self.state {
-                self.state = State::Request(now);
-            }
+        let mut input = input;
+        if used > 0 {
+            input.drain(..used);
         }
+        if input.is_empty() {
+            // Freed: an idle keep-alive connection holds no input buffer.
+            input = Vec::new();
+        } else if let State::Idle(_) = self.state {
+            self.state = State::Request(Instant::now());
+        }
+        self.input = input;
         Flow::Continue
     }
 
@@ -228,15 +256,9 @@ impl HttpConnection {
                         } else {
                             State::Closing(Instant::now())
                         };
-                        // Pipelined requests waited for this: answer them, then read on (the
-                        // socket is edge-triggered, and reading stopped while streaming).
-                        self.writer.corked = true;
-                        if self.answer_requests(cx) == Flow::Finished {
+                        // Pipelined requests waited for this: answer them, then read on.
+                        if self.resume(cx) == Flow::Finished {
                             return Flow::Finished;
-                        }
-                        self.writer.uncork();
-                        if !matches!(self.state, State::Streaming(_)) && !self.peer_done {
-                            self.must_read = true;
                         }
                         continue;
                     }
@@ -244,9 +266,27 @@ impl HttpConnection {
             }
             break;
         }
+        let before = self.writer.queued();
         let empty = self.writer.flush();
         if self.writer.broken {
             return self.finish(cx);
+        }
+        if self.writer.queued() < before {
+            self.output_progress = Instant::now();
+        }
+        if empty
+            && before > 0
+            && let State::Idle(since) | State::Request(since) = &mut self.state
+        {
+            // The keep-alive and request waits start once the answers are out.
+            *since = Instant::now();
+        }
+        if empty && self.output_paused {
+            self.output_paused = false;
+            if self.resume(cx) == Flow::Finished {
+                return Flow::Finished;
+            }
+            return self.progress(cx);
         }
         if let State::Closing(_) = self.state
             && empty
@@ -258,6 +298,26 @@ impl HttpConnection {
                 transport.shutdown_write();
             }
             self.state = State::Draining(Instant::now());
+        }
+        Flow::Continue
+    }
+
+    /// Answers wait in the send buffer (outside a file stream, which keeps its own progress):
+    /// the peer must keep taking them.
+    fn answers_wait(&self) -> bool {
+        !matches!(self.state, State::Streaming(_) | State::Draining(_)) && self.writer.queued() > 0
+    }
+
+    /// Answers what waited in `input` behind a file or a backlog of answers, and has reading
+    /// start again (the socket is edge-triggered, and reading stopped meanwhile).
+    fn resume(&mut self, cx: &mut Context) -> Flow {
+        self.writer.corked = true;
+        if self.answer_requests(cx) == Flow::Finished {
+            return Flow::Finished;
+        }
+        self.writer.uncork();
+        if !matches!(self.state, State::Streaming(_)) && !self.peer_done {
+            self.must_read = true;
         }
         Flow::Continue
     }
@@ -295,7 +355,9 @@ impl Task for HttpConnection {
             );
             return Flow::Finished;
         }
-        self.server.track(self.id, cx.event_loop);
+        if self.server.is_stopping() {
+            return self.finish(cx);
+        }
         // Bytes may already wait (edge-triggered: no edge would come for them).
         self.on_readable(cx, false)
     }
@@ -311,6 +373,14 @@ impl Task for HttpConnection {
     }
 
     fn timeout(&mut self, cx: &mut Context, now: Instant) -> Flow {
+        if self.answers_wait() {
+            log!(
+                Debug,
+                "http connection {}: the peer stopped reading the answers",
+                self.id
+            );
+            return self.finish(cx);
+        }
         match self.state {
             State::Request(_) if self.input.is_empty() => self.finish(cx),
             State::Request(_) => {
@@ -336,6 +406,9 @@ impl Task for HttpConnection {
 
     fn deadline(&self) -> Option<Instant> {
         let config = &self.server.timeouts;
+        if self.answers_wait() {
+            return Some(self.output_progress + config.request);
+        }
         Some(match &self.state {
             State::Idle(since) => *since + config.keepalive,
             State::Request(since) => *since + config.request,

@@ -79,11 +79,21 @@ pub fn resolve(root: &Path, clean: &str, trailing_slash: bool) -> Resolved {
     open(target)
 }
 
-/// The canonical form of `path` if it exists and lies under `root`.
+/// The canonical form of `path` if it exists, lies under `root` and is not hidden.
 fn under(root: &Path, path: &Path) -> Option<PathBuf> {
     std::fs::canonicalize(path)
         .ok()
-        .filter(|canonical| canonical.starts_with(root))
+        .filter(|canonical| canonical.starts_with(root) && !hidden(root, canonical))
+}
+
+/// Whether a name on the way from `root` to `canonical` starts with a dot: `.htpasswd`,
+/// `.git/config` and the like are never served, also when a link leads to them.
+fn hidden(root: &Path, canonical: &Path) -> bool {
+    canonical.strip_prefix(root).map_or(true, |inside| {
+        inside
+            .components()
+            .any(|c| c.as_os_str().as_encoded_bytes().starts_with(b"."))
+    })
 }
 
 fn open(path: PathBuf) -> Resolved {
@@ -192,6 +202,19 @@ mod tests {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.base);
         }
+    }
+
+    #[test]
+    fn hidden_names_are_never_served() {
+        let tree = Tree::new();
+        std::fs::write(tree.root.join(".htpasswd"), "admin:x").unwrap();
+        std::fs::create_dir(tree.root.join(".git")).unwrap();
+        std::fs::write(tree.root.join(".git/config"), "[core]").unwrap();
+        symlink(".htpasswd", tree.root.join("visible_link")).unwrap();
+        for path in ["/.htpasswd", "/.git/config", "/.git/", "/visible_link"] {
+            assert_eq!(tree.serve(path), "not found", "{path}");
+        }
+        assert_eq!(tree.serve("/t.txt"), "text", "an ordinary file still is");
     }
 
     #[test]

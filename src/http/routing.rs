@@ -35,6 +35,11 @@ impl HttpConnection {
     ) -> Routed {
         self.keep_alive = head.keep_alive;
         let is_head = head.method == "HEAD";
+        if self.server.is_stopping() {
+            self.keep_alive = false;
+            self.fixed_answer(is_head, 503, &[("Retry-After", "1")]);
+            return Routed::Answered;
+        }
         if head.version == 1 && head.host.is_none() {
             log!(
                 Debug,
@@ -312,13 +317,19 @@ impl HttpConnection {
         ));
         service.group.add(&connection);
         let session = Session::upgraded(
-            connection,
+            connection.clone(),
             service.group.clone(),
             after.to_vec(),
             self.admission.take(),
         );
         // Adopted in this same turn, once this task (and its registration) is gone.
         cx.place(cx.event_loop, self.id, session);
+        // A stop that began meanwhile may have closed the group before this connection joined
+        // it (the flag is set before the group is closed, so one of the two sees the other).
+        // Closed after the session is queued, so that the close's timer reaches the session.
+        if self.server.is_stopping() {
+            let _ = connection.close(1001, "server stopping");
+        }
         Routed::HandedOver
     }
 }

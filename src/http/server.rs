@@ -51,8 +51,12 @@ pub(crate) struct ServerShared {
     /// Open sockets (HTTP and upgraded), against `connections_max`.
     admitted: Arc<AtomicUsize>,
     connections_max: usize,
-    /// Live HTTP connections and their loops, so that a stop can end them.
+    /// Live HTTP connections and their loops, so that a stop can end them: tracked from the
+    /// moment they are accepted, so one still on its way to its loop is not missed.
     live: Mutex<HashMap<u64, Arc<LoopShared>>>,
+    /// Set while the server stops: nothing new is accepted, started or upgraded (a request
+    /// already in hand gets 503), whatever the order in which the loops see the stop.
+    stopping: AtomicBool,
     emptied: Condvar,
 }
 
@@ -66,8 +70,13 @@ impl ServerShared {
             .cloned()
     }
 
-    pub(crate) fn track(&self, id: u64, event_loop: &Arc<LoopShared>) {
+    fn track(&self, id: u64, event_loop: &Arc<LoopShared>) {
         self.live.lock().insert(id, event_loop.clone());
+    }
+
+    /// The server is stopping: see `stopping`.
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
     }
 
     pub(crate) fn untrack(&self, id: u64) {
@@ -79,6 +88,9 @@ impl ServerShared {
 
     /// A new socket: an HTTP connection on a loop, or a refusal over the cap.
     fn accept(self: &Arc<Self>, stream: mio::net::TcpStream, peer: SocketAddr, cx: &mut Context) {
+        if self.is_stopping() {
+            return;
+        }
         let Some(admission) = Admission::try_acquire(&self.admitted, self.connections_max) else {
             self.refuse(stream, peer);
             return;
@@ -106,6 +118,7 @@ impl ServerShared {
             Ok(runtime) => runtime.pick_loop(),
             Err(_) => cx.event_loop.clone(),
         };
+        self.track(id, &target);
         cx.place(&target, id, Box::new(task));
     }
 
@@ -175,6 +188,7 @@ impl HttpServer {
                 connections_max: http.connections_max,
                 live: Mutex::new(HashMap::new()),
                 emptied: Condvar::new(),
+                stopping: AtomicBool::new(false),
             }),
             bind: SocketAddr::new(config.bind_address, config.port),
             listening: ListenState::new(id, "http server"),
@@ -211,6 +225,7 @@ impl HttpServer {
             return Err(Error::invalid("server was destroyed"));
         }
         let shared = self.shared.clone();
+        shared.stopping.store(false, Ordering::SeqCst);
         self.listening.start(
             self.bind,
             Box::new(move |stream, peer, cx| shared.accept(stream, peer, cx)),
@@ -225,6 +240,7 @@ impl HttpServer {
     /// Stops listening, drops the HTTP connections and starts closing the WebSocket ones with
     /// 1001; returns at once.
     pub fn begin_stop(&self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
         self.listening.stop(!on_loop_thread());
         let live: Vec<(u64, Arc<LoopShared>)> = self
             .shared
@@ -238,7 +254,8 @@ impl HttpServer {
                 tasks.with::<HttpConnection>(id, |connection, cx| connection.close_now(cx))
             });
         }
-        for service in self.shared.services.read().iter() {
+        let services: Vec<Arc<WsService>> = self.shared.services.read().clone();
+        for service in services {
             service.group.close_all(1001, "server stopping");
         }
     }
@@ -268,9 +285,8 @@ impl HttpServer {
     }
 
     fn close_timeout(&self) -> Duration {
-        self.shared
-            .services
-            .read()
+        let services: Vec<Arc<WsService>> = self.shared.services.read().clone();
+        services
             .iter()
             .map(|s| s.settings.limits.close_timeout)
             .max()
@@ -302,7 +318,10 @@ impl HttpServer {
         if let Some(upstream) = &self.shared.upstream {
             upstream.deactivate();
         }
-        for service in self.shared.services.read().iter() {
+        // Without the services' lock: deactivating waits for running callbacks, which may
+        // themselves add a service.
+        let services: Vec<Arc<WsService>> = self.shared.services.read().clone();
+        for service in services {
             service.delegate.deactivate();
         }
     }

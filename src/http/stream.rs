@@ -9,7 +9,8 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::time::Instant;
 
-/// The most one `sendfile` call sends: bounds the time one connection holds its loop.
+/// The most one `sendfile` call sends. A stream goes on until the socket is full, so what
+/// bounds the time one connection holds its loop is the socket's send buffer, not this.
 const SENDFILE_CHUNK: u64 = 256 * 1024;
 
 /// The most read from the file per TLS write: one TLS record.

@@ -135,7 +135,7 @@ impl Upstream {
 
     /// The filter's verdict: 0 to go on, else the status to refuse with. A filter that could
     /// not run (the server is being destroyed) lets nothing through (503); a verdict that is
-    /// neither 0 nor 400..599 refuses with 500, since the filter meant to refuse.
+    /// neither 0 nor 300..599 (304 excluded) refuses with 500, since the filter meant to refuse.
     pub fn filter(&self, exchange: &mut Exchange<'_>) -> u16 {
         if !self.handler.has_filter() {
             return 0;
@@ -143,11 +143,12 @@ impl Upstream {
         match self.gate.run(|| self.handler.filter(exchange)).flatten() {
             None => 503,
             Some(0) => 0,
-            Some(status @ 400..=599) => status as u16,
+            // 3xx too: a filter may send the browser to a login page (with a Location header).
+            Some(status @ 300..=599) if status != 304 => status as u16,
             Some(other) => {
                 log!(
                     Warn,
-                    "the request filter returned {other}, not 0 or 400..599: refused with 500"
+                    "the request filter returned {other}, not 0 or 300..599: refused with 500"
                 );
                 500
             }

@@ -1,0 +1,156 @@
+//! Peers that do not play along: one that sends requests and never reads the answers, one that
+//! reads a large answer slowly, and a stop that races requests already on their way.
+
+mod common;
+
+use common::http::*;
+use common::http_server::*;
+use common::*;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::time::{Duration, Instant};
+
+/// Pipelined requests from a peer that never reads: the server stops reading once its answers
+/// pile up, so its memory stays bounded (without that pause each tiny request adds its answer to
+/// an unbounded send buffer: +277 MiB for 40 MiB of requests).
+#[test]
+fn a_peer_that_never_reads_cannot_grow_the_send_buffer() {
+    let _alone = exclusive();
+    init();
+    let served = start_http(&[], None);
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", served.port)).unwrap();
+    // The server stops reading, so our writes stop too: that is the expected end.
+    tcp.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+    let one = b"GET /nothing-here HTTP/1.1\r\nHost: a\r\n\r\n";
+    let batch: Vec<u8> = one
+        .iter()
+        .copied()
+        .cycle()
+        .take(one.len() * 20_000)
+        .collect();
+    let before = vm_rss_kib();
+    let mut sent = 0usize;
+    while sent < 40 << 20 {
+        if tcp.write_all(&batch).is_err() {
+            break;
+        }
+        sent += batch.len();
+    }
+    let after = vm_rss_kib();
+    assert!(
+        sent < 40 << 20,
+        "the server kept reading {} MiB of requests whose answers nobody read",
+        sent >> 20
+    );
+    assert!(
+        after < before + 16 * 1024,
+        "RSS grew by {} KiB for {} KiB of requests",
+        after.saturating_sub(before),
+        sent >> 10
+    );
+    // Once the peer reads again, the answers come, in order.
+    tcp.set_read_timeout(Some(WAIT)).unwrap();
+    let mut head = [0u8; 12];
+    tcp.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 404");
+    drop(tcp);
+    served.destroy();
+}
+
+/// Reads an answer in 16 KiB steps with a pause after each (about 1.6 MB/s), to its end.
+fn read_slowly(tcp: &mut std::net::TcpStream, want: usize) -> Vec<u8> {
+    tcp.set_read_timeout(Some(WAIT)).unwrap();
+    let mut got = Vec::new();
+    let mut buffer = vec![0u8; 16 * 1024];
+    while got.len() < want {
+        match tcp.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buffer[..n]),
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    got
+}
+
+fn big_answer(body: Vec<u8>) -> Upstream {
+    Upstream::answer(move |request| {
+        request.set_status(200);
+        request.set_body(Some("application/octet-stream"), &body);
+    })
+}
+
+/// A large firmware answer read slowly arrives whole, with `Connection: close` and with
+/// keep-alive: the timers that end a connection wait while the peer keeps taking bytes, instead
+/// of starting when the answer was queued (the 2 s linger and a 1 s keep-alive would cut it).
+#[test]
+fn a_slow_reader_gets_a_large_answer_whole() {
+    let _shared = shared();
+    init();
+    let body = vec![b'x'; 4 << 20];
+    let served = start_http(
+        &[("http-keepalive-timeout-ms", "1000")],
+        Some(big_answer(body.clone())),
+    );
+    for (request, ends) in [
+        (
+            "GET /snapshot HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            true,
+        ),
+        ("GET /snapshot HTTP/1.1\r\nHost: a\r\n\r\n", false),
+    ] {
+        let started = Instant::now();
+        let mut tcp = std::net::TcpStream::connect(("127.0.0.1", served.port)).unwrap();
+        tcp.write_all(request.as_bytes()).unwrap();
+        let got = read_slowly(&mut tcp, usize::MAX);
+        let head_end = got
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a head")
+            + 4;
+        assert!(
+            started.elapsed() > Duration::from_secs(2),
+            "the read was slow"
+        );
+        assert_eq!(
+            got.len() - head_end,
+            body.len(),
+            "{request:?}: the body arrived whole (Connection: close: {ends})"
+        );
+    }
+    served.destroy();
+}
+
+static SERVER: AtomicPtr<oasisnet::ffi::HttpServer> = AtomicPtr::new(std::ptr::null_mut());
+
+/// A request that stops its server, with an upgrade pipelined behind it: the upgrade is refused
+/// (503) and the connection ends, instead of a WebSocket connection that outlives the stop.
+#[test]
+fn nothing_upgrades_after_a_stop() {
+    let _shared = shared();
+    init();
+    let served = start_http(
+        &[],
+        Some(Upstream::answer(|request| {
+            let stopped = oasisnet::ffi::stopHttpServer(SERVER.load(Ordering::SeqCst));
+            request.set_status(200);
+            request.set_body(Some("text/plain"), format!("stop: {stopped}").as_bytes());
+        })),
+    );
+    SERVER.store(served.server, Ordering::SeqCst);
+    let events = Recorder::new(true);
+    assert_eq!(add_service(served.server, "/ws", &[], &events), 0);
+    let mut client = Client::connect(served.port);
+    let mut bytes = b"GET /stop HTTP/1.1\r\nHost: a\r\n\r\n".to_vec();
+    bytes.extend_from_slice(&upgrade_request("/ws", ""));
+    client.send(&bytes);
+    let first = client.response();
+    assert_eq!((first.status, first.text()), (200, "stop: 0".to_string()));
+    let second = client.response();
+    assert_eq!(second.status, 503, "an upgrade after the stop is refused");
+    let mut raw = RawClient {
+        stream: client.into_tcp(),
+    };
+    assert!(raw.sees_eof(), "the connection ends after the refusal");
+    assert_eq!(events.count(|s| matches!(s, Seen::Open)), 0, "no onOpen");
+    served.destroy();
+}
