@@ -178,21 +178,36 @@ inline void *delegateUser(const std::shared_ptr<WsEventDelegate> &delegate)
     return delegate ? new std::shared_ptr<WsEventDelegate>(delegate) : nullptr;
 }
 
-// Fetches a string the C side writes snprintf-style; most fit the first buffer.
-template <typename Getter>
-inline std::string fetchString(WsConnection *connection, Getter getter)
+// Fetches a string the C side writes snprintf-style into `out` (cleared on failure); false when
+// the call fails. `call(buffer, capacity)` makes the C call; most answers fit the first buffer.
+template <typename Call>
+inline bool fetchInto(Call call, std::string &out)
 {
-    char buffer[64];
-    int32_t length = getter(connection, buffer, sizeof buffer);
+    out.clear();
+    char buffer[128];
+    int32_t length = call(buffer, sizeof buffer);
     if (length < 0)
-        return std::string();
-    if (static_cast<size_t>(length) < sizeof buffer)
-        return std::string(buffer, static_cast<size_t>(length));
+        return false;
+    if (static_cast<size_t>(length) < sizeof buffer) {
+        out.assign(buffer, static_cast<size_t>(length));
+        return true;
+    }
     std::vector<char> large(static_cast<size_t>(length) + 1);
-    length = getter(connection, &large[0], large.size());
+    length = call(&large[0], large.size());
     if (length < 0)
-        return std::string();
-    return std::string(&large[0], std::min(static_cast<size_t>(length), large.size() - 1));
+        return false;
+    out.assign(&large[0], std::min(static_cast<size_t>(length), large.size() - 1));
+    return true;
+}
+
+// The same for a getter of the form getter(handle, buffer, capacity), as a return value ("" on
+// failure).
+template <typename Handle, typename Getter>
+inline std::string fetchString(Handle *handle, Getter getter)
+{
+    std::string out;
+    fetchInto([&](char *buffer, size_t capacity) { return getter(handle, buffer, capacity); }, out);
+    return out;
 }
 
 } // namespace detail
@@ -398,21 +413,10 @@ inline std::string wsConnectionRequestQuery(const WsConnectionRef &connection)
 // head is not kept), EBADF or EINVAL; `value` is then cleared.
 inline bool wsConnectionRequestHeader(const WsConnectionRef &connection, const char *name, std::string &value)
 {
-    value.clear();
-    char buffer[128];
-    int32_t length = ::wsConnectionRequestHeader(connection.get(), name, buffer, sizeof buffer);
-    if (length < 0)
-        return false;
-    if (static_cast<size_t>(length) < sizeof buffer) {
-        value.assign(buffer, static_cast<size_t>(length));
-        return true;
-    }
-    std::vector<char> large(static_cast<size_t>(length) + 1);
-    length = ::wsConnectionRequestHeader(connection.get(), name, &large[0], large.size());
-    if (length < 0)
-        return false;
-    value.assign(&large[0], std::min(static_cast<size_t>(length), large.size() - 1));
-    return true;
+    WsConnection *raw = connection.get();
+    return detail::fetchInto(
+        [&](char *buffer, size_t capacity) { return ::wsConnectionRequestHeader(raw, name, buffer, capacity); },
+        value);
 }
 
 inline int32_t wsConnectionSetUserData(const WsConnectionRef &connection, void *user_data)

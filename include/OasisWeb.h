@@ -100,26 +100,6 @@ inline const HttpUpStreamDelegateVTable *upstreamVTable()
     return &table;
 }
 
-// Fetches a string the C side writes snprintf-style, for any handle type.
-template <typename Handle, typename Getter>
-inline bool fetchInto(Handle *handle, Getter getter, std::string &out)
-{
-    char buffer[128];
-    int32_t length = getter(handle, buffer, sizeof buffer);
-    if (length < 0)
-        return false;
-    if (static_cast<size_t>(length) < sizeof buffer) {
-        out.assign(buffer, static_cast<size_t>(length));
-        return true;
-    }
-    std::vector<char> large(static_cast<size_t>(length) + 1);
-    length = getter(handle, &large[0], large.size());
-    if (length < 0)
-        return false;
-    out.assign(&large[0], std::min(static_cast<size_t>(length), large.size() - 1));
-    return true;
-}
-
 } // namespace detail
 
 // ---- the server ---------------------------------------------------------------------------
@@ -172,45 +152,27 @@ inline int32_t createHttpWsService(const HttpServerRef &server, const char *url_
 
 inline std::string httpRequestMethod(const HttpRequestRef &request)
 {
-    std::string value;
-    detail::fetchInto(request.get(), ::httpRequestMethod, value);
-    return value;
+    return detail::fetchString(request.get(), ::httpRequestMethod);
 }
 
 // The path, percent-decoded and cleaned ("/a b/c" for "/a%20b/./c").
 inline std::string httpRequestPath(const HttpRequestRef &request)
 {
-    std::string value;
-    detail::fetchInto(request.get(), ::httpRequestPath, value);
-    return value;
+    return detail::fetchString(request.get(), ::httpRequestPath);
 }
 
 // The query as sent, without '?' (empty when there is none).
 inline std::string httpRequestQuery(const HttpRequestRef &request)
 {
-    std::string value;
-    detail::fetchInto(request.get(), ::httpRequestQuery, value);
-    return value;
+    return detail::fetchString(request.get(), ::httpRequestQuery);
 }
 
 // True and the value when the request has the header (name compared without regard to case).
 inline bool httpRequestHeader(const HttpRequestRef &request, const char *name, std::string &value)
 {
-    value.clear();
-    char buffer[128];
-    int32_t length = ::httpRequestHeader(request.get(), name, buffer, sizeof buffer);
-    if (length < 0)
-        return false;
-    if (static_cast<size_t>(length) < sizeof buffer) {
-        value.assign(buffer, static_cast<size_t>(length));
-        return true;
-    }
-    std::vector<char> large(static_cast<size_t>(length) + 1);
-    length = ::httpRequestHeader(request.get(), name, &large[0], large.size());
-    if (length < 0)
-        return false;
-    value.assign(&large[0], std::min(static_cast<size_t>(length), large.size() - 1));
-    return true;
+    HttpRequest *raw = request.get();
+    return detail::fetchInto(
+        [&](char *buffer, size_t capacity) { return ::httpRequestHeader(raw, name, buffer, capacity); }, value);
 }
 
 // Copies the request body into `body`: its length, or -1 with errno.
