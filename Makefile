@@ -3,7 +3,7 @@
 #   make demo        build, then run the HTTP demo (c-examples/http_demo.cpp): a web page and a live
 #                    WebSocket at /ws on http://127.0.0.1:8080/ — open it in a browser
 #                    (DEMO_PORT=..., DEMO_BIND=0.0.0.0 to reach it from elsewhere, TLS=1 for https
-#                    with the test certificates; Ctrl-C stops it)
+#                    with a self-signed certificate it makes; Ctrl-C stops it)
 #   make demo-echo   the documented echo server sample on ws://127.0.0.1:9000/ (ECHO_PORT=...)
 #   make test        run every test (tests/run-tests.sh); last line "N passed, M failed"
 #                    (ONLY=pattern runs only the steps whose name contains it, e.g. ONLY=autobahn)
@@ -149,8 +149,9 @@ fuzz:
 	FUZZ_SECS=$(FUZZ_SECS) bash tests/scripts/fuzz.sh run $(FUZZ_TARGETS)
 
 # Prerequisites are made left to right (under -j the set-up may overlap the build).
-DEMO_TLS_ARGS := $(if $(filter 1,$(TLS)),--tls $(CERT_DIR))
-demo: setup-demo lib $(BUILD)/http_demo $(if $(filter 1,$(TLS)),certs)
+# TLS=1: the demo makes itself a self-signed certificate in build/demo-cert (openssl) when there is none.
+DEMO_TLS_ARGS := $(if $(filter 1,$(TLS)),--tls $(BUILD)/demo-cert)
+demo: setup-demo lib $(BUILD)/http_demo
 	@exec $(BUILD)/http_demo --port $(DEMO_PORT) --bind $(DEMO_BIND) --root c-examples/www $(DEMO_TLS_ARGS)
 
 demo-echo: setup-demo lib $(BUILD)/ws_server_sample

@@ -6,7 +6,8 @@
 // Every second each connected page gets a status line (uptime, connected clients); text a page
 // sends comes back as "echo: <text>". GET /api/status is answered by the firmware (onRequest)
 // with JSON. --tls CERTDIR serves https and wss with CERTDIR/fullchain.pem and
-// CERTDIR/privkey.pem (make certs makes them in build/certs).
+// CERTDIR/privkey.pem; when they are not there, the demo makes a self-signed certificate for
+// localhost and 127.0.0.1 there first, with the openssl command (browsers warn about it).
 //
 // --expect TEXT makes the program a test peer: on Ctrl-C (SIGINT) or SIGTERM it exits 0 only if
 // a browser sent TEXT over /ws, with the page's own origin and a Chrome user agent, and that
@@ -15,6 +16,8 @@
 #include "OasisWeb.h"
 
 #include <atomic>
+#include <cstdlib>
+#include <sys/stat.h>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -158,6 +161,29 @@ private:
     std::chrono::steady_clock::time_point started_;
 };
 
+static bool exists(const std::string &path)
+{
+    struct stat info;
+    return stat(path.c_str(), &info) == 0;
+}
+
+// A self-signed certificate for the demo, made once with the openssl command line tool: the
+// library reads certificates, it does not make them.
+static bool make_certificate(const std::string &dir)
+{
+    if (exists(dir + "/fullchain.pem") && exists(dir + "/privkey.pem"))
+        return true;
+    std::string command = "mkdir -p '" + dir + "' && openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=localhost" +
+                          " -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout '" + dir +
+                          "/privkey.pem' -out '" + dir + "/fullchain.pem' 2>/dev/null";
+    std::printf("making a self-signed certificate in %s (openssl)\n", dir.c_str());
+    if (std::system(command.c_str()) != 0) {
+        std::fprintf(stderr, "could not make a certificate in %s (is openssl installed?)\n", dir.c_str());
+        return false;
+    }
+    return true;
+}
+
 static void usage(const char *program)
 {
     std::fprintf(stderr, "usage: %s [--port N] [--bind ADDR] [--root DIR] [--tls CERTDIR] [--expect TEXT]\n", program);
@@ -190,6 +216,8 @@ int main(int argc, char *argv[])
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
 
+    if (!tls.empty() && !make_certificate(tls))
+        return 1;
     key_value_map_t parameters;
     if (initialize(parameters) < 0) {
         std::perror("initialize");
