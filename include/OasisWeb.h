@@ -38,8 +38,8 @@ public:
     // Sees every request before routing: 0 lets it through, a status (401, 403, ...) refuses it.
     // Headers added with httpResponseAddHeader (WWW-Authenticate, say) go out with the refusal.
     virtual int32_t onFilter(const HttpRequestRef &) { return 0; }
-    // A request that matched no WebSocket service and no file. The answer starts as 404 with no
-    // body; set a status, headers and a body to answer otherwise.
+    // A request that matched no WebSocket service and no file. Set a status, headers and a body
+    // to answer it; nothing set answers 404, a body or a header without a status answers 200.
     virtual void onRequest(const HttpRequestRef &) {}
 };
 

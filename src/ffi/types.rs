@@ -121,8 +121,8 @@ pub struct WsEventDelegateVTable {
 /// 0 to let it through, or a status to refuse it with: 401 with a `WWW-Authenticate` header
 /// added with `httpResponseAddHeader`, 403, or a 3xx redirect with `Location` (300..599 but
 /// 304; anything else refuses with 500). `onRequest` (may be NULL) answers a
-/// request that matched no WebSocket service and no file: the answer starts as 404 with no body,
-/// and what the callback sets goes out. Both run on an event-loop thread, with the rules of
+/// request that matched no WebSocket service and no file: what the callback sets goes out; a
+/// callback that sets nothing answers 404, one that sets a body or a header but no status 200. Both run on an event-loop thread, with the rules of
 /// `WsEventDelegateVTable`'s callbacks; the answer is complete when the callback returns (the
 /// body is copied). `release(user)` (may be NULL) is called exactly once, when the server is
 /// gone, or when `createHttpServer` fails after accepting the vtable.

@@ -32,7 +32,8 @@ impl Exchange<'_> {
 }
 
 /// What goes back: a status, headers, a content type and a body. It starts as 404 with no body,
-/// so a handler that sets nothing answers "not found".
+/// so a handler that sets nothing answers "not found"; one that sets a body or a header but no
+/// status answers 200.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,
@@ -41,6 +42,8 @@ pub struct Response {
     pub body: Vec<u8>,
     /// Set by the handler (any setter called): an answer that is ours to send.
     pub touched: bool,
+    /// The handler chose the status itself.
+    status_set: bool,
 }
 
 impl Default for Response {
@@ -51,6 +54,7 @@ impl Default for Response {
             content_type: None,
             body: Vec::new(),
             touched: false,
+            status_set: false,
         }
     }
 }
@@ -63,6 +67,7 @@ impl Response {
             )));
         }
         self.status = status as u16;
+        self.status_set = true;
         self.touched = true;
         Ok(())
     }
@@ -87,8 +92,16 @@ impl Response {
             )));
         }
         self.headers.push((name.to_string(), value.to_string()));
-        self.touched = true;
+        self.answered();
         Ok(())
+    }
+
+    /// Something was set: without a status of its own, the answer is 200.
+    fn answered(&mut self) {
+        self.touched = true;
+        if !self.status_set {
+            self.status = 200;
+        }
     }
 
     pub fn set_body(&mut self, content_type: Option<&str>, body: &[u8]) -> Result<()> {
@@ -101,7 +114,7 @@ impl Response {
         }
         self.content_type = content_type.map(str::to_string);
         self.body = body.to_vec();
-        self.touched = true;
+        self.answered();
         Ok(())
     }
 }
@@ -205,5 +218,24 @@ mod tests {
         assert!(!response.touched);
         response.set_status(201).unwrap();
         assert_eq!((response.status, response.touched), (201, true));
+    }
+
+    #[test]
+    fn an_answer_without_a_status_is_200_and_nothing_set_is_404() {
+        assert_eq!(Response::default().status, 404);
+        let mut body_only = Response::default();
+        body_only.set_body(Some("text/plain"), b"hi").unwrap();
+        assert_eq!(body_only.status, 200);
+        let mut header_only = Response::default();
+        header_only.add_header("X-A", "b").unwrap();
+        assert_eq!(header_only.status, 200);
+        let mut chosen = Response::default();
+        chosen.set_status(404).unwrap();
+        chosen.set_body(None, b"gone").unwrap();
+        assert_eq!(chosen.status, 404, "a status set first is kept");
+        let mut later = Response::default();
+        later.set_body(None, b"made").unwrap();
+        later.set_status(201).unwrap();
+        assert_eq!(later.status, 201, "a status set afterwards wins");
     }
 }
