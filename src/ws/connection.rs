@@ -252,7 +252,8 @@ pub struct Connection {
     peer: OnceLock<SocketAddr>,
     /// The agreed subprotocol and the request target, set once when the connection opens, in
     /// one allocation: `"{protocol}\n{target}"` (a subprotocol is an HTTP token: never a `\n`).
-    opened: OnceLock<Box<str>>,
+    /// The usual case — no subprotocol, target `/` — is stored as None: no allocation.
+    opened: OnceLock<Option<Box<str>>>,
     user_data: AtomicUsize,
     /// The handle an API layer gave this connection (0 until it needs one): the C surface
     /// publishes each connection once and compares handles with it.
@@ -396,7 +397,10 @@ impl Connection {
 
     /// The agreed subprotocol and the request target, once the connection opened.
     fn opened(&self) -> Option<(&str, &str)> {
-        self.opened.get()?.split_once('\n')
+        match self.opened.get()? {
+            Some(text) => text.split_once('\n'),
+            None => Some(("", "/")),
+        }
     }
 
     pub fn protocol(&self) -> Option<String> {
@@ -408,7 +412,8 @@ impl Connection {
     pub fn set_opened(&self, info: OpenInfo) {
         let protocol = info.protocol.unwrap_or_default();
         debug_assert!(!protocol.contains('\n'), "a subprotocol is a token");
-        let text = format!("{protocol}\n{}", info.target).into_boxed_str();
+        let text = (!protocol.is_empty() || info.target != "/")
+            .then(|| format!("{protocol}\n{}", info.target).into_boxed_str());
         if self.opened.set(text).is_err() {
             return;
         }
