@@ -6,6 +6,7 @@ pub mod admission;
 pub mod client;
 mod client_blocking;
 pub mod connection;
+mod deadline;
 pub mod delegate;
 pub mod event;
 pub(crate) mod group;
