@@ -315,7 +315,7 @@ impl Session {
         self.emit(EventKind::Close, MessageKind::None, code, reason);
         // Done as far as the application is concerned: stopWsServer and finalize need not wait
         // for the TCP close that follows.
-        self.group.remove(self.connection.id);
+        self.group.remove(&self.connection);
         self.refresh_deadline();
         self.flush_and_check()
     }
@@ -467,7 +467,7 @@ impl Session {
         self.phase = Phase::Finished;
         self.deadline = Deadline::default();
         self.reader.release_memory();
-        self.group.remove(self.connection.id);
+        self.group.remove(&self.connection);
         Flow::Finished
     }
 
@@ -487,7 +487,7 @@ impl Drop for Session {
     /// that nothing waits for it.
     fn drop(&mut self) {
         if !matches!(self.phase, Phase::Finished) {
-            self.group.remove(self.connection.id);
+            self.group.remove(&self.connection);
         }
     }
 }
