@@ -5,6 +5,7 @@
 //! socket drains.
 
 use super::delegate::Delegate;
+use super::once_text::OnceText;
 use crate::config::ConnectionSettings;
 use crate::error::{Error, Result};
 use crate::log::log;
@@ -252,8 +253,8 @@ pub struct Connection {
     peer: OnceLock<SocketAddr>,
     /// The agreed subprotocol and the request target, set once when the connection opens, in
     /// one allocation: `"{protocol}\n{target}"` (a subprotocol is an HTTP token: never a `\n`).
-    /// The usual case — no subprotocol, target `/` — is stored as None: no allocation.
-    opened: OnceLock<Option<Box<str>>>,
+    /// The usual case — no subprotocol, target `/` — is stored as empty: no allocation.
+    opened: OnceText,
     user_data: AtomicUsize,
     /// The handle an API layer gave this connection (0 until it needs one): the C surface
     /// publishes each connection once and compares handles with it.
@@ -292,7 +293,7 @@ impl Connection {
             event_loop,
             io: Mutex::new(Io { endpoint, writer }),
             peer: OnceLock::new(),
-            opened: OnceLock::new(),
+            opened: OnceText::new(),
             user_data: AtomicUsize::new(0),
             api_handle: AtomicUsize::new(0),
         })
@@ -398,8 +399,8 @@ impl Connection {
     /// The agreed subprotocol and the request target, once the connection opened.
     fn opened(&self) -> Option<(&str, &str)> {
         match self.opened.get()? {
-            Some(text) => text.split_once('\n'),
-            None => Some(("", "/")),
+            "" => Some(("", "/")),
+            text => text.split_once('\n'),
         }
     }
 
@@ -412,9 +413,12 @@ impl Connection {
     pub fn set_opened(&self, info: OpenInfo) {
         let protocol = info.protocol.unwrap_or_default();
         debug_assert!(!protocol.contains('\n'), "a subprotocol is a token");
-        let text = (!protocol.is_empty() || info.target != "/")
-            .then(|| format!("{protocol}\n{}", info.target).into_boxed_str());
-        if self.opened.set(text).is_err() {
+        let text = if protocol.is_empty() && info.target == "/" {
+            String::new()
+        } else {
+            format!("{protocol}\n{}", info.target)
+        };
+        if !self.opened.set(&text) {
             return;
         }
         if let Some(head) = info.head {

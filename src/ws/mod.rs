@@ -11,6 +11,7 @@ pub mod delegate;
 pub mod event;
 pub(crate) mod group;
 pub mod listener;
+mod once_text;
 mod opening;
 pub mod registry;
 pub mod server;
