@@ -248,6 +248,28 @@ fn the_request_is_known_in_onopen_and_its_head_goes_when_onopen_returns() {
     oasis_finalize();
 }
 
+/// The usual target, `/` with no subprotocol, is stored without an allocation: it must read
+/// back the same as any other.
+#[test]
+fn the_root_target_reads_back_as_root() {
+    init();
+    let facts: &'static Facts = Box::leak(Box::default());
+    let (server, port) = start_probe_server(facts, &[]);
+    let mut client = upgrade(port, "/", "");
+    assert_eq!(facts.wait_for("open path="), "/");
+    assert_eq!(facts.wait_for("open query="), "");
+    let handle: usize = facts.wait_for("open handle=").parse().unwrap();
+    let connection = handle as *mut WsConnection;
+    send_text(&mut client, b"hello");
+    assert_eq!(facts.wait_for("message path="), "/");
+    assert_eq!(path(connection), "/");
+    assert_eq!(query(connection), "");
+    assert_eq!(wsConnectionRelease(connection), 0);
+    drop(client);
+    assert_eq!(destroyWsServer(server), 0);
+    oasis_finalize();
+}
+
 #[test]
 fn websocket_keep_request_headers_keeps_the_head_for_the_connections_life() {
     init();

@@ -199,11 +199,38 @@ impl<V, const BITS: u32> Default for SlotTable<V, BITS> {
 
 /// What a handle table keeps for one object: a `Weak` (the handle alone never keeps the object
 /// alive) and the references C holds (`…Retain`, or a handle returned as owned by the caller).
+/// While C holds any, the entry owns one strong reference that stands for all of them, kept as
+/// a count of the object's own (`Arc::into_raw`) rather than a second pointer: every live
+/// connection has an entry, so its size counts per idle connection (a slot takes 32 bytes).
 struct Entry<T> {
     object: Weak<T>,
     held_by_c: usize,
-    /// Present while `held_by_c` > 0: the one strong reference that stands for all of them.
-    strong: Option<Arc<T>>,
+}
+
+impl<T> Entry<T> {
+    /// Takes the strong reference standing for C's (the object is alive: `held_by_c` was 0).
+    fn hold(&mut self, object: Arc<T>) {
+        debug_assert_eq!(self.held_by_c, 0);
+        let _ = Arc::into_raw(object);
+    }
+
+    /// Gives back the strong reference standing for C's (`held_by_c` has just reached 0).
+    fn unhold(&mut self) -> Arc<T> {
+        // SAFETY: `hold` kept one strong count of this very allocation (`Weak::as_ptr` is the
+        // pointer `Arc::into_raw` returned), and it is given back once, here.
+        unsafe { Arc::from_raw(self.object.as_ptr()) }
+    }
+}
+
+impl<T> Drop for Entry<T> {
+    /// An entry vacated while C still holds it (a handle forgotten after a lost race) gives its
+    /// strong reference back.
+    fn drop(&mut self) {
+        if self.held_by_c > 0 {
+            self.held_by_c = 0;
+            drop(self.unhold());
+        }
+    }
 }
 
 /// Handles to objects shared with the core (`Arc`), such as servers and connections.
@@ -227,11 +254,15 @@ impl<T> HandleTable<T> {
     /// caller holds one reference and must release it.
     pub fn publish(&self, object: &Arc<T>, owned_by_caller: bool) -> Result<usize> {
         self.sweep_if_grown();
-        self.slots.insert(Entry {
+        let mut entry = Entry {
             object: Arc::downgrade(object),
-            held_by_c: usize::from(owned_by_caller),
-            strong: owned_by_caller.then(|| object.clone()),
-        })
+            held_by_c: 0,
+        };
+        if owned_by_caller {
+            entry.hold(object.clone());
+            entry.held_by_c = 1;
+        }
+        self.slots.insert(entry)
     }
 
     /// Frees the slots of objects that are gone and that C no longer holds, once the table has
@@ -269,8 +300,13 @@ impl<T> HandleTable<T> {
         let mut slot = self.slots.lock(handle).ok_or_else(|| self.stale())?;
         let entry = slot.value.as_mut().expect("locked slots hold a value");
         let object = entry.object.upgrade().ok_or_else(|| self.stale())?;
+        if entry.held_by_c == 0 {
+            entry.hold(object);
+        } else {
+            // Dropped under the slot's lock: C holds another reference, so this is not the last.
+            drop(object);
+        }
         entry.held_by_c += 1;
-        entry.strong.get_or_insert(object);
         Ok(())
     }
 
@@ -292,12 +328,12 @@ impl<T> HandleTable<T> {
         entry.held_by_c -= 1;
         let still_held = entry.held_by_c;
         let object = if still_held == 0 {
-            entry.strong.take()
+            entry.unhold()
         } else {
-            entry.strong.clone()
+            entry.object.upgrade().expect("held by C, so alive")
         };
         drop(slot);
-        Ok(object.map(|object| (object, still_held)))
+        Ok(Some((object, still_held)))
     }
 
     /// Frees a handle nobody has seen yet (one published in a race that another thread won).
@@ -361,6 +397,40 @@ mod tests {
         let used = table.slots.free.lock().used;
         assert!(used <= 4 * CHUNK, "{used} slots for 10 live objects");
         assert!(keep.iter().all(|k| Arc::strong_count(k) == 1));
+    }
+
+    /// Every live connection has a slot: its size counts per idle connection.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_slot_takes_32_bytes() {
+        assert_eq!(std::mem::size_of::<Mutex<Slot<Entry<usize>>>>(), 32);
+    }
+
+    /// The strong reference standing for C's goes back whichever way the entry ends.
+    #[test]
+    fn references_held_for_c_are_given_back() {
+        let table = HandleTable::new("thing");
+        let object = Arc::new(5);
+        let handle = table.publish(&object, true).unwrap();
+        table.retain(handle).unwrap();
+        assert_eq!(Arc::strong_count(&object), 2, "one for all of C's");
+        let (again, held) = table.release(handle).unwrap().unwrap();
+        assert_eq!((held, Arc::strong_count(&object)), (1, 3));
+        drop(again);
+        let (last, held) = table.release(handle).unwrap().unwrap();
+        assert_eq!(held, 0);
+        drop(last);
+        assert_eq!(Arc::strong_count(&object), 1);
+        // A handle forgotten while C would hold it (a race lost in publishing).
+        let lost = table.publish(&object, true).unwrap();
+        assert_eq!(Arc::strong_count(&object), 2);
+        table.forget(lost);
+        assert_eq!(Arc::strong_count(&object), 1);
+        assert_eq!(
+            Arc::weak_count(&object),
+            1,
+            "the first handle's entry, until swept"
+        );
     }
 
     #[test]

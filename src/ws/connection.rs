@@ -5,6 +5,7 @@
 //! socket drains.
 
 use super::delegate::Delegate;
+use super::once_text::OnceText;
 use crate::config::ConnectionSettings;
 use crate::error::{Error, Result};
 use crate::log::log;
@@ -22,8 +23,17 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Instant;
 
-/// Send buffers larger than this are freed once drained, so a big message does not pin memory.
+/// A drained send buffer up to this size is kept as its thread's spare; a larger one is freed,
+/// so a big message does not pin memory.
 const OUTBOX_KEEP: usize = 16 * 1024;
+
+thread_local! {
+    /// One drained send buffer per thread, for the next connection that queues something on
+    /// it: a connection owns a send buffer only while bytes wait in it (an idle connection
+    /// owns none), yet the event loop's corked replies, one read after another, cost no
+    /// allocation.
+    static SPARE_OUTBOX: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
 
 /// While corked, the send buffer is written out once it holds this much: replies are batched
 /// into large writes without letting a long burst pile up.
@@ -82,18 +92,34 @@ impl Writer {
             self.sent = 0;
             return true;
         }
-        if self.outbox.capacity() > OUTBOX_KEEP {
-            self.outbox = Vec::new();
-        } else {
-            self.outbox.clear();
-        }
         self.sent = 0;
+        let drained = std::mem::take(&mut self.outbox);
+        if drained.capacity() <= OUTBOX_KEEP {
+            give_spare_outbox(drained);
+        }
         !transport.has_pending()
+    }
+
+    /// What the send buffer holds allocated (for tests: an idle connection holds none).
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.outbox.capacity()
+    }
+
+    /// Appends `bytes` to the send buffer, which starts as this thread's spare.
+    fn queue(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        if self.outbox.capacity() == 0 {
+            self.outbox = SPARE_OUTBOX.take();
+        }
+        self.outbox.extend_from_slice(bytes);
     }
 
     /// Queues raw bytes (an HTTP head) and writes them if the socket takes them.
     pub fn write_raw(&mut self, bytes: &[u8]) {
-        self.outbox.extend_from_slice(bytes);
+        self.queue(bytes);
         if !self.corked {
             self.flush();
         }
@@ -116,9 +142,9 @@ impl FrameSink for Writer {
             return;
         }
         if let Some(mask) = mask {
-            self.outbox.extend_from_slice(header);
+            self.queue(header);
             let start = self.outbox.len();
-            self.outbox.extend_from_slice(payload);
+            self.queue(payload);
             frame::apply_mask(&mut self.outbox[start..], mask);
             if !self.corked || self.queued() >= CORK_FLUSH {
                 self.flush();
@@ -147,10 +173,10 @@ impl FrameSink for Writer {
         }
         let n = header.len();
         if written < n {
-            self.outbox.extend_from_slice(&header[written..]);
-            self.outbox.extend_from_slice(payload);
+            self.queue(&header[written..]);
+            self.queue(payload);
         } else {
-            self.outbox.extend_from_slice(&payload[written - n..]);
+            self.queue(&payload[written - n..]);
         }
         if (through_buffer && !self.corked) || (self.corked && self.queued() >= CORK_FLUSH) {
             self.flush();
@@ -164,6 +190,17 @@ impl FrameSink for Writer {
     fn mask_key(&mut self) -> [u8; 4] {
         rand::random()
     }
+}
+
+/// Keeps a drained send buffer as this thread's spare, or frees it when the spare is larger.
+fn give_spare_outbox(mut buffer: Vec<u8>) {
+    buffer.clear();
+    let spare = SPARE_OUTBOX.take();
+    SPARE_OUTBOX.set(if buffer.capacity() > spare.capacity() {
+        buffer
+    } else {
+        spare
+    });
 }
 
 /// What the lock guards: the protocol state and the socket it writes to.
@@ -216,7 +253,8 @@ pub struct Connection {
     peer: OnceLock<SocketAddr>,
     /// The agreed subprotocol and the request target, set once when the connection opens, in
     /// one allocation: `"{protocol}\n{target}"` (a subprotocol is an HTTP token: never a `\n`).
-    opened: OnceLock<Box<str>>,
+    /// The usual case — no subprotocol, target `/` — is stored as empty: no allocation.
+    opened: OnceText,
     user_data: AtomicUsize,
     /// The handle an API layer gave this connection (0 until it needs one): the C surface
     /// publishes each connection once and compares handles with it.
@@ -255,7 +293,7 @@ impl Connection {
             event_loop,
             io: Mutex::new(Io { endpoint, writer }),
             peer: OnceLock::new(),
-            opened: OnceLock::new(),
+            opened: OnceText::new(),
             user_data: AtomicUsize::new(0),
             api_handle: AtomicUsize::new(0),
         })
@@ -360,7 +398,10 @@ impl Connection {
 
     /// The agreed subprotocol and the request target, once the connection opened.
     fn opened(&self) -> Option<(&str, &str)> {
-        self.opened.get()?.split_once('\n')
+        match self.opened.get()? {
+            "" => Some(("", "/")),
+            text => text.split_once('\n'),
+        }
     }
 
     pub fn protocol(&self) -> Option<String> {
@@ -372,8 +413,12 @@ impl Connection {
     pub fn set_opened(&self, info: OpenInfo) {
         let protocol = info.protocol.unwrap_or_default();
         debug_assert!(!protocol.contains('\n'), "a subprotocol is a token");
-        let text = format!("{protocol}\n{}", info.target).into_boxed_str();
-        if self.opened.set(text).is_err() {
+        let text = if protocol.is_empty() && info.target == "/" {
+            String::new()
+        } else {
+            format!("{protocol}\n{}", info.target)
+        };
+        if !self.opened.set(&text) {
             return;
         }
         if let Some(head) = info.head {

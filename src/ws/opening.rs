@@ -9,7 +9,7 @@ use super::event::{EventKind, MessageKind};
 use super::group::ConnectionGroup;
 use super::session::{Phase, Session};
 use crate::log::log;
-use crate::protocol::handshake::{ClientHandshake, ClientStep, ServerHandshake, ServerStep};
+use crate::protocol::handshake::{ClientHandshake, ClientStep, ServerStep};
 use crate::runtime::{Context, Flow, Tasks};
 use crate::transport::Transport;
 use mio::Token;
@@ -44,11 +44,7 @@ pub fn resolved(tasks: &mut Tasks, id: u64, answer: Result<Vec<SocketAddr>, Stri
 impl Session {
     /// An accepted socket, before its upgrade request.
     pub fn accepted(connection: Arc<Connection>, group: Arc<ConnectionGroup>) -> Box<Session> {
-        Session::new(
-            connection,
-            group,
-            Phase::Accepting(ServerHandshake::default()),
-        )
+        Session::new(connection, group, Phase::Accepting(Box::default()))
     }
 
     /// A client to open on the loop: it connects to `addresses` in turn when started, or, with

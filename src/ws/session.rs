@@ -9,6 +9,7 @@
 
 use super::admission::Admission;
 use super::connection::{Connection, Io};
+use super::deadline::Deadline;
 use super::event::{Event, EventKind, MessageKind};
 use super::group::ConnectionGroup;
 use super::opening::Connecting;
@@ -27,7 +28,7 @@ use std::time::Instant;
 
 pub(super) enum Phase {
     /// Server: waiting for the HTTP upgrade request.
-    Accepting(ServerHandshake),
+    Accepting(Box<ServerHandshake>),
     /// Client: name resolution (off the loop), TCP connect, then the upgrade request and
     /// response.
     Connecting(Box<Connecting>),
@@ -59,7 +60,7 @@ pub struct Session {
     pub(super) phase: Phase,
     reader: Reader,
     /// The endpoint's next timer, as last read (the loop asks for it without a lock).
-    deadline: Option<Instant>,
+    deadline: Deadline,
     /// A place under an HTTP server's connection cap, given back when the session (so the
     /// socket) goes.
     pub(super) admission: Option<Admission>,
@@ -89,7 +90,7 @@ impl Session {
             group,
             phase,
             reader: Reader::default(),
-            deadline: None,
+            deadline: Deadline::default(),
             admission: None,
         });
         session.refresh_deadline();
@@ -102,7 +103,7 @@ impl Session {
 
     /// Reads the endpoint's next timer (after anything that may have changed it).
     pub(super) fn refresh_deadline(&mut self) {
-        self.deadline = self.connection.io.lock().endpoint.timeout();
+        self.deadline = Deadline::new(self.connection.io.lock().endpoint.timeout());
     }
 
     /// Everything the socket holds now. `to_the_end`: the peer closed its side (or the socket
@@ -119,7 +120,7 @@ impl Session {
             io.writer.uncork();
             // The timers may have changed (a close frame arrived, keepalive): read them here,
             // under the lock this read already takes.
-            self.deadline = io.endpoint.timeout();
+            self.deadline = Deadline::new(io.endpoint.timeout());
             io.writer.broken
         };
         if broken {
@@ -314,7 +315,7 @@ impl Session {
         self.emit(EventKind::Close, MessageKind::None, code, reason);
         // Done as far as the application is concerned: stopWsServer and finalize need not wait
         // for the TCP close that follows.
-        self.group.remove(self.connection.id);
+        self.group.remove(&self.connection);
         self.refresh_deadline();
         self.flush_and_check()
     }
@@ -337,7 +338,7 @@ impl Session {
                 }
                 *write_shut = true;
             }
-            self.deadline = io.endpoint.timeout();
+            self.deadline = Deadline::new(io.endpoint.timeout());
             (empty, io.writer.broken, policy)
         };
         if broken {
@@ -464,9 +465,9 @@ impl Session {
             io.endpoint.ended();
         }
         self.phase = Phase::Finished;
-        self.deadline = None;
+        self.deadline = Deadline::default();
         self.reader.release_memory();
-        self.group.remove(self.connection.id);
+        self.group.remove(&self.connection);
         Flow::Finished
     }
 
@@ -486,7 +487,7 @@ impl Drop for Session {
     /// that nothing waits for it.
     fn drop(&mut self) {
         if !matches!(self.phase, Phase::Finished) {
-            self.group.remove(self.connection.id);
+            self.group.remove(&self.connection);
         }
     }
 }
@@ -560,7 +561,7 @@ impl Task for Session {
     }
 
     fn deadline(&self) -> Option<Instant> {
-        self.deadline
+        self.deadline.get()
     }
 
     /// The library failed while handling this connection: end it with 1011 — onError and
