@@ -6,6 +6,7 @@
 #   RUNS=2 tools/callgrind-echo.sh          everything twice, with the spread of each figure
 #   SIZES=32:2000,4096:1000,65536:200       SIZE:N pairs (N messages, then 2N)
 #   SERVERS="echo nolog" TOP=8              which servers; how many functions to name per cell
+#   TEXT=utf8                               mostly multi-byte text instead of ASCII
 #
 # The workload (tools/callgrind_echo.py client): one connection, window 1 (send one message,
 # read its echo whole, send the next), N text messages of one size made once with a fixed mask.
@@ -36,4 +37,4 @@ done
 work="$(mktemp -d /tmp/callgrind-echo.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 python3 "$top/tools/callgrind_echo.py" run --runs "${RUNS:-1}" --top "${TOP:-8}" \
-  --sizes "${SIZES:-32:2000,4096:1000,65536:200}" --work "$work" "${servers[@]}"
+  --sizes "${SIZES:-32:2000,4096:1000,65536:200}" --text "${TEXT:-ascii}" --work "$work" "${servers[@]}"

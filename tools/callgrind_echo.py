@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Instructions per echoed WebSocket message, counted with callgrind (tools/callgrind-echo.sh).
 
-  callgrind_echo.py run [--runs R] [--top T] [--sizes 32:2000,...] NAME=COMMAND ...
+  callgrind_echo.py run [--runs R] [--top T] [--sizes 32:2000,...] [--text ascii|utf8] NAME=COMMAND ...
       For each server (COMMAND: its program and arguments, {port} standing for the port) and
       each SIZE:N, runs the server under `valgrind --tool=callgrind` twice, once echoing N
       messages and once 2N (the client below), and prints (I(2N) - I(N)) / N: the instructions
@@ -9,9 +9,10 @@
       out. The same difference per function (callgrind_annotate of both runs) names where they
       go. With --runs 2 the whole set is measured twice and the spread of each figure printed.
 
-  callgrind_echo.py client PORT SIZE COUNT
+  callgrind_echo.py client PORT SIZE COUNT [ascii|utf8]
       The workload: one connection to ws://127.0.0.1:PORT/, then COUNT text messages of SIZE bytes, window 1: each
-is sent, then its echo read whole and compared byte for byte, before the next is sent. Then a
+is sent, then its echo read whole and compared byte for byte, before the next is sent. The
+text is ASCII letters and digits, or with utf8 mostly two- and three-byte characters. Then a
 normal close (1000) and the server's answer. The frames are made once before the loop with a
 fixed mask and fixed ASCII text, so every run asks the server for exactly the same work; only
 raw sockets are used (no WebSocket library: nothing of its own varies between runs).
@@ -79,8 +80,18 @@ def handshake(sock):
         raise RuntimeError(f"handshake refused: {head.splitlines()[0]!r}")
 
 
-def client(port, size, count):
-    text = (b"abcdefghijklmnopqrstuvwxyz0123456789" * (size // 36 + 1))[:size]
+def make_text(size, kind):
+    """SIZE bytes of UTF-8: ASCII letters and digits, or ("utf8") mostly multi-byte characters."""
+    if kind == "ascii":
+        return (b"abcdefghijklmnopqrstuvwxyz0123456789" * (size // 36 + 1))[:size]
+    unit = "Grüße, 日本語 — ünïcödé ✓ ".encode()
+    text = (unit * (size // len(unit) + 1))[:size]
+    # Cut at a character boundary, then pad with ASCII to the exact size.
+    return text.decode("utf-8", errors="ignore").encode().ljust(size, b" ")
+
+
+def client(port, size, count, kind="ascii"):
+    text = make_text(size, kind)
     request = frame(0x1, text, True)
     expected = frame(0x1, text, False)
 
@@ -124,7 +135,7 @@ def listening(port):
     return False
 
 
-def callgrind(command, size, count, work, tag):
+def callgrind(command, size, count, work, tag, kind):
     """Runs command under callgrind for one client run; returns the callgrind output file."""
     port = free_port()
     out = os.path.join(work, f"callgrind.{tag}.{size}.{count}")
@@ -141,7 +152,7 @@ def callgrind(command, size, count, work, tag):
             if server.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{tag}: the server did not listen on {port} (see {out}.log)")
             time.sleep(0.1)
-        client(port, size, count)
+        client(port, size, count, kind)
     finally:
         # SIGINT: both the C echo server and the documented sample stop cleanly on it, and
         # callgrind writes its counts when the program exits.
@@ -181,13 +192,13 @@ def short(name, width=78):
     return name if len(name) <= width else "..." + name[-(width - 3):]
 
 
-def measure(servers, sizes, runs, top, work):
+def measure(servers, sizes, runs, top, work, kind):
     results = {}
     for run in range(runs):
         for tag, command in servers:
             for size, count in sizes:
-                one = functions(callgrind(command, size, count, work, f"{tag}.r{run}"))
-                two = functions(callgrind(command, size, 2 * count, work, f"{tag}.r{run}"))
+                one = functions(callgrind(command, size, count, work, f"{tag}.r{run}", kind))
+                two = functions(callgrind(command, size, 2 * count, work, f"{tag}.r{run}", kind))
                 per = (two[1] - one[1]) / count
                 results.setdefault((tag, size), []).append(per)
                 print(
@@ -200,7 +211,7 @@ def measure(servers, sizes, runs, top, work):
                     for name, cost in sorted(diff.items(), key=lambda item: -item[1])[:top]:
                         print(f"    {cost:10.0f} {100 * cost / per:5.1f}%  {short(name)}")
     print()
-    print("instructions per echoed message (callgrind, one connection, window 1, text)")
+    print(f"instructions per echoed message (callgrind, one connection, window 1, {kind} text)")
     header = "| server | " + " | ".join(f"{size} B" for size, _ in sizes) + " |"
     print(header)
     print("|---|" + "---:|" * len(sizes))
@@ -217,9 +228,9 @@ def measure(servers, sizes, runs, top, work):
 
 
 def main():
-    if len(sys.argv) == 5 and sys.argv[1] == "client":
+    if len(sys.argv) in (5, 6) and sys.argv[1] == "client":
         port, size, count = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-        client(port, size, count)
+        client(port, size, count, sys.argv[5] if len(sys.argv) == 6 else "ascii")
         print(f"callgrind-echo client: {count} text messages of {size} bytes echoed")
         return
     if len(sys.argv) < 2 or sys.argv[1] != "run":
@@ -229,13 +240,14 @@ def main():
     parser.add_argument("--top", type=int, default=8)
     parser.add_argument("--sizes", default="32:2000,4096:1000,65536:200")
     parser.add_argument("--work", default=None)
+    parser.add_argument("--text", choices=("ascii", "utf8"), default="ascii")
     parser.add_argument("servers", nargs="+", metavar="NAME=COMMAND")
     args = parser.parse_args(sys.argv[2:])
     sizes = [tuple(int(x) for x in item.split(":")) for item in args.sizes.split(",")]
     servers = [(item.split("=", 1)[0], shlex.split(item.split("=", 1)[1])) for item in args.servers]
     work = args.work or tempfile.mkdtemp(prefix="callgrind-echo.")
     os.makedirs(work, exist_ok=True)
-    measure(servers, sizes, args.runs, args.top, work)
+    measure(servers, sizes, args.runs, args.top, work, args.text)
 
 
 if __name__ == "__main__":
