@@ -16,6 +16,14 @@
  * (oasis_log_message), so they reach stderr or the firmware's hook like the library's own
  * messages. Every other flag prints to stdout directly, as the original SDK does: the logger's
  * default level is WARN, so routing informational lines through it would silently drop them.
+ *
+ * When they go out: stdout keeps stdio's own buffering. On a terminal that is a line at a time;
+ * to a file or a pipe the lines go out in blocks, so that a line costs no write(2) of its own (a
+ * tenth of the CPU of a flushed line: figures in docs/BENCHMARKS.md). What waits is written when
+ * the program ends through exit() or a return from main; a process killed by a signal, ended
+ * with _exit() or crashing loses it. A program whose log must be out line by line, also through
+ * a pipe, calls setvbuf(stdout, NULL, _IOLBF, 0) before its first line (or is run under
+ * `stdbuf -oL`); fflush(stdout) pushes out what waits at any time.
  */
 
 #ifndef OASIS_LOG_H
@@ -94,12 +102,12 @@ static inline void oasis_dlog_(unsigned int flags, const char *tag, int with_tag
         int level = (flags & DLOG_ERROR) ? OASIS_LOG_ERROR : OASIS_LOG_WARN;
         oasis_log_message(level, with_tag ? tag : NULL, line);
     } else {
-        /* One printf call per line keeps lines from different threads whole. */
+        /* One printf call per line keeps lines from different threads whole. No fflush: see
+         * "When they go out" above. */
         if (with_tag)
             printf("[%s] %s", tag, line);
         else
             fputs(line, stdout);
-        fflush(stdout);
     }
 
     if (line != stack_buffer)

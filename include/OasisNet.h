@@ -58,16 +58,30 @@ struct ServerDeleter {
 };
 
 // Events are borrowed from the library for the duration of a callback. The WsEventRef handed
-// to the delegate owns nothing unless the delegate kept a copy, in which case the trampoline
-// retains the event and flips `retained` so that the last copy releases it.
-struct EventDeleter {
+// to the delegate shares ownership of an EventHolder; unless the delegate keeps a copy, the
+// holder owns nothing and the next callback on the thread reuses it (no allocation per event).
+// When the delegate kept a copy, the trampoline retains the event and flips `retained`, so that
+// the holder, going with the last copy, releases it.
+struct EventHolder {
+    WsEvent *event;
     bool retained;
-    void operator()(WsEvent *event) const
+    EventHolder() : event(nullptr), retained(false) {}
+    ~EventHolder()
     {
         if (retained)
             ::wsEventRelease(event);
     }
+    EventHolder(const EventHolder &) = delete;
+    EventHolder &operator=(const EventHolder &) = delete;
 };
+
+// The holder the next callback on this thread may reuse: empty while a callback runs (a nested
+// one makes its own) or after the last one's event was kept.
+inline std::shared_ptr<EventHolder> &spareEventHolder()
+{
+    static thread_local std::shared_ptr<EventHolder> spare;
+    return spare;
+}
 
 // Keeps the C strings alive for the duration of one C call.
 class KeyValueArray
@@ -108,20 +122,29 @@ inline void dispatch(void *user, WsEvent *raw, Callback callback, const char *na
 {
     try {
         std::shared_ptr<WsEventDelegate> &delegate = *static_cast<std::shared_ptr<WsEventDelegate> *>(user);
-        EventDeleter deleter = {false};
-        WsEventRef event(raw, deleter);
+        std::shared_ptr<EventHolder> holder;
+        holder.swap(spareEventHolder());
+        if (!holder || holder.use_count() != 1)
+            holder = std::make_shared<EventHolder>();
+        holder->event = raw;
+        WsEventRef event(holder, raw);
+        // Beyond `holder` and `event`, any reference is a copy the delegate kept. Still inside
+        // the C callback, so the event is valid here. Only a successful retain may be marked:
+        // the last copy would otherwise release a reference never taken.
         try {
             ((*delegate).*callback)(event);
         } catch (...) {
             // Still keep the event alive for any copy the delegate made before throwing.
-            if (event.use_count() > 1 && ::wsEventRetain(raw) == 0)
-                std::get_deleter<EventDeleter>(event)->retained = true;
+            if (event.use_count() > 2 && ::wsEventRetain(raw) == 0)
+                holder->retained = true;
             throw;
         }
-        // Still inside the C callback, so the event is valid here. Only a successful retain
-        // may be marked: the last copy would otherwise release a reference never taken.
-        if (event.use_count() > 1 && ::wsEventRetain(raw) == 0)
-            std::get_deleter<EventDeleter>(event)->retained = true;
+        if (event.use_count() > 2) {
+            if (::wsEventRetain(raw) == 0)
+                holder->retained = true;
+            return;
+        }
+        holder.swap(spareEventHolder());
     } catch (const std::exception &e) {
         logException(name, e.what());
     } catch (...) {

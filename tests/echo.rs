@@ -93,3 +93,61 @@ fn stop_server_closes_clients_with_1001() {
     destroyWsServer(server);
     oasis_finalize();
 }
+
+/// Replies made from callbacks while the server works through one read go out in the order the
+/// messages came, large ones (written at once) and small ones (collected, written after the
+/// read) alike.
+#[test]
+fn replies_to_a_burst_of_small_and_large_messages_keep_their_order() {
+    use std::io::Write;
+    init();
+    let server_events = Recorder::new(true);
+    let (server, port) = start_server(&server_events, &[]);
+    let mut client = RawClient::connect(port);
+    let mut sent: Vec<(u8, Vec<u8>)> = Vec::new();
+    for round in 0..3u8 {
+        sent.push((0x81, vec![b'a' + round]));
+        sent.push((0x81, vec![b'x'; 20_000]));
+        sent.push((0x81, format!("small {round}").into_bytes()));
+        sent.push((0x82, (0..70_000u32).map(|i| (i as u8) ^ round).collect()));
+        sent.push((0x81, vec![b'y'; 16 * 1024]));
+        sent.push((0x82, vec![round]));
+    }
+    // All frames in one write: the server finds many of them in each read.
+    let mask = [0x5au8, 0x0f, 0xc3, 0x96];
+    let mut burst = Vec::new();
+    for (first, payload) in &sent {
+        burst.push(*first);
+        match payload.len() {
+            n if n < 126 => burst.push(0x80 | n as u8),
+            n if n < 65536 => {
+                burst.push(0x80 | 126);
+                burst.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                burst.push(0x80 | 127);
+                burst.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        burst.extend_from_slice(&mask);
+        burst.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    }
+    let mut writer = client.stream.try_clone().unwrap();
+    let sending = std::thread::spawn(move || writer.write_all(&burst).unwrap());
+    for (index, expected) in sent.iter().enumerate() {
+        let echo = client.read_frame().expect("an echo");
+        assert!(
+            echo == *expected,
+            "echo {index}: got opcode {:#x} with {} bytes, expected {:#x} with {}",
+            echo.0,
+            echo.1.len(),
+            expected.0,
+            expected.1.len()
+        );
+    }
+    sending.join().unwrap();
+    client.send_frame(0x88, &1000u16.to_be_bytes());
+    assert_eq!(client.read_close_code(), Some(1000));
+    assert_eq!(destroyWsServer(server), 0);
+    assert_eq!(oasis_finalize(), 0);
+}

@@ -8,7 +8,7 @@
 //!
 //! Every function here may be called from any thread, including from inside a callback.
 
-use super::event::callback_connection;
+use super::event::{callback_connection, is_callback_text};
 use super::handle::HandleTable;
 use super::{
     OasisKeyValue, WsConnection, WsEventDelegateVTable, boundary, c_bytes, c_str, copy_out,
@@ -162,9 +162,23 @@ fn send(function: &str, handle: *mut WsConnection, kind: Outgoing, payload: Resu
 /// `text` is NULL or NUL-terminated.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wsSendText(connection: *mut WsConnection, text: *const c_char) -> i32 {
-    // SAFETY: forwarded caller contract.
-    let payload = unsafe { c_str(text, "text") }.map(str::as_bytes);
+    let payload = if text.is_null() {
+        Err(Error::invalid("text is NULL"))
+    } else {
+        // SAFETY: non-NULL, and NUL-terminated by the caller's contract.
+        checked_text(unsafe { CStr::from_ptr(text) }.to_bytes())
+    };
     send("wsSendText", connection, Outgoing::Text, payload)
+}
+
+/// `text` if it is UTF-8. The message of the running callback (an echo, or a copy of it) was
+/// checked when it arrived and is not checked again.
+fn checked_text(text: &[u8]) -> Result<&[u8]> {
+    if is_callback_text(text) || std::str::from_utf8(text).is_ok() {
+        Ok(text)
+    } else {
+        Err(Error::invalid("text is not valid UTF-8"))
+    }
 }
 
 /// Sends `length` bytes of UTF-8 text (no NUL needed; `length` 0 sends an empty message).
@@ -183,11 +197,7 @@ pub unsafe extern "C" fn wsSendTextLength(
     length: usize,
 ) -> i32 {
     // SAFETY: forwarded caller contract.
-    let payload = unsafe { c_bytes(text.cast(), length, "text") }.and_then(|bytes| {
-        std::str::from_utf8(bytes)
-            .map(str::as_bytes)
-            .map_err(|_| Error::invalid("text is not valid UTF-8"))
-    });
+    let payload = unsafe { c_bytes(text.cast(), length, "text") }.and_then(checked_text);
     send("wsSendTextLength", connection, Outgoing::Text, payload)
 }
 

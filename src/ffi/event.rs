@@ -140,6 +140,25 @@ pub(crate) fn callback_connection() -> *const Connection {
     Arc::as_ptr(unsafe { &*event }.connection())
 }
 
+/// True when `text` holds the bytes of the text message whose callback runs on this thread. The
+/// reader checked those as UTF-8 when they arrived, so a reply that echoes them (the message
+/// itself, or a copy of it) needs no second check: the same address and length is proof at no
+/// cost, and equal bytes elsewhere are proved by one comparison, cheaper than the UTF-8 check
+/// (several times so for text that is not ASCII). Anything else is for the caller to check.
+pub(crate) fn is_callback_text(text: &[u8]) -> bool {
+    let (_, event) = CURRENT.get();
+    if event.is_null() {
+        return false;
+    }
+    // SAFETY: the current event, and the data it points to, are valid for the whole callback.
+    let event = unsafe { &*event };
+    if event.message_type != ws_message_t::kWsMessageText {
+        return false;
+    }
+    let message = event.data();
+    message.len() == text.len() && (message.as_ptr() == text.as_ptr() || message == text)
+}
+
 fn message_type(kind: MessageKind) -> ws_message_t {
     match kind {
         MessageKind::None => ws_message_t::kWsMessageUnknown,

@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 use std::any::Any;
 use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -153,11 +154,35 @@ impl LoopShared {
     }
 }
 
+/// Hashes task ids, which the library makes itself (a counter): one multiplication spreads them
+/// over the bits the map uses, where the default SipHash, built to resist chosen keys, cost more
+/// than the rest of a lookup, once for every event.
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(self.0.rotate_left(8) ^ u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type TaskMap = HashMap<u64, Box<dyn Task>, BuildHasherDefault<IdHasher>>;
+
 /// A loop's tasks, as commands see them.
 pub struct Tasks {
     shared: Arc<LoopShared>,
     poll: Poll,
-    tasks: HashMap<u64, Box<dyn Task>>,
+    tasks: TaskMap,
     deadlines: BTreeSet<(Instant, u64)>,
     receive_buffer: Vec<u8>,
     running: bool,
@@ -194,8 +219,11 @@ impl Tasks {
 
     /// Runs `f` on a task, then keeps the deadline set in step and drops a finished task. A
     /// panic while handling one task ends that task (`Task::panicked`) and nothing else.
+    ///
+    /// The task stays in the map meanwhile (one lookup per event): nothing `f` can reach looks
+    /// tasks up, since commands only queue and run after it.
     fn drive(&mut self, id: u64, f: impl FnOnce(&mut dyn Task, &mut Context) -> Flow) {
-        let Some(mut task) = self.tasks.remove(&id) else {
+        let Some(task) = self.tasks.get_mut(&id) else {
             return;
         };
         let before = task.deadline();
@@ -204,7 +232,7 @@ impl Tasks {
             receive_buffer: &mut self.receive_buffer,
             event_loop: &self.shared,
         };
-        let flow = match std::panic::catch_unwind(AssertUnwindSafe(|| f(&mut *task, &mut cx))) {
+        let flow = match std::panic::catch_unwind(AssertUnwindSafe(|| f(&mut **task, &mut cx))) {
             Ok(flow) => flow,
             Err(panic) => {
                 log!(Error, "task {id}: internal error: {}", panic_text(&*panic));
@@ -213,16 +241,21 @@ impl Tasks {
                     .unwrap_or(Flow::Finished)
             }
         };
-        if let Some(when) = before {
-            self.deadlines.remove(&(when, id));
+        let after = match flow {
+            Flow::Continue => task.deadline(),
+            Flow::Finished => None,
+        };
+        if before != after {
+            if let Some(when) = before {
+                self.deadlines.remove(&(when, id));
+            }
+            if let Some(when) = after {
+                self.deadlines.insert((when, id));
+            }
         }
         if flow == Flow::Finished {
-            return;
+            self.tasks.remove(&id);
         }
-        if let Some(when) = task.deadline() {
-            self.deadlines.insert((when, id));
-        }
-        self.tasks.insert(id, task);
     }
 
     fn expire_deadlines(&mut self) {
@@ -277,7 +310,7 @@ impl EventLoop {
             tasks: Tasks {
                 shared,
                 poll,
-                tasks: HashMap::new(),
+                tasks: TaskMap::default(),
                 deadlines: BTreeSet::new(),
                 receive_buffer: Vec::new(),
                 running: true,

@@ -35,6 +35,9 @@ thread_local! {
     static SPARE_OUTBOX: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
+/// While corked, a payload this large is written at once when nothing waits before it.
+const CORK_BYPASS: usize = OUTBOX_KEEP;
+
 /// While corked, the send buffer is written out once it holds this much: replies are batched
 /// into large writes without letting a long burst pile up.
 const CORK_FLUSH: usize = 128 * 1024;
@@ -154,7 +157,10 @@ impl FrameSink for Writer {
         let mut written = 0;
         // TLS copies into records anyway: the frame goes through the send buffer, and out now.
         let through_buffer = self.transport.as_ref().is_some_and(Transport::is_tls);
-        if self.queued() == 0 && !self.corked && !through_buffer {
+        // Under the cork too, a large payload is written at once rather than copied: the copy
+        // (and a send buffer grown past what is kept) costs more than the write it saves.
+        let now = !self.corked || payload.len() >= CORK_BYPASS;
+        if self.queued() == 0 && now && !through_buffer {
             let transport = self.transport.as_mut().expect("checked above");
             loop {
                 match transport.write_vectored(&[IoSlice::new(header), IoSlice::new(payload)]) {

@@ -1,7 +1,7 @@
 /*
  * api_bad_input.c - every C function of oasis_net.h fed with what it must refuse: NULL
  * pointers, calls before oasis_initialize, stale handles, bad parameter values, malformed URLs,
- * invalid text, oversized pings, invalid close codes, sends on closed connections, refused
+ * invalid text (also replies made from a received message), oversized pings, invalid close codes, sends on closed connections, refused
  * connections. Each refusal must be -1/NULL with the documented errno and a last-error text,
  * and must leave the library working.
  */
@@ -79,6 +79,73 @@ static struct {
     int kept_length;
 } misuse;
 
+/* Text replies from inside the server's onMessage: a received text message is sent on without a
+ * second UTF-8 check only when the reply is exactly its bytes; anything else is checked. */
+static struct {
+    int text_started, done_text, done_binary;
+    int own_rc, copy_rc, copy_length_rc;        /* the message itself, a copy: 0 */
+    int prefix_rc, prefix_errno;                /* its own bytes, cut inside a sequence: EINVAL */
+    int changed_rc, changed_errno;              /* a same-length copy made invalid: EINVAL */
+    int changed_length_rc, changed_length_errno;
+    int binary_rc, binary_errno;                /* a binary message's bytes sent as text: EINVAL */
+    int binary_text_rc, binary_text_errno;
+} reply;
+
+/* The server's side of the reply checks (the delegate is shared with the client, whose own
+ * echoes of these messages find the checks done). */
+static int reply_checks(WsEvent *event)
+{
+    const uint8_t *data = NULL;
+    ws_message_t type = wsEventMessageType(event);
+    int32_t length = wsEventData(event, &data);
+    WsConnection *conn = wsEventConnection(event);
+    char copy[8];
+    int first;
+
+    if (type == kWsMessageText && length == 5 && memcmp(data, "caf\xc3\xa9", 5) == 0) {
+        tu_lock();
+        first = !reply.text_started;
+        reply.text_started = 1;
+        tu_unlock();
+        if (!first)
+            return 1;
+        memcpy(copy, data, 5);
+        copy[5] = '\0';
+        reply.own_rc = wsSendTextLength(conn, (const char *)data, 5);
+        reply.copy_rc = wsSendText(conn, copy);
+        reply.copy_length_rc = wsSendTextLength(conn, copy, 5);
+        errno = 0;
+        reply.prefix_rc = wsSendTextLength(conn, (const char *)data, 4);
+        reply.prefix_errno = errno;
+        copy[4] = '\xff';
+        errno = 0;
+        reply.changed_rc = wsSendText(conn, copy);
+        reply.changed_errno = errno;
+        errno = 0;
+        reply.changed_length_rc = wsSendTextLength(conn, copy, 5);
+        reply.changed_length_errno = errno;
+        tu_lock();
+        reply.done_text = 1;
+        tu_unlock_notify();
+        return 1;
+    }
+    if (type == kWsMessageBinary && length == 2 && memcmp(data, "\xff\xfe", 2) == 0) {
+        memcpy(copy, data, 2);
+        copy[2] = '\0';
+        errno = 0;
+        reply.binary_rc = wsSendTextLength(conn, (const char *)data, 2);
+        reply.binary_errno = errno;
+        errno = 0;
+        reply.binary_text_rc = wsSendText(conn, copy);
+        reply.binary_text_errno = errno;
+        tu_lock();
+        reply.done_binary = 1;
+        tu_unlock_notify();
+        return 1;
+    }
+    return 0;
+}
+
 static void on_open(void *user, WsEvent *event)
 {
     (void)user;
@@ -91,6 +158,8 @@ static void on_message(void *user, WsEvent *event)
     int rc_data, errno_data, rc_text, errno_text, rc_fin, errno_fin;
     const uint8_t *data = NULL;
     (void)user;
+    if (reply_checks(event))
+        return;
     if (wsEventMessageType(event) == kWsMessageText && wsEventData(event, &data) == 6 && memcmp(data, "events", 6) == 0) {
         int release_rc, release_errno, retain_rc, length;
         const uint8_t *kept_data = NULL;
@@ -444,6 +513,27 @@ static void test_live_connection(int port)
           "wsEventText(event, NULL, 10): -1/EINVAL (%d/%d)", probe.text_null_rc, probe.text_null_errno);
     CHECK(probe.finalize_rc == -1 && probe.finalize_errno == EDEADLK,
           "oasis_finalize inside a callback: -1/EDEADLK (%d/%d)", probe.finalize_rc, probe.finalize_errno);
+    tu_unlock();
+
+    CHECK(wsSendText(conn, "caf\xc3\xa9") == 0 && wsSendBinary(conn, "\xff\xfe", 2) == 0,
+          "a text and a binary message whose server callback replies with text");
+    TU_WAIT_FOR(ok, reply.done_text && reply.done_binary, TU_TIMEOUT_MS);
+    CHECK(ok, "the reply checks ran");
+    tu_lock();
+    CHECK(reply.own_rc == 0 && reply.copy_rc == 0 && reply.copy_length_rc == 0,
+          "the received text, and copies of it, go out as text (%d, %d, %d)", reply.own_rc, reply.copy_rc,
+          reply.copy_length_rc);
+    CHECK(reply.prefix_rc == -1 && reply.prefix_errno == EINVAL,
+          "the received text's own bytes cut inside a UTF-8 sequence: -1/EINVAL (%d/%d)", reply.prefix_rc,
+          reply.prefix_errno);
+    CHECK(reply.changed_rc == -1 && reply.changed_errno == EINVAL && reply.changed_length_rc == -1 &&
+              reply.changed_length_errno == EINVAL,
+          "a copy of the received text with a byte made invalid: -1/EINVAL (%d/%d, %d/%d)", reply.changed_rc,
+          reply.changed_errno, reply.changed_length_rc, reply.changed_length_errno);
+    CHECK(reply.binary_rc == -1 && reply.binary_errno == EINVAL && reply.binary_text_rc == -1 &&
+              reply.binary_text_errno == EINVAL,
+          "a received binary message that is not UTF-8, sent on as text: -1/EINVAL (%d/%d, %d/%d)",
+          reply.binary_rc, reply.binary_errno, reply.binary_text_rc, reply.binary_text_errno);
     tu_unlock();
 
     /* The next message's callback runs only after the probe's returned: its event is stale. */

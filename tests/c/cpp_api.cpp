@@ -314,6 +314,14 @@ static void test_kept_event(const std::shared_ptr<Server> &server_delegate, cons
     CHECK(wsEventText(kept, text) == 4 && text == "keep", "its text is intact (\"%s\")", text.c_str());
     CHECK(wsEventData(kept, data) == 4 && std::string(data.begin(), data.end()) == "keep", "its data is intact");
     CHECK(kept.use_count() == 1, "main holds the only copy now");
+    // The last copy releases the library's event: its handle goes stale.
+    WsEvent *raw = kept.get();
+    kept.reset();
+    errno = 0;
+    ws_message_t type = ::wsEventMessageType(raw);
+    int error = errno;
+    CHECK(type == kWsMessageUnknown && error == EBADF, "dropping the last copy released the event (errno %d)",
+          error);
 }
 
 static void test_connection_from_thread(const std::shared_ptr<Server> &server_delegate,
