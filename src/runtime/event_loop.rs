@@ -191,6 +191,11 @@ pub struct Tasks {
 impl Tasks {
     /// Adds a task under `id` (its poll token) and starts it.
     pub fn adopt(&mut self, id: u64, task: Box<dyn Task>) {
+        // The deadline set holds every task's current deadline, also one a task has before it
+        // starts (a connection's handshake timeout): `drive` only records changes.
+        if let Some(when) = task.deadline() {
+            self.deadlines.insert((when, id));
+        }
         self.tasks.insert(id, task);
         self.drive(id, |task, cx| task.start(cx));
     }
@@ -264,8 +269,11 @@ impl Tasks {
             if when > now {
                 break;
             }
-            self.deadlines.pop_first();
             self.drive(id, |task, cx| task.timeout(cx, now));
+            // A task that kept the same deadline through its timeout is not called again for it.
+            if self.deadlines.first() == Some(&(when, id)) {
+                self.deadlines.pop_first();
+            }
         }
     }
 
