@@ -25,12 +25,12 @@ use std::time::Instant;
 /// Send buffers larger than this are freed once drained, so a big message does not pin memory.
 const OUTBOX_KEEP: usize = 16 * 1024;
 
-/// While corked, a payload this large is written at once when nothing waits before it.
-const CORK_BYPASS: usize = OUTBOX_KEEP;
-
 /// While corked, the send buffer is written out once it holds this much: replies are batched
 /// into large writes without letting a long burst pile up.
 const CORK_FLUSH: usize = 128 * 1024;
+
+/// While corked, a payload this large is written at once when nothing waits before it.
+const CORK_BYPASS: usize = OUTBOX_KEEP;
 
 /// The socket and what waits to be written to it.
 pub struct Writer {
