@@ -35,12 +35,12 @@ thread_local! {
     static SPARE_OUTBOX: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// While corked, a payload this large is written at once when nothing waits before it.
-const CORK_BYPASS: usize = OUTBOX_KEEP;
-
 /// While corked, the send buffer is written out once it holds this much: replies are batched
 /// into large writes without letting a long burst pile up.
 const CORK_FLUSH: usize = 128 * 1024;
+
+/// While corked, a payload this large is written at once when nothing waits before it.
+const CORK_BYPASS: usize = OUTBOX_KEEP;
 
 /// The socket and what waits to be written to it.
 pub struct Writer {
