@@ -61,6 +61,12 @@ pub(crate) struct ServerShared {
 }
 
 impl ServerShared {
+    /// The services as they are now, without holding their lock (stopping waits for callbacks,
+    /// which may add a service).
+    fn services(&self) -> Vec<Arc<WsService>> {
+        self.services.read().clone()
+    }
+
     /// The service on exactly this (decoded, clean) path.
     pub(crate) fn service(&self, path: &str) -> Option<Arc<WsService>> {
         self.services
@@ -254,7 +260,7 @@ impl HttpServer {
                 tasks.with::<HttpConnection>(id, |connection, cx| connection.close_now(cx))
             });
         }
-        let services: Vec<Arc<WsService>> = self.shared.services.read().clone();
+        let services = self.shared.services();
         for service in services {
             service.group.close_all(1001, "server stopping");
         }
@@ -285,7 +291,7 @@ impl HttpServer {
     }
 
     fn close_timeout(&self) -> Duration {
-        let services: Vec<Arc<WsService>> = self.shared.services.read().clone();
+        let services = self.shared.services();
         services
             .iter()
             .map(|s| s.settings.limits.close_timeout)
@@ -308,7 +314,7 @@ impl HttpServer {
                 }
             }
         }
-        let services: Vec<Arc<WsService>> = self.shared.services.read().clone();
+        let services = self.shared.services();
         services.iter().all(|s| s.group.wait_empty(deadline)) && self.shared.live.lock().is_empty()
     }
 
@@ -320,7 +326,7 @@ impl HttpServer {
         }
         // Without the services' lock: deactivating waits for running callbacks, which may
         // themselves add a service.
-        let services: Vec<Arc<WsService>> = self.shared.services.read().clone();
+        let services = self.shared.services();
         for service in services {
             service.delegate.deactivate();
         }

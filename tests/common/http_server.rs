@@ -382,26 +382,6 @@ pub fn upgrade_request(target: &str, extra: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// A masked client frame with the given first byte (FIN/RSV/opcode).
-pub fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [0x37u8, 0xfa, 0x21, 0x3d];
-    let mut frame = vec![first];
-    match payload.len() {
-        n if n < 126 => frame.push(0x80 | n as u8),
-        n if n < 65536 => {
-            frame.push(0x80 | 126);
-            frame.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            frame.push(0x80 | 127);
-            frame.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    frame.extend_from_slice(&mask);
-    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    frame
-}
-
 /// Upgrades a raw client to `target`; panics unless the answer is 101. Bytes the server sent
 /// behind the 101 head are lost, so use it where the server speaks only when spoken to.
 pub fn ws_connect(port: u16, target: &str) -> RawClient {

@@ -282,21 +282,7 @@ impl RawClient {
     /// Sends one masked frame with the given first byte (FIN/RSV/opcode).
     pub fn send_frame(&mut self, first: u8, payload: &[u8]) {
         use std::io::Write;
-        let mask = [0x11u8, 0x22, 0x33, 0x44];
-        let mut frame = vec![first];
-        match payload.len() {
-            n if n < 126 => frame.push(0x80 | n as u8),
-            n if n < 65536 => {
-                frame.push(0x80 | 126);
-                frame.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                frame.push(0x80 | 127);
-                frame.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        frame.extend_from_slice(&mask);
-        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        let frame = client_frame(first, payload);
         self.stream.write_all(&frame).unwrap();
     }
 
@@ -396,4 +382,24 @@ pub fn capture_logs() {
 
 pub fn logged(fragment: &str) -> bool {
     LOG_LINES.lock().iter().any(|line| line.contains(fragment))
+}
+
+/// A masked client frame with the given first byte (FIN/RSV/opcode).
+pub fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x37u8, 0xfa, 0x21, 0x3d];
+    let mut frame = vec![first];
+    match payload.len() {
+        n if n < 126 => frame.push(0x80 | n as u8),
+        n if n < 65536 => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
 }
