@@ -103,7 +103,8 @@ fn upgrade_requests_and_responses() {
                 break;
             }
         }
-        let mut client = ClientHandshake::new(&target.resource, &target.host_header(), &protocols);
+        let mut client =
+            ClientHandshake::new(&target.resource, &target.host_header(), &protocols, [3; 16]);
         let _ = client.feed(&rng.mutate(response));
     }
     // A head that never ends is refused once it passes the limit, not buffered forever.

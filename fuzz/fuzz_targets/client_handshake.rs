@@ -135,8 +135,9 @@ fuzz_target!(|data: &[u8]| {
     let protocols = common::protocols(input.control);
     // What the client layer passes for ws://example.com:9000/chat?x=1.
     let (resource, host) = ("/chat?x=1", "example.com:9000");
-    let mut whole_handshake = ClientHandshake::new(resource, host, &protocols);
-    let mut chunked_handshake = ClientHandshake::new(resource, host, &protocols);
+    // Two keys, as two connections would draw.
+    let mut whole_handshake = ClientHandshake::new(resource, host, &protocols, [0x5a; 16]);
+    let mut chunked_handshake = ClientHandshake::new(resource, host, &protocols, [0xa5; 16]);
     let whole_accept = check_request(whole_handshake.request(), &protocols);
     let chunked_accept = check_request(chunked_handshake.request(), &protocols);
 

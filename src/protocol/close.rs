@@ -46,9 +46,10 @@ pub fn parse_close_payload(payload: &[u8]) -> Result<(u16, &str), Violation> {
 }
 
 /// Codes a close frame may carry (RFC 6455 section 7.4 and the IANA registry).
+/// 1004, 1005, 1006, 1014 and 1015 are reserved or only for reporting; 1016-2999 are for future
+/// versions of the protocol; 3000-3999 are registered and 4000-4999 private.
 pub fn close_code_is_sendable(code: u16) -> bool {
-    tungstenite::protocol::frame::coding::CloseCode::from(code).is_allowed()
-        && (1000..5000).contains(&code)
+    matches!(code, 1000..=1003 | 1007..=1013 | 3000..=4999)
 }
 
 /// The payload of a close frame we send: the code (if any) and the reason.
@@ -74,5 +75,21 @@ mod tests {
         let mut bad = 1000u16.to_be_bytes().to_vec();
         bad.push(0xff);
         assert_eq!(parse_close_payload(&bad).unwrap_err().code, INVALID_DATA);
+    }
+
+    /// The codes Autobahn's case 7.9 expects to be refused and 7.7 to be accepted, and the edges.
+    #[test]
+    fn sendable_codes() {
+        for code in [
+            1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 3000, 3999, 4000,
+            4999,
+        ] {
+            assert!(close_code_is_sendable(code), "{code}");
+        }
+        for code in [
+            0, 999, 1004, 1005, 1006, 1014, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
+        ] {
+            assert!(!close_code_is_sendable(code), "{code}");
+        }
     }
 }

@@ -1,11 +1,10 @@
-//! Frame parsing and encoding on borrowed buffers (RFC 6455 section 5), built on tungstenite's
-//! frame header codec. Parsing works in place: a complete frame inside the receive buffer is
-//! unmasked where it lies and handed on as a slice, so no payload is copied.
+//! Frame parsing and encoding on borrowed buffers (RFC 6455 section 5.2). Parsing works in
+//! place: a complete frame inside the receive buffer is unmasked where it lies and handed on as a
+//! slice, so no payload is copied. The header codec is written here rather than taken from a
+//! WebSocket crate: it is a few dozen lines, and the crates that carry one bring an HTTP stack,
+//! base64 and error machinery with it (tens of KiB of flash), none of which the core uses.
 
 use super::close::{PROTOCOL_ERROR, TOO_BIG, Violation, violation};
-use std::io::Cursor;
-use tungstenite::protocol::frame::FrameHeader;
-use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Opcode {
@@ -22,25 +21,27 @@ impl Opcode {
         matches!(self, Opcode::Close | Opcode::Ping | Opcode::Pong)
     }
 
-    fn to_tungstenite(self) -> OpCode {
+    /// The 4-bit code on the wire.
+    fn code(self) -> u8 {
         match self {
-            Opcode::Continuation => OpCode::Data(Data::Continue),
-            Opcode::Text => OpCode::Data(Data::Text),
-            Opcode::Binary => OpCode::Data(Data::Binary),
-            Opcode::Close => OpCode::Control(Control::Close),
-            Opcode::Ping => OpCode::Control(Control::Ping),
-            Opcode::Pong => OpCode::Control(Control::Pong),
+            Opcode::Continuation => 0x0,
+            Opcode::Text => 0x1,
+            Opcode::Binary => 0x2,
+            Opcode::Close => 0x8,
+            Opcode::Ping => 0x9,
+            Opcode::Pong => 0xA,
         }
     }
 
-    fn from_tungstenite(code: OpCode) -> Option<Opcode> {
+    /// The opcode for a 4-bit code; `None` for the reserved ones (0x3-0x7, 0xB-0xF).
+    fn from_code(code: u8) -> Option<Opcode> {
         Some(match code {
-            OpCode::Data(Data::Continue) => Opcode::Continuation,
-            OpCode::Data(Data::Text) => Opcode::Text,
-            OpCode::Data(Data::Binary) => Opcode::Binary,
-            OpCode::Control(Control::Close) => Opcode::Close,
-            OpCode::Control(Control::Ping) => Opcode::Ping,
-            OpCode::Control(Control::Pong) => Opcode::Pong,
+            0x0 => Opcode::Continuation,
+            0x1 => Opcode::Text,
+            0x2 => Opcode::Binary,
+            0x8 => Opcode::Close,
+            0x9 => Opcode::Ping,
+            0xA => Opcode::Pong,
             _ => return None,
         })
     }
@@ -70,21 +71,18 @@ pub fn parse(
     expect_masked: bool,
     payload_max: usize,
 ) -> Result<Parse, Violation> {
-    let mut cursor = Cursor::new(&buffer[..]);
-    let (header, length) = match FrameHeader::parse(&mut cursor) {
-        Ok(Some(parsed)) => parsed,
-        Ok(None) => return Ok(Parse::Incomplete { frame_len: None }),
-        Err(_) => return Err(violation(PROTOCOL_ERROR, "reserved opcode")),
+    let Some(header) = Header::read(buffer) else {
+        return Ok(Parse::Incomplete { frame_len: None });
     };
-    let header_len = cursor.position() as usize;
-    if header.rsv1 || header.rsv2 || header.rsv3 {
+    let (header_len, length) = (header.len, header.payload_len);
+    if header.rsv != 0 {
         return Err(violation(
             PROTOCOL_ERROR,
             "reserved bits set without a negotiated extension",
         ));
     }
-    let opcode = Opcode::from_tungstenite(header.opcode)
-        .ok_or(violation(PROTOCOL_ERROR, "reserved opcode"))?;
+    let opcode =
+        Opcode::from_code(header.opcode).ok_or(violation(PROTOCOL_ERROR, "reserved opcode"))?;
     if header.mask.is_some() != expect_masked {
         return Err(violation(
             PROTOCOL_ERROR,
@@ -95,7 +93,7 @@ pub fn parse(
             },
         ));
     }
-    if opcode.is_control() && (!header.is_final || length > 125) {
+    if opcode.is_control() && (!header.fin || length > 125) {
         return Err(violation(
             PROTOCOL_ERROR,
             "fragmented or oversized control frame",
@@ -126,11 +124,56 @@ pub fn parse(
         apply_mask(&mut buffer[header_len..frame_len], mask);
     }
     Ok(Parse::Frame(FrameInfo {
-        fin: header.is_final,
+        fin: header.fin,
         opcode,
         payload_start: header_len,
         payload_len,
     }))
+}
+
+/// The fields of a frame header as they are on the wire, before any check.
+struct Header {
+    fin: bool,
+    /// The three reserved bits (RSV1-3), in place.
+    rsv: u8,
+    opcode: u8,
+    payload_len: u64,
+    mask: Option<[u8; 4]>,
+    /// The header's own length: 2 to 14 bytes.
+    len: usize,
+}
+
+impl Header {
+    /// The header at the start of `bytes`; `None` while it is incomplete.
+    fn read(bytes: &[u8]) -> Option<Header> {
+        let (&first, rest) = bytes.split_first()?;
+        let (&second, rest) = rest.split_first()?;
+        let (payload_len, rest) = match second & 0x7F {
+            126 => {
+                let (len, rest) = rest.split_first_chunk::<2>()?;
+                (u64::from(u16::from_be_bytes(*len)), rest)
+            }
+            127 => {
+                let (len, rest) = rest.split_first_chunk::<8>()?;
+                (u64::from_be_bytes(*len), rest)
+            }
+            short => (u64::from(short), rest),
+        };
+        let (mask, rest) = if second & 0x80 != 0 {
+            let (mask, rest) = rest.split_first_chunk::<4>()?;
+            (Some(*mask), rest)
+        } else {
+            (None, rest)
+        };
+        Some(Header {
+            fin: first & 0x80 != 0,
+            rsv: first & 0x70,
+            opcode: first & 0x0F,
+            payload_len,
+            mask,
+            len: bytes.len() - rest.len(),
+        })
+    }
 }
 
 /// XORs `data` with the 4-byte mask, eight bytes at a time.
@@ -159,19 +202,29 @@ pub fn encode_header(
     payload_len: usize,
     mask: Option<[u8; 4]>,
 ) -> usize {
-    let header = FrameHeader {
-        is_final: fin,
-        rsv1: false,
-        rsv2: false,
-        rsv3: false,
-        opcode: opcode.to_tungstenite(),
-        mask,
+    out[0] = u8::from(fin) << 7 | opcode.code();
+    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
+    let mut len = match payload_len {
+        0..=125 => {
+            out[1] = mask_bit | payload_len as u8;
+            2
+        }
+        126..=0xFFFF => {
+            out[1] = mask_bit | 126;
+            out[2..4].copy_from_slice(&(payload_len as u16).to_be_bytes());
+            4
+        }
+        _ => {
+            out[1] = mask_bit | 127;
+            out[2..10].copy_from_slice(&(payload_len as u64).to_be_bytes());
+            10
+        }
     };
-    let mut cursor = Cursor::new(&mut out[..]);
-    header
-        .format(payload_len as u64, &mut cursor)
-        .expect("a header always fits in 14 bytes");
-    cursor.position() as usize
+    if let Some(mask) = mask {
+        out[len..len + 4].copy_from_slice(&mask);
+        len += 4;
+    }
+    len
 }
 
 #[cfg(test)]
@@ -205,6 +258,84 @@ mod tests {
                 assert!(frame[n..].iter().all(|b| *b == 0));
             }
             Parse::Incomplete { .. } => panic!("complete frame"),
+        }
+    }
+
+    /// The examples of RFC 6455 section 5.7, byte for byte.
+    #[test]
+    fn rfc_6455_examples() {
+        let mut out = [0; MAX_HEADER];
+        let n = encode_header(&mut out, Opcode::Text, true, 5, None);
+        assert_eq!(out[..n], [0x81, 0x05]);
+        let n = encode_header(
+            &mut out,
+            Opcode::Text,
+            true,
+            5,
+            Some([0x37, 0xfa, 0x21, 0x3d]),
+        );
+        assert_eq!(out[..n], [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d]);
+        let n = encode_header(&mut out, Opcode::Text, false, 3, None);
+        assert_eq!(out[..n], [0x01, 0x03]);
+        let n = encode_header(&mut out, Opcode::Continuation, true, 2, None);
+        assert_eq!(out[..n], [0x80, 0x02]);
+        let n = encode_header(&mut out, Opcode::Ping, true, 5, None);
+        assert_eq!(out[..n], [0x89, 0x05]);
+        let n = encode_header(&mut out, Opcode::Binary, true, 256, None);
+        assert_eq!(out[..n], [0x82, 0x7E, 0x01, 0x00]);
+        let n = encode_header(&mut out, Opcode::Binary, true, 65536, None);
+        assert_eq!(out[..n], [0x82, 0x7F, 0, 0, 0, 0, 0, 1, 0, 0]);
+
+        let mut masked_hello = [
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ];
+        match parse(&mut masked_hello, true, 125).unwrap() {
+            Parse::Frame(info) => {
+                assert!(info.fin);
+                assert_eq!(info.opcode, Opcode::Text);
+                let payload = &masked_hello[info.payload_start..][..info.payload_len];
+                assert_eq!(payload, b"Hello");
+            }
+            Parse::Incomplete { .. } => panic!("complete frame"),
+        }
+    }
+
+    /// Every length crosses the 7-bit, 16-bit and 64-bit encodings at their edges, and every
+    /// prefix of a header is incomplete, never an error.
+    #[test]
+    fn lengths_at_the_encoding_edges_and_partial_headers() {
+        for len in [0, 1, 125, 126, 127, 0xFFFF, 0x1_0000, 70_000] {
+            for mask in [None, Some([1, 2, 3, 4])] {
+                let mut out = [0; MAX_HEADER];
+                let n = encode_header(&mut out, Opcode::Binary, true, len, mask);
+                let header = Header::read(&out[..n]).expect("whole header");
+                assert_eq!(
+                    (header.payload_len, header.len, header.mask),
+                    (len as u64, n, mask)
+                );
+                for cut in 0..n {
+                    assert!(Header::read(&out[..cut]).is_none(), "{len} cut at {cut}");
+                    let mut prefix = out[..cut].to_vec();
+                    assert!(matches!(
+                        parse(&mut prefix, mask.is_some(), 1 << 20),
+                        Ok(Parse::Incomplete { frame_len: None })
+                    ));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn reserved_opcodes_and_bits_are_protocol_errors() {
+        for code in (0x3..=0x7).chain(0xB..=0xF) {
+            let mut frame = [0x80 | code, 0x80, 0, 0, 0, 0];
+            let err = parse(&mut frame, true, 100).err().unwrap();
+            assert_eq!(err.code, PROTOCOL_ERROR, "opcode {code:#x}");
+        }
+        for rsv in [0x40, 0x20, 0x10] {
+            let mut frame = [0x81 | rsv, 0x80, 0, 0, 0, 0];
+            let err = parse(&mut frame, true, 100).err().unwrap();
+            assert_eq!(err.code, PROTOCOL_ERROR, "rsv {rsv:#x}");
         }
     }
 

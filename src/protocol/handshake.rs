@@ -204,7 +204,7 @@ pub fn upgrade_response_for(
         .cloned();
     let mut response = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
-        tungstenite::handshake::derive_accept_key(key)
+        super::key::derive_accept_key(key)
     );
     if let Some(protocol) = &protocol {
         response.push_str(&format!("Sec-WebSocket-Protocol: {protocol}\r\n"));
@@ -269,9 +269,16 @@ pub enum ClientStep {
 }
 
 impl ClientHandshake {
-    /// `resource` is the path and query of the request line, `host` the `Host` header's value.
-    pub fn new(resource: &str, host: &str, protocols: &[String]) -> ClientHandshake {
-        let key = tungstenite::handshake::client::generate_key();
+    /// `resource` is the path and query of the request line, `host` the `Host` header's value,
+    /// `nonce` 16 unpredictable bytes (the caller's random source: the core has none) that
+    /// become the `Sec-WebSocket-Key`.
+    pub fn new(
+        resource: &str,
+        host: &str,
+        protocols: &[String],
+        nonce: [u8; 16],
+    ) -> ClientHandshake {
+        let key = super::key::encode_key(nonce);
         let mut request = format!(
             "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n",
             resource, host
@@ -285,7 +292,7 @@ impl ClientHandshake {
         request.push_str("\r\n");
         ClientHandshake {
             request: request.into_bytes(),
-            accept_key: tungstenite::handshake::derive_accept_key(key.as_bytes()),
+            accept_key: super::key::derive_accept_key(key.as_bytes()),
             offered: protocols.to_vec(),
             head: Vec::new(),
         }
@@ -467,7 +474,10 @@ mod tests {
         assert_eq!(split_target("http://h:1/p/q?x"), ("/p/q", "x"));
         assert_eq!(split_target("ws://h?x"), ("/", "x"));
         assert_eq!(split_target("*"), ("*", ""));
-        assert_eq!(ClientHandshake::new("/p?q=1", "h", &[]).target(), "/p?q=1");
+        assert_eq!(
+            ClientHandshake::new("/p?q=1", "h", &[], [1; 16]).target(),
+            "/p?q=1"
+        );
     }
 
     #[test]
@@ -519,7 +529,7 @@ mod tests {
     /// The same limit on the client side (found while fixing the server's).
     #[test]
     fn client_refuses_a_response_head_over_the_limit() {
-        let mut client = ClientHandshake::new("/", "h", &[]);
+        let mut client = ClientHandshake::new("/", "h", &[], [2; 16]);
         let accept = client.accept_key.clone();
         let head = format!(
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\nSet-Cookie: {}\r\n\r\n",
@@ -531,7 +541,7 @@ mod tests {
 
     #[test]
     fn client_checks_accept_key() {
-        let mut client = ClientHandshake::new("/", "h", &[]);
+        let mut client = ClientHandshake::new("/", "h", &[], [2; 16]);
         let err = client
             .feed(b"HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: upgrade\r\nSec-WebSocket-Accept: nope\r\n\r\n")
             .err()

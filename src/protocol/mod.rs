@@ -15,6 +15,7 @@ pub mod close;
 mod endpoint;
 pub mod frame;
 pub mod handshake;
+mod key;
 mod reader;
 
 pub use endpoint::{

@@ -60,7 +60,12 @@ pub fn open(
         }
     };
     let OpenRequest { url, settings, tls } = request;
-    let handshake = ClientHandshake::new(&url.resource, &url.host_header(), &settings.protocols);
+    let handshake = ClientHandshake::new(
+        &url.resource,
+        &url.host_header(),
+        &settings.protocols,
+        rand::random(),
+    );
     let connection = new_connection(&runtime, Arc::new(settings), delegate);
     if timeout_msec > 0 {
         let timeout = Duration::from_millis(timeout_msec as u64);

@@ -1,0 +1,76 @@
+//! The opening handshake's keys (RFC 6455 section 4): the client's `Sec-WebSocket-Key`, from a
+//! nonce its caller draws, and the `Sec-WebSocket-Accept` both sides derive from it with SHA-1
+//! and base64. Only base64 *encoding* of 16 and 20 bytes is needed, a dozen lines, so it is written here
+//! rather than taken from a crate.
+
+/// The GUID RFC 6455 appends to the key before hashing.
+const WEBSOCKET_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// `Sec-WebSocket-Accept` for a request's `Sec-WebSocket-Key` (as sent, base64 text).
+pub fn derive_accept_key(request_key: &[u8]) -> String {
+    let mut sha1 = sha1_smol::Sha1::new();
+    sha1.update(request_key);
+    sha1.update(WEBSOCKET_GUID);
+    base64(&sha1.digest().bytes())
+}
+
+/// The `Sec-WebSocket-Key` for a 16-byte nonce: its base64 text.
+pub fn encode_key(nonce: [u8; 16]) -> String {
+    base64(&nonce)
+}
+
+/// Standard base64 (RFC 4648 section 4) with `=` padding.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let group = u32::from(chunk[0]) << 16
+            | u32::from(*chunk.get(1).unwrap_or(&0)) << 8
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(group >> (18 - 6 * i) & 0x3F) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example of RFC 6455 section 1.3.
+    #[test]
+    fn rfc_6455_accept_key() {
+        assert_eq!(
+            derive_accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    /// The test vectors of RFC 4648 section 10, and all three padding cases at other lengths.
+    #[test]
+    fn rfc_4648_vectors() {
+        for (input, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(input.as_bytes()), encoded);
+        }
+        assert_eq!(base64(&[0xFB, 0xFF, 0xBF]), "+/+/");
+    }
+
+    #[test]
+    fn a_key_is_its_nonce_in_base64() {
+        let key = encode_key(*b"the sample nonce");
+        assert_eq!(key, "dGhlIHNhbXBsZSBub25jZQ==", "RFC 6455 section 1.3");
+    }
+}
