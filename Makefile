@@ -11,7 +11,16 @@
 #                    (tests/scripts/setup.sh: Debian packages, rustfmt/clippy, .venv/, Autobahn);
 #                    only what is missing, so a second run takes well under a second. demo and
 #                    test run them first; SETUP=0 skips them (offline machines)
-#   make lib         target/release/liboasisnet.so and liboasisnet.a (cargo build --release)
+#   make lib         target/release/liboasisnet.so (soname liboasisnet.so.0, with that link
+#                    beside it) and liboasisnet.a (cargo build --release), and the native libraries
+#                    that liboasisnet.a needs (packaging/native-static-libs.sh)
+#   make install     the built library into DESTDIR/PREFIX (default /usr/local): lib/liboasisnet.so.VERSION
+#                    and its links, lib/liboasisnet.a, include/oasisnet/*.h, lib/pkgconfig/oasisnet.pc
+#                    and oasisnet-static.pc, lib/cmake/oasisnet/ (find_package(oasisnet), relocatable).
+#                    Builds nothing: run make lib first. INSTALL_LIBDIR=lib64 (below PREFIX),
+#                    TARGET=TRIPLE installs target/TRIPLE/release (or INSTALL_LIBDIR_SRC=DIR),
+#                    PKGCONFIG_RELOCATABLE=1 writes .pc files that find their prefix themselves
+#   make uninstall   removes what make install put there (same variables)
 #   make check-header  the committed include/oasis_net.h equals a fresh cbindgen generation
 #   make examples    c-examples/*.c and *.cpp  -> build/NAME; the wss samples are built with
 #                    CERT_DIR=build/certs (made by `make certs`), and wss_server_sample once more
@@ -42,6 +51,9 @@ BUILD    := build
 LIBDIR   := $(CURDIR)/target/release
 LIBSO    := $(LIBDIR)/liboasisnet.so
 LIBA     := $(LIBDIR)/liboasisnet.a
+# The version and the soname's major number come from Cargo.toml (build.rs sets the soname).
+VERSION   := $(shell sed -n 's/^version *= *"\([^"]*\)".*/\1/p' Cargo.toml | head -n 1)
+SOVERSION := $(firstword $(subst ., ,$(VERSION)))
 HEADERS  := $(wildcard include/*.h)
 DEMO_PORT ?= 8080
 DEMO_BIND ?= 127.0.0.1
@@ -77,17 +89,47 @@ CTESTS_ASAN := $(filter-out $(BUILD)/tests-asan/autobahn_client,\
 STATIC_TEST_SRC ?= $(firstword $(filter-out tests/c/autobahn_client.c,$(T_C)))
 STATIC_TEST     := $(if $(STATIC_TEST_SRC),$(STATIC_TEST_SRC:tests/c/%.c=$(BUILD)/tests/%_static))
 
-.PHONY: all lib check-header examples certs c-tests c-tests-shared c-tests-asan static-test print-static-test \
+.PHONY: all lib install uninstall check-header examples certs c-tests c-tests-shared c-tests-asan static-test print-static-test \
         test fuzz demo demo-echo bench bench-callgrind sample-nolog venv clean setup-demo setup-test FORCE
 .DELETE_ON_ERROR:
 
 all: lib examples c-tests
 
 # cargo decides whether anything changed; make then relinks what depends on a newer library.
-lib: $(LIBSO) $(LIBA)
+lib: $(LIBSO) $(LIBA) $(LIBDIR)/oasisnet-native-static-libs
+# Programs linked here need liboasisnet.so.0 (the soname) at run time: the link makes the build
+# folder usable as it is, with -rpath or LD_LIBRARY_PATH.
 $(LIBSO) $(LIBA) &: FORCE
 	$(CARGO) build --release
+	ln -sf liboasisnet.so $(LIBDIR)/liboasisnet.so.$(SOVERSION)
 FORCE:
+
+# ---------------------------------------------------------------------------------------------
+# Installing (README "Installing"; packaging/install.sh does the work and builds nothing, so that
+# `sudo make install` never compiles as root).
+PREFIX             ?= /usr/local
+DESTDIR            ?=
+INSTALL_LIBDIR     ?= lib
+INSTALL_INCLUDEDIR ?= include
+# 1: the .pc files find their prefix from their own place (packaging/install.sh says when to).
+PKGCONFIG_RELOCATABLE ?= 0
+# TARGET=aarch64-unknown-linux-gnu installs a cross build (target/TRIPLE/release).
+TARGET             ?=
+INSTALL_LIBDIR_SRC ?= $(if $(TARGET),$(CURDIR)/target/$(TARGET)/release,$(LIBDIR))
+INSTALL_ENV = SRC_LIBDIR='$(INSTALL_LIBDIR_SRC)' NATIVE_LIBS='$(INSTALL_LIBDIR_SRC)/oasisnet-native-static-libs' \
+              VERSION='$(VERSION)' PREFIX='$(PREFIX)' DESTDIR='$(DESTDIR)' \
+              INSTALL_LIBDIR='$(INSTALL_LIBDIR)' INSTALL_INCLUDEDIR='$(INSTALL_INCLUDEDIR)' \
+              PKGCONFIG_RELOCATABLE='$(PKGCONFIG_RELOCATABLE)'
+
+# What rustc says a program must link after liboasisnet.a, kept beside the library it is for
+# (target/release, or target/TRIPLE/release for that target).
+%/oasisnet-native-static-libs: %/liboasisnet.a packaging/native-static-libs.sh
+	sh packaging/native-static-libs.sh $* > $@.tmp && mv $@.tmp $@
+
+install:
+	$(INSTALL_ENV) sh packaging/install.sh install
+uninstall:
+	$(INSTALL_ENV) sh packaging/install.sh uninstall
 
 check-header:
 	bash tests/scripts/check-header.sh

@@ -1,5 +1,6 @@
 //! Generates the C header into OUT_DIR; `make check-header` compares it with the committed
-//! include/oasis_net.h (build.rs never writes into the source tree).
+//! include/oasis_net.h (build.rs never writes into the source tree). Gives the shared library
+//! its soname.
 fn main() {
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
@@ -17,5 +18,27 @@ fn main() {
             bindings.write_to_file(format!("{out_dir}/oasis_net.h"));
         }
         Err(err) => panic!("cbindgen failed: {err}"),
+    }
+    soname();
+}
+
+/// liboasisnet.so.MAJOR as the soname (ELF targets, GNU-style linkers, cross ones too), so that
+/// programs record the ABI they were linked against and `make install` can put
+/// liboasisnet.so.VERSION and its links side by side.
+///
+/// No version script of ours: rustc already links every cdylib with its own anonymous one that
+/// exports exactly the `#[no_mangle] extern "C"` functions (the header's) and hides everything
+/// else (Rust's allocator shims, `rust_eh_personality`, ring's C symbols), and GNU ld refuses a
+/// second one ("anonymous version tag cannot be combined with other version tags").
+/// tests/scripts/install-check.sh checks the exported list against include/oasis_net.h.
+fn soname() {
+    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    let elf = matches!(
+        os.as_str(),
+        "linux" | "android" | "freebsd" | "netbsd" | "openbsd" | "dragonfly"
+    );
+    if elf {
+        let major = std::env::var("CARGO_PKG_VERSION_MAJOR").expect("CARGO_PKG_VERSION_MAJOR");
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,liboasisnet.so.{major}");
     }
 }

@@ -11,7 +11,9 @@
 # clippy, Rust tests, the fuzz targets (fuzz/: cargo-fuzz installed when missing, every target
 # built, then each run for FUZZ_TEST_SECS seconds; a finding fails its step, with the input in
 # the log), building c-examples/ and tests/c/ (also one C test linked statically, and
-# every self-checking one with ASan/UBSan), each tests/c program plain, under valgrind and under
+# every self-checking one with ASan/UBSan), the library as installed (its exported symbols and
+# soname; make install, the tree moved, programs built against it with pkg-config and CMake and
+# run: tests/scripts/install-check.sh), each tests/c program plain, under valgrind and under
 # ASan/UBSan, the documented samples against each other and against Python `websockets`,
 # Python `websockets` against a WebSocket service of the HTTP server (ws:// and wss://),
 # and the Autobahn|Testsuite (cases 1-10) with the library as server and as client; then the same
@@ -128,6 +130,10 @@ fuzz_run() { FUZZ_SECS="$FUZZ_TEST_SECS" FUZZ_INSTALL=0 bash tests/scripts/fuzz.
 build_examples() { make --no-print-directory "$MAKE_J" examples; }
 build_ctests() { make --no-print-directory "$MAKE_J" c-tests-shared; }
 build_ctests_asan() { make --no-print-directory "$MAKE_J" c-tests-asan; }
+
+# The library as shipped: what it exports and its soname, then make install and programs built
+# against the installed (and moved) tree (tests/scripts/install-check.sh).
+install_check() { make --no-print-directory lib && bash tests/scripts/install-check.sh "$1"; }
 
 static_link() {
   local bin
@@ -422,6 +428,10 @@ done
 step "build c-examples" 600 build_examples
 step "build tests/c" 600 build_ctests
 step "static link (liboasisnet.a)" 600 static_link
+step "install: liboasisnet.so exports exactly the functions of include/oasis_net.h; soname" 300 \
+  install_check exports
+step "install: make install, tree moved, programs built with pkg-config and CMake run" 600 \
+  install_check install
 step "build tests/c with ASan/UBSan" 600 build_ctests_asan
 
 for src in tests/c/*.c tests/c/*.cpp; do

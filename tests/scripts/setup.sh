@@ -60,9 +60,11 @@ if [ "$mode" = test ]; then
   # tests/resolver.rs, which runs its tests in a private network namespace with a name server of
   # its own; chromium for the browser steps (tests/browser/cdp_check.py drives it headless) and
   # fonts-dejavu-core so that its screenshots show text, not boxes (--no-install-recommends brings
-  # no fonts); python3-venv for .venv/ (Debian's python3 cannot make a venv without it).
+  # no fonts); python3-venv for .venv/ (Debian's python3 cannot make a venv without it); cmake
+  # and pkg-config to build programs against the installed library as its users do
+  # (tests/scripts/install-check.sh).
   PKGS+=(valgrind libasan8 libubsan1 ca-certificates debian-archive-keyring util-linux mount
-         iproute2 chromium fonts-dejavu-core python3-venv)
+         iproute2 chromium fonts-dejavu-core python3-venv cmake pkg-config)
 fi
 
 # The packages of PKGS that are not installed ("ii"), from one dpkg-query (about 10 ms).
