@@ -11,7 +11,8 @@
 #      missing ones. As root directly, otherwise through `sudo -n` when that works; else the exact
 #      command is printed and the other stages still run (the steps that need the packages then
 #      fail, naming them).
-#   2. Rust components rustfmt and clippy (test), through rustup when missing.
+#   2. Rust components rustfmt and clippy and the ARM targets of `make cross` (test), through
+#      rustup when missing.
 #   3. The Python test peers (test): .venv/ in the repo, from tests/python/requirements.txt
 #      (tests/scripts/venv.sh).
 #   4. The Autobahn|Testsuite (test): ~/.cache/autobahn-testsuite (tools/autobahn/setup.sh).
@@ -65,6 +66,11 @@ if [ "$mode" = test ]; then
   # (tests/scripts/install-check.sh).
   PKGS+=(valgrind libasan8 libubsan1 ca-certificates debian-archive-keyring util-linux mount
          iproute2 chromium fonts-dejavu-core python3-venv cmake pkg-config)
+  # The ARM cross builds (make cross) and their test runs under user-mode QEMU: the cross
+  # compilers (gcc/g++ for aarch64 and armv7 hard-float) with their C libraries, named because
+  # --no-install-recommends leaves them out, and qemu-user (qemu-aarch64, qemu-arm).
+  PKGS+=(gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross
+         gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user)
 fi
 
 # The packages of PKGS that are not installed ("ii"), from one dpkg-query (about 10 ms).
@@ -114,6 +120,8 @@ packages() {
 }
 
 # ---------- 2. Rust ----------
+# The ARM targets of `make cross` (as in the Makefile's CROSS_TARGETS).
+CROSS_TARGETS=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf)
 rust() {
   if ! command -v cargo >/dev/null; then
     problem "rust: cargo not found; install Rust with rustup (https://rustup.rs):
@@ -129,9 +137,21 @@ rust() {
       problem "rust: no ${c#*:} (rustup component add ${c#*:} failed)"; ok=0
     fi
   done
+  # The Rust standard libraries of the ARM targets (make cross); `rustup target list --installed`
+  # answers in milliseconds.
+  if command -v rustup >/dev/null; then
+    local installed t; installed="$(rustup target list --installed 2>/dev/null)"
+    for t in "${CROSS_TARGETS[@]}"; do
+      grep -qx -- "$t" <<<"$installed" && continue
+      say "rustup target add $t"
+      rustup target add "$t" </dev/null || { problem "rust: rustup target add $t failed"; ok=0; }
+    done
+  else
+    problem "rust: no rustup; the ARM steps need the targets ${CROSS_TARGETS[*]}"; ok=0
+  fi
   # Not installed here: run-tests.sh falls back to cargo test without it.
   cargo nextest --version >/dev/null 2>&1 || say "note: no cargo-nextest; make test uses cargo test"
-  if [ $ok = 1 ]; then stamp_write rust "rustfmt clippy"; else stamp_drop rust; fi
+  if [ $ok = 1 ]; then stamp_write rust "rustfmt clippy ${CROSS_TARGETS[*]}"; else stamp_drop rust; fi
 }
 
 # ---------- 3. Python test peers ----------
