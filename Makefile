@@ -14,6 +14,10 @@
 #   make lib         target/release/liboasisnet.so (soname liboasisnet.so.0, with that link
 #                    beside it) and liboasisnet.a (cargo build --release), and the native libraries
 #                    that liboasisnet.a needs (packaging/native-static-libs.sh)
+#   make cross       the same for ARM Linux: target/TRIPLE/release/ for aarch64-unknown-linux-gnu and
+#                    armv7-unknown-linux-gnueabihf (TARGET=TRIPLE with lib, examples, examples-static,
+#                    c-tests: one target, programs into build/TRIPLE; CROSS_PREFIX, CROSS_CC,
+#                    CROSS_CXX, CROSS_AR, CROSS_LINKER, CROSS_SYSROOT, CROSS_CFLAGS: another tool chain)
 #   make install     the built library into DESTDIR/PREFIX (default /usr/local): lib/liboasisnet.so.VERSION
 #                    and its links, lib/liboasisnet.a, include/oasisnet/*.h, lib/pkgconfig/oasisnet.pc
 #                    and oasisnet-static.pc, lib/cmake/oasisnet/ (find_package(oasisnet), relocatable).
@@ -25,6 +29,8 @@
 #   make examples    c-examples/*.c and *.cpp  -> build/NAME; the wss samples are built with
 #                    CERT_DIR=build/certs (made by `make certs`), and wss_server_sample once more
 #                    with ECDSA certificates -> build/wss_server_sample_ecdsa
+#   make examples-static  the same samples (not the ECDSA one) linked against liboasisnet.a
+#                    -> build/static/NAME
 #   make certs       build/certs/: the TLS test certificates (tests/scripts/make-certs.sh)
 #   make c-tests     tests/c/*.c and *.cpp     -> build/tests/NAME, plus one C test linked
 #                    statically against liboasisnet.a -> build/tests/NAME_static
@@ -49,6 +55,42 @@ CC       := gcc
 CXX      := g++
 BUILD    := build
 LIBDIR   := $(CURDIR)/target/release
+CARGO_BUILD_ARGS := --release
+
+# ---- Cross builds for ARM Linux (README "Cross-compiling for ARM") ----
+# TARGET=<rust triple>: the library from `cargo build --release --target TARGET` into
+# target/TARGET/release, and examples / c-tests built with the cross compilers into build/TARGET.
+# The compilers come from the GNU prefix of the triple (CROSS_PREFIX, e.g. aarch64-linux-gnu-);
+# a firmware tool chain sets CROSS_CC, CROSS_CXX, CROSS_AR, CROSS_LINKER and CROSS_SYSROOT (or
+# CROSS_CFLAGS) instead. The cargo variables they become (CARGO_TARGET_<TRIPLE>_LINKER,
+# CC_<triple>, AR_<triple>, CFLAGS_<triple>) win when already set in the environment.
+CROSS_TARGETS := aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf
+TARGET   ?=
+ifneq ($(TARGET),)
+cross_prefix_aarch64-unknown-linux-gnu     := aarch64-linux-gnu-
+cross_prefix_armv7-unknown-linux-gnueabihf := arm-linux-gnueabihf-
+TARGET_ID    := $(subst -,_,$(TARGET))
+TARGET_ENVID := $(shell echo '$(TARGET_ID)' | tr a-z A-Z)
+CROSS_PREFIX  ?= $(or $(cross_prefix_$(TARGET)),$(TARGET)-)
+CROSS_CC      ?= $(or $(CC_$(TARGET_ID)),$(CROSS_PREFIX)gcc)
+CROSS_CXX     ?= $(or $(CXX_$(TARGET_ID)),$(CROSS_PREFIX)g++)
+CROSS_AR      ?= $(or $(AR_$(TARGET_ID)),$(CROSS_PREFIX)ar)
+CROSS_LINKER  ?= $(or $(CARGO_TARGET_$(TARGET_ENVID)_LINKER),$(CROSS_CC))
+CROSS_SYSROOT ?=
+CROSS_CFLAGS  ?= $(or $(CFLAGS_$(TARGET_ID)),$(if $(CROSS_SYSROOT),--sysroot=$(CROSS_SYSROOT)))
+CC       := $(CROSS_CC) $(CROSS_CFLAGS)
+CXX      := $(CROSS_CXX) $(CROSS_CFLAGS)
+BUILD    := build/$(TARGET)
+LIBDIR   := $(CURDIR)/target/$(TARGET)/release
+CARGO_BUILD_ARGS += --target $(TARGET)
+# For the cc crate (ring's C and assembly) and rustc's link step. The sysroot reaches the linker
+# as a link argument, through the target's rustflags (RUSTFLAGS, when set, replaces them).
+CARGO_ENV := CARGO_TARGET_$(TARGET_ENVID)_LINKER='$(CROSS_LINKER)' CC_$(TARGET_ID)='$(CROSS_CC)' \
+             CXX_$(TARGET_ID)='$(CROSS_CXX)' AR_$(TARGET_ID)='$(CROSS_AR)' \
+             $(if $(CROSS_CFLAGS),CFLAGS_$(TARGET_ID)='$(CROSS_CFLAGS)') \
+             $(if $(CROSS_SYSROOT),CARGO_TARGET_$(TARGET_ENVID)_RUSTFLAGS='$(strip \
+               $(CARGO_TARGET_$(TARGET_ENVID)_RUSTFLAGS) -C link-arg=--sysroot=$(CROSS_SYSROOT))')
+endif
 LIBSO    := $(LIBDIR)/liboasisnet.so
 LIBA     := $(LIBDIR)/liboasisnet.a
 # The version and the soname's major number come from Cargo.toml (build.rs sets the soname).
@@ -75,8 +117,11 @@ EX_CXX    := $(wildcard c-examples/*.cpp)
 EXAMPLES  := $(EX_C:c-examples/%.c=$(BUILD)/%) $(EX_CXX:c-examples/%.cpp=$(BUILD)/%) \
              $(BUILD)/wss_server_sample_ecdsa
 # The secure (wss) samples read their certificates from CERT_DIR, compiled in.
-CERT_DIR  := $(CURDIR)/$(BUILD)/certs
+CERT_DIR  := $(CURDIR)/build/certs
 WSS_SAMPLES := $(BUILD)/wss_server_sample $(BUILD)/wss_client_sample
+# The same programs (but the ECDSA variant) linked statically against liboasisnet.a: what a
+# firmware image without the shared library runs (the C and C++ runtimes stay shared).
+EXAMPLES_STATIC := $(EX_C:c-examples/%.c=$(BUILD)/static/%) $(EX_CXX:c-examples/%.cpp=$(BUILD)/static/%)
 T_C       := $(wildcard tests/c/*.c)
 T_CXX     := $(wildcard tests/c/*.cpp)
 CTESTS    := $(T_C:tests/c/%.c=$(BUILD)/tests/%) $(T_CXX:tests/c/%.cpp=$(BUILD)/tests/%)
@@ -89,7 +134,7 @@ CTESTS_ASAN := $(filter-out $(BUILD)/tests-asan/autobahn_client,\
 STATIC_TEST_SRC ?= $(firstword $(filter-out tests/c/autobahn_client.c,$(T_C)))
 STATIC_TEST     := $(if $(STATIC_TEST_SRC),$(STATIC_TEST_SRC:tests/c/%.c=$(BUILD)/tests/%_static))
 
-.PHONY: all lib install uninstall check-header examples certs c-tests c-tests-shared c-tests-asan static-test print-static-test \
+.PHONY: all lib cross install uninstall check-header examples examples-static certs c-tests c-tests-shared c-tests-asan static-test print-static-test \
         test fuzz demo demo-echo bench bench-callgrind sample-nolog venv clean setup-demo setup-test FORCE
 .DELETE_ON_ERROR:
 
@@ -100,7 +145,7 @@ lib: $(LIBSO) $(LIBA) $(LIBDIR)/oasisnet-native-static-libs
 # Programs linked here need liboasisnet.so.0 (the soname) at run time: the link makes the build
 # folder usable as it is, with -rpath or LD_LIBRARY_PATH.
 $(LIBSO) $(LIBA) &: FORCE
-	$(CARGO) build --release
+	$(CARGO_ENV) $(CARGO) build $(CARGO_BUILD_ARGS)
 	ln -sf liboasisnet.so $(LIBDIR)/liboasisnet.so.$(SOVERSION)
 FORCE:
 
@@ -114,7 +159,6 @@ INSTALL_INCLUDEDIR ?= include
 # 1: the .pc files find their prefix from their own place (packaging/install.sh says when to).
 PKGCONFIG_RELOCATABLE ?= 0
 # TARGET=aarch64-unknown-linux-gnu installs a cross build (target/TRIPLE/release).
-TARGET             ?=
 INSTALL_LIBDIR_SRC ?= $(if $(TARGET),$(CURDIR)/target/$(TARGET)/release,$(LIBDIR))
 INSTALL_ENV = SRC_LIBDIR='$(INSTALL_LIBDIR_SRC)' NATIVE_LIBS='$(INSTALL_LIBDIR_SRC)/oasisnet-native-static-libs' \
               VERSION='$(VERSION)' PREFIX='$(PREFIX)' DESTDIR='$(DESTDIR)' \
@@ -131,10 +175,16 @@ install:
 uninstall:
 	$(INSTALL_ENV) sh packaging/install.sh uninstall
 
+# Both ARM libraries (make -j2 cross builds them side by side); `make lib TARGET=<triple>` one.
+cross: $(CROSS_TARGETS:%=cross-%)
+cross-%:
+	$(MAKE) --no-print-directory lib TARGET=$*
+
 check-header:
 	bash tests/scripts/check-header.sh
 
 examples: $(EXAMPLES)
+examples-static: $(EXAMPLES_STATIC)
 c-tests: c-tests-shared static-test
 c-tests-shared: $(CTESTS)
 c-tests-asan: $(CTESTS_ASAN)
@@ -142,11 +192,12 @@ static-test: $(STATIC_TEST)
 print-static-test:
 	@echo $(STATIC_TEST)
 
-$(BUILD) $(BUILD)/tests $(BUILD)/tests-asan:
+$(BUILD) $(BUILD)/tests $(BUILD)/tests-asan $(BUILD)/static:
 	mkdir -p $@
 
 # make-certs.sh regenerates only what is missing, stale or about to expire (quick otherwise).
-certs: | $(BUILD)
+certs:
+	mkdir -p $(dir $(CERT_DIR))
 	bash tests/scripts/make-certs.sh $(CERT_DIR) >/dev/null
 
 $(WSS_SAMPLES): $(BUILD)/%: c-examples/%.cpp $(HEADERS) $(LIBSO) | $(BUILD) certs
@@ -170,6 +221,15 @@ $(BUILD)/%: c-examples/%.c $(HEADERS) $(LIBSO) | $(BUILD)
 
 $(BUILD)/%: c-examples/%.cpp $(HEADERS) $(LIBSO) | $(BUILD)
 	$(CXX) $(EXAMPLE_CXXFLAGS) $(OASIS_CPPFLAGS) -o $@ $< $(SHARED_LIBS)
+
+# The wss samples' CERT_DIR is the only per-sample flag the static builds need.
+$(BUILD)/static/wss_%: STATIC_EXAMPLE_FLAGS = -DCERT_DIR='"$(CERT_DIR)"'
+$(BUILD)/static/wss_%: | certs
+$(BUILD)/static/%: c-examples/%.c $(HEADERS) $(LIBA) | $(BUILD)/static
+	$(CC) $(EXAMPLE_CFLAGS) $(OASIS_CPPFLAGS) $(STATIC_EXAMPLE_FLAGS) -o $@ $< $(STATIC_LIBS)
+
+$(BUILD)/static/%: c-examples/%.cpp $(HEADERS) $(LIBA) | $(BUILD)/static
+	$(CXX) $(EXAMPLE_CXXFLAGS) $(OASIS_CPPFLAGS) $(STATIC_EXAMPLE_FLAGS) -o $@ $< $(STATIC_LIBS)
 
 $(BUILD)/tests/%_static: tests/c/%.c tests/c/test_util.h $(HEADERS) $(LIBA) | $(BUILD)/tests
 	$(CC) $(TEST_CFLAGS) $(OASIS_CPPFLAGS) -o $@ $< $(STATIC_LIBS)
