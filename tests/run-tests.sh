@@ -18,7 +18,10 @@
 # Python `websockets` against a WebSocket service of the HTTP server (ws:// and wss://),
 # and the Autobahn|Testsuite (cases 1-10) with the library as server and as client; then the same
 # over TLS: test certificates (tests/scripts/make-certs.sh -> build/certs), the documented secure
-# samples (RSA and ECDSA server, client) against Python `websockets`, and Autobahn over wss://.
+# samples (RSA and ECDSA server, client) against Python `websockets`, and Autobahn over wss://;
+# and on ARM (tests/scripts/arm-check.sh): the library cross-built for aarch64 and armv7
+# (make cross), the samples, the HTTP demo and tests/c programs built against it and run under
+# QEMU against native peers.
 #
 # env: FUZZ_TEST_SECS (seconds per fuzz target, default 20),
 #      AUTOBAHN_CASES (default "1.* 2.* 3.* 4.* 5.* 6.* 7.* 9.* 10.*"), AUTOBAHN_EXCLUDE,
@@ -205,11 +208,16 @@ start_sample_server() {
   return 1
 }
 
+# The sample checks take the programs as arguments (default: the native build/ ones; the ARM
+# steps pass wrappers that run a cross-built program under QEMU) and prefix the names of their
+# extra logs with LOG_TAG.
+# sample_client_vs_sample_server [SERVER CLIENT]
 sample_client_vs_sample_server() {
-  need build/ws_server_sample build/ws_client_sample || return 1
-  local slog="$LOGDIR/sample-server-1.log" out="$LOGDIR/sample-client-1.log" rc ok=0
-  start_sample_server "$slog" || return 1
-  timeout 30 build/ws_client_sample "ws://127.0.0.1:$SRV_PORT/" >"$out" 2>&1 </dev/null; rc=$?
+  local server="${1:-build/ws_server_sample}" client="${2:-build/ws_client_sample}"
+  need "$server" "$client" || return 1
+  local slog="$LOGDIR/${LOG_TAG:-}sample-server-1.log" out="$LOGDIR/${LOG_TAG:-}sample-client-1.log" rc ok=0
+  start_sample_server "$slog" "$server" || return 1
+  timeout 30 "$client" "ws://127.0.0.1:$SRV_PORT/" >"$out" 2>&1 </dev/null; rc=$?
   echo "--- ws_client_sample (exit $rc):"; cat "$out"
   [ $rc -eq 0 ] || { echo "FAIL: ws_client_sample exited $rc"; ok=1; }
   grep -q "connected" "$out" || { echo "FAIL: the client did not say it connected"; ok=1; }
@@ -227,10 +235,11 @@ python_client_vs_http_service() {
   cargo test --test http_ws -- --ignored --exact python_websockets_on_the_service_path --nocapture
 }
 
-python_client_vs_sample_server() {
-  need build/ws_server_sample "$VENV_PY" || return 1
-  local slog="$LOGDIR/sample-server-2.log" ok=0
-  start_sample_server "$slog" || return 1
+python_client_vs_sample_server() {  # [SERVER]
+  local server="${1:-build/ws_server_sample}"
+  need "$server" "$VENV_PY" || return 1
+  local slog="$LOGDIR/${LOG_TAG:-}sample-server-2.log" ok=0
+  start_sample_server "$slog" "$server" || return 1
   timeout 120 "$VENV_PY" tests/python/check_echo_server.py "ws://127.0.0.1:$SRV_PORT/" || ok=1
   check_stop ws_server_sample "$SRV_PID" 15 || ok=1
   echo "--- ws_server_sample output (last lines):"; tail -n 20 "$slog"
@@ -244,14 +253,15 @@ python_client_vs_sample_server() {
 # is an IP address). The echo usually does not come back: the sample closes right after sending,
 # and websockets answers the close frame at once and sends nothing after it (its log then says
 # "not echoed").
-sample_client_vs_python_server() {
-  local scheme="$1" client="build/${1}_client_sample" tls_args=()
+sample_client_vs_python_server() {  # SCHEME [CLIENT]
+  local scheme="$1" client="${2:-build/${1}_client_sample}" tls_args=()
   need "$client" "$VENV_PY" || return 1
   if [ "$scheme" = wss ]; then
     need_certs fullchain.pem privkey.pem RootCA.pem client_fullchain.pem client_privkey.pem || return 1
     tls_args=(--cert "$CERTS/fullchain.pem" --key "$CERTS/privkey.pem" --ca "$CERTS/RootCA.pem")
   fi
-  local plog="$LOGDIR/python-$scheme-echo-server.log" out="$LOGDIR/$scheme-sample-client.log" port rc ok=0 pid
+  local plog="$LOGDIR/${LOG_TAG:-}python-$scheme-echo-server.log" out="$LOGDIR/${LOG_TAG:-}$scheme-sample-client.log"
+  local port rc ok=0 pid
   start_bg "$plog" "$VENV_PY" tests/python/echo_server.py "${tls_args[@]}" 0; pid=$BG_PID
   port="$(wait_line "$plog" 20)" || { echo "python $scheme echo server did not start:"; cat "$plog"; stop_proc "$pid" 2 KILL; return 1; }
   case "$port" in ''|*[!0-9]*) echo "python $scheme echo server said '$port', not a port"; stop_proc "$pid" 2 KILL; return 1;; esac
@@ -356,7 +366,7 @@ need_certs() {
 # then runs the same echo checks as over ws://.
 python_client_vs_wss_sample_server() {
   local bin="$1" cert="$2" name slog ok=0
-  name="$(basename "$bin")"; slog="$LOGDIR/$name-server.log"
+  name="$(basename "$bin")"; slog="$LOGDIR/${LOG_TAG:-}$name-server.log"
   need "$bin" "$VENV_PY" || return 1
   need_certs RootCA.pem "$cert" || return 1
   start_sample_server "$slog" "$bin" || return 1
@@ -415,6 +425,12 @@ autobahn_client_wss() {
 browser() { need build/http_demo || return 1; browser_step build/http_demo "$1" "$(free_port)"; }
 
 # ---------------------------------------------------------------------------------------------
+# ARM: the library cross-built (make cross), its programs run under QEMU against native peers.
+
+# shellcheck source=tests/scripts/arm-check.sh
+. tests/scripts/arm-check.sh
+
+# ---------------------------------------------------------------------------------------------
 
 echo "# oasisnet tests: logs in target/test-logs/"
 step "header check (cargo build --release, cbindgen vs include/oasis_net.h)" 1500 bash tests/scripts/check-header.sh
@@ -458,6 +474,13 @@ step "wss samples: python websockets client vs wss_server_sample (ECDSA)" 240 \
 step "wss samples: wss_client_sample vs python websockets wss server" 120 sample_client_vs_python_server wss
 step "browser: the HTTP demo's page and WebSocket over http (headless Chromium)" 120 browser http
 step "browser: the HTTP demo's page and WebSocket over https (headless Chromium)" 120 browser https
+step "arm: make cross (liboasisnet for ${ARM_TARGETS[*]})" 2400 arm_cross_lib
+for t in "${ARM_TARGETS[@]}"; do
+  step "arm $t: build samples, HTTP demo, tests/c (shared and static)" 600 arm_build "$t"
+  step "arm $t: tests/c under qemu" $((CTEST_TIMEOUT * 6 + 30)) arm_ctests "$t"
+  step "arm $t: samples under qemu vs native peers (ws, wss)" 600 arm_samples "$t"
+  step "arm $t: HTTP demo under qemu vs check_http_demo.py (http, https)" 600 arm_demo "$t"
+done
 step "autobahn over wss: library as server (build/echo_server)" 1300 autobahn_server_wss
 step "autobahn over wss: library as client (tests/c/autobahn_client.c)" 1300 autobahn_client_wss
 

@@ -1,0 +1,149 @@
+# The ARM steps of tests/run-tests.sh (sourced; uses its helpers and sample checks). For each
+# target of `make cross` (ARM_TARGETS):
+#   lib      both libraries: make cross (make lib TARGET=... for each).
+#   build    the samples, the HTTP demo and the tests/c programs with the cross compilers,
+#            linked against liboasisnet.so, and the samples, the demo and one C test once more
+#            against liboasisnet.a; every file must be an ELF of the target's machine, the static
+#            ones without liboasisnet.so. Wrappers that run each program under user-mode QEMU go
+#            to build/TARGET/qemu/ (same names).
+#   tests/c  the self-checking tests/c programs (shared) and the static one, under QEMU.
+#   samples  the documented samples under QEMU against native peers on 127.0.0.1: the ARM server
+#            with the native client sample and Python `websockets`, the ARM client with the
+#            native server sample and a Python echo server (which must see the close 1000), over
+#            ws:// and wss:// (the certificates in build/certs); the statically linked ones too.
+#   demo     the HTTP demo under QEMU, over http and https, checked by
+#            tests/python/check_http_demo.py; after SIGINT it must exit 0.
+# Run only these: bash tests/run-tests.sh arm   (or: ONLY=arm make test)
+
+ARM_TARGETS=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf)
+
+# arm_qemu TARGET: the QEMU user-mode emulator, the target's C library root (QEMU's -L) and the
+# ELF machine name readelf gives its programs.
+arm_qemu() {
+  case "$1" in
+    aarch64-*) echo "qemu-aarch64 /usr/aarch64-linux-gnu AArch64" ;;
+    armv7-*|arm-*) echo "qemu-arm /usr/arm-linux-gnueabihf ARM" ;;
+    *) echo "arm-check: no QEMU known for $1" >&2; return 1 ;;
+  esac
+}
+
+# arm_wrap TARGET PROGRAM...: build/TARGET/qemu/<path below build/TARGET> runs PROGRAM under
+# QEMU. LD_LIBRARY_PATH is dropped: it names the host's libraries, and the programs find
+# liboasisnet.so through their run path. exec keeps the process id, so that signals reach QEMU,
+# which hands them to the program.
+arm_wrap() {
+  local t="$1" qemu sysroot machine p w; shift
+  read -r qemu sysroot machine < <(arm_qemu "$t") || return 1
+  for p in "$@"; do
+    w="build/$t/qemu/${p#build/"$t"/}"
+    mkdir -p "$(dirname "$w")"
+    printf '#!/bin/sh\nexec env -u LD_LIBRARY_PATH %s -L %s '"'%s'"' "$@"\n' "$qemu" "$sysroot" "$ROOT/$p" >"$w"
+    chmod +x "$w"
+  done
+}
+
+# Both libraries, as a user builds them (make cross; side by side with make -j).
+arm_cross_lib() { make --no-print-directory "$MAKE_J" cross; }
+
+arm_build() {
+  local t="$1" qemu sysroot machine f ok=0 static_test
+  read -r qemu sysroot machine < <(arm_qemu "$t") || return 1
+  command -v "$qemu" >/dev/null || { echo "FAIL: no $qemu (tests/scripts/setup.sh test installs qemu-user)"; return 1; }
+  make --no-print-directory "$MAKE_J" examples examples-static c-tests TARGET="$t" || return 1
+  static_test="$(make -s --no-print-directory print-static-test TARGET="$t")" || return 1
+  local lib="target/$t/release/liboasisnet.so" progs=()
+  for f in "build/$t"/* "build/$t"/static/* "build/$t"/tests/*; do [ -f "$f" ] && progs+=("$f"); done
+  for f in "$lib" "${progs[@]}"; do
+    readelf -h "$f" | grep -qE "Machine: +$machine\$" \
+      || { echo "FAIL: $f is not an $machine ELF: $(readelf -h "$f" | grep Machine:)"; ok=1; }
+  done
+  for f in "build/$t"/static/* "$static_test"; do
+    if readelf -d "$f" | grep NEEDED | grep -q oasisnet; then echo "FAIL: $f needs liboasisnet.so"; ok=1; fi
+  done
+  readelf -d "build/$t/ws_server_sample" | grep NEEDED | grep -q liboasisnet \
+    || { echo "FAIL: build/$t/ws_server_sample does not use liboasisnet.so"; ok=1; }
+  echo "--- ${#progs[@]} programs for $machine; liboasisnet.so $(stat -c %s "$lib") bytes, newest glibc symbol" \
+    "version it needs: $(objdump -T "$lib" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -n 1)"
+  arm_wrap "$t" "${progs[@]}" || ok=1
+  return $ok
+}
+
+# The C test that re-executes itself (dlog_output) is left out: the kernel cannot start an ARM
+# program for it without binfmt_misc, which a container rarely has.
+arm_ctests() {
+  local t="$1" src name ok=0 n=0
+  for src in tests/c/*.c tests/c/*.cpp; do
+    name="$(basename "${src%.*}")"
+    case "$name" in autobahn_client|dlog_output) continue ;; esac
+    run_ctest "build/$t/qemu/tests/$name" || ok=1
+    n=$((n + 1))
+  done
+  local static_test; static_test="$(make -s --no-print-directory print-static-test TARGET="$t")" || return 1
+  run_ctest "build/$t/qemu/${static_test#build/"$t"/}" || ok=1
+  echo "--- $((n + 1)) programs under QEMU"
+  [ $n -gt 0 ] && return $ok
+}
+
+# Native peers: the native samples (built here when the native build has not made them yet) and
+# the Python ones.
+arm_samples() {
+  local t="$1" q="build/$1/qemu" ok=0
+  need "$VENV_PY" || return 1
+  make --no-print-directory build/ws_server_sample build/ws_client_sample || return 1
+  echo "=== ARM ws_server_sample, native ws_client_sample"
+  LOG_TAG="$t-1-" sample_client_vs_sample_server "$q/ws_server_sample" build/ws_client_sample || ok=1
+  echo "=== native ws_server_sample, ARM ws_client_sample"
+  LOG_TAG="$t-2-" sample_client_vs_sample_server build/ws_server_sample "$q/ws_client_sample" || ok=1
+  echo "=== Python websockets client, ARM ws_server_sample"
+  LOG_TAG="$t-" python_client_vs_sample_server "$q/ws_server_sample" || ok=1
+  echo "=== ARM ws_client_sample, Python websockets server"
+  LOG_TAG="$t-" sample_client_vs_python_server ws "$q/ws_client_sample" || ok=1
+  echo "=== Python websockets client, ARM wss_server_sample (RSA)"
+  LOG_TAG="$t-" python_client_vs_wss_sample_server "$q/wss_server_sample" fullchain.pem || ok=1
+  echo "=== Python websockets client, ARM wss_server_sample (ECDSA)"
+  LOG_TAG="$t-" python_client_vs_wss_sample_server "$q/wss_server_sample_ecdsa" ec_fullchain.pem || ok=1
+  echo "=== ARM wss_client_sample, Python websockets wss server"
+  LOG_TAG="$t-" sample_client_vs_python_server wss "$q/wss_client_sample" || ok=1
+  echo "=== statically linked: Python websockets client, ARM wss_server_sample"
+  LOG_TAG="$t-static-" python_client_vs_wss_sample_server "$q/static/wss_server_sample" fullchain.pem || ok=1
+  echo "=== statically linked: ARM wss_client_sample, Python websockets wss server"
+  LOG_TAG="$t-static-" sample_client_vs_python_server wss "$q/static/wss_client_sample" || ok=1
+  return $ok
+}
+
+# arm_demo_check DEMO SCHEME: DEMO on a free port (http, or https with build/certs), checked by
+# check_http_demo.py (https: verified against RootCA.pem), then stopped with SIGINT: exit 0,
+# and its log shows the check's WebSocket opened on /ws and closed with 1000.
+arm_demo_check() {
+  local demo="$1" scheme="$2" log port pid try started=0 ok=0 args=()
+  log="$LOGDIR/${LOG_TAG:-}http-demo-$scheme.log"
+  need "$demo" "$VENV_PY" || return 1
+  local check=("$VENV_PY" tests/python/check_http_demo.py --root c-examples/www)
+  if [ "$scheme" = https ]; then
+    need_certs fullchain.pem privkey.pem RootCA.pem || return 1
+    args=(--tls "$CERTS"); check+=(--cafile "$CERTS/RootCA.pem")
+  fi
+  for try in 1 2 3; do
+    port="$(free_port)"
+    start_bg "$log" "$demo" --port "$port" --root c-examples/www "${args[@]}"; pid=$BG_PID
+    if wait_port "$port" "$pid" 30; then started=1; break; fi
+    stop_proc "$pid" 2 KILL >/dev/null 2>&1; echo "--- the demo did not start (try $try):"; cat "$log"
+  done
+  [ $started = 1 ] || return 1
+  echo "$demo on $scheme://127.0.0.1:$port/"
+  timeout 300 "${check[@]}" "$scheme://127.0.0.1:$port/" || ok=1
+  check_stop "$(basename "$demo")" "$pid" 30 || ok=1
+  echo "--- the demo's output:"; cat "$log"
+  grep -q '^ws open: /ws ' "$log" || { echo "FAIL: the demo did not report the WebSocket on /ws"; ok=1; }
+  grep -qx 'ws close: 1000' "$log" || { echo "FAIL: the demo did not report the close 1000"; ok=1; }
+  return $ok
+}
+
+arm_demo() {
+  local t="$1" q="build/$1/qemu" ok=0
+  LOG_TAG="$t-" arm_demo_check "$q/http_demo" http || ok=1
+  LOG_TAG="$t-" arm_demo_check "$q/http_demo" https || ok=1
+  echo "=== statically linked"
+  LOG_TAG="$t-static-" arm_demo_check "$q/static/http_demo" https || ok=1
+  return $ok
+}
