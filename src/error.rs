@@ -28,7 +28,7 @@ impl Error {
     }
 
     /// A part of the library this build left out (a Cargo feature): `ENOSYS`, as glibc's stub
-    /// functions give, with a sentence naming the feature and `what` needed it.
+    /// functions give, with a sentence naming the feature; `what`: the part, or what needed it.
     pub fn not_built(feature: &str, what: &str) -> Self {
         Self::new(
             libc::ENOSYS,

@@ -14,7 +14,7 @@ pub enum HttpServer {}
 
 impl HttpServer {
     pub fn create(_: HttpServerConfig, _: Option<Arc<Upstream>>) -> Result<Arc<HttpServer>> {
-        Err(Error::not_built("http", "createHttpServer"))
+        Err(Error::not_built("http", "the HTTP server"))
     }
 
     pub fn add_service(&self, _: &str, _: ConnectionSettings, _: Arc<Delegate>) -> Result<()> {

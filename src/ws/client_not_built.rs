@@ -14,5 +14,5 @@ pub fn open(
     _delegate: Arc<Delegate>,
     _timeout_msec: i32,
 ) -> Result<Arc<Connection>> {
-    Err(Error::not_built("client", "wsOpenConnection"))
+    Err(Error::not_built("client", "the WebSocket client"))
 }

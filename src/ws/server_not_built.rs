@@ -12,7 +12,7 @@ pub enum Server {}
 
 impl Server {
     pub fn create(_: ServerConfig, _: Arc<Delegate>) -> Result<Arc<Server>> {
-        Err(Error::not_built("server", "createWsServer"))
+        Err(Error::not_built("server", "the WebSocket server"))
     }
 
     pub fn start(self: &Arc<Self>) -> Result<()> {
