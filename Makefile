@@ -13,7 +13,9 @@
 #                    test run them first; SETUP=0 skips them (offline machines)
 #   make lib         target/release/liboasisnet.so (soname liboasisnet.so.0, with that link
 #                    beside it) and liboasisnet.a (cargo build --release), and the native libraries
-#                    that liboasisnet.a needs (packaging/native-static-libs.sh)
+#                    that liboasisnet.a needs (packaging/native-static-libs.sh); FEATURES="server
+#                    http" builds only those Cargo features (cargo build --release
+#                    --no-default-features --features "server http"; README, "Cargo features")
 #   make cross       the same for ARM Linux: target/TRIPLE/release/ for aarch64-unknown-linux-gnu and
 #                    armv7-unknown-linux-gnueabihf (TARGET=TRIPLE with lib, examples, examples-static,
 #                    c-tests: one target, programs into build/TRIPLE; CROSS_PREFIX, CROSS_CC,
@@ -101,6 +103,9 @@ DEMO_PORT ?= 8080
 DEMO_BIND ?= 127.0.0.1
 ECHO_PORT ?= 9000
 TLS      ?= 0
+# Empty: every Cargo feature (the default). Else the ones to build, e.g. "server http".
+FEATURES ?=
+CARGO_FEATURES := $(if $(strip $(FEATURES)),--no-default-features --features "$(strip $(FEATURES))")
 
 # The documented samples keep their unused variables and parameters, hence the -Wno-unused-*.
 EXAMPLE_CFLAGS   := -std=c99 -Wall -Wextra -Werror -O2 -g
@@ -145,7 +150,7 @@ lib: $(LIBSO) $(LIBA) $(LIBDIR)/oasisnet-native-static-libs
 # Programs linked here need liboasisnet.so.0 (the soname) at run time: the link makes the build
 # folder usable as it is, with -rpath or LD_LIBRARY_PATH.
 $(LIBSO) $(LIBA) &: FORCE
-	$(CARGO_ENV) $(CARGO) build $(CARGO_BUILD_ARGS)
+	$(CARGO_ENV) $(CARGO) build $(CARGO_BUILD_ARGS) $(CARGO_FEATURES)
 	ln -sf liboasisnet.so $(LIBDIR)/liboasisnet.so.$(SOVERSION)
 FORCE:
 

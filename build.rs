@@ -1,6 +1,8 @@
 //! Generates the C header into OUT_DIR; `make check-header` compares it with the committed
 //! include/oasis_net.h (build.rs never writes into the source tree). Gives the shared library
-//! its soname.
+//! its soname. The header is the same for every set of Cargo features: cbindgen reads the text
+//! of src/ffi and does not know which features are on, and src/ffi has no `#[cfg(feature)]`
+//! (tests/layering.rs) — a part left out is swapped below the FFI layer.
 fn main() {
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");

@@ -20,6 +20,9 @@
  *   destroyWsServer wait for running callbacks.
  * - The log hook may call any library function; lines logged on its thread while it runs go to
  *   stderr, not back into the hook.
+ * - A library may be built without some of its parts (the Cargo features tls, client, server and
+ *   http; see the README): every function is still there, and one that needs a part left out
+ *   fails as above with ENOSYS, oasis_last_error() and a warning in the log naming the feature.
  * - No panic crosses into C: a call that hits one fails with EFAULT; on an event-loop thread the
  *   connection being handled fails with 1011.
  */
@@ -215,13 +218,15 @@ extern "C" {
 //
 // Returns: a handle owned by the caller, or NULL with `errno` and onError following: `EINVAL`
 // (bad URL, also one that is not UTF-8, or parameter value), `ENOENT` (certificate or key file
-// missing), `ENOTSUP` (DSA or encrypted key); blocking only: `ETIMEDOUT` (either phase),
+// missing), `ENOTSUP` (DSA or encrypted key), `ENOSYS` (a `wss://` URL, and the library was
+// built without the `tls` feature); blocking only: `ETIMEDOUT` (either phase),
 // `EHOSTUNREACH` (name not resolved), `ECONNREFUSED`, `ECONNRESET`, `EPROTO` (handshake refused,
 // TLS protocol mismatch), `EKEYREJECTED`/`EKEYEXPIRED` (server certificate not trusted / out of
 // its validity), `EACCES` (our certificate refused), ….
 // Only these return NULL without any callback: `url` or `delegate` NULL, or `struct_size` too
-// small (`EINVAL`), and a call before `oasis_initialize` (`EPERM`). An accepted delegate's
-// `release(user)` then runs before the call returns; a refused vtable's never runs.
+// small (`EINVAL`), a call before `oasis_initialize` (`EPERM`), and any call to a library built
+// without the `client` feature (`ENOSYS`). An accepted delegate's `release(user)` then runs
+// before the call returns; a refused vtable's never runs.
 // NULL: `url` or `delegate`: `EINVAL`, as above. `parameters` may be NULL when `count` is 0;
 // `user` may be NULL.
 // Lifetime: `url`, `parameters` and `*delegate` are read during the call only. Release the
@@ -602,7 +607,8 @@ int32_t httpResponseSetBody(struct HttpRequest *request, const char *content_typ
 // Returns: a handle owned by the caller (end it with `destroyHttpServer`), or NULL with
 // `errno`: `EINVAL` (bad argument, parameter value, certificate or key), `ENOENT` (a file or
 // `root-dir` is missing), `ENOTDIR` (`root-dir` is not a folder), `ENOTSUP` (DSA or encrypted
-// key), `EPERM` (`oasis_initialize` not called), `EMFILE` (too many live handles).
+// key), `EPERM` (`oasis_initialize` not called), `EMFILE` (too many live handles), `ENOSYS`
+// (the library was built without the `http` feature, or without `tls` and TLS keys were given).
 // NULL: `delegate` may be NULL (no filter, unrouted requests get 404); `parameters` may be NULL
 // when `count` is 0; `user` may be NULL.
 // Lifetime: `parameters` and `*delegate` are read during the call only (the vtable is copied).
@@ -788,7 +794,8 @@ int32_t oasis_finalize(void);
 // Returns: a handle owned by the caller (end it with `destroyWsServer`), or NULL with `errno`:
 // `EINVAL` (bad argument, parameter value, certificate or key), `ENOENT` (a file is missing),
 // `ENOTSUP` (DSA or encrypted key), `EPERM` (`oasis_initialize` not called), `EMFILE` (too many
-// live handles).
+// live handles), `ENOSYS` (the library was built without the `server` feature, or without `tls`
+// and TLS keys were given).
 // NULL: `delegate`: `EINVAL`; `parameters` may be NULL when `count` is 0; `user` may be NULL.
 // Lifetime: `parameters` and `*delegate` are read during the call only (the vtable is copied).
 // `user` goes to every callback and to `release`, called exactly once when the server and all

@@ -27,6 +27,15 @@ impl Error {
         Self::new(libc::ENOTCONN, message)
     }
 
+    /// A part of the library this build left out (a Cargo feature): `ENOSYS`, as glibc's stub
+    /// functions give, with a sentence naming the feature; `what`: the part, or what needed it.
+    pub fn not_built(feature: &str, what: &str) -> Self {
+        Self::new(
+            libc::ENOSYS,
+            format!("oasisnet was built without the `{feature}` feature ({what})"),
+        )
+    }
+
     /// Wraps an I/O error, keeping its OS error number when it has one.
     pub fn io(context: &str, err: &std::io::Error) -> Self {
         let errno = match err.raw_os_error() {

@@ -302,6 +302,21 @@ fn c_types_live_in_ffi_only() {
     }
 }
 
+/// The C surface is the same in every build (README, "Cargo features"): a part a feature leaves
+/// out is swapped below `src/ffi`, whose functions all stay. cbindgen does not see the active
+/// features, so a `#[cfg(feature)]` here would also put functions in the header that the library
+/// lacks.
+#[test]
+fn the_c_surface_has_no_feature_switches() {
+    for (path, code) in files_of("ffi") {
+        assert!(
+            !code.contains("feature ="),
+            "{} switches on a Cargo feature: swap the part below src/ffi instead",
+            path.display()
+        );
+    }
+}
+
 #[test]
 fn source_files_stay_readable() {
     for (_, path, _) in sources() {

@@ -8,12 +8,14 @@
 # non-zero when any step failed.
 #
 # Steps: header check (cargo build --release + cbindgen output vs include/oasis_net.h), rustfmt,
-# clippy, Rust tests, the fuzz targets (fuzz/: cargo-fuzz installed when missing, every target
-# built, then each run for FUZZ_TEST_SECS seconds; a finding fails its step, with the input in
-# the log), building c-examples/ and tests/c/ (also one C test linked statically, and
-# every self-checking one with ASan/UBSan), the library as installed (its exported symbols and
-# soname; make install, the tree moved, programs built against it with pkg-config and CMake and
-# run: tests/scripts/install-check.sh), each tests/c program plain, under valgrind and under
+# clippy, Rust tests, the smaller builds of the Cargo features (each linted, its header and
+# parameter docs compared, tests/features.rs run against it), the fuzz targets (fuzz/: cargo-fuzz
+# installed when missing, every target built, then each run for FUZZ_TEST_SECS seconds; a finding
+# fails its step, with the input in the log), building c-examples/ and tests/c/ (also one C test
+# linked statically, and every self-checking one with ASan/UBSan), the library as installed (its
+# exported symbols and soname; make install, the tree moved, programs built against it with
+# pkg-config and CMake and run: tests/scripts/install-check.sh), each tests/c program plain, under
+# valgrind and under
 # ASan/UBSan, the documented samples against each other and against Python `websockets`,
 # Python `websockets` against a WebSocket service of the HTTP server (ws:// and wss://),
 # and the Autobahn|Testsuite (cases 1-10) with the library as server and as client; then the same
@@ -126,6 +128,36 @@ fuzz_build() {
   return $ok
 }
 fuzz_run() { FUZZ_SECS="$FUZZ_TEST_SECS" FUZZ_INSTALL=0 bash tests/scripts/fuzz.sh run "$1"; }
+
+# The smaller builds a firmware may choose with Cargo features (README, "Cargo features"), each
+# once, debug, in the shared target directory: clippy without warnings, the generated header equal
+# to include/oasis_net.h, the library exporting exactly its functions and linking with the C++
+# headers' inline layer (the C surface is the same in every build), docs/PARAMETERS.md equal to the key table (tests/docs.rs: the parameters
+# are the same too), and tests/features.rs, which checks that what the build holds works and what
+# it left out fails naming its feature. (The other steps test the default build, which has every
+# feature.)
+FEATURE_VARIANTS=("client,server,http" "server,http" "client" "")
+
+feature_variants() {
+  local features args ok=0 t0
+  for features in "${FEATURE_VARIANTS[@]}"; do
+    t0=$(date +%s)
+    args=(--no-default-features --features "$features")
+    echo "=== cargo ... ${args[*]}"
+    cargo clippy "${args[@]}" --lib --test features --test docs -- -D warnings \
+      || { echo "FAIL: clippy, features [$features]"; ok=1; continue; }
+    bash tests/scripts/check-header.sh "${args[@]}" --lib \
+      || { echo "FAIL: the header differs, features [$features]"; ok=1; }
+    # check-header.sh built this variant's target/debug/liboasisnet.so: it exports exactly the
+    # functions of the header, and the C++ headers' inline layer links against it.
+    OASIS_LIB=target/debug/liboasisnet.so bash tests/scripts/install-check.sh exports \
+      || { echo "FAIL: the exported functions, features [$features]"; ok=1; }
+    cargo test "${args[@]}" --test features --test docs \
+      || { echo "FAIL: tests/features.rs or tests/docs.rs, features [$features]"; ok=1; }
+    echo "=== features [$features]: $(( $(date +%s) - t0 ))s"
+  done
+  return $ok
+}
 
 # ---------------------------------------------------------------------------------------------
 # C and C++ programs
@@ -437,6 +469,7 @@ step "header check (cargo build --release, cbindgen vs include/oasis_net.h)" 150
 step "cargo fmt --check" 300 cargo fmt --all -- --check --color never
 step "cargo clippy -D warnings" 1500 cargo clippy --all-targets -- -D warnings
 step "rust tests" 1500 rust_tests
+step "cargo features: smaller builds (clippy, header, tests/features.rs and docs.rs)" 900 feature_variants
 step "fuzz build (cargo-fuzz, libFuzzer + ASan; rustfmt of fuzz/)" 1800 fuzz_build
 for target in $(bash tests/scripts/fuzz.sh list); do
   step "fuzz $target" $((FUZZ_TEST_SECS + 900)) fuzz_run "$target"

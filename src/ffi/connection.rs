@@ -97,13 +97,15 @@ fn assign_handle(connection: &Arc<Connection>, owned_by_caller: bool) -> Result<
 ///
 /// Returns: a handle owned by the caller, or NULL with `errno` and onError following: `EINVAL`
 /// (bad URL, also one that is not UTF-8, or parameter value), `ENOENT` (certificate or key file
-/// missing), `ENOTSUP` (DSA or encrypted key); blocking only: `ETIMEDOUT` (either phase),
+/// missing), `ENOTSUP` (DSA or encrypted key), `ENOSYS` (a `wss://` URL, and the library was
+/// built without the `tls` feature); blocking only: `ETIMEDOUT` (either phase),
 /// `EHOSTUNREACH` (name not resolved), `ECONNREFUSED`, `ECONNRESET`, `EPROTO` (handshake refused,
 /// TLS protocol mismatch), `EKEYREJECTED`/`EKEYEXPIRED` (server certificate not trusted / out of
 /// its validity), `EACCES` (our certificate refused), ….
 /// Only these return NULL without any callback: `url` or `delegate` NULL, or `struct_size` too
-/// small (`EINVAL`), and a call before `oasis_initialize` (`EPERM`). An accepted delegate's
-/// `release(user)` then runs before the call returns; a refused vtable's never runs.
+/// small (`EINVAL`), a call before `oasis_initialize` (`EPERM`), and any call to a library built
+/// without the `client` feature (`ENOSYS`). An accepted delegate's `release(user)` then runs
+/// before the call returns; a refused vtable's never runs.
 /// NULL: `url` or `delegate`: `EINVAL`, as above. `parameters` may be NULL when `count` is 0;
 /// `user` may be NULL.
 /// Lifetime: `url`, `parameters` and `*delegate` are read during the call only. Release the

@@ -33,7 +33,8 @@ fn server(handle: *mut HttpServer) -> crate::error::Result<Arc<Server>> {
 /// Returns: a handle owned by the caller (end it with `destroyHttpServer`), or NULL with
 /// `errno`: `EINVAL` (bad argument, parameter value, certificate or key), `ENOENT` (a file or
 /// `root-dir` is missing), `ENOTDIR` (`root-dir` is not a folder), `ENOTSUP` (DSA or encrypted
-/// key), `EPERM` (`oasis_initialize` not called), `EMFILE` (too many live handles).
+/// key), `EPERM` (`oasis_initialize` not called), `EMFILE` (too many live handles), `ENOSYS`
+/// (the library was built without the `http` feature, or without `tls` and TLS keys were given).
 /// NULL: `delegate` may be NULL (no filter, unrouted requests get 404); `parameters` may be NULL
 /// when `count` is 0; `user` may be NULL.
 /// Lifetime: `parameters` and `*delegate` are read during the call only (the vtable is copied).

@@ -29,7 +29,8 @@ fn server(handle: *mut WsServer) -> crate::error::Result<Arc<Server>> {
 /// Returns: a handle owned by the caller (end it with `destroyWsServer`), or NULL with `errno`:
 /// `EINVAL` (bad argument, parameter value, certificate or key), `ENOENT` (a file is missing),
 /// `ENOTSUP` (DSA or encrypted key), `EPERM` (`oasis_initialize` not called), `EMFILE` (too many
-/// live handles).
+/// live handles), `ENOSYS` (the library was built without the `server` feature, or without `tls`
+/// and TLS keys were given).
 /// NULL: `delegate`: `EINVAL`; `parameters` may be NULL when `count` is 0; `user` may be NULL.
 /// Lifetime: `parameters` and `*delegate` are read during the call only (the vtable is copied).
 /// `user` goes to every callback and to `release`, called exactly once when the server and all

@@ -13,11 +13,23 @@
 //! are applied by [`parse::request::parse_head`] to the first bytes of a request only, so the
 //! answer never depends on how the bytes arrived.
 
+// Without the `http` feature only the request as the firmware sees it is built (`upstream`, with
+// the checks of `parse::response`): the C functions on an `HttpRequest` exist in every build.
+// `server` then only says that the feature is missing.
+#[cfg(feature = "http")]
 mod connection;
+#[cfg(feature = "http")]
 pub mod files;
 pub mod parse;
+#[cfg(feature = "http")]
 mod routing;
+#[cfg(feature = "http")]
 pub mod server;
+#[cfg(not(feature = "http"))]
+#[path = "server_not_built.rs"]
+pub mod server;
+#[cfg(feature = "http")]
 mod service;
+#[cfg(feature = "http")]
 mod stream;
 pub mod upstream;

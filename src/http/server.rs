@@ -47,7 +47,7 @@ pub(crate) struct ServerShared {
     pub root: Option<PathBuf>,
     pub upstream: Option<Arc<Upstream>>,
     services: RwLock<Vec<Arc<WsService>>>,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    tls: Option<Arc<crate::transport::tls::ServerConfig>>,
     /// Open sockets (HTTP and upgraded), against `connections_max`.
     admitted: Arc<AtomicUsize>,
     connections_max: usize,

@@ -3,15 +3,20 @@
 //! a short read means the socket is drained.
 
 mod nosigpipe;
+#[cfg(feature = "client")]
 pub mod resolver;
+#[cfg(feature = "tls")]
+pub mod tls;
+// Without the `tls` feature: the same names, every use of TLS failing with the feature's name.
+#[cfg(not(feature = "tls"))]
+#[path = "tls_not_built.rs"]
 pub mod tls;
 
 pub use nosigpipe::NoSigPipe;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
-use rustls::pki_types::ServerName;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
@@ -24,40 +29,22 @@ pub enum Transport {
 
 impl Transport {
     /// An accepted socket: TLS when the server has a TLS configuration.
-    pub fn accepted(
-        stream: TcpStream,
-        tls: Option<&Arc<rustls::ServerConfig>>,
-    ) -> Result<Transport> {
+    pub fn accepted(stream: TcpStream, tls: Option<&Arc<tls::ServerConfig>>) -> Result<Transport> {
         let _ = stream.set_nodelay(true);
         match tls {
             None => Ok(Transport::Plain(stream)),
-            Some(config) => {
-                let session = rustls::ServerConnection::new(config.clone())
-                    .map_err(|e| Error::invalid(format!("cannot start a TLS session: {e}")))?;
-                Ok(Transport::Tls(Box::new(TlsStream::new(
-                    stream,
-                    session.into(),
-                ))))
-            }
+            Some(config) => Ok(Transport::Tls(Box::new(TlsStream::accept(stream, config)?))),
         }
     }
 
-    /// A connected client socket: TLS towards `server_name` when a configuration is given.
-    pub fn connected(
-        stream: TcpStream,
-        tls: Option<&(Arc<rustls::ClientConfig>, ServerName<'static>)>,
-    ) -> Result<Transport> {
+    /// A connected client socket: TLS towards the target's server name when one is given.
+    pub fn connected(stream: TcpStream, tls: Option<&tls::ClientTarget>) -> Result<Transport> {
         let _ = stream.set_nodelay(true);
         match tls {
             None => Ok(Transport::Plain(stream)),
-            Some((config, name)) => {
-                let session = rustls::ClientConnection::new(config.clone(), name.clone())
-                    .map_err(|e| Error::invalid(format!("cannot start a TLS session: {e}")))?;
-                Ok(Transport::Tls(Box::new(TlsStream::new(
-                    stream,
-                    session.into(),
-                ))))
-            }
+            Some(target) => Ok(Transport::Tls(Box::new(TlsStream::connect(
+                stream, target,
+            )?))),
         }
     }
 

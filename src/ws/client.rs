@@ -91,7 +91,7 @@ impl OpenRequest {
         let url = url::parse(url)?;
         let config = ClientConfig::parse(&parameters?)?;
         let tls = if url.secure {
-            let tls_config = tls::client_config(&config.tls)?;
+            let target = tls::client_target(&config.tls, &url.host)?;
             if config.tls.disable_certificate_validation {
                 log!(
                     Warn,
@@ -99,7 +99,7 @@ impl OpenRequest {
                     url.host_header()
                 );
             }
-            Some((tls_config, tls::server_name(&url.host)?))
+            Some(target)
         } else {
             if !config.tls_keys.is_empty() {
                 log!(

@@ -194,8 +194,20 @@ impl FrameSink for Writer {
     }
 
     fn mask_key(&mut self) -> [u8; 4] {
-        rand::random()
+        mask_key()
     }
+}
+
+/// A client frame's masking key (RFC 6455 section 5.3: from a strong source of entropy).
+#[cfg(feature = "client")]
+fn mask_key() -> [u8; 4] {
+    rand::random()
+}
+
+/// Only a client masks, and without the `client` feature no client connection exists.
+#[cfg(not(feature = "client"))]
+fn mask_key() -> [u8; 4] {
+    unreachable!("a frame to mask in a build without the `client` feature")
 }
 
 /// Keeps a drained send buffer as this thread's spare, or frees it when the spare is larger.

@@ -3,20 +3,33 @@
 //! application's handler, and knowing what is live.
 
 pub mod admission;
+#[cfg(feature = "client")]
 pub mod client;
+// Without the `client` feature `wsOpenConnection` is still there, and fails naming the feature.
+#[cfg(not(feature = "client"))]
+#[path = "client_not_built.rs"]
+pub mod client;
+#[cfg(feature = "client")]
 mod client_blocking;
 pub mod connection;
 mod deadline;
 pub mod delegate;
 pub mod event;
 pub(crate) mod group;
+#[cfg(feature = "server")]
 pub mod listener;
 mod once_text;
 mod opening;
 pub mod registry;
+#[cfg(feature = "server")]
+pub mod server;
+// Without the `server` feature `createWsServer` is still there, and fails naming the feature.
+#[cfg(not(feature = "server"))]
+#[path = "server_not_built.rs"]
 pub mod server;
 pub mod session;
 mod spare_buffer;
+#[cfg(feature = "client")]
 pub mod url;
 
 #[cfg(test)]

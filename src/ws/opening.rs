@@ -10,10 +10,9 @@ use super::group::ConnectionGroup;
 use super::session::{Phase, Session};
 use crate::log::log;
 use crate::protocol::handshake::{ClientHandshake, ClientStep, ServerStep};
-use crate::runtime::{Context, Flow, Tasks};
+use crate::runtime::{Context, Flow};
 use crate::transport::Transport;
 use mio::Token;
-use rustls::pki_types::ServerName;
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
@@ -22,7 +21,7 @@ use std::sync::mpsc::SyncSender;
 use std::time::Instant;
 
 /// For wss: the TLS configuration and the name the server's certificate must carry.
-pub type TlsTarget = (Arc<rustls::ClientConfig>, ServerName<'static>);
+pub type TlsTarget = crate::transport::tls::ClientTarget;
 
 pub(super) struct Connecting {
     handshake: ClientHandshake,
@@ -37,7 +36,12 @@ pub(super) struct Connecting {
 
 /// A command: the resolver's answer for client connection `id` — its host's addresses, or why
 /// there are none. (Dropped if the connection is gone meanwhile.)
-pub fn resolved(tasks: &mut Tasks, id: u64, answer: Result<Vec<SocketAddr>, String>) {
+#[cfg(feature = "client")]
+pub fn resolved(
+    tasks: &mut crate::runtime::Tasks,
+    id: u64,
+    answer: Result<Vec<SocketAddr>, String>,
+) {
     tasks.with::<Session>(id, |session, cx| session.on_resolved(cx, answer));
 }
 
@@ -303,6 +307,7 @@ impl Session {
     }
 
     /// The resolver's answer for a client still resolving: connect to the addresses in turn.
+    #[cfg(feature = "client")]
     fn on_resolved(&mut self, cx: &mut Context, answer: Result<Vec<SocketAddr>, String>) -> Flow {
         let Phase::Connecting(connecting) = &mut self.phase else {
             return Flow::Continue;

@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::log::log;
 use crate::protocol::Role;
 use crate::runtime::{self, Context, Runtime, on_loop_thread};
-use crate::transport::Transport;
+use crate::transport::{Transport, tls};
 use mio::net::TcpStream;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,7 +22,7 @@ pub struct Server {
     pub id: u64,
     config: ServerConfig,
     /// The TLS configuration of a wss server, built (and its files checked) at creation.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub tls: Option<Arc<tls::ServerConfig>>,
     pub settings: Arc<ConnectionSettings>,
     pub delegate: Arc<Delegate>,
     pub group: Arc<ConnectionGroup>,
@@ -32,11 +32,7 @@ pub struct Server {
 impl Server {
     pub fn create(config: ServerConfig, delegate: Arc<Delegate>) -> Result<Arc<Server>> {
         let runtime = runtime::current()?;
-        let tls = config
-            .tls
-            .as_ref()
-            .map(crate::transport::tls::server_config)
-            .transpose()?;
+        let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
         let id = super::connection::next_id();
         let server = Arc::new(Server {
             id,

@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Builds the library (cargo build --release) and compares the header that build.rs generated into
 # OUT_DIR with the committed include/oasis_net.h. Fails on any difference (prints the diff).
+#
+#   usage: tests/scripts/check-header.sh [CARGO-BUILD-ARGS...]   (default: --release)
+#
+# Other arguments build another variant, e.g. `--no-default-features --features client`: the
+# header is the same for every set of Cargo features (build.rs runs again for each).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+[ $# -gt 0 ] || set -- --release
 mkdir -p target
-json=target/build-release.json
-if ! cargo build --release --message-format=json > "$json"; then
-  echo "check-header: cargo build --release failed"; exit 1
+json="target/build-header-$(printf '%s' "$*" | tr -c 'A-Za-z0-9' '-').json"
+if ! cargo build "$@" --message-format=json > "$json"; then
+  echo "check-header: cargo build $* failed"; exit 1
 fi
 out_dir="$(python3 - "$json" <<'PYEOF'
 import json, sys

@@ -10,9 +10,14 @@
 //! - [`response`]: response heads and the small fixed error answers, written into a `Vec<u8>`.
 //! - [`date`]: `Date`/`Last-Modified` values and the conditional-request checks.
 
+#[cfg(feature = "http")]
 pub mod date;
+#[cfg(feature = "http")]
 pub mod mime;
+#[cfg(feature = "http")]
 pub mod path;
+#[cfg(feature = "http")]
 pub mod range;
+#[cfg(feature = "http")]
 pub mod request;
 pub mod response;

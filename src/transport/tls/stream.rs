@@ -5,11 +5,14 @@
 //! to rustls (bounded by its buffer limit) and writes out what it produced; what the socket does
 //! not take stays in rustls until `flush` is called on the next writable edge.
 
+use super::ClientTarget;
 use super::failure::describe;
+use crate::error::{Error, Result};
 use crate::transport::NoSigPipe;
 use mio::net::TcpStream;
 use rustls::Connection;
 use std::io::{self, Read, Write};
+use std::sync::Arc;
 
 /// Plaintext rustls may buffer before `write` pushes back (the connection's own send buffer,
 /// bounded by send-buffer-size-max, holds the rest).
@@ -26,12 +29,29 @@ pub struct TlsStream {
     ended: bool,
 }
 
+fn cannot_start(err: rustls::Error) -> Error {
+    Error::invalid(format!("cannot start a TLS session: {err}"))
+}
+
 fn would_block() -> io::Error {
     io::ErrorKind::WouldBlock.into()
 }
 
 impl TlsStream {
-    pub fn new(tcp: TcpStream, mut tls: Connection) -> TlsStream {
+    /// The server side of a session on an accepted socket.
+    pub fn accept(tcp: TcpStream, config: &Arc<rustls::ServerConfig>) -> Result<TlsStream> {
+        let session = rustls::ServerConnection::new(config.clone()).map_err(cannot_start)?;
+        Ok(TlsStream::new(tcp, session.into()))
+    }
+
+    /// The client side of a session on a connected socket, towards the target's server name.
+    pub fn connect(tcp: TcpStream, (config, name): &ClientTarget) -> Result<TlsStream> {
+        let session =
+            rustls::ClientConnection::new(config.clone(), name.clone()).map_err(cannot_start)?;
+        Ok(TlsStream::new(tcp, session.into()))
+    }
+
+    fn new(tcp: TcpStream, mut tls: Connection) -> TlsStream {
         tls.set_buffer_limit(Some(PLAINTEXT_LIMIT));
         TlsStream {
             tcp,
