@@ -56,8 +56,32 @@ CARGO    ?= cargo
 CC       := gcc
 CXX      := g++
 BUILD    := build
+# PROFILE=release-small: the library built for flash size (README, "Size"): opt-level "z", no
+# unwinding (a panic aborts the process), the standard library rebuilt for size (-Z build-std,
+# on the stable compiler through RUSTC_BOOTSTRAP=1; needs `rustup component add rust-src`).
+# It always names its target, so it lands in target/TRIPLE/release-small, also for this machine.
+PROFILE  ?= release
+HOST_TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+ifeq ($(PROFILE),release)
 LIBDIR   := $(CURDIR)/target/release
 CARGO_BUILD_ARGS := --release
+else
+LIBDIR   := $(CURDIR)/target/$(or $(TARGET),$(HOST_TRIPLE))/$(PROFILE)
+CARGO_BUILD_ARGS := --profile $(PROFILE) --target $(or $(TARGET),$(HOST_TRIPLE))
+endif
+# What release-small adds: std and core rebuilt with the same settings, panics that abort at once
+# (no message formatting, no backtrace printer: about 400 KiB of the aarch64 library), and no
+# unwind tables for the Rust code.
+ifeq ($(PROFILE),release-small)
+CARGO_BUILD_ARGS += -Z build-std=std,panic_abort
+SMALL_RUSTFLAGS  := -C force-unwind-tables=no -Z unstable-options -C panic=immediate-abort
+# 32-bit ARM: Thumb-2 code, about a quarter smaller than A32 and as fast on Cortex-A cores.
+ifneq ($(filter armv7%,$(TARGET)),)
+SMALL_RUSTFLAGS  += -C target-feature=+thumb-mode
+endif
+BUILD_TRIPLE_ENVID := $(shell echo '$(subst -,_,$(or $(TARGET),$(HOST_TRIPLE)))' | tr a-z A-Z)
+CARGO_ENV_SMALL  := RUSTC_BOOTSTRAP=1
+endif
 
 # ---- Cross builds for ARM Linux (README "Cross-compiling for ARM") ----
 # TARGET=<rust triple>: the library from `cargo build --release --target TARGET` into
@@ -83,16 +107,29 @@ CROSS_CFLAGS  ?= $(or $(CFLAGS_$(TARGET_ID)),$(if $(CROSS_SYSROOT),--sysroot=$(C
 CC       := $(CROSS_CC) $(CROSS_CFLAGS)
 CXX      := $(CROSS_CXX) $(CROSS_CFLAGS)
 BUILD    := build/$(TARGET)
-LIBDIR   := $(CURDIR)/target/$(TARGET)/release
+LIBDIR   := $(CURDIR)/target/$(TARGET)/$(PROFILE)
+ifeq ($(PROFILE),release)
 CARGO_BUILD_ARGS += --target $(TARGET)
+endif
 # For the cc crate (ring's C and assembly) and rustc's link step. The sysroot reaches the linker
 # as a link argument, through the target's rustflags (RUSTFLAGS, when set, replaces them).
 CARGO_ENV := CARGO_TARGET_$(TARGET_ENVID)_LINKER='$(CROSS_LINKER)' CC_$(TARGET_ID)='$(CROSS_CC)' \
              CXX_$(TARGET_ID)='$(CROSS_CXX)' AR_$(TARGET_ID)='$(CROSS_AR)' \
-             $(if $(CROSS_CFLAGS),CFLAGS_$(TARGET_ID)='$(CROSS_CFLAGS)') \
-             $(if $(CROSS_SYSROOT),CARGO_TARGET_$(TARGET_ENVID)_RUSTFLAGS='$(strip \
-               $(CARGO_TARGET_$(TARGET_ENVID)_RUSTFLAGS) -C link-arg=--sysroot=$(CROSS_SYSROOT))')
+             $(if $(CROSS_CFLAGS),CFLAGS_$(TARGET_ID)='$(CROSS_CFLAGS)')
+ifneq ($(PROFILE),release)
+BUILD    := build/$(TARGET)-$(PROFILE)
 endif
+TARGET_RUSTFLAGS := $(CARGO_TARGET_$(TARGET_ENVID)_RUSTFLAGS) \
+                    $(if $(CROSS_SYSROOT),-C link-arg=--sysroot=$(CROSS_SYSROOT))
+endif
+# The target's rustflags: the environment's, the sysroot's and release-small's, in one variable
+# (cargo reads only one of RUSTFLAGS and CARGO_TARGET_<TRIPLE>_RUSTFLAGS).
+ifneq ($(strip $(TARGET_RUSTFLAGS) $(SMALL_RUSTFLAGS)),)
+RUSTFLAGS_ENVID := $(or $(TARGET_ENVID),$(BUILD_TRIPLE_ENVID))
+CARGO_ENV += CARGO_TARGET_$(RUSTFLAGS_ENVID)_RUSTFLAGS='$(strip \
+               $(or $(TARGET_RUSTFLAGS),$(CARGO_TARGET_$(RUSTFLAGS_ENVID)_RUSTFLAGS)) $(SMALL_RUSTFLAGS))'
+endif
+CARGO_ENV += $(CARGO_ENV_SMALL)
 LIBSO    := $(LIBDIR)/liboasisnet.so
 LIBA     := $(LIBDIR)/liboasisnet.a
 # The version and the soname's major number come from Cargo.toml (build.rs sets the soname).
@@ -163,8 +200,9 @@ INSTALL_LIBDIR     ?= lib
 INSTALL_INCLUDEDIR ?= include
 # 1: the .pc files find their prefix from their own place (packaging/install.sh says when to).
 PKGCONFIG_RELOCATABLE ?= 0
-# TARGET=aarch64-unknown-linux-gnu installs a cross build (target/TRIPLE/release).
-INSTALL_LIBDIR_SRC ?= $(if $(TARGET),$(CURDIR)/target/$(TARGET)/release,$(LIBDIR))
+# TARGET=aarch64-unknown-linux-gnu installs a cross build (target/TRIPLE/release; PROFILE=
+# release-small: target/TRIPLE/release-small).
+INSTALL_LIBDIR_SRC ?= $(LIBDIR)
 INSTALL_ENV = SRC_LIBDIR='$(INSTALL_LIBDIR_SRC)' NATIVE_LIBS='$(INSTALL_LIBDIR_SRC)/oasisnet-native-static-libs' \
               VERSION='$(VERSION)' PREFIX='$(PREFIX)' DESTDIR='$(DESTDIR)' \
               INSTALL_LIBDIR='$(INSTALL_LIBDIR)' INSTALL_INCLUDEDIR='$(INSTALL_INCLUDEDIR)' \

@@ -507,7 +507,8 @@ step "wss samples: python websockets client vs wss_server_sample (ECDSA)" 240 \
 step "wss samples: wss_client_sample vs python websockets wss server" 120 sample_client_vs_python_server wss
 step "browser: the HTTP demo's page and WebSocket over http (headless Chromium)" 120 browser http
 step "browser: the HTTP demo's page and WebSocket over https (headless Chromium)" 120 browser https
-step "arm: make cross (liboasisnet for ${ARM_TARGETS[*]})" 2400 arm_cross_lib
+step "arm: make cross (liboasisnet for ${ARM_TARGETS[*]}, $ARM_PROFILE)" 2400 arm_cross_lib
+step "arm: flash size of liboasisnet.so, with and without TLS, against the budgets" 2400 arm_sizes
 for t in "${ARM_TARGETS[@]}"; do
   step "arm $t: build samples, HTTP demo, tests/c (shared and static)" 600 arm_build "$t"
   step "arm $t: tests/c under qemu" $((CTEST_TIMEOUT * 6 + 30)) arm_ctests "$t"

@@ -14,8 +14,16 @@
 #   demo     the HTTP demo under QEMU, over http and https, checked by
 #            tests/python/check_http_demo.py; after SIGINT it must exit 0.
 # Run only these: bash tests/run-tests.sh arm   (or: ONLY=arm make test)
+#
+# ARM_PROFILE (default release-small, the build for flash; README "Size") is the Cargo profile
+# of the libraries under test: make cross PROFILE=..., programs in build/TARGET-PROFILE/ (the
+# release profile: build/TARGET/, as `make cross` alone makes them).
 
 ARM_TARGETS=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf)
+ARM_PROFILE="${ARM_PROFILE:-release-small}"
+
+# arm_bdir TARGET: where make puts the target's programs for ARM_PROFILE.
+arm_bdir() { if [ "$ARM_PROFILE" = release ]; then echo "build/$1"; else echo "build/$1-$ARM_PROFILE"; fi; }
 
 # arm_qemu TARGET: the QEMU user-mode emulator, the target's C library root (QEMU's -L) and the
 # ELF machine name readelf gives its programs.
@@ -32,36 +40,67 @@ arm_qemu() {
 # liboasisnet.so through their run path. exec keeps the process id, so that signals reach QEMU,
 # which hands them to the program.
 arm_wrap() {
-  local t="$1" qemu sysroot machine p w; shift
+  local t="$1" qemu sysroot machine p w b; shift
+  b="$(arm_bdir "$t")"
   read -r qemu sysroot machine < <(arm_qemu "$t") || return 1
   for p in "$@"; do
-    w="build/$t/qemu/${p#build/"$t"/}"
+    w="$b/qemu/${p#"$b"/}"
     mkdir -p "$(dirname "$w")"
     printf '#!/bin/sh\nexec env -u LD_LIBRARY_PATH %s -L %s '"'%s'"' "$@"\n' "$qemu" "$sysroot" "$ROOT/$p" >"$w"
     chmod +x "$w"
   done
 }
 
+# arm_sizes: the flash each ARM library takes, stripped, against the budgets (README "Size"):
+# with TLS and the HTTP server (all features) at most 1.25 MiB on aarch64 and 1.0 MiB on armv7,
+# without TLS at most 400 KiB on both. The no-TLS variant is built first; the default one last,
+# so that the libraries the next steps test are the default ones.
+arm_sizes() {
+  local t strip size limit ok=0 variant features
+  [ "$ARM_PROFILE" = release-small ] || { echo "ARM_PROFILE=$ARM_PROFILE: the budgets are for release-small; skipped"; return 0; }
+  printf '| target | features | stripped bytes | budget |\n|---|---|---:|---:|\n' >"$LOGDIR/arm-sizes.md"
+  for variant in no-tls default; do
+    for t in "${ARM_TARGETS[@]}"; do
+      case "$variant" in
+        no-tls) features="client server http"; limit=409600 ;;
+        default) features=""
+          case "$t" in aarch64-*) limit=1310720 ;; *) limit=1048576 ;; esac ;;
+      esac
+      make --no-print-directory lib TARGET="$t" PROFILE="$ARM_PROFILE" FEATURES="$features" || return 1
+      case "$t" in aarch64-*) strip=aarch64-linux-gnu-strip ;; *) strip=arm-linux-gnueabihf-strip ;; esac
+      "$strip" -o "$LOGDIR/liboasisnet-$t-$variant.so" "target/$t/$ARM_PROFILE/liboasisnet.so" || return 1
+      size="$(stat -c %s "$LOGDIR/liboasisnet-$t-$variant.so")"
+      printf '| %s | %s | %d | %d |\n' "$t" "${features:-all (default)}" "$size" "$limit" >>"$LOGDIR/arm-sizes.md"
+      if [ "$size" -gt "$limit" ]; then
+        echo "FAIL: $t ($variant) liboasisnet.so is $size bytes stripped, over its budget of $limit"; ok=1
+      fi
+    done
+  done
+  cat "$LOGDIR/arm-sizes.md"
+  return $ok
+}
+
 # Both libraries, as a user builds them (make cross; side by side with make -j).
-arm_cross_lib() { make --no-print-directory "$MAKE_J" cross; }
+arm_cross_lib() { make --no-print-directory "$MAKE_J" cross PROFILE="$ARM_PROFILE"; }
 
 arm_build() {
-  local t="$1" qemu sysroot machine f ok=0 static_test
+  local t="$1" qemu sysroot machine f ok=0 static_test b
+  b="$(arm_bdir "$t")"
   read -r qemu sysroot machine < <(arm_qemu "$t") || return 1
   command -v "$qemu" >/dev/null || { echo "FAIL: no $qemu (tests/scripts/setup.sh test installs qemu-user)"; return 1; }
-  make --no-print-directory "$MAKE_J" examples examples-static c-tests TARGET="$t" || return 1
-  static_test="$(make -s --no-print-directory print-static-test TARGET="$t")" || return 1
-  local lib="target/$t/release/liboasisnet.so" progs=()
-  for f in "build/$t"/* "build/$t"/static/* "build/$t"/tests/*; do [ -f "$f" ] && progs+=("$f"); done
+  make --no-print-directory "$MAKE_J" examples examples-static c-tests TARGET="$t" PROFILE="$ARM_PROFILE" || return 1
+  static_test="$(make -s --no-print-directory print-static-test TARGET="$t" PROFILE="$ARM_PROFILE")" || return 1
+  local lib="target/$t/$ARM_PROFILE/liboasisnet.so" progs=()
+  for f in "$b"/* "$b"/static/* "$b"/tests/*; do [ -f "$f" ] && progs+=("$f"); done
   for f in "$lib" "${progs[@]}"; do
     readelf -h "$f" | grep -qE "Machine: +$machine\$" \
       || { echo "FAIL: $f is not an $machine ELF: $(readelf -h "$f" | grep Machine:)"; ok=1; }
   done
-  for f in "build/$t"/static/* "$static_test"; do
+  for f in "$b"/static/* "$static_test"; do
     if readelf -d "$f" | grep NEEDED | grep -q oasisnet; then echo "FAIL: $f needs liboasisnet.so"; ok=1; fi
   done
-  readelf -d "build/$t/ws_server_sample" | grep NEEDED | grep -q liboasisnet \
-    || { echo "FAIL: build/$t/ws_server_sample does not use liboasisnet.so"; ok=1; }
+  readelf -d "$b/ws_server_sample" | grep NEEDED | grep -q liboasisnet \
+    || { echo "FAIL: $b/ws_server_sample does not use liboasisnet.so"; ok=1; }
   echo "--- ${#progs[@]} programs for $machine; liboasisnet.so $(stat -c %s "$lib") bytes, newest glibc symbol" \
     "version it needs: $(objdump -T "$lib" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -n 1)"
   arm_wrap "$t" "${progs[@]}" || ok=1
@@ -71,15 +110,17 @@ arm_build() {
 # The C test that re-executes itself (dlog_output) is left out: the kernel cannot start an ARM
 # program for it without binfmt_misc, which a container rarely has.
 arm_ctests() {
-  local t="$1" src name ok=0 n=0
+  local t="$1" src name ok=0 n=0 b
+  b="$(arm_bdir "$t")"
   for src in tests/c/*.c tests/c/*.cpp; do
     name="$(basename "${src%.*}")"
     case "$name" in autobahn_client|dlog_output) continue ;; esac
-    run_ctest "build/$t/qemu/tests/$name" || ok=1
+    run_ctest "$b/qemu/tests/$name" || ok=1
     n=$((n + 1))
   done
-  local static_test; static_test="$(make -s --no-print-directory print-static-test TARGET="$t")" || return 1
-  run_ctest "build/$t/qemu/${static_test#build/"$t"/}" || ok=1
+  local static_test
+  static_test="$(make -s --no-print-directory print-static-test TARGET="$t" PROFILE="$ARM_PROFILE")" || return 1
+  run_ctest "$b/qemu/${static_test#"$b"/}" || ok=1
   echo "--- $((n + 1)) programs under QEMU"
   [ $n -gt 0 ] && return $ok
 }
@@ -87,7 +128,8 @@ arm_ctests() {
 # Native peers: the native samples (built here when the native build has not made them yet) and
 # the Python ones.
 arm_samples() {
-  local t="$1" q="build/$1/qemu" ok=0
+  local t="$1" q ok=0
+  q="$(arm_bdir "$t")/qemu"
   need "$VENV_PY" || return 1
   make --no-print-directory build/ws_server_sample build/ws_client_sample || return 1
   echo "=== ARM ws_server_sample, native ws_client_sample"
@@ -140,7 +182,8 @@ arm_demo_check() {
 }
 
 arm_demo() {
-  local t="$1" q="build/$1/qemu" ok=0
+  local t="$1" q ok=0
+  q="$(arm_bdir "$t")/qemu"
   LOG_TAG="$t-" arm_demo_check "$q/http_demo" http || ok=1
   LOG_TAG="$t-" arm_demo_check "$q/http_demo" https || ok=1
   echo "=== statically linked"

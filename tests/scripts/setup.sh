@@ -146,12 +146,17 @@ rust() {
       say "rustup target add $t"
       rustup target add "$t" </dev/null || { problem "rust: rustup target add $t failed"; ok=0; }
     done
+    # The standard library's source: PROFILE=release-small rebuilds it for size (-Z build-std).
+    if [ ! -d "$(rustc --print sysroot)/lib/rustlib/src/rust/library/std" ]; then
+      say "rustup component add rust-src"
+      rustup component add rust-src </dev/null || { problem "rust: rustup component add rust-src failed"; ok=0; }
+    fi
   else
     problem "rust: no rustup; the ARM steps need the targets ${CROSS_TARGETS[*]}"; ok=0
   fi
   # Not installed here: run-tests.sh falls back to cargo test without it.
   cargo nextest --version >/dev/null 2>&1 || say "note: no cargo-nextest; make test uses cargo test"
-  if [ $ok = 1 ]; then stamp_write rust "rustfmt clippy ${CROSS_TARGETS[*]}"; else stamp_drop rust; fi
+  if [ $ok = 1 ]; then stamp_write rust "rustfmt clippy rust-src ${CROSS_TARGETS[*]}"; else stamp_drop rust; fi
 }
 
 # ---------- 3. Python test peers ----------
