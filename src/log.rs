@@ -3,7 +3,7 @@
 //! Levels follow syslog order: a message is written when its level is at or below the current
 //! level. The default is [`LogLevel::Warn`]: warnings and errors reach stderr, nothing else.
 
-use parking_lot::{RecursiveRwLock, RwLock};
+use parking_lot::RwLock;
 use std::cell::Cell;
 use std::io::Write;
 use std::sync::Arc;
@@ -68,7 +68,7 @@ static HOOK: RwLock<Option<LogSink>> = RwLock::new(None);
 /// Held shared while a hook runs (not the hook's own lock: that one is released before the
 /// call). Replacing the hook takes it exclusively, so that once `set_hook` returns no thread
 /// is still inside the previous hook with its `user` pointer.
-static HOOK_CALLS: RecursiveRwLock<()> = RecursiveRwLock::new(());
+static HOOK_CALLS: RwLock<()> = RwLock::new(());
 
 thread_local! {
     /// True while this thread runs the hook: a line the hook logs through the library goes to
@@ -112,7 +112,7 @@ pub fn write(level: LogLevel, tag: &str, message: &str) {
     // as a recursive read, so that a line logged on a thread the hook waits for never queues
     // behind that waiting `set_hook` (a recursive lock lets readers pass a waiting writer).
     // Lines logged from inside the hook skip both (and the hook).
-    let calling = (!IN_HOOK.get()).then(|| HOOK_CALLS.read());
+    let calling = (!IN_HOOK.get()).then(|| HOOK_CALLS.read_recursive());
     let hook = if calling.is_some() {
         HOOK.read().clone()
     } else {

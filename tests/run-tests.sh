@@ -466,9 +466,20 @@ browser() { need build/http_demo || return 1; browser_step build/http_demo "$1" 
 
 echo "# oasisnet tests: logs in target/test-logs/"
 step "header check (cargo build --release, cbindgen vs include/oasis_net.h)" 1500 bash tests/scripts/check-header.sh
+# The oldest compiler Cargo.toml names (rust-version) still builds the library, with every
+# feature and without TLS (tests/scripts/setup.sh installs that toolchain, minimal profile).
+msrv_check() {
+  local v; v="$(sed -n 's/^rust-version *= *"\([^"]*\)".*/\1/p' Cargo.toml)"
+  [ -n "$v" ] || { echo "FAIL: no rust-version in Cargo.toml"; return 1; }
+  rustup run "$v" rustc --version || { echo "FAIL: no Rust $v toolchain (setup.sh installs it)"; return 1; }
+  cargo "+$v" check --lib --target-dir target/msrv || return 1
+  cargo "+$v" check --lib --target-dir target/msrv --no-default-features --features client,server,http
+}
+
 step "cargo fmt --check" 300 cargo fmt --all -- --check --color never
 step "cargo clippy -D warnings" 1500 cargo clippy --all-targets -- -D warnings
 step "rust tests" 1500 rust_tests
+step "msrv: the library builds with the rust-version of Cargo.toml" 900 msrv_check
 step "cargo features: smaller builds (clippy, header, tests/features.rs and docs.rs)" 900 feature_variants
 step "fuzz build (cargo-fuzz, libFuzzer + ASan; rustfmt of fuzz/)" 1800 fuzz_build
 for target in $(bash tests/scripts/fuzz.sh list); do

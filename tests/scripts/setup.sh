@@ -129,7 +129,7 @@ rust() {
     return
   fi
   [ "$mode" = test ] || return 0
-  local c ok=1
+  local c ok=1 msrv=""
   for c in fmt:rustfmt clippy:clippy; do
     cargo "${c%%:*}" --version >/dev/null 2>&1 && continue
     say "rustup component add ${c#*:}"
@@ -146,6 +146,13 @@ rust() {
       say "rustup target add $t"
       rustup target add "$t" </dev/null || { problem "rust: rustup target add $t failed"; ok=0; }
     done
+    # The oldest compiler Cargo.toml claims (rust-version), for the msrv step.
+    msrv="$(sed -n 's/^rust-version *= *"\([^"]*\)".*/\1/p' Cargo.toml)"
+    if [ -n "$msrv" ] && ! rustup run "$msrv" rustc --version >/dev/null 2>&1; then
+      say "rustup toolchain install $msrv --profile minimal"
+      rustup toolchain install "$msrv" --profile minimal </dev/null \
+        || { problem "rust: rustup toolchain install $msrv failed"; ok=0; }
+    fi
     # The standard library's source: PROFILE=release-small rebuilds it for size (-Z build-std).
     if [ ! -d "$(rustc --print sysroot)/lib/rustlib/src/rust/library/std" ]; then
       say "rustup component add rust-src"
@@ -156,7 +163,7 @@ rust() {
   fi
   # Not installed here: run-tests.sh falls back to cargo test without it.
   cargo nextest --version >/dev/null 2>&1 || say "note: no cargo-nextest; make test uses cargo test"
-  if [ $ok = 1 ]; then stamp_write rust "rustfmt clippy rust-src ${CROSS_TARGETS[*]}"; else stamp_drop rust; fi
+  if [ $ok = 1 ]; then stamp_write rust "rustfmt clippy rust-src rust-$msrv ${CROSS_TARGETS[*]}"; else stamp_drop rust; fi
 }
 
 # ---------- 3. Python test peers ----------
