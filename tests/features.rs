@@ -7,93 +7,18 @@
 //!
 //! `cargo test --test features` checks the default build; tests/run-tests.sh also runs it with
 //! `--no-default-features --features ...` for each smaller build. Self-contained on purpose:
-//! `tests/common` needs TLS.
+//! `tests/common` needs TLS, so only
+//! its TLS-free `counting.rs` is included.
 
 use oasisnet::ffi::*;
 use std::ffi::{CStr, CString, c_char, c_void};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
 
-const WAIT: Duration = Duration::from_secs(10);
-
-/// What a delegate saw: onOpen, onError codes, onClose count, release count.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-struct Calls {
-    opens: usize,
-    errors: Vec<i32>,
-    closes: usize,
-    releases: usize,
-}
-
-#[derive(Default)]
-struct Counting {
-    calls: Mutex<Calls>,
-    changed: Condvar,
-}
-
-impl Counting {
-    /// Leaked: a delegate may be called until its release, which the test waits for.
-    fn new() -> &'static Counting {
-        Box::leak(Box::default())
-    }
-
-    fn user(&'static self) -> *mut c_void {
-        self as *const Counting as *mut c_void
-    }
-
-    fn record(&self, change: impl FnOnce(&mut Calls)) {
-        change(&mut self.calls.lock().unwrap());
-        self.changed.notify_all();
-    }
-
-    fn calls(&self) -> Calls {
-        self.calls.lock().unwrap().clone()
-    }
-
-    /// The calls once `done` holds; panics after WAIT.
-    fn wait(&self, what: &str, done: impl Fn(&Calls) -> bool) -> Calls {
-        let deadline = Instant::now() + WAIT;
-        let mut calls = self.calls.lock().unwrap();
-        while !done(&calls) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "timed out waiting for {what}: {calls:?}");
-            calls = self.changed.wait_timeout(calls, left).unwrap().0;
-        }
-        calls.clone()
-    }
-}
-
-unsafe fn counting<'a>(user: *mut c_void) -> &'a Counting {
-    unsafe { &*(user as *const Counting) }
-}
-
-unsafe extern "C" fn on_open(user: *mut c_void, _: *mut WsEvent) {
-    unsafe { counting(user) }.record(|c| c.opens += 1);
-}
-
-unsafe extern "C" fn on_error(user: *mut c_void, event: *mut WsEvent) {
-    let code = wsEventStatusCode(event);
-    unsafe { counting(user) }.record(|c| c.errors.push(code));
-}
-
-unsafe extern "C" fn on_close(user: *mut c_void, _: *mut WsEvent) {
-    unsafe { counting(user) }.record(|c| c.closes += 1);
-}
-
-unsafe extern "C" fn on_release(user: *mut c_void) {
-    unsafe { counting(user) }.record(|c| c.releases += 1);
-}
-
-const WS_DELEGATE: WsEventDelegateVTable = WsEventDelegateVTable {
-    struct_size: std::mem::size_of::<WsEventDelegateVTable>() as u32,
-    onOpen: Some(on_open),
-    onMessage: None,
-    onError: Some(on_error),
-    onClose: Some(on_close),
-    release: Some(on_release),
-};
+#[path = "common/counting.rs"]
+mod counting;
+use counting::{COUNTING_VTABLE as WS_DELEGATE, Calls, Counting, WAIT, on_release};
 
 unsafe extern "C" fn answer_hello(_: *mut c_void, request: *mut HttpRequest) {
     let body = b"hello from the features test";

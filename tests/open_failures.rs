@@ -4,87 +4,12 @@
 //! `oasis_initialize` fail without a callback.
 
 mod common;
+use common::counting::{COUNTING_VTABLE, Calls, Counting};
 use common::*;
 use oasisnet::ffi::*;
-use parking_lot::{Condvar, Mutex};
-use std::ffi::{CString, c_void};
+use std::ffi::CString;
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::time::Instant;
-
-/// What one open's delegate saw.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-struct Calls {
-    opens: usize,
-    errors: Vec<i32>,
-    closes: usize,
-    releases: usize,
-}
-
-/// A delegate that counts its callbacks, `release` included (a second release would show as 2
-/// instead of freeing anything twice).
-#[derive(Default)]
-struct Counting {
-    calls: Mutex<Calls>,
-    changed: Condvar,
-}
-
-impl Counting {
-    fn new() -> &'static Counting {
-        Box::leak(Box::default())
-    }
-
-    fn record(&self, change: impl FnOnce(&mut Calls)) {
-        change(&mut self.calls.lock());
-        self.changed.notify_all();
-    }
-
-    fn calls(&self) -> Calls {
-        self.calls.lock().clone()
-    }
-
-    /// Waits (at most WAIT) until the delegate has been released; returns what it saw.
-    fn wait_released(&self, case: &str) -> Calls {
-        let deadline = Instant::now() + WAIT;
-        let mut calls = self.calls.lock();
-        while calls.releases == 0 {
-            if self.changed.wait_until(&mut calls, deadline).timed_out() {
-                panic!("{case}: delegate not released; calls so far: {:?}", *calls);
-            }
-        }
-        calls.clone()
-    }
-}
-
-unsafe fn counting<'a>(user: *mut c_void) -> &'a Counting {
-    unsafe { &*(user as *const Counting) }
-}
-
-unsafe extern "C" fn count_open(user: *mut c_void, _event: *mut WsEvent) {
-    unsafe { counting(user) }.record(|c| c.opens += 1);
-}
-
-unsafe extern "C" fn count_error(user: *mut c_void, event: *mut WsEvent) {
-    let code = wsEventStatusCode(event);
-    unsafe { counting(user) }.record(|c| c.errors.push(code));
-}
-
-unsafe extern "C" fn count_close(user: *mut c_void, _event: *mut WsEvent) {
-    unsafe { counting(user) }.record(|c| c.closes += 1);
-}
-
-unsafe extern "C" fn count_release(user: *mut c_void) {
-    unsafe { counting(user) }.record(|c| c.releases += 1);
-}
-
-const COUNTING_VTABLE: WsEventDelegateVTable = WsEventDelegateVTable {
-    struct_size: std::mem::size_of::<WsEventDelegateVTable>() as u32,
-    onOpen: Some(count_open),
-    onMessage: None,
-    onError: Some(count_error),
-    onClose: Some(count_close),
-    release: Some(count_release),
-};
 
 /// Opens `url` (raw bytes: it may be invalid UTF-8) with a counting delegate; returns the
 /// handle, `errno` right after the call, and the delegate.
@@ -104,7 +29,7 @@ fn open_counting(
             p.pairs.as_ptr(),
             p.pairs.len(),
             &COUNTING_VTABLE,
-            calls as *const Counting as *mut c_void,
+            calls.user(),
             timeout_msec,
         )
     };
@@ -268,7 +193,7 @@ fn every_failure_reaches_the_delegate(timeout_msec: i32) {
                 assert_eq!(wsConnectionRelease(connection), 0);
             }
         }
-        let seen = calls.wait_released(case.what);
+        let seen = calls.wait(&format!("{}: the release", case.what), |c| c.releases > 0);
         let expected = Calls {
             errors: vec![case.code],
             releases: 1,
@@ -323,7 +248,7 @@ fn only_null_arguments_and_no_runtime_fail_without_a_callback() {
                 std::ptr::null(),
                 0,
                 &COUNTING_VTABLE,
-                calls as *const Counting as *mut c_void,
+                calls.user(),
                 timeout,
             )
         };

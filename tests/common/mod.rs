@@ -2,6 +2,7 @@
 //! and bounded waits on recorded events.
 #![allow(dead_code)]
 
+pub mod counting;
 pub mod http;
 pub mod http_server;
 
