@@ -46,10 +46,11 @@ pub fn parse_close_payload(payload: &[u8]) -> Result<(u16, &str), Violation> {
 }
 
 /// Codes a close frame may carry (RFC 6455 section 7.4 and the IANA registry).
-/// 1004, 1005, 1006, 1014 and 1015 are reserved or only for reporting; 1016-2999 are for future
-/// versions of the protocol; 3000-3999 are registered and 4000-4999 private.
+/// 1012-1014 were registered after RFC 6455 (1014: a gateway's bad upstream answer, which a
+/// proxy may send); 1004 is reserved, 1005, 1006 and 1015 are only for reporting; 1016-2999 are
+/// for future versions of the protocol; 3000-3999 are registered and 4000-4999 private.
 pub fn close_code_is_sendable(code: u16) -> bool {
-    matches!(code, 1000..=1003 | 1007..=1013 | 3000..=4999)
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
 /// The payload of a close frame we send: the code (if any) and the reason.
@@ -81,13 +82,13 @@ mod tests {
     #[test]
     fn sendable_codes() {
         for code in [
-            1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 3000, 3999, 4000,
-            4999,
+            1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999,
+            4000, 4999,
         ] {
             assert!(close_code_is_sendable(code), "{code}");
         }
         for code in [
-            0, 999, 1004, 1005, 1006, 1014, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
+            0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
         ] {
             assert!(!close_code_is_sendable(code), "{code}");
         }

@@ -32,7 +32,8 @@ mod spare_buffer;
 #[cfg(feature = "client")]
 pub mod url;
 
-#[cfg(test)]
+// The hand-over tests drive a server and a wss client.
+#[cfg(all(test, feature = "tls", feature = "client", feature = "server"))]
 mod handover_tests;
 #[cfg(test)]
 mod tests;
