@@ -303,7 +303,7 @@ int32_t wsSendPing(struct WsConnection *connection, const void *data, size_t len
 // Threads: any thread, also inside any callback.
 int32_t wsCloseConnection(struct WsConnection *connection_handle);
 
-// As `wsCloseConnection`, with a status code an endpoint may send (1000..1003, 1007..1013 or
+// As `wsCloseConnection`, with a status code an endpoint may send (1000..1003, 1007..1014 or
 // 3000..4999) and a UTF-8 reason of at most 123 bytes.
 //
 // Returns: as `wsCloseConnection`; -1 with `EINVAL` for another code or a bad reason (checked
