@@ -132,11 +132,16 @@ fn open(
     (connection, calls)
 }
 
-fn create_ws_server(extra: &[(&str, &str)]) -> (*mut WsServer, &'static Counting) {
-    let calls = Counting::new();
+/// A server's parameters: an ephemeral port on 127.0.0.1, then `extra`.
+fn server_params(extra: &[(&str, &str)]) -> Params {
     let mut list = vec![("port", "0"), ("bind-address", "127.0.0.1")];
     list.extend_from_slice(extra);
-    let p = params(&list);
+    params(&list)
+}
+
+fn create_ws_server(extra: &[(&str, &str)]) -> (*mut WsServer, &'static Counting) {
+    let calls = Counting::new();
+    let p = server_params(extra);
     clear_errno();
     let server =
         unsafe { createWsServer(p.pairs.as_ptr(), p.pairs.len(), &WS_DELEGATE, calls.user()) };
@@ -145,9 +150,7 @@ fn create_ws_server(extra: &[(&str, &str)]) -> (*mut WsServer, &'static Counting
 
 fn create_http_server(extra: &[(&str, &str)]) -> (*mut HttpServer, &'static Counting) {
     let calls = Counting::new();
-    let mut list = vec![("port", "0"), ("bind-address", "127.0.0.1")];
-    list.extend_from_slice(extra);
-    let p = params(&list);
+    let p = server_params(extra);
     clear_errno();
     let server = unsafe {
         createHttpServer(
