@@ -47,6 +47,8 @@
 #   make bench-callgrind  instructions per echoed message under callgrind (tools/callgrind-echo.sh):
 #                    build/echo_server, build/ws_server_sample_nolog and build/ws_server_sample, one
 #                    connection, window 1, text of 32, 4096 and 65536 bytes; repeatable to ~1 %
+#   make bench-scale  echo throughput, server CPU per message and RSS from 1 to 10000 connections
+#                    with 1 and 2 event-loop threads (tools/scale.sh)
 #   make sample-nolog  build/ws_server_sample_nolog: the documented server sample with its #define
 #                    DLOG_FLAGS line set to DLOG_FLAGS_DEFAULT (its per-message DLOG lines compiled out)
 #   make venv        .venv/ with the Python test peers (tests/python/requirements.txt)
@@ -194,7 +196,7 @@ STATIC_TEST_SRC ?= $(firstword $(filter-out tests/c/autobahn_client.c,$(T_C)))
 STATIC_TEST     := $(if $(STATIC_TEST_SRC),$(STATIC_TEST_SRC:tests/c/%.c=$(BUILD)/tests/%_static))
 
 .PHONY: all lib cross install uninstall check-header examples examples-static certs c-tests c-tests-shared c-tests-asan static-test print-static-test \
-        test fuzz demo demo-echo bench bench-callgrind sample-nolog venv clean setup-demo setup-test FORCE
+        test fuzz demo demo-echo bench bench-callgrind bench-scale sample-nolog venv clean setup-demo setup-test FORCE
 .DELETE_ON_ERROR:
 
 all: lib examples c-tests
@@ -344,6 +346,9 @@ bench:
 
 bench-callgrind:
 	bash tools/callgrind-echo.sh
+
+bench-scale:
+	bash tools/scale.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -8,7 +8,8 @@
  * certificate chain and its private key (PEM files: cert-file-path, pkey-file-path) it serves
  * secure WebSocket only and prints "listening on wss://ADDR:PORT".
  * The benchmark and `make demo` use it, so the message path stays minimal: the reply is sent
- * straight from the event's own bytes, without a copy of ours.
+ * straight from the event's own bytes, without a copy of ours. ECHO_EVENT_LOOP_THREADS=N in
+ * the environment sets the library's event-loop-threads (tools/scale.sh measures 1 and 2).
  */
 
 #define _POSIX_C_SOURCE 200809L
@@ -47,6 +48,7 @@ int main(int argc, char *argv[])
     const char *scheme = argc == 5 ? "wss" : "ws";
     WsEventDelegateVTable delegate;
     OasisKeyValue parameters[4];
+    OasisKeyValue loop_threads;
     size_t parameter_count = 2;
     WsServer *server;
     sigset_t stop_signals;
@@ -65,7 +67,9 @@ int main(int argc, char *argv[])
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 
-    if (oasis_initialize(NULL, 0) != 0) {
+    loop_threads.key = "event-loop-threads";
+    loop_threads.value = getenv("ECHO_EVENT_LOOP_THREADS");
+    if (oasis_initialize(&loop_threads, loop_threads.value != NULL ? 1 : 0) != 0) {
         fprintf(stderr, "oasis_initialize: %s\n", oasis_last_error());
         return 1;
     }
