@@ -61,6 +61,15 @@ fn protocol_utf8_and_size_violations_give_onerror_and_close_codes() {
         &[(0x02, vec![0; 600]), (0x80, vec![0; 600])],
         1009,
     );
+    // A 64-bit length with its most significant bit set (RFC 6455 5.2): a protocol error,
+    // known from the header alone.
+    let mut peer = RawClient::connect(port);
+    let mut header = vec![0x82, 0xff];
+    header.extend((1u64 << 63).to_be_bytes());
+    header.extend([1, 2, 3, 4]);
+    peer.stream.write_all(&header).unwrap();
+    assert_eq!(peer.read_close_code(), Some(1002));
+    drop(peer);
     // The server keeps serving afterwards.
     let mut peer = RawClient::connect(port);
     peer.send_frame(0x81, b"still here");

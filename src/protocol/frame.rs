@@ -56,6 +56,7 @@ pub struct FrameInfo {
     pub payload_len: usize,
 }
 
+#[derive(Debug)]
 pub enum Parse {
     /// More bytes are needed; `frame_len` is the whole frame's size once the header is known.
     Incomplete { frame_len: Option<usize> },
@@ -91,6 +92,13 @@ pub fn parse(
             } else {
                 "masked frame from a server"
             },
+        ));
+    }
+    // RFC 6455 5.2: the most significant bit of a 64-bit length MUST be 0.
+    if length >> 63 != 0 {
+        return Err(violation(
+            PROTOCOL_ERROR,
+            "64-bit payload length with its most significant bit set",
         ));
     }
     if opcode.is_control() && (!header.fin || length > 125) {
@@ -347,31 +355,46 @@ mod tests {
         assert_eq!(err.code, TOO_BIG);
     }
 
-    /// Found by the `frame` fuzz target: a 64-bit length near u64::MAX with payload_max close to
-    /// usize::MAX overflowed `header_len + payload_len` (a panic with overflow checks; without
-    /// them a "complete" frame whose payload ended before it started).
+    /// RFC 6455 5.2: a 64-bit length with its most significant bit set is a protocol error
+    /// (1002), whatever the budget.
     #[test]
-    fn length_near_u64_max_is_too_big_whatever_payload_max() {
+    fn length_with_top_bit_set_is_a_protocol_error() {
         for masked in [false, true] {
             let mut frame = vec![0x82, if masked { 0xff } else { 0x7f }];
-            frame.extend([0xff; 8]);
+            frame.extend((1u64 << 63).to_be_bytes());
             if masked {
                 frame.extend([1, 2, 3, 4]);
             }
-            for payload_max in [usize::MAX, usize::MAX - 13, usize::MAX - 14] {
+            for payload_max in [usize::MAX, 1 << 20] {
                 let err = parse(&mut frame, masked, payload_max).err().unwrap();
-                assert_eq!(
-                    err.code, TOO_BIG,
-                    "masked {masked}, payload_max {payload_max}"
-                );
+                assert_eq!(err.code, PROTOCOL_ERROR, "masked {masked}");
             }
         }
-        // The longest frame whose end still fits is merely incomplete.
-        let mut frame = vec![0x82, 0x7f];
-        frame.extend((u64::MAX - 10).to_be_bytes());
-        match parse(&mut frame, false, usize::MAX).unwrap() {
-            Parse::Incomplete { frame_len } => assert_eq!(frame_len, Some(usize::MAX)),
-            Parse::Frame(info) => panic!("{info:?}"),
+    }
+
+    /// Found by the `frame` fuzz target: a 64-bit length near the largest with payload_max
+    /// close to usize::MAX overflowed `header_len + payload_len` (a panic with overflow
+    /// checks; without them a "complete" frame whose payload ended before it started). The
+    /// largest legal length must be merely incomplete, its end computed without overflow.
+    #[test]
+    fn largest_legal_length_is_incomplete_whatever_payload_max() {
+        for masked in [false, true] {
+            let mut frame = vec![0x82, if masked { 0xff } else { 0x7f }];
+            frame.extend((u64::MAX >> 1).to_be_bytes());
+            if masked {
+                frame.extend([1, 2, 3, 4]);
+            }
+            let header_len = frame.len();
+            for payload_max in [usize::MAX, usize::MAX - 13, usize::MAX - 14] {
+                match parse(&mut frame, masked, payload_max) {
+                    Ok(Parse::Incomplete { frame_len }) if usize::BITS == 64 => {
+                        assert_eq!(frame_len, Some((usize::MAX >> 1) + header_len));
+                    }
+                    // Where usize is narrower, such a frame cannot be held at all.
+                    Err(err) if usize::BITS < 64 => assert_eq!(err.code, TOO_BIG),
+                    other => panic!("masked {masked}, payload_max {payload_max}: {other:?}"),
+                }
+            }
         }
     }
 }
