@@ -11,8 +11,9 @@
 //!   bytes, plus 4 for a mask) and ends within the buffer;
 //! - fin, opcode and length are those of the header; control frames are final and at most 125
 //!   bytes; data frames are at most payload_max; masked exactly when expected; reserved bits
-//!   and opcodes are refused with 1002, an oversized data frame (above payload_max, or whose
-//!   end does not fit in a usize) with 1009;
+//!   and opcodes, and a 64-bit length with its most significant bit set, are refused with 1002,
+//!   an oversized data frame (above payload_max, or whose end does not fit in a usize) with
+//!   1009;
 //! - the payload is unmasked correctly and no byte outside it changes;
 //! - every strict prefix of a complete frame is incomplete, and an incomplete frame's
 //!   announced length is the header plus the declared payload length;
@@ -124,6 +125,7 @@ fuzz_target!(|data: &[u8]| {
                 match violation.code {
                     TOO_BIG => assert!(
                         header.opcode <= 2
+                            && header.length >> 63 == 0
                             && (header.length > payload_max as u64
                                 || u128::from(header.length) + header.len as u128
                                     > usize::MAX as u128),
@@ -133,6 +135,7 @@ fuzz_target!(|data: &[u8]| {
                         header.rsv != 0
                             || !matches!(header.opcode, 0 | 1 | 2 | 8 | 9 | 10)
                             || header.mask.is_some() != expect_masked
+                            || header.length >> 63 != 0
                             || (header.opcode >= 8 && (!header.fin || header.length > 125)),
                         "{violation:?} for a valid header"
                     ),
@@ -146,6 +149,7 @@ fuzz_target!(|data: &[u8]| {
                     None => assert!(header.is_none(), "complete header, but no frame length"),
                     Some(len) => {
                         let header = header.expect("a frame length without a complete header");
+                        assert_eq!(header.length >> 63, 0, "a length with its top bit accepted");
                         assert_eq!(len as u64, header.len as u64 + header.length);
                         assert!(
                             len > at.len(),
