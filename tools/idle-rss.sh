@@ -11,23 +11,19 @@ set -euo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 n="${1:-5000}"
 reps="${2:-3}"
-src="${BENCH_SRC:-$top/../shared/bench}"
-work="${BENCH_WORK:-/tmp/oasisnet-bench}"
-mkdir -p "$work" && cp -r "$src"/. "$work"/
-(cd "$work/wsload" && cargo build --release -q)
+. "$top/tools/wsload-common.sh"
+wsload_prepare
 [ -n "${SERVER:-}" ] || make -C "$top" -s lib examples >/dev/null
 server="$top/build/echo_server {port} 127.0.0.1"
 [ -z "${SERVER:-}" ] || server="$SERVER"
-ulimit -n 65536 2>/dev/null || true
 out="$(mktemp)"; srv=""
 trap '[ -n "$srv" ] && kill "$srv" 2>/dev/null; rm -f "$out"' EXIT
 for _ in $(seq "$reps"); do
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     ${server//\{port\}/$port} >"$out" 2>&1 & srv=$!
-    for _ in $(seq 50); do grep -q listening "$out" && break; sleep 0.1; done
-    grep -q listening "$out" || { cat "$out" >&2; exit 1; }
+    wait_listening "$out" >/dev/null
     sleep 0.5
-    "$work/wsload/target/release/wsload" --url "ws://127.0.0.1:$port/" --hold "$n" --secs 2 \
+    "$wsload" --url "ws://127.0.0.1:$port/" --hold "$n" --secs 2 \
         --size 32 --close-timeout 10 --text --pid "$srv" | tail -1
     kill "$srv"; wait "$srv" 2>/dev/null || true; srv=""
 done

@@ -15,16 +15,12 @@
 # connection. One JSON line per cell is kept in target/bench/scale-*.jsonl.
 set -euo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-src="${BENCH_SRC:-$top/../shared/bench}"
-work="${BENCH_WORK:-/tmp/oasisnet-bench}"
-mkdir -p "$work" && cp -r "$src"/. "$work"/
-(cd "$work/wsload" && cargo build --release -q)
+. "$top/tools/wsload-common.sh"
+wsload_prepare
 make -C "$top" -s lib examples >/dev/null
-wsload="$work/wsload/target/release/wsload"
 conns_list="${CONNS:-1 10 100 1000 10000}"
 threads_list="${THREADS:-1 2}"
 size="${SIZE:-32}"; window="${WINDOW:-1}"; secs="${SECS:-3}"; warmup="${WARMUP:-1}"
-ulimit -n 65536 2>/dev/null || true
 mkdir -p "$top/target/bench"
 results="$top/target/bench/scale-$(date +%Y%m%d-%H%M%S).jsonl"
 log="$(mktemp)"; srv=""
@@ -35,11 +31,9 @@ kib() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$2/status"; }
 for threads in $threads_list; do
     server_cpus=0; [ "$threads" -gt 1 ] && server_cpus=0-1
     for conns in $conns_list; do
-        port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
         ECHO_EVENT_LOOP_THREADS=$threads taskset -c "$server_cpus" \
-            "$top/build/echo_server" "$port" 127.0.0.1 >"$log" 2>&1 & srv=$!
-        for _ in $(seq 50); do grep -q listening "$log" && break; sleep 0.1; done
-        grep -q listening "$log" || { cat "$log" >&2; exit 1; }
+            "$top/build/echo_server" 0 127.0.0.1 >"$log" 2>&1 & srv=$!
+        port="$(wait_listening "$log")"
         rss_before=$(kib VmRSS "$srv")
         line=$(taskset -c 1 "$wsload" --url "ws://127.0.0.1:$port/" --conns "$conns" --size "$size" \
             --window "$window" --text --secs "$secs" --warmup "$warmup" --connect-timeout 60 \

@@ -7,16 +7,12 @@
 set -euo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 n="${1:-1000}"
-src="${BENCH_SRC:-$top/../shared/bench}"
-work="${BENCH_WORK:-/tmp/oasisnet-bench}"
-mkdir -p "$work" && cp -r "$src"/. "$work"/
-(cd "$work/wsload" && cargo build --release -q)
+. "$top/tools/wsload-common.sh"
+wsload_prepare
 make -C "$top" -s lib examples >/dev/null
 certs="$top/build/certs"
 [ -f "$certs/fullchain.pem" ] || bash "$top/tests/scripts/make-certs.sh" "$certs" >/dev/null
 out="$(mktemp)"; trap 'kill "$srv" 2>/dev/null; rm -f "$out"' EXIT
 "$top/build/echo_server" 0 127.0.0.1 "$certs/fullchain.pem" "$certs/privkey.pem" >"$out" 2>&1 & srv=$!
-for _ in $(seq 50); do grep -q listening "$out" && break; sleep 0.1; done
-port="$(grep -o '[0-9]*$' "$out" | head -1)"
-ulimit -n 65536 2>/dev/null || true
-"$work/wsload/target/release/wsload" --url "wss://127.0.0.1:$port/" --insecure --hold "$n" --secs 2 --pid "$srv" | tail -1
+port="$(wait_listening "$out")"
+"$wsload" --url "wss://127.0.0.1:$port/" --insecure --hold "$n" --secs 2 --pid "$srv" | tail -1
