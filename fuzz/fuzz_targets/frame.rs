@@ -192,6 +192,9 @@ fuzz_target!(|data: &[u8]| {
                     let mask = header.mask.map_or(0, |m| m[i % 4]);
                     assert_eq!(got, sent ^ mask, "payload byte {i} unmasked wrongly");
                 }
+                // The ASCII flag is exact for text and continuation frames, off otherwise.
+                let text = matches!(info.opcode, Opcode::Text | Opcode::Continuation);
+                assert_eq!(info.ascii, text && payload.is_ascii(), "{info:?}");
                 assert_eq!(
                     buffer[..offset + info.payload_start],
                     before[..offset + info.payload_start]

@@ -5,6 +5,8 @@
 //! base64 and error machinery with it (tens of KiB of flash), none of which the core uses.
 
 use super::close::{PROTOCOL_ERROR, TOO_BIG, Violation, violation};
+use super::mask;
+pub use super::mask::apply_mask;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Opcode {
@@ -54,6 +56,9 @@ pub struct FrameInfo {
     pub opcode: Opcode,
     pub payload_start: usize,
     pub payload_len: usize,
+    /// The payload of a text or continuation frame is all ASCII, hence valid UTF-8 (tested
+    /// while unmasking it). Always false for the other opcodes, whose payload is not tested.
+    pub ascii: bool,
 }
 
 #[derive(Debug)]
@@ -128,14 +133,24 @@ pub fn parse(
             frame_len: Some(frame_len),
         });
     }
-    if let Some(mask) = header.mask {
-        apply_mask(&mut buffer[header_len..frame_len], mask);
-    }
+    // Text may arrive in continuation frames too; testing a binary message's continuations
+    // costs one OR per 16 bytes, cheaper than asking the reader what the message is.
+    let text = matches!(opcode, Opcode::Text | Opcode::Continuation);
+    let payload = &mut buffer[header_len..frame_len];
+    let ascii = match header.mask {
+        Some(key) if text => mask::unmask_ascii(payload, key),
+        Some(key) => {
+            mask::apply_mask(payload, key);
+            false
+        }
+        None => text && mask::is_ascii(payload),
+    };
     Ok(Parse::Frame(FrameInfo {
         fin: header.fin,
         opcode,
         payload_start: header_len,
         payload_len,
+        ascii,
     }))
 }
 
@@ -184,21 +199,6 @@ impl Header {
     }
 }
 
-/// XORs `data` with the 4-byte mask, eight bytes at a time.
-pub fn apply_mask(data: &mut [u8], mask: [u8; 4]) {
-    let wide = u64::from_ne_bytes([
-        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
-    ]);
-    let mut chunks = data.chunks_exact_mut(8);
-    for chunk in &mut chunks {
-        let word = u64::from_ne_bytes((&*chunk).try_into().expect("8-byte chunk")) ^ wide;
-        chunk.copy_from_slice(&word.to_ne_bytes());
-    }
-    for (i, byte) in chunks.into_remainder().iter_mut().enumerate() {
-        *byte ^= mask[i & 3];
-    }
-}
-
 /// The largest header: 2 bytes, 8 bytes of length, 4 bytes of mask.
 pub const MAX_HEADER: usize = 14;
 
@@ -238,20 +238,6 @@ pub fn encode_header(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mask_roundtrip_all_lengths() {
-        for len in 0..40 {
-            let original: Vec<u8> = (0..len as u8).collect();
-            let mut data = original.clone();
-            apply_mask(&mut data, [1, 2, 3, 4]);
-            for (i, b) in data.iter().enumerate() {
-                assert_eq!(*b, original[i] ^ [1, 2, 3, 4][i % 4]);
-            }
-            apply_mask(&mut data, [1, 2, 3, 4]);
-            assert_eq!(data, original);
-        }
-    }
 
     #[test]
     fn header_roundtrip() {

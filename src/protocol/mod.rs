@@ -16,7 +16,9 @@ mod endpoint;
 pub mod frame;
 pub mod handshake;
 mod key;
+mod mask;
 mod reader;
+mod utf8;
 
 pub use endpoint::{
     CloseError, CloseStarted, Endpoint, Expired, FrameSink, Outgoing, SendError, State, TcpClose,

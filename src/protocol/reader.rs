@@ -13,6 +13,7 @@ use super::close::{
     INVALID_DATA, PROTOCOL_ERROR, TOO_BIG, Violation, parse_close_payload, violation,
 };
 use super::frame::{self, FrameInfo, Opcode, Parse};
+use super::utf8::{self, Utf8};
 use super::{Limits, MessageKind, Role};
 
 /// Frames at least this large are read straight into the reader's own buffer
@@ -367,20 +368,20 @@ impl Assembly {
                     ));
                 }
                 if info.fin {
-                    if info.opcode == Opcode::Text && std::str::from_utf8(payload).is_err() {
+                    if info.opcode == Opcode::Text && !info.ascii && !utf8::is_valid(payload) {
                         return Step::Fail(violation(INVALID_DATA, "text message is not UTF-8"));
                     }
                     return Step::Deliver(Delivered::Message(kind_of(info.opcode)));
                 }
                 self.opcode = Some(info.opcode);
-                self.append(payload, limits)
+                self.append(payload, info.ascii, limits)
                     .map_or_else(Step::Fail, |()| Step::Absorbed)
             }
             Opcode::Continuation => {
                 let Some(opcode) = self.opcode else {
                     return Step::Fail(violation(PROTOCOL_ERROR, "continuation without a message"));
                 };
-                if let Err(violation) = self.append(payload, limits) {
+                if let Err(violation) = self.append(payload, info.ascii, limits) {
                     return Step::Fail(violation);
                 }
                 if !info.fin {
@@ -403,24 +404,32 @@ impl Assembly {
         }
     }
 
-    fn append(&mut self, payload: &[u8], limits: &Limits) -> Result<(), Violation> {
+    /// Adds a fragment; `ascii`: it is all ASCII (known from unmasking it).
+    fn append(&mut self, payload: &[u8], ascii: bool, limits: &Limits) -> Result<(), Violation> {
         if self.message.len() + payload.len() > limits.message_max {
             return Err(violation(
                 TOO_BIG,
                 "message larger than websocket-message-size-max",
             ));
         }
+        let before = self.message.len();
         self.message.extend_from_slice(payload);
         if self.opcode == Some(Opcode::Text) {
             // Check as fragments arrive, so invalid text fails fast; an incomplete sequence at
-            // the end may still be completed by the next fragment.
+            // the end may still be completed by the next fragment. ASCII after text that ends
+            // on a whole character is valid as it stands; after a cut sequence it is not, and
+            // the check from that sequence's start says so.
             let checked = self.utf8_valid_upto as usize;
-            let valid = match std::str::from_utf8(&self.message[checked..]) {
-                Ok(_) => self.message.len(),
-                Err(err) if err.error_len().is_some() => {
-                    return Err(violation(INVALID_DATA, "text message is not UTF-8"));
+            let valid = if ascii && checked == before {
+                self.message.len()
+            } else {
+                match utf8::check(&self.message[checked..]) {
+                    Utf8::Valid => self.message.len(),
+                    Utf8::Incomplete(upto) => checked + upto,
+                    Utf8::Invalid => {
+                        return Err(violation(INVALID_DATA, "text message is not UTF-8"));
+                    }
                 }
-                Err(err) => checked + err.valid_up_to(),
             };
             // At most message_max, which the table bounds to i32::MAX.
             self.utf8_valid_upto = u32::try_from(valid).unwrap_or(u32::MAX);

@@ -50,13 +50,28 @@ fn client_frame(opcode: Opcode, fin: bool, payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A frame as it reaches `role`: masked from a client, plain from a server.
+fn frame_to(role: Role, opcode: Opcode, fin: bool, payload: &[u8]) -> Vec<u8> {
+    if role == Role::Server {
+        return client_frame(opcode, fin, payload);
+    }
+    let mut header = [0; MAX_HEADER];
+    let n = frame::encode_header(&mut header, opcode, fin, payload.len(), None);
+    [&header[..n], payload].concat()
+}
+
 /// Everything a server reader makes of `bytes`, fed in chunks of `chunk` bytes.
 fn receive_all(reader: &mut Reader, bytes: &[u8], chunk: usize) -> Vec<String> {
+    receive_at(Role::Server, reader, bytes, chunk)
+}
+
+/// Everything a reader of `role` makes of `bytes`, fed in chunks of `chunk` bytes.
+fn receive_at(role: Role, reader: &mut Reader, bytes: &[u8], chunk: usize) -> Vec<String> {
     let mut seen = Vec::new();
     for piece in bytes.chunks(chunk.max(1)) {
         let mut piece = piece.to_vec();
         let mut input = reader.feed(&mut piece);
-        while let Some(event) = reader.next(&mut input, Role::Server, &limits()) {
+        while let Some(event) = reader.next(&mut input, role, &limits()) {
             seen.push(match event {
                 Incoming::Message { kind, data } => {
                     format!("{kind:?} {}", String::from_utf8_lossy(data))
@@ -156,6 +171,102 @@ fn violations_carry_their_close_codes() {
         receive_all(&mut reader, &bytes, 64),
         vec![format!("violation {PROTOCOL_ERROR}")]
     );
+}
+
+/// Text is checked whole or across fragments, masked (at a server) or not (at a client), however
+/// the reads cut it: ASCII known while unmasking, sequences split between fragments, invalid
+/// bytes anywhere in a frame, and a message failed as soon as a fragment cannot be UTF-8.
+#[test]
+fn text_is_checked_across_fragments_and_reads() {
+    let ascii: Vec<u8> = (0..70).map(|i| b'a' + (i % 26) as u8).collect();
+    let sun = "\u{65e5}".as_bytes(); // three bytes: E6 97 A5
+    let joined = |parts: &[&[u8]]| parts.concat();
+    let text = |bytes: &[u8]| format!("Text {}", std::str::from_utf8(bytes).unwrap());
+    let bad = format!("violation {INVALID_DATA}");
+    // The fragments as (opcode, fin, payload), and what the reader reports.
+    type Case = (Vec<(Opcode, bool, Vec<u8>)>, Vec<String>);
+    let mut cases: Vec<Case> = vec![
+        (
+            vec![(Opcode::Text, true, ascii.clone())],
+            vec![text(&ascii)],
+        ),
+        // A sequence cut between fragments, completed by the next one.
+        (
+            vec![
+                (Opcode::Text, false, joined(&[&ascii, &sun[..1]])),
+                (Opcode::Continuation, false, sun[1..2].to_vec()),
+                (Opcode::Continuation, true, joined(&[&sun[2..], &ascii])),
+            ],
+            vec![text(&joined(&[&ascii, sun, &ascii]))],
+        ),
+        // An all-ASCII fragment after a cut sequence does not complete it.
+        (
+            vec![
+                (Opcode::Text, false, joined(&[&ascii, &sun[..2]])),
+                (Opcode::Continuation, true, ascii.clone()),
+            ],
+            vec![bad.clone()],
+        ),
+        // ASCII fragments after whole characters.
+        (
+            vec![
+                (Opcode::Text, false, sun.to_vec()),
+                (Opcode::Continuation, false, ascii.clone()),
+                (Opcode::Continuation, true, ascii[..3].to_vec()),
+            ],
+            vec![text(&joined(&[sun, &ascii, &ascii[..3]]))],
+        ),
+        // The message ends inside a sequence.
+        (
+            vec![
+                (Opcode::Text, false, ascii.clone()),
+                (Opcode::Continuation, true, joined(&[&ascii, &sun[..2]])),
+            ],
+            vec![bad.clone()],
+        ),
+        // Failed at the bad fragment, before the message's last one has come.
+        (
+            vec![
+                (Opcode::Text, false, ascii.clone()),
+                (Opcode::Continuation, false, joined(&[&ascii[..5], &[0xFF]])),
+            ],
+            vec![bad.clone()],
+        ),
+        // A binary message is not text, whatever its bytes.
+        (
+            vec![
+                (Opcode::Binary, false, vec![0xFF, 0xC3]),
+                (Opcode::Continuation, true, vec![b'a', 0x80]),
+            ],
+            vec!["Binary \u{fffd}\u{fffd}a\u{fffd}".to_string()],
+        ),
+    ];
+    // One invalid byte, or one whole character, at every place of a one-frame message.
+    for at in 0..ascii.len() {
+        let mut invalid = ascii.clone();
+        invalid[at] = 0xFF;
+        cases.push((vec![(Opcode::Text, true, invalid)], vec![bad.clone()]));
+        let mut cut = ascii.clone();
+        cut[at] = sun[0];
+        cases.push((vec![(Opcode::Text, true, cut)], vec![bad.clone()]));
+        let valid = joined(&[&ascii[..at], sun, &ascii[at..]]);
+        cases.push((
+            vec![(Opcode::Text, true, valid.clone())],
+            vec![text(&valid)],
+        ));
+    }
+    for (fragments, expected) in &cases {
+        for role in [Role::Server, Role::Client] {
+            let stream: Vec<u8> = fragments
+                .iter()
+                .flat_map(|(opcode, fin, payload)| frame_to(role, *opcode, *fin, payload))
+                .collect();
+            for chunk in [1, 3, 7, 64, stream.len()] {
+                let seen = receive_at(role, &mut Reader::default(), &stream, chunk);
+                assert_eq!(&seen, expected, "{role:?}, reads of {chunk}: {fragments:?}");
+            }
+        }
+    }
 }
 
 #[test]

@@ -1,0 +1,241 @@
+//! Unmasking (RFC 6455 section 5.3) and the ASCII test of text payloads, the two passes every
+//! received byte of a text message goes through. Written as plain loops that LLVM turns into
+//! good code for the target as it is built, with no `unsafe` and no target-feature flags:
+//!
+//! - Where the baseline target has 128-bit vector registers (SSE2 on x86_64, NEON on aarch64):
+//!   fixed-size loops over blocks of bytes, which become vector code (a 64-byte block is four
+//!   registers).
+//! - Elsewhere (armv7-unknown-linux-gnueabihf assumes no NEON): machine words. Byte blocks there
+//!   would become byte-at-a-time loops, several times slower than words.
+//!
+//! Unmasking text also says whether every unmasked byte is ASCII: the bytes are in registers
+//! anyway, so the test costs one OR per register, and an all-ASCII text frame — the common
+//! case — is then known to be valid UTF-8 without a second pass over it.
+
+use std::mem::size_of;
+
+/// The baseline target has 128-bit vector registers (see the module's comment).
+const VECTORS: bool = cfg!(any(
+    all(target_arch = "x86_64", target_feature = "sse2"),
+    all(target_arch = "aarch64", target_feature = "neon"),
+    all(target_arch = "arm", target_feature = "neon"),
+));
+
+/// Bytes per step of the vector loop: four 16-byte registers, so the loop's own instructions
+/// (index, compare, branch) are paid once per 64 bytes. A 32-byte step follows for the rest,
+/// so that a 32- to 63-byte payload is not left to words.
+const BLOCK: usize = 64;
+
+const WORD: usize = size_of::<usize>();
+
+/// XORs `data` with the 4-byte mask, starting at the mask's first byte.
+pub fn apply_mask(data: &mut [u8], mask: [u8; 4]) {
+    unmask::<VECTORS, false>(data, mask);
+}
+
+/// [`apply_mask`], and whether every byte it produced is ASCII.
+pub fn unmask_ascii(data: &mut [u8], mask: [u8; 4]) -> bool {
+    unmask::<VECTORS, true>(data, mask)
+}
+
+/// Whether every byte of `data` is ASCII (for text that arrives unmasked, on a client). Stops
+/// at the first step that is not, so non-ASCII text pays little for being tested.
+pub fn is_ascii(data: &[u8]) -> bool {
+    ascii_test::<VECTORS>(data)
+}
+
+/// [`is_ascii`] with blocks (`V`) or with words only.
+#[inline(always)]
+fn ascii_test<const V: bool>(data: &[u8]) -> bool {
+    let rest = if V {
+        let mut blocks = data.chunks_exact(BLOCK / 2);
+        for block in &mut blocks {
+            let block: &[u8; BLOCK / 2] = block.try_into().expect("a whole block");
+            if block.iter().fold(0, |seen, byte| seen | byte) & 0x80 != 0 {
+                return false;
+            }
+        }
+        blocks.remainder()
+    } else {
+        data
+    };
+    let mut words = rest.chunks_exact(WORD);
+    for word in &mut words {
+        if usize::from_ne_bytes(word.try_into().expect("a word")) & high_bits() != 0 {
+            return false;
+        }
+    }
+    words.remainder().iter().all(u8::is_ascii)
+}
+
+/// One path for both uses, so that masking without the test pays nothing for it (`ASCII` is a
+/// constant: the ORs are compiled out). `V`: with blocks, else with words only.
+#[inline(always)]
+fn unmask<const V: bool, const ASCII: bool>(data: &mut [u8], mask: [u8; 4]) -> bool {
+    if !V {
+        return words::<ASCII>(data, mask);
+    }
+    let (ascii, rest) = blocks::<BLOCK, ASCII>(data, mask);
+    let (ascii_half, rest) = blocks::<{ BLOCK / 2 }, ASCII>(rest, mask);
+    ascii & ascii_half & words::<ASCII>(rest, mask)
+}
+
+/// Unmasks the whole `N`-byte blocks at the start of `data`; returns whether they are ASCII and
+/// the bytes after them. Every block starts at a multiple of 4 bytes, so the mask is at the
+/// same phase in each.
+#[inline(always)]
+fn blocks<const N: usize, const ASCII: bool>(data: &mut [u8], mask: [u8; 4]) -> (bool, &mut [u8]) {
+    if data.len() < N {
+        // Nothing to do, and nothing to sum up afterwards (a small payload's common case).
+        return (true, data);
+    }
+    let mut wide = [0u8; N];
+    for quad in wide.chunks_exact_mut(4) {
+        quad.copy_from_slice(&mask);
+    }
+    // One accumulator per byte of the block: every step is independent of its neighbours,
+    // which is what lets the loop become vector code.
+    let mut seen = [0u8; N];
+    let mut blocks = data.chunks_exact_mut(N);
+    for block in &mut blocks {
+        let block: &mut [u8; N] = block.try_into().expect("a whole block");
+        for i in 0..N {
+            block[i] ^= wide[i];
+            if ASCII {
+                seen[i] |= block[i];
+            }
+        }
+    }
+    let ascii = !ASCII || seen.iter().fold(0, |all, byte| all | byte) & 0x80 == 0;
+    (ascii, blocks.into_remainder())
+}
+
+/// Unmasks `data` a machine word at a time, then the last bytes; returns whether it is ASCII.
+#[inline(always)]
+fn words<const ASCII: bool>(data: &mut [u8], mask: [u8; 4]) -> bool {
+    // The mask repeated across the word (a word is 4 or 8 bytes): one multiply, where building
+    // it byte by byte takes a dozen shifts and ORs.
+    let wide = (u32::from_ne_bytes(mask) as usize).wrapping_mul(usize::MAX / u32::MAX as usize);
+    let mut seen = 0;
+    // Four words a step: the loop's own instructions are then a small part of each step.
+    let mut steps = data.chunks_exact_mut(4 * WORD);
+    for step in &mut steps {
+        for word in step.chunks_exact_mut(WORD) {
+            let unmasked = usize::from_ne_bytes((&*word).try_into().expect("a word")) ^ wide;
+            word.copy_from_slice(&unmasked.to_ne_bytes());
+            seen |= unmasked;
+        }
+    }
+    let mut words = steps.into_remainder().chunks_exact_mut(WORD);
+    for word in &mut words {
+        let unmasked = usize::from_ne_bytes((&*word).try_into().expect("a word")) ^ wide;
+        word.copy_from_slice(&unmasked.to_ne_bytes());
+        seen |= unmasked;
+    }
+    let mut seen_bytes = 0;
+    for (i, byte) in words.into_remainder().iter_mut().enumerate() {
+        *byte ^= mask[i % 4];
+        seen_bytes |= *byte;
+    }
+    !ASCII || (seen & high_bits() == 0 && seen_bytes & 0x80 == 0)
+}
+
+/// The top bit of every byte of a word.
+const fn high_bits() -> usize {
+    usize::from_ne_bytes([0x80; WORD])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+    /// Both ways, whichever this target uses: blocks of bytes, and words only.
+    fn unmask_both(data: &mut [u8], mask: [u8; 4]) -> [bool; 2] {
+        let mut copy = data.to_vec();
+        let with_words = unmask::<false, true>(&mut copy, mask);
+        let with_blocks = unmask::<true, true>(data, mask);
+        assert_eq!(*data, copy[..], "blocks and words unmask alike");
+        [with_blocks, with_words]
+    }
+
+    fn is_ascii_both(data: &[u8]) -> [bool; 2] {
+        [ascii_test::<true>(data), ascii_test::<false>(data)]
+    }
+
+    /// The byte-at-a-time definition the block and word loops must match.
+    fn reference(data: &[u8], mask: [u8; 4]) -> Vec<u8> {
+        data.iter()
+            .enumerate()
+            .map(|(i, b)| b ^ mask[i % 4])
+            .collect()
+    }
+
+    /// Every length up to four blocks, at every alignment of the start in memory: the same
+    /// bytes as the definition, nothing touched around them, and masking twice gives the
+    /// original back.
+    #[test]
+    fn masks_like_the_definition_at_any_length_and_alignment() {
+        let original: Vec<u8> = (0..300u32).map(|i| (i * 37 + 11) as u8).collect();
+        for offset in 0..BLOCK {
+            for len in 0..(original.len() - offset) {
+                let source = &original[offset..offset + len];
+                let mut buffer = original.clone();
+                apply_mask(&mut buffer[offset..offset + len], MASK);
+                assert_eq!(buffer[offset..offset + len], reference(source, MASK));
+                assert_eq!(buffer[..offset], original[..offset], "before the payload");
+                assert_eq!(buffer[offset + len..], original[offset + len..], "after it");
+                let _ = unmask_both(&mut buffer[offset..offset + len], MASK);
+                assert_eq!(buffer, original, "offset {offset}, length {len}");
+            }
+        }
+    }
+
+    /// One byte with its top bit set, anywhere (in a 64- or 32-byte block, in a word, in the
+    /// last bytes), at any alignment: the text is not ASCII; without it, it is.
+    #[test]
+    fn one_non_ascii_byte_anywhere_is_seen() {
+        for offset in [0, 1, 3, 5, 17] {
+            for len in [
+                0, 1, 3, 4, 7, 8, 9, 31, 32, 33, 39, 40, 41, 63, 64, 65, 95, 96, 100, 257,
+            ] {
+                let text: Vec<u8> = (0..len).map(|i| b' ' + (i % 95) as u8).collect();
+                let mut wire = vec![0xAA; offset];
+                wire.extend(reference(&text, MASK));
+                assert_eq!(unmask_both(&mut wire[offset..], MASK), [true; 2]);
+                assert_eq!(wire[offset..], text);
+                assert_eq!(is_ascii_both(&text), [true; 2]);
+                for at in 0..len {
+                    for high in [0x80, 0xC3, 0xFF] {
+                        let mut text = text.clone();
+                        text[at] = high;
+                        let mut wire = vec![0xAA; offset];
+                        wire.extend(reference(&text, MASK));
+                        assert_eq!(
+                            unmask_both(&mut wire[offset..], MASK),
+                            [false; 2],
+                            "{high:#x} at {at} of {len}, offset {offset}"
+                        );
+                        assert_eq!(wire[offset..], text);
+                        assert_eq!(is_ascii_both(&text), [false; 2], "{high:#x} at {at}");
+                        assert_eq!(is_ascii_both(&text[at..]), [false; 2]);
+                        assert_eq!(is_ascii_both(&text[..at]), [true; 2]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Bytes that are ASCII on the wire but not once unmasked, and the reverse: the test is of
+    /// the unmasked text.
+    #[test]
+    fn the_test_is_of_the_unmasked_bytes() {
+        let text = b"plain ascii text, longer than one block of sixty-four bytes, isn't it";
+        let mut wire = reference(text, [0x80; 4]);
+        assert_eq!(is_ascii_both(&wire), [false; 2]);
+        assert_eq!(unmask_both(&mut wire, [0x80; 4]), [true; 2]);
+        let mut wire = vec![b'a'; 70];
+        assert_eq!(unmask_both(&mut wire, [0, 0, 0x80, 0]), [false; 2]);
+    }
+}
