@@ -75,6 +75,11 @@ impl Writer {
         let Some(transport) = self.transport.as_mut() else {
             return true;
         };
+        // Nothing queued on plain TCP (every read's uncork, most writable edges): nothing to
+        // write and no send buffer to hand back.
+        if self.sent == self.outbox.len() && !transport.is_tls() {
+            return true;
+        }
         // What the transport still holds (TLS records) goes first.
         match transport.flush_pending() {
             Ok(true) => {}
@@ -128,12 +133,11 @@ impl Writer {
         }
     }
 
-    /// Ends a cork: writes what collected meanwhile.
+    /// Ends a cork: writes what collected meanwhile, and what waited for the socket to drain
+    /// (so a read that comes with a writable edge needs no flush of its own).
     pub fn uncork(&mut self) {
         self.corked = false;
-        if self.queued() > 0 {
-            self.flush();
-        }
+        self.flush();
     }
 }
 

@@ -508,10 +508,16 @@ impl Task for Session {
             }
             return flow;
         }
-        if readiness.writable && self.flush_and_check() == Flow::Finished {
+        let readable = readiness.readable || readiness.closed;
+        // An open connection's read ends with the uncork, which writes what waits: a writable
+        // edge that comes with a read (every read does, edge-triggered) needs no flush first.
+        if readiness.writable
+            && !(readable && matches!(self.phase, Phase::Open))
+            && self.flush_and_check() == Flow::Finished
+        {
             return Flow::Finished;
         }
-        if readiness.readable || readiness.closed {
+        if readable {
             return self.read_all(cx, readiness.closed);
         }
         Flow::Continue
