@@ -5,15 +5,17 @@
 //! The loop knows nothing of what its tasks are (listeners, connections): a task is anything
 //! that implements [`Task`], and a command is a closure run on the loop's thread.
 
+use super::wait::Events;
 use crate::error::panic_text;
 use crate::log::log;
-use mio::{Events, Poll, Registry, Token, Waker};
+use mio::{Poll, Registry, Token, Waker};
 use parking_lot::Mutex;
 use std::any::Any;
 use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
@@ -363,7 +365,7 @@ impl EventLoop {
             .deadlines
             .first()
             .map(|(when, _)| when.saturating_duration_since(Instant::now()));
-        if let Err(err) = tasks.poll.poll(events, timeout) {
+        if let Err(err) = events.wait(tasks.poll.as_raw_fd(), timeout) {
             if err.kind() != io::ErrorKind::Interrupted {
                 log!(
                     Error,
@@ -374,7 +376,7 @@ impl EventLoop {
             return;
         }
         for event in events.iter() {
-            if event.token() == WAKER {
+            if event.token == WAKER.0 {
                 continue;
             }
             let readiness = Readiness {
@@ -382,7 +384,7 @@ impl EventLoop {
                 writable: event.is_writable() || event.is_error(),
                 closed: event.is_read_closed() || event.is_error(),
             };
-            tasks.drive(event.token().0 as u64, |task, cx| task.ready(cx, readiness));
+            tasks.drive(event.token as u64, |task, cx| task.ready(cx, readiness));
         }
         tasks.expire_deadlines();
         tasks.run_commands();
