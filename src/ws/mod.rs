@@ -14,6 +14,7 @@ mod client_blocking;
 pub mod connection;
 mod deadline;
 pub mod delegate;
+mod dispatch;
 pub mod event;
 pub(crate) mod group;
 #[cfg(feature = "server")]
