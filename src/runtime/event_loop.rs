@@ -51,6 +51,9 @@ pub struct Context<'a> {
     pub registry: &'a Registry,
     /// The loop's one receive buffer (a task that takes it out must put it back).
     pub receive_buffer: &'a mut Vec<u8>,
+    /// The loop's spare send buffer (empty, or allocated and cleared): a task may use it to
+    /// collect what it sends while it handles one event, and give it back cleared.
+    pub send_spare: &'a mut Vec<u8>,
     /// The loop itself, for tasks that queue commands to it.
     pub event_loop: &'a Arc<LoopShared>,
 }
@@ -187,6 +190,7 @@ pub struct Tasks {
     tasks: TaskMap,
     deadlines: BTreeSet<(Instant, u64)>,
     receive_buffer: Vec<u8>,
+    send_spare: Vec<u8>,
     running: bool,
 }
 
@@ -237,6 +241,7 @@ impl Tasks {
         let mut cx = Context {
             registry: self.poll.registry(),
             receive_buffer: &mut self.receive_buffer,
+            send_spare: &mut self.send_spare,
             event_loop: &self.shared,
         };
         let flow = match std::panic::catch_unwind(AssertUnwindSafe(|| f(&mut **task, &mut cx))) {
@@ -327,6 +332,7 @@ impl EventLoop {
                 tasks: TaskMap::default(),
                 deadlines: BTreeSet::new(),
                 receive_buffer: Vec::new(),
+                send_spare: Vec::new(),
                 running: true,
             },
         })

@@ -72,12 +72,23 @@ impl Writer {
 
     /// Writes what waits in the send buffer until the socket is full. Returns true when empty.
     pub fn flush(&mut self) -> bool {
+        self.flush_into(None)
+    }
+
+    /// As [`Writer::flush`]; a drained send buffer goes to `spare` when that is given and
+    /// empty, else to this thread's spare (or is freed when large).
+    fn flush_into(&mut self, spare: Option<&mut Vec<u8>>) -> bool {
         let Some(transport) = self.transport.as_mut() else {
             return true;
         };
         // Nothing queued on plain TCP (every read's uncork, most writable edges): nothing to
-        // write and no send buffer to hand back.
+        // write; a send buffer lent for a cork goes back.
         if self.sent == self.outbox.len() && !transport.is_tls() {
+            if let Some(spare) = spare
+                && spare.capacity() == 0
+            {
+                std::mem::swap(&mut self.outbox, spare);
+            }
             return true;
         }
         // What the transport still holds (TLS records) goes first.
@@ -101,9 +112,15 @@ impl Writer {
             return true;
         }
         self.sent = 0;
-        let drained = std::mem::take(&mut self.outbox);
+        let mut drained = std::mem::take(&mut self.outbox);
         if drained.capacity() <= OUTBOX_KEEP {
-            give_spare_outbox(drained);
+            match spare {
+                Some(spare) if spare.capacity() == 0 => {
+                    drained.clear();
+                    *spare = drained;
+                }
+                _ => give_spare_outbox(drained),
+            }
         }
         !transport.has_pending()
     }
@@ -138,6 +155,22 @@ impl Writer {
     pub fn uncork(&mut self) {
         self.corked = false;
         self.flush();
+    }
+
+    /// Starts a cork with `spare` (the event loop's spare send buffer) as the send buffer when
+    /// none is allocated: the replies to one read collect in it without a thread-local lookup.
+    pub fn cork_with(&mut self, spare: &mut Vec<u8>) {
+        self.corked = true;
+        if self.outbox.capacity() == 0 {
+            std::mem::swap(&mut self.outbox, spare);
+        }
+    }
+
+    /// Ends a cork begun with [`Writer::cork_with`]: as [`Writer::uncork`], and the send buffer,
+    /// once drained, goes back to `spare`.
+    pub fn uncork_into(&mut self, spare: &mut Vec<u8>) {
+        self.corked = false;
+        self.flush_into(Some(spare));
     }
 }
 

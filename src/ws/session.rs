@@ -110,15 +110,13 @@ impl Session {
     /// Everything the socket holds now. `to_the_end`: the peer closed its side (or the socket
     /// failed), so no further readiness edge will come — read until the end.
     pub(super) fn read_all(&mut self, cx: &mut Context, to_the_end: bool) -> Flow {
-        let mut buffer = std::mem::take(cx.receive_buffer);
-        let flow = self.read_loop(&mut buffer, to_the_end);
-        *cx.receive_buffer = buffer;
+        let flow = self.read_loop(cx, to_the_end);
         if flow == Flow::Finished {
             return flow;
         }
         let broken = {
             let mut io = self.connection.io.lock();
-            io.writer.uncork();
+            io.writer.uncork_into(cx.send_spare);
             // The timers may have changed (a close frame arrived, keepalive): read them here,
             // under the lock this read already takes.
             self.deadline = Deadline::new(io.endpoint.timeout());
@@ -130,38 +128,32 @@ impl Session {
         flow
     }
 
-    fn read_loop(&mut self, buffer: &mut [u8], to_the_end: bool) -> Flow {
+    fn read_loop(&mut self, cx: &mut Context, to_the_end: bool) -> Flow {
+        let buffer = cx.receive_buffer.as_mut_slice();
         loop {
-            let open = matches!(self.phase, Phase::Open);
-            let (result, space, at_end, direct) = {
+            let direct = matches!(self.phase, Phase::Open) && self.reader.wants_direct_read();
+            let (result, space, at_end) = {
                 let mut io = self.connection.io.lock();
-                io.writer.corked = true;
+                io.writer.cork_with(cx.send_spare);
                 let Some(transport) = io.writer.transport.as_mut() else {
                     return Flow::Continue;
                 };
-                if open {
-                    lend_spare(&mut self.reader);
-                }
-                let (result, space, at_end, direct) =
-                    match self.reader.direct_read_buffer().filter(|_| open) {
-                        Some(target) => (
-                            transport.read(target),
-                            target.len(),
-                            transport.at_end(),
-                            true,
-                        ),
-                        None => (
-                            transport.read(buffer),
-                            buffer.len(),
-                            transport.at_end(),
-                            false,
-                        ),
-                    };
+                let target = match direct {
+                    true => {
+                        lend_spare(&mut self.reader);
+                        self.reader.direct_read_buffer()
+                    }
+                    false => None,
+                };
+                // (Some exactly when `direct`: the reader wants a direct read.)
+                let target = target.unwrap_or(&mut *buffer);
+                let (result, space, at_end) =
+                    (transport.read(target), target.len(), transport.at_end());
                 // Keepalive counts bytes heard, not readiness.
                 if matches!(result, Ok(n) if n > 0) && io.endpoint.wants_traffic() {
                     io.endpoint.heard(Instant::now());
                 }
-                (result, space, at_end, direct)
+                (result, space, at_end)
             };
             match result {
                 Ok(0) => return self.on_transport_gone("peer closed the TCP connection"),
