@@ -12,11 +12,12 @@
 //! message costs no allocation and no table-wide lock. A retained event keeps its slot (the
 //! thread takes a fresh one for its next callback) and gets its own copy of the data.
 
-use super::handle::{SlotTable, vacate};
+use super::handle::{Slot, SlotTable, vacate};
 use super::{WsConnection, WsEvent, boundary, copy_out, ws_message_t};
 use crate::error::{Error, Result};
 use crate::ws::connection::Connection;
 use crate::ws::event::{Event, MessageKind};
+use parking_lot::Mutex;
 use std::cell::Cell;
 use std::ffi::c_char;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
@@ -103,19 +104,35 @@ static EVENTS: LazyLock<EventTable> = LazyLock::new(SlotTable::new);
 
 thread_local! {
     /// This thread's event slot, reused for every callback until an event in it is retained.
-    static OWN_SLOT: OwnSlot = const { OwnSlot(Cell::new(0)) };
+    static OWN_SLOT: OwnSlot = const {
+        OwnSlot {
+            handle: Cell::new(0),
+            slot: Cell::new(None),
+        }
+    };
     /// The event whose callback runs on this thread: its handle and object. Calls made with
     /// exactly this handle skip the table lookup.
     static CURRENT: Cell<(usize, *const CEvent)> = const { Cell::new((0, std::ptr::null())) };
 }
 
-/// A handle to this thread's slot (any generation will do: only the index is used). The slot
-/// goes back to the table when the thread ends.
-struct OwnSlot(Cell<usize>);
+/// A handle to this thread's slot (any generation will do: only the index is used), and the
+/// slot itself (slots never move: no lookup per callback). The slot goes back to the table when
+/// the thread ends.
+struct OwnSlot {
+    handle: Cell<usize>,
+    slot: Cell<Option<&'static Mutex<Slot<EventEntry>>>>,
+}
+
+impl OwnSlot {
+    fn set(&self, handle: usize, slot: Option<&'static Mutex<Slot<EventEntry>>>) {
+        self.handle.set(handle);
+        self.slot.set(slot);
+    }
+}
 
 impl Drop for OwnSlot {
     fn drop(&mut self) {
-        let handle = self.0.get();
+        let handle = self.handle.get();
         if handle == 0 {
             return;
         }
@@ -129,34 +146,46 @@ impl Drop for OwnSlot {
     }
 }
 
-/// The connection whose callback runs on this thread, so that replying on it needs no handle
-/// lookup (see `connection.rs`).
-pub(crate) fn callback_connection() -> *const Connection {
-    let (_, event) = CURRENT.get();
-    if event.is_null() {
-        return std::ptr::null();
-    }
-    // SAFETY: the current event is valid for the whole callback.
-    Arc::as_ptr(unsafe { &*event }.connection())
-}
+/// The event whose callback runs on this thread, if any, read once: a call that asks several
+/// things of it (a reply: its connection, and whether the text is the message's own) pays one
+/// thread-local lookup.
+#[derive(Clone, Copy)]
+pub(crate) struct Running(*const CEvent);
 
-/// True when `text` holds the bytes of the text message whose callback runs on this thread. The
-/// reader checked those as UTF-8 when they arrived, so a reply that echoes them (the message
-/// itself, or a copy of it) needs no second check: the same address and length is proof at no
-/// cost, and equal bytes elsewhere are proved by one comparison, cheaper than the UTF-8 check
-/// (several times so for text that is not ASCII). Anything else is for the caller to check.
-pub(crate) fn is_callback_text(text: &[u8]) -> bool {
-    let (_, event) = CURRENT.get();
-    if event.is_null() {
-        return false;
+impl Running {
+    #[inline(always)]
+    pub(crate) fn get() -> Running {
+        Running(CURRENT.get().1)
     }
-    // SAFETY: the current event, and the data it points to, are valid for the whole callback.
-    let event = unsafe { &*event };
-    if event.message_type != ws_message_t::kWsMessageText {
-        return false;
+
+    /// The connection whose callback runs on this thread (NULL outside callbacks), so that
+    /// replying on it needs no handle lookup (see `connection.rs`).
+    pub(crate) fn connection(self) -> *const Connection {
+        // SAFETY: the current event is valid for the whole callback.
+        match unsafe { self.0.as_ref() } {
+            Some(event) => Arc::as_ptr(event.connection()),
+            None => std::ptr::null(),
+        }
     }
-    let message = event.data();
-    message.len() == text.len() && (message.as_ptr() == text.as_ptr() || message == text)
+
+    /// True when `text` holds the bytes of the text message whose callback runs on this
+    /// thread. The reader checked those as UTF-8 when they arrived, so a reply that echoes them
+    /// (the message itself, or a copy of it) needs no second check: the same address and
+    /// length is proof at no cost, and equal bytes elsewhere are proved by one comparison,
+    /// cheaper than the UTF-8 check (several times so for text that is not ASCII). Anything
+    /// else is for the caller to check.
+    pub(crate) fn is_text(self, text: &[u8]) -> bool {
+        // SAFETY: the current event, and the data it points to, are valid for the whole
+        // callback.
+        let Some(event) = (unsafe { self.0.as_ref() }) else {
+            return false;
+        };
+        if event.message_type != ws_message_t::kWsMessageText {
+            return false;
+        }
+        let message = event.data();
+        message.len() == text.len() && (message.as_ptr() == text.as_ptr() || message == text)
+    }
 }
 
 fn message_type(kind: MessageKind) -> ws_message_t {
@@ -174,28 +203,30 @@ fn message_type(kind: MessageKind) -> ws_message_t {
 /// until its last release and the thread takes another slot next time.
 pub(crate) fn with_c_event(event: &Event<'_>, call: impl FnOnce(*mut WsEvent)) {
     let nested = !CURRENT.get().1.is_null();
-    let own = OWN_SLOT.with(|own| own.0.get());
+    let own = OWN_SLOT.with(|own| own.slot.get().map(|slot| (own.handle.get(), slot)));
     // A callback never runs inside another on one thread; should it ever, it gets a slot of
     // its own rather than overwrite the outer event.
-    let slot_handle = if own == 0 || nested {
-        let Ok(handle) = EVENTS.insert(EventEntry {
-            event: Box::new(CEvent::empty()),
-            kept: None,
-            in_callback: false,
-            retains: 0,
-        }) else {
-            crate::log::log!(Error, "no event slot left: an event was not delivered");
-            return;
-        };
-        if !nested {
-            OWN_SLOT.with(|own| own.0.set(handle));
+    let (slot_handle, slot) = match own {
+        Some(own) if !nested => own,
+        _ => {
+            let Ok(handle) = EVENTS.insert(EventEntry {
+                event: Box::new(CEvent::empty()),
+                kept: None,
+                in_callback: false,
+                retains: 0,
+            }) else {
+                crate::log::log!(Error, "no event slot left: an event was not delivered");
+                return;
+            };
+            let slot = EVENTS.slot_of(handle);
+            if !nested {
+                OWN_SLOT.with(|own| own.set(handle, Some(slot)));
+            }
+            (handle, slot)
         }
-        handle
-    } else {
-        own
     };
     let (handle, pointer) = {
-        let mut slot = EVENTS.lock_index(slot_handle);
+        let mut slot = slot.lock();
         let generation = slot.generation;
         let entry = slot
             .value
@@ -216,7 +247,7 @@ pub(crate) fn with_c_event(event: &Event<'_>, call: impl FnOnce(*mut WsEvent)) {
     call(handle as *mut WsEvent);
     CURRENT.set(outer);
 
-    let mut slot = EVENTS.lock_index(slot_handle);
+    let mut slot = slot.lock();
     let entry = slot
         .value
         .as_mut()
@@ -225,7 +256,7 @@ pub(crate) fn with_c_event(event: &Event<'_>, call: impl FnOnce(*mut WsEvent)) {
     if entry.retains > 0 {
         // The event is the application's now; this thread needs another slot.
         if !nested {
-            OWN_SLOT.with(|own| own.0.set(0));
+            OWN_SLOT.with(|own| own.set(0, None));
         }
         return;
     }

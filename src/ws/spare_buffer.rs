@@ -14,7 +14,9 @@ thread_local! {
     static SPARE_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// Gives the reader the loop's spare buffer if it is about to read large frames directly.
+/// Gives the reader the loop's spare buffer if it is about to read large frames directly. (Not
+/// inlined: the thread-local lookup would be hoisted into every read of its caller.)
+#[inline(never)]
 pub(super) fn lend_spare(reader: &mut Reader) {
     if reader.wants_direct_read() {
         let spare = SPARE_BUFFER.take();
