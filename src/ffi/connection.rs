@@ -44,15 +44,22 @@ fn with_connection_at<R>(
     handle: *mut WsConnection,
     f: impl FnOnce(&Connection) -> Result<R>,
 ) -> Result<R> {
+    let found;
     // SAFETY: the running callback's event holds its connection alive until it returns.
-    if let Some(current) = unsafe { running.connection().as_ref() }
-        && handle as usize != 0
-        && current.api_handle.load(Ordering::Relaxed) == handle as usize
-    {
-        return f(current);
-    }
-    let connection = connection(handle)?;
-    f(&connection)
+    let connection = match unsafe { running.connection().as_ref() } {
+        Some(current)
+            if handle as usize != 0
+                && current.api_handle.load(Ordering::Relaxed) == handle as usize =>
+        {
+            current
+        }
+        _ => {
+            found = connection(handle)?;
+            &*found
+        }
+    };
+    // (One call of `f`: it is inlined here.)
+    f(connection)
 }
 
 /// The handle C knows `connection` by: one per connection, made the first time it is needed

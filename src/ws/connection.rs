@@ -112,15 +112,13 @@ impl Writer {
             return true;
         }
         self.sent = 0;
-        let mut drained = std::mem::take(&mut self.outbox);
-        if drained.capacity() <= OUTBOX_KEEP {
-            match spare {
-                Some(spare) if spare.capacity() == 0 => {
-                    drained.clear();
-                    *spare = drained;
-                }
-                _ => give_spare_outbox(drained),
-            }
+        self.outbox.clear();
+        if self.outbox.capacity() > OUTBOX_KEEP {
+            self.outbox = Vec::new();
+        } else if let Some(spare) = spare.filter(|spare| spare.capacity() == 0) {
+            std::mem::swap(&mut self.outbox, spare);
+        } else {
+            give_spare_outbox(std::mem::take(&mut self.outbox));
         }
         !transport.has_pending()
     }
@@ -137,9 +135,19 @@ impl Writer {
             return;
         }
         if self.outbox.capacity() == 0 {
-            self.outbox = SPARE_OUTBOX.take();
+            self.outbox = take_spare_outbox();
         }
         self.outbox.extend_from_slice(bytes);
+    }
+
+    /// Appends a frame's header and payload to the send buffer (one reservation for both).
+    fn queue_frame(&mut self, header: &[u8], payload: &[u8]) {
+        if self.outbox.capacity() == 0 {
+            self.outbox = take_spare_outbox();
+        }
+        self.outbox.reserve(header.len() + payload.len());
+        self.outbox.extend_from_slice(header);
+        self.outbox.extend_from_slice(payload);
     }
 
     /// Queues raw bytes (an HTTP head) and writes them if the socket takes them.
@@ -215,9 +223,10 @@ impl FrameSink for Writer {
             }
         }
         let n = header.len();
-        if written < n {
-            self.queue(&header[written..]);
-            self.queue(payload);
+        if written == 0 {
+            self.queue_frame(header, payload);
+        } else if written < n {
+            self.queue_frame(&header[written..], payload);
         } else {
             self.queue(&payload[written - n..]);
         }
@@ -245,6 +254,13 @@ fn mask_key() -> [u8; 4] {
 #[cfg(not(feature = "client"))]
 fn mask_key() -> [u8; 4] {
     unreachable!("a frame to mask in a build without the `client` feature")
+}
+
+/// This thread's spare send buffer (or an unallocated one). Not inlined: the thread-local lookup
+/// would be hoisted into its callers' paths that do not need it.
+#[inline(never)]
+fn take_spare_outbox() -> Vec<u8> {
+    SPARE_OUTBOX.take()
 }
 
 /// Keeps a drained send buffer as this thread's spare, or frees it when the spare is larger.
@@ -358,29 +374,32 @@ impl Connection {
         let limits = &self.settings.limits;
         let mut io = self.io.lock();
         let Io { endpoint, writer } = &mut *io;
-        if endpoint.state() == State::Open && writer.broken {
+        if endpoint.is_open() && writer.broken {
             return Err(Error::new(
                 libc::ECONNRESET,
                 "connection was reset by the peer",
             ));
         }
-        let framed = Endpoint::framed_len(payload.len(), limits);
-        let over_cap = |writer: &Writer| {
-            writer.queued() > 0 && writer.queued() + framed > limits.send_buffer_max
-        };
-        // Replies collected under the cork are not backpressure: write them out first.
-        if endpoint.is_open() && over_cap(writer) && writer.corked {
-            writer.flush();
-        }
-        if endpoint.is_open() && over_cap(writer) {
-            let queued = writer.queued();
-            return Err(Error::new(
-                libc::EAGAIN,
-                format!(
-                    "send buffer full ({queued} bytes waiting, send-buffer-size-max {})",
-                    limits.send_buffer_max
-                ),
-            ));
+        // Backpressure (only while bytes wait: a message may always start an empty buffer).
+        if endpoint.is_open() && writer.queued() > 0 {
+            let framed = Endpoint::framed_len(payload.len(), limits);
+            let over_cap = |writer: &Writer| {
+                writer.queued() > 0 && writer.queued() + framed > limits.send_buffer_max
+            };
+            // Replies collected under the cork are not backpressure: write them out first.
+            if over_cap(writer) && writer.corked {
+                writer.flush();
+            }
+            if over_cap(writer) {
+                let queued = writer.queued();
+                return Err(Error::new(
+                    libc::EAGAIN,
+                    format!(
+                        "send buffer full ({queued} bytes waiting, send-buffer-size-max {})",
+                        limits.send_buffer_max
+                    ),
+                ));
+            }
         }
         endpoint
             .send(kind, payload, limits, writer)
