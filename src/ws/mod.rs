@@ -32,6 +32,7 @@ pub mod session;
 mod spare_buffer;
 #[cfg(feature = "client")]
 pub mod url;
+mod writer;
 
 // The hand-over tests drive a server and a wss client.
 #[cfg(all(test, feature = "tls", feature = "client", feature = "server"))]
