@@ -18,6 +18,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 const WAKER: Token = Token(usize::MAX);
@@ -93,6 +94,9 @@ pub struct LoopShared {
     pub index: usize,
     waker: Waker,
     queue: Mutex<Queue>,
+    /// Set once a command is queued (under the queue's lock): the loop's turn takes the lock
+    /// only when something is there.
+    queued: AtomicBool,
 }
 
 struct Queue {
@@ -138,6 +142,7 @@ impl LoopShared {
             return Some(Box::new(command));
         }
         queue.commands.push(Box::new(command));
+        self.queued.store(true, Ordering::SeqCst);
         None
     }
 
@@ -290,11 +295,11 @@ impl Tasks {
 
     /// Runs queued commands (including ones queued meanwhile).
     fn run_commands(&mut self) {
-        loop {
+        // A command queued by another thread after this check also wakes the loop (the wake
+        // follows the flag), so the next turn sees it.
+        while self.shared.queued.load(Ordering::SeqCst) {
+            self.shared.queued.store(false, Ordering::SeqCst);
             let commands = std::mem::take(&mut self.shared.queue.lock().commands);
-            if commands.is_empty() {
-                return;
-            }
             for command in commands {
                 command(self);
             }
@@ -324,6 +329,7 @@ impl EventLoop {
                 commands: Vec::new(),
                 closed: false,
             }),
+            queued: AtomicBool::new(false),
         });
         Ok(EventLoop {
             tasks: Tasks {

@@ -160,8 +160,17 @@ impl Writer {
 
     /// Ends a cork begun with [`Writer::cork_with`]: as [`Writer::uncork`], and the send buffer,
     /// once drained, goes back to `spare`.
+    #[inline]
     pub fn uncork_into(&mut self, spare: &mut Vec<u8>) {
         self.corked = false;
+        // Nothing collected on plain TCP (the replies went out at once): only the lent buffer
+        // goes back.
+        if self.sent == self.outbox.len() && matches!(self.transport, Some(Transport::Plain(_))) {
+            if spare.capacity() == 0 {
+                std::mem::swap(&mut self.outbox, spare);
+            }
+            return;
+        }
         self.flush_into(Some(spare));
     }
 }
