@@ -174,12 +174,17 @@ fn send(function: &str, handle: *mut WsConnection, kind: Outgoing, payload: Resu
                 && !running.is_text(payload)
                 && std::str::from_utf8(payload).is_err()
             {
-                return Err(Error::invalid("text is not valid UTF-8"));
+                return Err(not_utf8());
             }
             connection.send(kind, payload)
         })?;
         Ok(0)
     })
+}
+
+#[cold]
+fn not_utf8() -> Error {
+    Error::invalid("text is not valid UTF-8")
 }
 
 /// Sends a NUL-terminated UTF-8 text message (split into fragments of at most

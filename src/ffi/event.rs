@@ -278,6 +278,19 @@ pub(crate) fn with_c_event(event: &Event<'_>, call: impl FnOnce(*mut WsEvent)) {
     drop(kept);
 }
 
+/// The event of the callback running on this thread when `handle` is its handle, else NULL.
+/// The calls a callback makes about its own event (nearly all of them) answer from it at once;
+/// every other handle, and every error, takes the full path (a function of its own, so that
+/// its error machinery costs the quick answer nothing).
+#[inline(always)]
+fn running_event(handle: *const WsEvent) -> *const CEvent {
+    let (current, event) = CURRENT.get();
+    match handle as usize == current {
+        true => event,
+        false => std::ptr::null(),
+    }
+}
+
 /// Runs `f` on the live event behind `handle`: `EINVAL` for NULL, `EBADF` when it is not live.
 fn with_event<R>(handle: *const WsEvent, f: impl FnOnce(&CEvent) -> Result<R>) -> Result<R> {
     let handle = handle as usize;
@@ -313,6 +326,16 @@ fn stale() -> Error {
 /// Threads: any thread while the event is live (during its callback, or retained).
 #[unsafe(no_mangle)]
 pub extern "C" fn wsEventMessageType(event_handle: *const WsEvent) -> ws_message_t {
+    // SAFETY: the event of the callback running on this thread is valid until it returns.
+    if let Some(event) = unsafe { running_event(event_handle).as_ref() } {
+        return event.message_type;
+    }
+    event_message_type(event_handle)
+}
+
+/// `wsEventMessageType` for any other handle (see [`running_event`]).
+#[inline(never)]
+fn event_message_type(event_handle: *const WsEvent) -> ws_message_t {
     boundary(
         "wsEventMessageType",
         ws_message_t::kWsMessageUnknown,
@@ -336,6 +359,36 @@ pub extern "C" fn wsEventMessageType(event_handle: *const WsEvent) -> ws_message
 /// `data` is NULL or a writable pointer slot.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wsEventData(event_handle: *const WsEvent, data: *mut *const u8) -> i32 {
+    // SAFETY: the event of the callback running on this thread is valid until it returns.
+    if let Some(event) = unsafe { running_event(event_handle).as_ref() }
+        && !data.is_null()
+    {
+        let bytes = event.data();
+        if let Ok(size) = i32::try_from(bytes.len()) {
+            // SAFETY: checked non-NULL; the caller provides a writable slot.
+            unsafe { *data = data_pointer(bytes) };
+            return size;
+        }
+    }
+    // SAFETY: forwarded caller contract.
+    unsafe { event_data(event_handle, data) }
+}
+
+/// Where `*data` points for `bytes`: NULL when there are none.
+fn data_pointer(bytes: &[u8]) -> *const u8 {
+    if bytes.is_empty() {
+        std::ptr::null()
+    } else {
+        bytes.as_ptr()
+    }
+}
+
+/// `wsEventData` for any other handle, and its errors (see [`running_event`]).
+///
+/// # Safety
+/// As `wsEventData`.
+#[inline(never)]
+unsafe fn event_data(event_handle: *const WsEvent, data: *mut *const u8) -> i32 {
     boundary("wsEventData", -1, || {
         if data.is_null() {
             return Err(Error::invalid("data is NULL"));
@@ -345,13 +398,7 @@ pub unsafe extern "C" fn wsEventData(event_handle: *const WsEvent, data: *mut *c
             let size = i32::try_from(bytes.len())
                 .map_err(|_| Error::new(libc::EOVERFLOW, "message too large"))?;
             // SAFETY: checked non-NULL above; the caller provides a writable slot.
-            unsafe {
-                *data = if bytes.is_empty() {
-                    std::ptr::null()
-                } else {
-                    bytes.as_ptr()
-                }
-            };
+            unsafe { *data = data_pointer(bytes) };
             Ok(size)
         })
     })
@@ -406,6 +453,20 @@ pub extern "C" fn wsEventStatusCode(event_handle: *const WsEvent) -> i32 {
 /// Threads: any thread while the event is live.
 #[unsafe(no_mangle)]
 pub extern "C" fn wsEventConnection(event_handle: *const WsEvent) -> *mut WsConnection {
+    // SAFETY: the event of the callback running on this thread is valid until it returns.
+    if let Some(event) = unsafe { running_event(event_handle).as_ref() } {
+        let known = event.connection().api_handle.load(Ordering::Acquire);
+        if known != 0 {
+            return known as *mut WsConnection;
+        }
+    }
+    event_connection(event_handle)
+}
+
+/// `wsEventConnection` for any other handle, and a connection's first handle (see
+/// [`running_event`]).
+#[inline(never)]
+fn event_connection(event_handle: *const WsEvent) -> *mut WsConnection {
     boundary("wsEventConnection", std::ptr::null_mut(), || {
         with_event(event_handle, |event| {
             super::connection::handle_of(event.connection())

@@ -71,6 +71,17 @@ pub(crate) fn last_error_ptr() -> *const c_char {
 pub(crate) fn boundary<T>(function: &str, failed: T, body: impl FnOnce() -> Result<T>) -> T {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
         Ok(Ok(value)) => value,
+        outcome => settle(function, failed, outcome),
+    }
+}
+
+/// A call that failed or panicked, reported as `boundary` says. A function of its own, kept out
+/// of every exported function's way: their successful calls pay for none of it.
+#[cold]
+#[inline(never)]
+fn settle<T>(function: &str, failed: T, outcome: std::thread::Result<Result<T>>) -> T {
+    match outcome {
+        Ok(Ok(value)) => value,
         Ok(Err(err)) => {
             fail(function, &err);
             failed
