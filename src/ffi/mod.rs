@@ -124,13 +124,25 @@ pub(crate) unsafe fn c_bytes<'a>(ptr: *const u8, len: usize, what: &str) -> Resu
         if len == 0 {
             return Ok(&[]);
         }
-        return Err(Error::invalid(format!("{what} is NULL with length {len}")));
+        return Err(bad_bytes(what, len));
     }
     if len > isize::MAX as usize {
-        return Err(Error::invalid(format!("{what} length {len} is impossible")));
+        return Err(bad_bytes(what, len));
     }
     // SAFETY: the caller promises `len` readable bytes at `ptr`.
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// The error of `c_bytes` (NULL with a length, or a length no buffer has), made out of the way
+/// of the successful calls.
+#[cold]
+#[inline(never)]
+fn bad_bytes(what: &str, len: usize) -> Error {
+    if len > isize::MAX as usize {
+        Error::invalid(format!("{what} length {len} is impossible"))
+    } else {
+        Error::invalid(format!("{what} is NULL with length {len}"))
+    }
 }
 
 /// Copies a C key-value array into owned pairs.
