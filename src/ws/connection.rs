@@ -17,7 +17,7 @@ use crate::transport::Transport;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Instant;
 
@@ -77,9 +77,6 @@ pub struct Connection {
     /// The handle an API layer gave this connection (0 until it needs one): the C surface
     /// publishes each connection once and compares handles with it.
     pub api_handle: AtomicUsize,
-    /// Set by the event loop while it delivers the last message of a read that drained the
-    /// socket (see [`Connection::send`]).
-    reply_at_once: AtomicBool,
 }
 
 impl Connection {
@@ -117,7 +114,6 @@ impl Connection {
             opened: OnceText::new(),
             user_data: AtomicUsize::new(0),
             api_handle: AtomicUsize::new(0),
-            reply_at_once: AtomicBool::new(false),
         })
     }
 
@@ -152,19 +148,7 @@ impl Connection {
                 ));
             }
         }
-        // The cork batches the replies to the messages of one read into one write. The first
-        // reply to the read's last message has nothing after it to be batched with: it goes out
-        // at once, without the copy into the send buffer (replies after it in the same callback
-        // are collected again).
-        let at_once = writer.corked && self.reply_at_once.load(Ordering::Relaxed);
-        if at_once {
-            self.reply_at_once.store(false, Ordering::Relaxed);
-            writer.corked = false;
-        }
         let sent = endpoint.send(kind, payload, limits, writer);
-        if at_once {
-            writer.corked = true;
-        }
         sent.map_err(|err| match err {
             SendError::NotOpen(State::Opening) => {
                 Error::not_connected("connection is not open yet")
@@ -218,12 +202,6 @@ impl Connection {
             }
             Ok(CloseStarted::AlreadyClosing) => Ok(()),
         }
-    }
-
-    /// The event loop starts (true) or ends (false) delivering the last message of a read that
-    /// drained the socket: the first reply to it is written at once (see [`Connection::send`]).
-    pub fn set_reply_at_once(&self, on: bool) {
-        self.reply_at_once.store(on, Ordering::Relaxed);
     }
 
     pub fn is_open(&self) -> bool {

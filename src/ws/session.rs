@@ -158,17 +158,11 @@ impl Session {
             match result {
                 Ok(0) => return self.on_transport_gone("peer closed the TCP connection"),
                 Ok(n) => {
-                    // Where the read's bytes end, when it drained the socket: a message that
-                    // ends there is the read's last.
-                    let drained_end = match n < space {
-                        true => buffer[..n].as_ptr_range().end,
-                        false => std::ptr::null(),
-                    };
                     let flow = if direct {
                         let input = self.reader.direct_filled(n);
-                        self.on_input(input, std::ptr::null())
+                        self.on_input(input)
                     } else {
-                        self.on_bytes(&mut buffer[..n], drained_end)
+                        self.on_bytes(&mut buffer[..n])
                     };
                     if flow == Flow::Finished {
                         return flow;
@@ -193,22 +187,20 @@ impl Session {
         }
     }
 
-    fn on_bytes(&mut self, data: &mut [u8], drained_end: *const u8) -> Flow {
+    fn on_bytes(&mut self, data: &mut [u8]) -> Flow {
         match &mut self.phase {
             Phase::Accepting(_) => self.on_upgrade_request(data),
             Phase::Open => {
                 let input = self.reader.feed(data);
-                self.on_input(input, drained_end)
+                self.on_input(input)
             }
             // After the closing handshake, whatever still arrives is dropped.
             _ => Flow::Continue,
         }
     }
 
-    /// Hands everything in `input` to the application, frame by frame. `drained_end`: where the
-    /// bytes of a read that drained the socket end (else NULL): a message ending there is the
-    /// read's last, and its first reply is written at once ([`Connection::set_reply_at_once`]).
-    pub(super) fn on_input(&mut self, mut input: Input<'_>, drained_end: *const u8) -> Flow {
+    /// Hands everything in `input` to the application, frame by frame.
+    pub(super) fn on_input(&mut self, mut input: Input<'_>) -> Flow {
         let mut flow = Flow::Continue;
         loop {
             // A message is handed over where it lies (in the input or the reader), while the
@@ -223,14 +215,7 @@ impl Session {
                     if data == super::tests::PANIC_TRIGGER {
                         panic!("a panic injected by a test");
                     }
-                    let last = data.as_ptr_range().end == drained_end;
-                    if last {
-                        connection.set_reply_at_once(true);
-                    }
                     emit_to(connection, EventKind::Message, kind.into(), 0, data);
-                    if last {
-                        connection.set_reply_at_once(false);
-                    }
                     continue;
                 }
                 Some(other) => Control::new(other),
@@ -252,7 +237,7 @@ impl Session {
             return Flow::Continue;
         }
         let input = self.reader.feed(&mut leftover);
-        self.on_input(input, std::ptr::null())
+        self.on_input(input)
     }
 
     fn on_control(&mut self, control: Control) -> Flow {

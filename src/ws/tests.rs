@@ -306,11 +306,11 @@ impl EventHandler for Replies {
     }
 }
 
-/// Replies to messages that arrive together are collected under the cork; the first reply to
-/// the last of them goes out at once and the ones after it are collected again: whatever the
-/// mix, every reply arrives whole and in order.
+/// Replies to the messages of one read collect under the cork and go out together: several
+/// replies to one message, and replies to messages that arrive together, all arrive whole and
+/// in order.
 #[test]
-fn replies_arrive_in_order_whether_collected_or_written_at_once() {
+fn replies_collected_under_the_cork_arrive_in_order() {
     let _serial = RUNTIME.lock();
     crate::runtime::initialize(1, None).unwrap();
     let config = ServerConfig::parse(&[
@@ -326,7 +326,7 @@ fn replies_arrive_in_order_whether_collected_or_written_at_once() {
             assert_eq!(read_frame(stream), (0x1, reply.to_vec()));
         }
     };
-    // One message, three replies: the first at once, the others collected.
+    // One message, three replies.
     send_text(&mut stream, b"many:3");
     expect(&mut stream, &[b"r1", b"r2", b"r3"]);
     // Several messages in one write (most likely one read): replies collected, the last
@@ -350,4 +350,35 @@ fn replies_arrive_in_order_whether_collected_or_written_at_once() {
     drop(stream);
     server.shutdown().unwrap();
     super::registry::finalize().unwrap();
+}
+
+/// Outside a cork a frame below 16 KiB is copied into the send buffer and written at once (one
+/// send(2)): it arrives without waiting for another event, and the connection keeps no send
+/// buffer afterwards.
+#[test]
+fn uncorked_small_frames_go_out_at_once_and_leave_no_send_buffer() {
+    use super::connection::Writer;
+    use crate::protocol::FrameSink;
+    use crate::transport::Transport;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    server.set_nonblocking(true).unwrap();
+    let mut writer = Writer::new(Some(Transport::Plain(mio::net::TcpStream::from_std(
+        server,
+    ))));
+    let larger = vec![b'L'; 4096];
+    for payload in [&b"small"[..], &larger] {
+        writer.frame(&[0x82, 0x7e], payload, None);
+        assert_eq!(
+            writer.queued(),
+            0,
+            "{} bytes: written at once",
+            payload.len()
+        );
+        assert_eq!(writer.capacity(), 0, "no send buffer kept");
+        let mut received = vec![0u8; 2 + payload.len()];
+        (&client).read_exact(&mut received).unwrap();
+        assert_eq!(&received[2..], payload);
+    }
 }

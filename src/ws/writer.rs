@@ -1,7 +1,8 @@
-//! The socket of a connection and what waits to be written to it. A server frame goes out
-//! straight from the caller's buffer when nothing waits; what the socket does not take, and
-//! what collects while the event loop corks the connection, waits in the send buffer. A
-//! connection owns a send buffer only while bytes wait in it.
+//! The socket of a connection and what waits to be written to it. A small frame is copied into
+//! the send buffer and written with one send(2) (at once, or under the event loop's cork with
+//! the read's other replies); a large one goes out straight from the caller's buffer when
+//! nothing waits. What the socket does not take waits in the send buffer. A connection owns a
+//! send buffer only while bytes wait in it.
 
 use crate::protocol::{FrameSink, frame};
 use crate::transport::Transport;
@@ -23,7 +24,8 @@ thread_local! {
 /// into large writes without letting a long burst pile up.
 const CORK_FLUSH: usize = 128 * 1024;
 
-/// While corked, a payload this large is written at once when nothing waits before it.
+/// A payload this large is written at once, straight from the caller's buffer, when nothing
+/// waits before it (also under the cork); a smaller one goes through the send buffer.
 const CORK_BYPASS: usize = OUTBOX_KEEP;
 
 /// The socket and what waits to be written to it.
@@ -163,8 +165,8 @@ impl Writer {
     #[inline]
     pub fn uncork_into(&mut self, spare: &mut Vec<u8>) {
         self.corked = false;
-        // Nothing collected on plain TCP (the replies went out at once): only the lent buffer
-        // goes back.
+        // Nothing collected on plain TCP (no reply, or only large ones written at once): only
+        // the lent buffer goes back.
         if self.sent == self.outbox.len() && matches!(self.transport, Some(Transport::Plain(_))) {
             if spare.capacity() == 0 {
                 std::mem::swap(&mut self.outbox, spare);
@@ -176,8 +178,9 @@ impl Writer {
 }
 
 impl FrameSink for Writer {
-    /// A server frame goes out as header + payload in one vectored write, straight from the
-    /// caller's buffer; a client frame is masked into the send buffer.
+    /// A server frame goes through the send buffer, or (large) straight from the caller's
+    /// buffer as header + payload in one vectored write; a client frame is masked into the send
+    /// buffer.
     fn frame(&mut self, header: &[u8], payload: &[u8], mask: Option<[u8; 4]>) {
         if self.broken || self.transport.is_none() {
             return;
@@ -192,13 +195,17 @@ impl FrameSink for Writer {
             }
             return;
         }
+        // A frame below CORK_BYPASS goes through the send buffer: one contiguous send(2) costs the
+        // kernel less than a sendmsg(2) of header and payload (measured on loopback, Linux 6:
+        // 0.2-0.3 us less per call up to 4 KiB, even at 16 KiB, more than the copy costs), and
+        // under the cork it waits there for the read's other replies. A larger payload is
+        // written straight from the caller's buffer when nothing waits before it: at 64 KiB the
+        // copy costs more. TLS copies into records anyway, so it always goes through the buffer.
+        let tls = self.transport.as_ref().is_some_and(Transport::is_tls);
+        let small = payload.len() < CORK_BYPASS;
+        let was_empty = self.queued() == 0;
         let mut written = 0;
-        // TLS copies into records anyway: the frame goes through the send buffer, and out now.
-        let through_buffer = self.transport.as_ref().is_some_and(Transport::is_tls);
-        // Under the cork too, a large payload is written at once rather than copied: the copy
-        // (and a send buffer grown past what is kept) costs more than the write it saves.
-        let now = !self.corked || payload.len() >= CORK_BYPASS;
-        if self.queued() == 0 && now && !through_buffer {
+        if was_empty && !small && !tls {
             let transport = self.transport.as_mut().expect("checked above");
             loop {
                 match transport.write_vectored(&[IoSlice::new(header), IoSlice::new(payload)]) {
@@ -223,7 +230,13 @@ impl FrameSink for Writer {
         } else {
             self.queue(&payload[written - n..]);
         }
-        if (through_buffer && !self.corked) || (self.corked && self.queued() >= CORK_FLUSH) {
+        // Outside a cork a small frame goes out now, unless bytes waited before it (the socket
+        // is full: its writable edge flushes them all).
+        let flush = match self.corked {
+            true => self.queued() >= CORK_FLUSH,
+            false => tls || (was_empty && small),
+        };
+        if flush {
             self.flush();
         }
     }
