@@ -122,10 +122,7 @@ impl Connection {
         let mut io = self.io.lock();
         let Io { endpoint, writer } = &mut *io;
         if endpoint.is_open() && writer.broken {
-            return Err(Error::new(
-                libc::ECONNRESET,
-                "connection was reset by the peer",
-            ));
+            return Err(reset());
         }
         // Backpressure (only while bytes wait: a message may always start an empty buffer).
         if endpoint.is_open() && writer.queued() > 0 {
@@ -138,28 +135,12 @@ impl Connection {
                 writer.flush();
             }
             if over_cap(writer) {
-                let queued = writer.queued();
-                return Err(Error::new(
-                    libc::EAGAIN,
-                    format!(
-                        "send buffer full ({queued} bytes waiting, send-buffer-size-max {})",
-                        limits.send_buffer_max
-                    ),
-                ));
+                return Err(send_buffer_full(writer.queued(), limits.send_buffer_max));
             }
         }
-        let sent = endpoint.send(kind, payload, limits, writer);
-        sent.map_err(|err| match err {
-            SendError::NotOpen(State::Opening) => {
-                Error::not_connected("connection is not open yet")
-            }
-            SendError::NotOpen(State::Closing) => Error::not_connected("connection is closing"),
-            SendError::NotOpen(_) => Error::not_connected("connection is closed"),
-            SendError::PingTooLong(length) => Error::new(
-                libc::EMSGSIZE,
-                format!("ping payload of {length} bytes exceeds 125"),
-            ),
-        })
+        endpoint
+            .send(kind, payload, limits, writer)
+            .map_err(not_sent)
     }
 
     /// Starts the closing handshake. `status` must be a code an endpoint may send.
@@ -316,6 +297,34 @@ impl Connection {
 
     pub fn user_data(&self) -> usize {
         self.user_data.load(Ordering::Relaxed)
+    }
+}
+
+// The errors of `Connection::send`, made out of the way of the sends that succeed.
+
+#[cold]
+fn reset() -> Error {
+    Error::new(libc::ECONNRESET, "connection was reset by the peer")
+}
+
+#[cold]
+fn send_buffer_full(queued: usize, max: usize) -> Error {
+    Error::new(
+        libc::EAGAIN,
+        format!("send buffer full ({queued} bytes waiting, send-buffer-size-max {max})"),
+    )
+}
+
+#[cold]
+fn not_sent(err: SendError) -> Error {
+    match err {
+        SendError::NotOpen(State::Opening) => Error::not_connected("connection is not open yet"),
+        SendError::NotOpen(State::Closing) => Error::not_connected("connection is closing"),
+        SendError::NotOpen(_) => Error::not_connected("connection is closed"),
+        SendError::PingTooLong(length) => Error::new(
+            libc::EMSGSIZE,
+            format!("ping payload of {length} bytes exceeds 125"),
+        ),
     }
 }
 

@@ -29,7 +29,17 @@ pub(super) fn lend_spare(reader: &mut Reader) {
 }
 
 /// Takes back a drained reader's buffer as the loop's spare (or frees it).
+#[inline]
 pub(super) fn keep_spare(reader: &mut Reader) {
+    // A reader of small frames holds no buffer (every read but those of large frames).
+    if reader.buffered() > 0 {
+        take_back(reader);
+    }
+}
+
+/// Not inlined, as `lend_spare`.
+#[inline(never)]
+fn take_back(reader: &mut Reader) {
     if let Some(buffer) = reader.release_if_idle()
         && buffer.capacity() <= SPARE_BUFFER_MAX
     {
