@@ -382,3 +382,61 @@ fn uncorked_small_frames_go_out_at_once_and_leave_no_send_buffer() {
         assert_eq!(&received[2..], payload);
     }
 }
+
+/// An uncork that the socket does not take whole keeps the rest queued (and the lent buffer with
+/// it) until the socket drains; then the buffer goes back to the loop.
+#[test]
+fn an_uncork_into_a_full_socket_keeps_the_rest_queued() {
+    use super::connection::Writer;
+    use crate::transport::Transport;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    server.set_nonblocking(true).unwrap();
+    let mut writer = Writer::new(Some(Transport::Plain(mio::net::TcpStream::from_std(
+        server,
+    ))));
+    let mut spare = Vec::with_capacity(1000);
+    writer.cork_with(&mut spare);
+    // More than any socket takes while its peer does not read.
+    let total = 64 * 1024 * 1024;
+    let chunk = vec![b'q'; 1024 * 1024];
+    for _ in 0..total / chunk.len() {
+        writer.write_raw(&chunk);
+    }
+    writer.uncork_into(&mut spare);
+    let waiting = writer.queued();
+    assert!(
+        waiting > 0 && waiting < total,
+        "partly written: {waiting} waiting"
+    );
+    assert_eq!(
+        spare.capacity(),
+        0,
+        "the buffer stays with the bytes that wait"
+    );
+    let reader = std::thread::spawn(move || {
+        let mut received = 0;
+        let mut buffer = vec![0u8; 1 << 20];
+        while received < total {
+            let n = (&client).read(&mut buffer).unwrap();
+            assert!(n > 0 && buffer[..n].iter().all(|b| *b == b'q'));
+            received += n;
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !writer.flush() {
+        assert!(
+            Instant::now() < deadline,
+            "{} bytes never drained",
+            writer.queued()
+        );
+        std::thread::yield_now();
+    }
+    reader.join().unwrap();
+    assert_eq!(
+        writer.capacity(),
+        0,
+        "drained: the connection keeps no buffer"
+    );
+}

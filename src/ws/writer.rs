@@ -5,8 +5,8 @@
 //! send buffer only while bytes wait in it.
 
 use crate::protocol::{FrameSink, frame};
-use crate::transport::Transport;
-use std::io::{self, IoSlice};
+use crate::transport::{NoSigPipe, Transport};
+use std::io::{self, IoSlice, Write};
 
 /// A drained send buffer up to this size is kept as its thread's spare; a larger one is freed,
 /// so a big message does not pin memory.
@@ -127,6 +127,7 @@ impl Writer {
     }
 
     /// Appends a frame's header and payload to the send buffer (one reservation for both).
+    #[inline]
     fn queue_frame(&mut self, header: &[u8], payload: &[u8]) {
         if self.outbox.capacity() == 0 {
             self.outbox = take_spare_outbox();
@@ -165,13 +166,30 @@ impl Writer {
     #[inline]
     pub fn uncork_into(&mut self, spare: &mut Vec<u8>) {
         self.corked = false;
-        // Nothing collected on plain TCP (no reply, or only large ones written at once): only
-        // the lent buffer goes back.
-        if self.sent == self.outbox.len() && matches!(self.transport, Some(Transport::Plain(_))) {
-            if spare.capacity() == 0 {
-                std::mem::swap(&mut self.outbox, spare);
+        if let Some(Transport::Plain(stream)) = self.transport.as_mut() {
+            // The usual cases, on plain TCP: nothing collected (no reply, or only large ones
+            // written at once), or replies that one send takes whole. Anything else (a short
+            // write, a full socket, an error) goes the general way.
+            if self.sent == 0 && !self.outbox.is_empty() && !self.broken {
+                match NoSigPipe(stream).write(&self.outbox) {
+                    Ok(n) if n == self.outbox.len() => self.outbox.clear(),
+                    Ok(n) => self.sent = n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                    Err(_) => {}
+                }
             }
-            return;
+            if self.sent == self.outbox.len() {
+                self.sent = 0;
+                self.outbox.clear();
+                if self.outbox.capacity() > OUTBOX_KEEP {
+                    self.outbox = Vec::new();
+                } else if spare.capacity() == 0 {
+                    std::mem::swap(&mut self.outbox, spare);
+                } else if self.outbox.capacity() > 0 {
+                    give_spare_outbox(std::mem::take(&mut self.outbox));
+                }
+                return;
+            }
         }
         self.flush_into(Some(spare));
     }
