@@ -8,7 +8,7 @@
 //!
 //! Every function here may be called from any thread, including from inside a callback.
 
-use super::event::{callback_connection, is_callback_text};
+use super::event::Running;
 use super::handle::HandleTable;
 use super::{
     OasisKeyValue, WsConnection, WsEventDelegateVTable, boundary, c_bytes, c_str, copy_out,
@@ -34,21 +34,43 @@ fn with_connection<R>(
     handle: *mut WsConnection,
     f: impl FnOnce(&Connection) -> Result<R>,
 ) -> Result<R> {
-    let current = callback_connection();
+    with_connection_at(Running::get(), handle, f)
+}
+
+/// [`with_connection`] with the running callback's event already read.
+#[inline(always)]
+fn with_connection_at<R>(
+    running: Running,
+    handle: *mut WsConnection,
+    f: impl FnOnce(&Connection) -> Result<R>,
+) -> Result<R> {
+    let found;
     // SAFETY: the running callback's event holds its connection alive until it returns.
-    if let Some(current) = unsafe { current.as_ref() }
-        && handle as usize != 0
-        && current.api_handle.load(Ordering::Relaxed) == handle as usize
-    {
-        return f(current);
-    }
-    let connection = connection(handle)?;
-    f(&connection)
+    let connection = match unsafe { running.connection().as_ref() } {
+        Some(current)
+            if handle as usize != 0
+                && current.api_handle.load(Ordering::Relaxed) == handle as usize =>
+        {
+            current
+        }
+        _ => {
+            found = connection(handle)?;
+            &*found
+        }
+    };
+    // (One call of `f`: it is inlined here.)
+    f(connection)
 }
 
 /// The handle C knows `connection` by: one per connection, made the first time it is needed
 /// (a client's `wsOpenConnection`, or the first `wsEventConnection` of a server connection).
+#[inline]
 pub(crate) fn handle_of(connection: &Arc<Connection>) -> Result<*mut WsConnection> {
+    // Published already (every call after the first): no call into the table.
+    let known = connection.api_handle.load(Ordering::Acquire);
+    if known != 0 {
+        return Ok(known as *mut WsConnection);
+    }
     Ok(assign_handle(connection, false)? as *mut WsConnection)
 }
 
@@ -141,11 +163,28 @@ pub unsafe extern "C" fn wsOpenConnection(
     })
 }
 
+/// Sends `payload` (text is checked as UTF-8 first, unless it is the running callback's own
+/// message: see [`Running::is_text`]). A bad handle is reported before a bad payload.
 fn send(function: &str, handle: *mut WsConnection, kind: Outgoing, payload: Result<&[u8]>) -> i32 {
     boundary(function, -1, || {
-        with_connection(handle, |connection| connection.send(kind, payload?))?;
+        let running = Running::get();
+        with_connection_at(running, handle, |connection| {
+            let payload = payload?;
+            if kind == Outgoing::Text
+                && !running.is_text(payload)
+                && std::str::from_utf8(payload).is_err()
+            {
+                return Err(not_utf8());
+            }
+            connection.send(kind, payload)
+        })?;
         Ok(0)
     })
+}
+
+#[cold]
+fn not_utf8() -> Error {
+    Error::invalid("text is not valid UTF-8")
 }
 
 /// Sends a NUL-terminated UTF-8 text message (split into fragments of at most
@@ -168,19 +207,9 @@ pub unsafe extern "C" fn wsSendText(connection: *mut WsConnection, text: *const 
         Err(Error::invalid("text is NULL"))
     } else {
         // SAFETY: non-NULL, and NUL-terminated by the caller's contract.
-        checked_text(unsafe { CStr::from_ptr(text) }.to_bytes())
+        Ok(unsafe { CStr::from_ptr(text) }.to_bytes())
     };
     send("wsSendText", connection, Outgoing::Text, payload)
-}
-
-/// `text` if it is UTF-8. The message of the running callback (an echo, or a copy of it) was
-/// checked when it arrived and is not checked again.
-fn checked_text(text: &[u8]) -> Result<&[u8]> {
-    if is_callback_text(text) || std::str::from_utf8(text).is_ok() {
-        Ok(text)
-    } else {
-        Err(Error::invalid("text is not valid UTF-8"))
-    }
 }
 
 /// Sends `length` bytes of UTF-8 text (no NUL needed; `length` 0 sends an empty message).
@@ -199,7 +228,7 @@ pub unsafe extern "C" fn wsSendTextLength(
     length: usize,
 ) -> i32 {
     // SAFETY: forwarded caller contract.
-    let payload = unsafe { c_bytes(text.cast(), length, "text") }.and_then(checked_text);
+    let payload = unsafe { c_bytes(text.cast(), length, "text") };
     send("wsSendTextLength", connection, Outgoing::Text, payload)
 }
 

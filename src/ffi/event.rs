@@ -12,11 +12,12 @@
 //! message costs no allocation and no table-wide lock. A retained event keeps its slot (the
 //! thread takes a fresh one for its next callback) and gets its own copy of the data.
 
-use super::handle::{SlotTable, vacate};
+use super::handle::{Slot, SlotTable, vacate};
 use super::{WsConnection, WsEvent, boundary, copy_out, ws_message_t};
 use crate::error::{Error, Result};
 use crate::ws::connection::Connection;
 use crate::ws::event::{Event, MessageKind};
+use parking_lot::Mutex;
 use std::cell::Cell;
 use std::ffi::c_char;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
@@ -103,19 +104,35 @@ static EVENTS: LazyLock<EventTable> = LazyLock::new(SlotTable::new);
 
 thread_local! {
     /// This thread's event slot, reused for every callback until an event in it is retained.
-    static OWN_SLOT: OwnSlot = const { OwnSlot(Cell::new(0)) };
+    static OWN_SLOT: OwnSlot = const {
+        OwnSlot {
+            handle: Cell::new(0),
+            slot: Cell::new(None),
+        }
+    };
     /// The event whose callback runs on this thread: its handle and object. Calls made with
     /// exactly this handle skip the table lookup.
     static CURRENT: Cell<(usize, *const CEvent)> = const { Cell::new((0, std::ptr::null())) };
 }
 
-/// A handle to this thread's slot (any generation will do: only the index is used). The slot
-/// goes back to the table when the thread ends.
-struct OwnSlot(Cell<usize>);
+/// A handle to this thread's slot (any generation will do: only the index is used), and the
+/// slot itself (slots never move: no lookup per callback). The slot goes back to the table when
+/// the thread ends.
+struct OwnSlot {
+    handle: Cell<usize>,
+    slot: Cell<Option<&'static Mutex<Slot<EventEntry>>>>,
+}
+
+impl OwnSlot {
+    fn set(&self, handle: usize, slot: Option<&'static Mutex<Slot<EventEntry>>>) {
+        self.handle.set(handle);
+        self.slot.set(slot);
+    }
+}
 
 impl Drop for OwnSlot {
     fn drop(&mut self) {
-        let handle = self.0.get();
+        let handle = self.handle.get();
         if handle == 0 {
             return;
         }
@@ -129,34 +146,46 @@ impl Drop for OwnSlot {
     }
 }
 
-/// The connection whose callback runs on this thread, so that replying on it needs no handle
-/// lookup (see `connection.rs`).
-pub(crate) fn callback_connection() -> *const Connection {
-    let (_, event) = CURRENT.get();
-    if event.is_null() {
-        return std::ptr::null();
-    }
-    // SAFETY: the current event is valid for the whole callback.
-    Arc::as_ptr(unsafe { &*event }.connection())
-}
+/// The event whose callback runs on this thread, if any, read once: a call that asks several
+/// things of it (a reply: its connection, and whether the text is the message's own) pays one
+/// thread-local lookup.
+#[derive(Clone, Copy)]
+pub(crate) struct Running(*const CEvent);
 
-/// True when `text` holds the bytes of the text message whose callback runs on this thread. The
-/// reader checked those as UTF-8 when they arrived, so a reply that echoes them (the message
-/// itself, or a copy of it) needs no second check: the same address and length is proof at no
-/// cost, and equal bytes elsewhere are proved by one comparison, cheaper than the UTF-8 check
-/// (several times so for text that is not ASCII). Anything else is for the caller to check.
-pub(crate) fn is_callback_text(text: &[u8]) -> bool {
-    let (_, event) = CURRENT.get();
-    if event.is_null() {
-        return false;
+impl Running {
+    #[inline(always)]
+    pub(crate) fn get() -> Running {
+        Running(CURRENT.get().1)
     }
-    // SAFETY: the current event, and the data it points to, are valid for the whole callback.
-    let event = unsafe { &*event };
-    if event.message_type != ws_message_t::kWsMessageText {
-        return false;
+
+    /// The connection whose callback runs on this thread (NULL outside callbacks), so that
+    /// replying on it needs no handle lookup (see `connection.rs`).
+    pub(crate) fn connection(self) -> *const Connection {
+        // SAFETY: the current event is valid for the whole callback.
+        match unsafe { self.0.as_ref() } {
+            Some(event) => Arc::as_ptr(event.connection()),
+            None => std::ptr::null(),
+        }
     }
-    let message = event.data();
-    message.len() == text.len() && (message.as_ptr() == text.as_ptr() || message == text)
+
+    /// True when `text` holds the bytes of the text message whose callback runs on this
+    /// thread. The reader checked those as UTF-8 when they arrived, so a reply that echoes them
+    /// (the message itself, or a copy of it) needs no second check: the same address and
+    /// length is proof at no cost, and equal bytes elsewhere are proved by one comparison,
+    /// cheaper than the UTF-8 check (several times so for text that is not ASCII). Anything
+    /// else is for the caller to check.
+    pub(crate) fn is_text(self, text: &[u8]) -> bool {
+        // SAFETY: the current event, and the data it points to, are valid for the whole
+        // callback.
+        let Some(event) = (unsafe { self.0.as_ref() }) else {
+            return false;
+        };
+        if event.message_type != ws_message_t::kWsMessageText {
+            return false;
+        }
+        let message = event.data();
+        message.len() == text.len() && (message.as_ptr() == text.as_ptr() || message == text)
+    }
 }
 
 fn message_type(kind: MessageKind) -> ws_message_t {
@@ -174,28 +203,30 @@ fn message_type(kind: MessageKind) -> ws_message_t {
 /// until its last release and the thread takes another slot next time.
 pub(crate) fn with_c_event(event: &Event<'_>, call: impl FnOnce(*mut WsEvent)) {
     let nested = !CURRENT.get().1.is_null();
-    let own = OWN_SLOT.with(|own| own.0.get());
+    let own = OWN_SLOT.with(|own| own.slot.get().map(|slot| (own.handle.get(), slot)));
     // A callback never runs inside another on one thread; should it ever, it gets a slot of
     // its own rather than overwrite the outer event.
-    let slot_handle = if own == 0 || nested {
-        let Ok(handle) = EVENTS.insert(EventEntry {
-            event: Box::new(CEvent::empty()),
-            kept: None,
-            in_callback: false,
-            retains: 0,
-        }) else {
-            crate::log::log!(Error, "no event slot left: an event was not delivered");
-            return;
-        };
-        if !nested {
-            OWN_SLOT.with(|own| own.0.set(handle));
+    let (slot_handle, slot) = match own {
+        Some(own) if !nested => own,
+        _ => {
+            let Ok(handle) = EVENTS.insert(EventEntry {
+                event: Box::new(CEvent::empty()),
+                kept: None,
+                in_callback: false,
+                retains: 0,
+            }) else {
+                crate::log::log!(Error, "no event slot left: an event was not delivered");
+                return;
+            };
+            let slot = EVENTS.slot_of(handle);
+            if !nested {
+                OWN_SLOT.with(|own| own.set(handle, Some(slot)));
+            }
+            (handle, slot)
         }
-        handle
-    } else {
-        own
     };
     let (handle, pointer) = {
-        let mut slot = EVENTS.lock_index(slot_handle);
+        let mut slot = slot.lock();
         let generation = slot.generation;
         let entry = slot
             .value
@@ -216,7 +247,7 @@ pub(crate) fn with_c_event(event: &Event<'_>, call: impl FnOnce(*mut WsEvent)) {
     call(handle as *mut WsEvent);
     CURRENT.set(outer);
 
-    let mut slot = EVENTS.lock_index(slot_handle);
+    let mut slot = slot.lock();
     let entry = slot
         .value
         .as_mut()
@@ -225,7 +256,7 @@ pub(crate) fn with_c_event(event: &Event<'_>, call: impl FnOnce(*mut WsEvent)) {
     if entry.retains > 0 {
         // The event is the application's now; this thread needs another slot.
         if !nested {
-            OWN_SLOT.with(|own| own.0.set(0));
+            OWN_SLOT.with(|own| own.set(0, None));
         }
         return;
     }
@@ -245,6 +276,19 @@ pub(crate) fn with_c_event(event: &Event<'_>, call: impl FnOnce(*mut WsEvent)) {
     // A retain released inside the callback left a reference to the connection: dropped
     // outside the lock (it may be the last and run the delegate's release).
     drop(kept);
+}
+
+/// The event of the callback running on this thread when `handle` is its handle, else NULL.
+/// The calls a callback makes about its own event (nearly all of them) answer from it at once;
+/// every other handle, and every error, takes the full path (a function of its own, so that
+/// its error machinery costs the quick answer nothing).
+#[inline(always)]
+fn running_event(handle: *const WsEvent) -> *const CEvent {
+    let (current, event) = CURRENT.get();
+    match handle as usize == current {
+        true => event,
+        false => std::ptr::null(),
+    }
 }
 
 /// Runs `f` on the live event behind `handle`: `EINVAL` for NULL, `EBADF` when it is not live.
@@ -282,6 +326,16 @@ fn stale() -> Error {
 /// Threads: any thread while the event is live (during its callback, or retained).
 #[unsafe(no_mangle)]
 pub extern "C" fn wsEventMessageType(event_handle: *const WsEvent) -> ws_message_t {
+    // SAFETY: the event of the callback running on this thread is valid until it returns.
+    if let Some(event) = unsafe { running_event(event_handle).as_ref() } {
+        return event.message_type;
+    }
+    event_message_type(event_handle)
+}
+
+/// `wsEventMessageType` for any other handle (see [`running_event`]).
+#[inline(never)]
+fn event_message_type(event_handle: *const WsEvent) -> ws_message_t {
     boundary(
         "wsEventMessageType",
         ws_message_t::kWsMessageUnknown,
@@ -305,6 +359,36 @@ pub extern "C" fn wsEventMessageType(event_handle: *const WsEvent) -> ws_message
 /// `data` is NULL or a writable pointer slot.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wsEventData(event_handle: *const WsEvent, data: *mut *const u8) -> i32 {
+    // SAFETY: the event of the callback running on this thread is valid until it returns.
+    if let Some(event) = unsafe { running_event(event_handle).as_ref() }
+        && !data.is_null()
+    {
+        let bytes = event.data();
+        if let Ok(size) = i32::try_from(bytes.len()) {
+            // SAFETY: checked non-NULL; the caller provides a writable slot.
+            unsafe { *data = data_pointer(bytes) };
+            return size;
+        }
+    }
+    // SAFETY: forwarded caller contract.
+    unsafe { event_data(event_handle, data) }
+}
+
+/// Where `*data` points for `bytes`: NULL when there are none.
+fn data_pointer(bytes: &[u8]) -> *const u8 {
+    if bytes.is_empty() {
+        std::ptr::null()
+    } else {
+        bytes.as_ptr()
+    }
+}
+
+/// `wsEventData` for any other handle, and its errors (see [`running_event`]).
+///
+/// # Safety
+/// As `wsEventData`.
+#[inline(never)]
+unsafe fn event_data(event_handle: *const WsEvent, data: *mut *const u8) -> i32 {
     boundary("wsEventData", -1, || {
         if data.is_null() {
             return Err(Error::invalid("data is NULL"));
@@ -314,13 +398,7 @@ pub unsafe extern "C" fn wsEventData(event_handle: *const WsEvent, data: *mut *c
             let size = i32::try_from(bytes.len())
                 .map_err(|_| Error::new(libc::EOVERFLOW, "message too large"))?;
             // SAFETY: checked non-NULL above; the caller provides a writable slot.
-            unsafe {
-                *data = if bytes.is_empty() {
-                    std::ptr::null()
-                } else {
-                    bytes.as_ptr()
-                }
-            };
+            unsafe { *data = data_pointer(bytes) };
             Ok(size)
         })
     })
@@ -375,6 +453,20 @@ pub extern "C" fn wsEventStatusCode(event_handle: *const WsEvent) -> i32 {
 /// Threads: any thread while the event is live.
 #[unsafe(no_mangle)]
 pub extern "C" fn wsEventConnection(event_handle: *const WsEvent) -> *mut WsConnection {
+    // SAFETY: the event of the callback running on this thread is valid until it returns.
+    if let Some(event) = unsafe { running_event(event_handle).as_ref() } {
+        let known = event.connection().api_handle.load(Ordering::Acquire);
+        if known != 0 {
+            return known as *mut WsConnection;
+        }
+    }
+    event_connection(event_handle)
+}
+
+/// `wsEventConnection` for any other handle, and a connection's first handle (see
+/// [`running_event`]).
+#[inline(never)]
+fn event_connection(event_handle: *const WsEvent) -> *mut WsConnection {
     boundary("wsEventConnection", std::ptr::null_mut(), || {
         with_event(event_handle, |event| {
             super::connection::handle_of(event.connection())

@@ -149,8 +149,14 @@ impl<V, const BITS: u32> SlotTable<V, BITS> {
     /// Locks the slot `handle` names whatever its generation: for the owner of a slot, which
     /// changes the generation itself.
     pub fn lock_index(&self, handle: usize) -> MutexGuard<'_, Slot<V>> {
+        self.slot_of(handle).lock()
+    }
+
+    /// The slot `handle` names, whatever its generation, not locked: for the owner of a slot,
+    /// which may keep the reference (slots never move) and lock it without a lookup.
+    pub fn slot_of(&self, handle: usize) -> &Mutex<Slot<V>> {
         let (index, _) = Self::decode(handle).expect("a handle the table issued");
-        self.slot(index).expect("a handed-out slot exists").lock()
+        self.slot(index).expect("a handed-out slot exists")
     }
 
     /// The handle of the slot `handle` names, at `generation`.

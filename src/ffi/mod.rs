@@ -71,6 +71,17 @@ pub(crate) fn last_error_ptr() -> *const c_char {
 pub(crate) fn boundary<T>(function: &str, failed: T, body: impl FnOnce() -> Result<T>) -> T {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
         Ok(Ok(value)) => value,
+        outcome => settle(function, failed, outcome),
+    }
+}
+
+/// A call that failed or panicked, reported as `boundary` says. A function of its own, kept out
+/// of every exported function's way: their successful calls pay for none of it.
+#[cold]
+#[inline(never)]
+fn settle<T>(function: &str, failed: T, outcome: std::thread::Result<Result<T>>) -> T {
+    match outcome {
+        Ok(Ok(value)) => value,
         Ok(Err(err)) => {
             fail(function, &err);
             failed
@@ -113,13 +124,25 @@ pub(crate) unsafe fn c_bytes<'a>(ptr: *const u8, len: usize, what: &str) -> Resu
         if len == 0 {
             return Ok(&[]);
         }
-        return Err(Error::invalid(format!("{what} is NULL with length {len}")));
+        return Err(bad_bytes(what, len));
     }
     if len > isize::MAX as usize {
-        return Err(Error::invalid(format!("{what} length {len} is impossible")));
+        return Err(bad_bytes(what, len));
     }
     // SAFETY: the caller promises `len` readable bytes at `ptr`.
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// The error of `c_bytes` (NULL with a length, or a length no buffer has), made out of the way
+/// of the successful calls.
+#[cold]
+#[inline(never)]
+fn bad_bytes(what: &str, len: usize) -> Error {
+    if len > isize::MAX as usize {
+        Error::invalid(format!("{what} length {len} is impossible"))
+    } else {
+        Error::invalid(format!("{what} is NULL with length {len}"))
+    }
 }
 
 /// Copies a C key-value array into owned pairs.

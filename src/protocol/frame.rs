@@ -72,6 +72,7 @@ pub enum Parse {
 /// Parses the frame at the start of `buffer`. `expect_masked` is true on a server (clients must
 /// mask) and false on a client (servers must not). `payload_max` bounds a single frame's payload
 /// before any of it is buffered.
+#[inline]
 pub fn parse(
     buffer: &mut [u8],
     expect_masked: bool,

@@ -165,7 +165,25 @@ impl Reader {
 
     /// The next thing that happened in `input`, or None once every complete frame in it has
     /// been handed out (a cut frame at its end is kept for the next read).
+    #[inline]
     pub fn next<'s>(
+        &'s mut self,
+        input: &'s mut Input<'_>,
+        role: Role,
+        limits: &Limits,
+    ) -> Option<Incoming<'s>> {
+        // The call after a read's last frame (once per read) answers here, without the call
+        // into the parser.
+        if input.source == Source::Input
+            && input.offset >= input.bytes.len()
+            && !self.delivered_assembled
+        {
+            return None;
+        }
+        self.next_frame(input, role, limits)
+    }
+
+    fn next_frame<'s>(
         &'s mut self,
         input: &'s mut Input<'_>,
         role: Role,

@@ -5,17 +5,20 @@
 //! The loop knows nothing of what its tasks are (listeners, connections): a task is anything
 //! that implements [`Task`], and a command is a closure run on the loop's thread.
 
+use super::wait::Events;
 use crate::error::panic_text;
 use crate::log::log;
-use mio::{Events, Poll, Registry, Token, Waker};
+use mio::{Poll, Registry, Token, Waker};
 use parking_lot::Mutex;
 use std::any::Any;
 use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 const WAKER: Token = Token(usize::MAX);
@@ -49,6 +52,9 @@ pub struct Context<'a> {
     pub registry: &'a Registry,
     /// The loop's one receive buffer (a task that takes it out must put it back).
     pub receive_buffer: &'a mut Vec<u8>,
+    /// The loop's spare send buffer (empty, or allocated and cleared): a task may use it to
+    /// collect what it sends while it handles one event, and give it back cleared.
+    pub send_spare: &'a mut Vec<u8>,
     /// The loop itself, for tasks that queue commands to it.
     pub event_loop: &'a Arc<LoopShared>,
 }
@@ -88,6 +94,9 @@ pub struct LoopShared {
     pub index: usize,
     waker: Waker,
     queue: Mutex<Queue>,
+    /// Set once a command is queued (under the queue's lock): the loop's turn takes the lock
+    /// only when something is there.
+    queued: AtomicBool,
 }
 
 struct Queue {
@@ -133,6 +142,7 @@ impl LoopShared {
             return Some(Box::new(command));
         }
         queue.commands.push(Box::new(command));
+        self.queued.store(true, Ordering::SeqCst);
         None
     }
 
@@ -185,6 +195,7 @@ pub struct Tasks {
     tasks: TaskMap,
     deadlines: BTreeSet<(Instant, u64)>,
     receive_buffer: Vec<u8>,
+    send_spare: Vec<u8>,
     running: bool,
 }
 
@@ -235,6 +246,7 @@ impl Tasks {
         let mut cx = Context {
             registry: self.poll.registry(),
             receive_buffer: &mut self.receive_buffer,
+            send_spare: &mut self.send_spare,
             event_loop: &self.shared,
         };
         let flow = match std::panic::catch_unwind(AssertUnwindSafe(|| f(&mut **task, &mut cx))) {
@@ -264,6 +276,10 @@ impl Tasks {
     }
 
     fn expire_deadlines(&mut self) {
+        // No timer anywhere (connections without keepalive): no clock read per turn.
+        if self.deadlines.is_empty() {
+            return;
+        }
         let now = Instant::now();
         while let Some(&(when, id)) = self.deadlines.first() {
             if when > now {
@@ -279,11 +295,11 @@ impl Tasks {
 
     /// Runs queued commands (including ones queued meanwhile).
     fn run_commands(&mut self) {
-        loop {
+        // A command queued by another thread after this check also wakes the loop (the wake
+        // follows the flag), so the next turn sees it.
+        while self.shared.queued.load(Ordering::SeqCst) {
+            self.shared.queued.store(false, Ordering::SeqCst);
             let commands = std::mem::take(&mut self.shared.queue.lock().commands);
-            if commands.is_empty() {
-                return;
-            }
             for command in commands {
                 command(self);
             }
@@ -313,6 +329,7 @@ impl EventLoop {
                 commands: Vec::new(),
                 closed: false,
             }),
+            queued: AtomicBool::new(false),
         });
         Ok(EventLoop {
             tasks: Tasks {
@@ -321,6 +338,7 @@ impl EventLoop {
                 tasks: TaskMap::default(),
                 deadlines: BTreeSet::new(),
                 receive_buffer: Vec::new(),
+                send_spare: Vec::new(),
                 running: true,
             },
         })
@@ -359,7 +377,7 @@ impl EventLoop {
             .deadlines
             .first()
             .map(|(when, _)| when.saturating_duration_since(Instant::now()));
-        if let Err(err) = tasks.poll.poll(events, timeout) {
+        if let Err(err) = events.wait(tasks.poll.as_raw_fd(), timeout) {
             if err.kind() != io::ErrorKind::Interrupted {
                 log!(
                     Error,
@@ -370,7 +388,7 @@ impl EventLoop {
             return;
         }
         for event in events.iter() {
-            if event.token() == WAKER {
+            if event.token == WAKER.0 {
                 continue;
             }
             let readiness = Readiness {
@@ -378,7 +396,7 @@ impl EventLoop {
                 writable: event.is_writable() || event.is_error(),
                 closed: event.is_read_closed() || event.is_error(),
             };
-            tasks.drive(event.token().0 as u64, |task, cx| task.ready(cx, readiness));
+            tasks.drive(event.token as u64, |task, cx| task.ready(cx, readiness));
         }
         tasks.expire_deadlines();
         tasks.run_commands();

@@ -3,6 +3,7 @@
 //! `event_loop.rs`); what is live and how it stops belongs to the code above that owns it.
 
 mod event_loop;
+mod wait;
 
 pub use event_loop::{Command, Context, Flow, LoopShared, Readiness, Task, Tasks, on_loop_thread};
 

@@ -5,6 +5,7 @@
 mod nosigpipe;
 #[cfg(feature = "client")]
 pub mod resolver;
+mod syscalls;
 #[cfg(feature = "tls")]
 pub mod tls;
 // Without the `tls` feature: the same names, every use of TLS failing with the feature's name.
@@ -17,8 +18,9 @@ pub use nosigpipe::NoSigPipe;
 use crate::error::Result;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Write};
 use std::net::{Shutdown, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use tls::TlsStream;
 
@@ -57,7 +59,7 @@ impl Transport {
 
     pub fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
         match self {
-            Transport::Plain(stream) => stream.read(buffer),
+            Transport::Plain(stream) => syscalls::recv(stream.as_raw_fd(), buffer),
             Transport::Tls(tls) => tls.read(buffer),
         }
     }
@@ -176,7 +178,6 @@ impl Transport {
 
     /// The raw descriptor, for a caller that waits on it with poll(2).
     pub fn raw_fd(&self) -> std::os::fd::RawFd {
-        use std::os::fd::AsRawFd;
         self.tcp().as_raw_fd()
     }
 }

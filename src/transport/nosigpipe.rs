@@ -3,6 +3,7 @@
 //! the library does not change the process's signal dispositions). `send`/`sendmsg` with
 //! `MSG_NOSIGNAL` do that for every write the library makes, TLS records included.
 
+use super::syscalls;
 use mio::net::TcpStream;
 use std::io::{self, IoSlice, Write};
 use std::os::fd::AsRawFd;
@@ -11,20 +12,7 @@ pub struct NoSigPipe<'a>(pub &'a TcpStream);
 
 impl Write for NoSigPipe<'_> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        // SAFETY: a valid descriptor and a readable buffer of `data.len()` bytes.
-        let sent = unsafe {
-            libc::send(
-                self.0.as_raw_fd(),
-                data.as_ptr().cast(),
-                data.len(),
-                libc::MSG_NOSIGNAL,
-            )
-        };
-        if sent < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(sent as usize)
-        }
+        syscalls::send(self.0.as_raw_fd(), data, libc::MSG_NOSIGNAL)
     }
 
     fn write_vectored(&mut self, parts: &[IoSlice<'_>]) -> io::Result<usize> {
@@ -33,12 +21,7 @@ impl Write for NoSigPipe<'_> {
         message.msg_iov = parts.as_ptr() as *mut libc::iovec;
         message.msg_iovlen = parts.len().min(libc::UIO_MAXIOV as usize) as _;
         // SAFETY: the msghdr points at `parts`, which outlive the call.
-        let sent = unsafe { libc::sendmsg(self.0.as_raw_fd(), &message, libc::MSG_NOSIGNAL) };
-        if sent < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(sent as usize)
-        }
+        unsafe { syscalls::sendmsg(self.0.as_raw_fd(), &message, libc::MSG_NOSIGNAL) }
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -6,220 +6,20 @@
 
 use super::delegate::Delegate;
 use super::once_text::OnceText;
+pub use super::writer::Writer;
 use crate::config::ConnectionSettings;
 use crate::error::{Error, Result};
 use crate::log::log;
 use crate::protocol::handshake::{header_values, split_target};
-use crate::protocol::{
-    CloseError, CloseStarted, Endpoint, FrameSink, Outgoing, Role, SendError, State, frame,
-};
+use crate::protocol::{CloseError, CloseStarted, Endpoint, Outgoing, Role, SendError, State};
 use crate::runtime::LoopShared;
 use crate::transport::Transport;
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Instant;
-
-/// A drained send buffer up to this size is kept as its thread's spare; a larger one is freed,
-/// so a big message does not pin memory.
-const OUTBOX_KEEP: usize = 16 * 1024;
-
-thread_local! {
-    /// One drained send buffer per thread, for the next connection that queues something on
-    /// it: a connection owns a send buffer only while bytes wait in it (an idle connection
-    /// owns none), yet the event loop's corked replies, one read after another, cost no
-    /// allocation.
-    static SPARE_OUTBOX: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
-}
-
-/// While corked, the send buffer is written out once it holds this much: replies are batched
-/// into large writes without letting a long burst pile up.
-const CORK_FLUSH: usize = 128 * 1024;
-
-/// While corked, a payload this large is written at once when nothing waits before it.
-const CORK_BYPASS: usize = OUTBOX_KEEP;
-
-/// The socket and what waits to be written to it.
-pub struct Writer {
-    pub transport: Option<Transport>,
-    outbox: Vec<u8>,
-    sent: usize,
-    /// A write failed: the peer is gone; the event loop reports it.
-    pub broken: bool,
-    /// Set by the event loop while it hands one read's messages to callbacks: replies collect
-    /// in the send buffer and go out with one write afterwards, instead of one per message.
-    pub corked: bool,
-}
-
-impl Writer {
-    /// A writer over `transport` (None: a client not connected yet), with nothing queued.
-    pub(crate) fn new(transport: Option<Transport>) -> Writer {
-        Writer {
-            transport,
-            outbox: Vec::new(),
-            sent: 0,
-            broken: false,
-            corked: false,
-        }
-    }
-
-    pub fn queued(&self) -> usize {
-        self.outbox.len() - self.sent
-    }
-
-    /// Writes what waits in the send buffer until the socket is full. Returns true when empty.
-    pub fn flush(&mut self) -> bool {
-        let Some(transport) = self.transport.as_mut() else {
-            return true;
-        };
-        // What the transport still holds (TLS records) goes first.
-        match transport.flush_pending() {
-            Ok(true) => {}
-            Ok(false) => return false,
-            Err(_) => self.broken = true,
-        }
-        while !self.broken && self.sent < self.outbox.len() {
-            match transport.write(&self.outbox[self.sent..]) {
-                Ok(0) => self.broken = true,
-                Ok(n) => self.sent += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => self.broken = true,
-            }
-        }
-        if self.broken {
-            self.outbox = Vec::new();
-            self.sent = 0;
-            return true;
-        }
-        self.sent = 0;
-        let drained = std::mem::take(&mut self.outbox);
-        if drained.capacity() <= OUTBOX_KEEP {
-            give_spare_outbox(drained);
-        }
-        !transport.has_pending()
-    }
-
-    /// What the send buffer holds allocated (for tests: an idle connection holds none).
-    #[cfg(test)]
-    pub(crate) fn capacity(&self) -> usize {
-        self.outbox.capacity()
-    }
-
-    /// Appends `bytes` to the send buffer, which starts as this thread's spare.
-    fn queue(&mut self, bytes: &[u8]) {
-        if bytes.is_empty() {
-            return;
-        }
-        if self.outbox.capacity() == 0 {
-            self.outbox = SPARE_OUTBOX.take();
-        }
-        self.outbox.extend_from_slice(bytes);
-    }
-
-    /// Queues raw bytes (an HTTP head) and writes them if the socket takes them.
-    pub fn write_raw(&mut self, bytes: &[u8]) {
-        self.queue(bytes);
-        if !self.corked {
-            self.flush();
-        }
-    }
-
-    /// Ends a cork: writes what collected meanwhile.
-    pub fn uncork(&mut self) {
-        self.corked = false;
-        if self.queued() > 0 {
-            self.flush();
-        }
-    }
-}
-
-impl FrameSink for Writer {
-    /// A server frame goes out as header + payload in one vectored write, straight from the
-    /// caller's buffer; a client frame is masked into the send buffer.
-    fn frame(&mut self, header: &[u8], payload: &[u8], mask: Option<[u8; 4]>) {
-        if self.broken || self.transport.is_none() {
-            return;
-        }
-        if let Some(mask) = mask {
-            self.queue(header);
-            let start = self.outbox.len();
-            self.queue(payload);
-            frame::apply_mask(&mut self.outbox[start..], mask);
-            if !self.corked || self.queued() >= CORK_FLUSH {
-                self.flush();
-            }
-            return;
-        }
-        let mut written = 0;
-        // TLS copies into records anyway: the frame goes through the send buffer, and out now.
-        let through_buffer = self.transport.as_ref().is_some_and(Transport::is_tls);
-        // Under the cork too, a large payload is written at once rather than copied: the copy
-        // (and a send buffer grown past what is kept) costs more than the write it saves.
-        let now = !self.corked || payload.len() >= CORK_BYPASS;
-        if self.queued() == 0 && now && !through_buffer {
-            let transport = self.transport.as_mut().expect("checked above");
-            loop {
-                match transport.write_vectored(&[IoSlice::new(header), IoSlice::new(payload)]) {
-                    Ok(count) => {
-                        written = count;
-                        break;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(_) => {
-                        self.broken = true;
-                        return;
-                    }
-                }
-            }
-        }
-        let n = header.len();
-        if written < n {
-            self.queue(&header[written..]);
-            self.queue(payload);
-        } else {
-            self.queue(&payload[written - n..]);
-        }
-        if (through_buffer && !self.corked) || (self.corked && self.queued() >= CORK_FLUSH) {
-            self.flush();
-        }
-    }
-
-    fn queued(&self) -> usize {
-        Writer::queued(self)
-    }
-
-    fn mask_key(&mut self) -> [u8; 4] {
-        mask_key()
-    }
-}
-
-/// A client frame's masking key (RFC 6455 section 5.3: from a strong source of entropy).
-#[cfg(feature = "client")]
-fn mask_key() -> [u8; 4] {
-    rand::random()
-}
-
-/// Only a client masks, and without the `client` feature no client connection exists.
-#[cfg(not(feature = "client"))]
-fn mask_key() -> [u8; 4] {
-    unreachable!("a frame to mask in a build without the `client` feature")
-}
-
-/// Keeps a drained send buffer as this thread's spare, or frees it when the spare is larger.
-fn give_spare_outbox(mut buffer: Vec<u8>) {
-    buffer.clear();
-    let spare = SPARE_OUTBOX.take();
-    SPARE_OUTBOX.set(if buffer.capacity() > spare.capacity() {
-        buffer
-    } else {
-        spare
-    });
-}
 
 /// What the lock guards: the protocol state and the socket it writes to.
 pub struct Io {
@@ -321,43 +121,26 @@ impl Connection {
         let limits = &self.settings.limits;
         let mut io = self.io.lock();
         let Io { endpoint, writer } = &mut *io;
-        if endpoint.state() == State::Open && writer.broken {
-            return Err(Error::new(
-                libc::ECONNRESET,
-                "connection was reset by the peer",
-            ));
+        if endpoint.is_open() && writer.broken {
+            return Err(reset());
         }
-        let framed = Endpoint::framed_len(payload.len(), limits);
-        let over_cap = |writer: &Writer| {
-            writer.queued() > 0 && writer.queued() + framed > limits.send_buffer_max
-        };
-        // Replies collected under the cork are not backpressure: write them out first.
-        if endpoint.is_open() && over_cap(writer) && writer.corked {
-            writer.flush();
-        }
-        if endpoint.is_open() && over_cap(writer) {
-            let queued = writer.queued();
-            return Err(Error::new(
-                libc::EAGAIN,
-                format!(
-                    "send buffer full ({queued} bytes waiting, send-buffer-size-max {})",
-                    limits.send_buffer_max
-                ),
-            ));
+        // Backpressure (only while bytes wait: a message may always start an empty buffer).
+        if endpoint.is_open() && writer.queued() > 0 {
+            let framed = Endpoint::framed_len(payload.len(), limits);
+            let over_cap = |writer: &Writer| {
+                writer.queued() > 0 && writer.queued() + framed > limits.send_buffer_max
+            };
+            // Replies collected under the cork are not backpressure: write them out first.
+            if over_cap(writer) && writer.corked {
+                writer.flush();
+            }
+            if over_cap(writer) {
+                return Err(send_buffer_full(writer.queued(), limits.send_buffer_max));
+            }
         }
         endpoint
             .send(kind, payload, limits, writer)
-            .map_err(|err| match err {
-                SendError::NotOpen(State::Opening) => {
-                    Error::not_connected("connection is not open yet")
-                }
-                SendError::NotOpen(State::Closing) => Error::not_connected("connection is closing"),
-                SendError::NotOpen(_) => Error::not_connected("connection is closed"),
-                SendError::PingTooLong(length) => Error::new(
-                    libc::EMSGSIZE,
-                    format!("ping payload of {length} bytes exceeds 125"),
-                ),
-            })
+            .map_err(not_sent)
     }
 
     /// Starts the closing handshake. `status` must be a code an endpoint may send.
@@ -514,6 +297,34 @@ impl Connection {
 
     pub fn user_data(&self) -> usize {
         self.user_data.load(Ordering::Relaxed)
+    }
+}
+
+// The errors of `Connection::send`, made out of the way of the sends that succeed.
+
+#[cold]
+fn reset() -> Error {
+    Error::new(libc::ECONNRESET, "connection was reset by the peer")
+}
+
+#[cold]
+fn send_buffer_full(queued: usize, max: usize) -> Error {
+    Error::new(
+        libc::EAGAIN,
+        format!("send buffer full ({queued} bytes waiting, send-buffer-size-max {max})"),
+    )
+}
+
+#[cold]
+fn not_sent(err: SendError) -> Error {
+    match err {
+        SendError::NotOpen(State::Opening) => Error::not_connected("connection is not open yet"),
+        SendError::NotOpen(State::Closing) => Error::not_connected("connection is closing"),
+        SendError::NotOpen(_) => Error::not_connected("connection is closed"),
+        SendError::PingTooLong(length) => Error::new(
+            libc::EMSGSIZE,
+            format!("ping payload of {length} bytes exceeds 125"),
+        ),
     }
 }
 

@@ -14,6 +14,7 @@ mod client_blocking;
 pub mod connection;
 mod deadline;
 pub mod delegate;
+mod dispatch;
 pub mod event;
 pub(crate) mod group;
 #[cfg(feature = "server")]
@@ -31,6 +32,7 @@ pub mod session;
 mod spare_buffer;
 #[cfg(feature = "client")]
 pub mod url;
+mod writer;
 
 // The hand-over tests drive a server and a wss client.
 #[cfg(all(test, feature = "tls", feature = "client", feature = "server"))]

@@ -10,14 +10,15 @@
 use super::admission::Admission;
 use super::connection::{Connection, Io};
 use super::deadline::Deadline;
-use super::event::{Event, EventKind, MessageKind};
+use super::dispatch::{Control, emit_to};
+use super::event::{EventKind, MessageKind};
 use super::group::ConnectionGroup;
 use super::opening::Connecting;
 use super::spare_buffer::{keep_spare, lend_spare};
 use crate::log::log;
 use crate::protocol::close::{self, Violation, violation};
 use crate::protocol::handshake::ServerHandshake;
-use crate::protocol::{Expired, Incoming, Input, Limits, Reader, TcpClose};
+use crate::protocol::{Expired, Incoming, Input, Reader, TcpClose};
 use crate::runtime::{Context, Flow, Readiness, Task, Tasks};
 use crate::transport::tls::tls_failure;
 use std::any::Any;
@@ -109,15 +110,13 @@ impl Session {
     /// Everything the socket holds now. `to_the_end`: the peer closed its side (or the socket
     /// failed), so no further readiness edge will come — read until the end.
     pub(super) fn read_all(&mut self, cx: &mut Context, to_the_end: bool) -> Flow {
-        let mut buffer = std::mem::take(cx.receive_buffer);
-        let flow = self.read_loop(&mut buffer, to_the_end);
-        *cx.receive_buffer = buffer;
+        let flow = self.read_loop(cx, to_the_end);
         if flow == Flow::Finished {
             return flow;
         }
         let broken = {
             let mut io = self.connection.io.lock();
-            io.writer.uncork();
+            io.writer.uncork_into(cx.send_spare);
             // The timers may have changed (a close frame arrived, keepalive): read them here,
             // under the lock this read already takes.
             self.deadline = Deadline::new(io.endpoint.timeout());
@@ -129,38 +128,32 @@ impl Session {
         flow
     }
 
-    fn read_loop(&mut self, buffer: &mut [u8], to_the_end: bool) -> Flow {
+    fn read_loop(&mut self, cx: &mut Context, to_the_end: bool) -> Flow {
+        let buffer = cx.receive_buffer.as_mut_slice();
         loop {
-            let open = matches!(self.phase, Phase::Open);
-            let (result, space, at_end, direct) = {
+            let direct = matches!(self.phase, Phase::Open) && self.reader.wants_direct_read();
+            let (result, space, at_end) = {
                 let mut io = self.connection.io.lock();
-                io.writer.corked = true;
+                io.writer.cork_with(cx.send_spare);
                 let Some(transport) = io.writer.transport.as_mut() else {
                     return Flow::Continue;
                 };
-                if open {
-                    lend_spare(&mut self.reader);
-                }
-                let (result, space, at_end, direct) =
-                    match self.reader.direct_read_buffer().filter(|_| open) {
-                        Some(target) => (
-                            transport.read(target),
-                            target.len(),
-                            transport.at_end(),
-                            true,
-                        ),
-                        None => (
-                            transport.read(buffer),
-                            buffer.len(),
-                            transport.at_end(),
-                            false,
-                        ),
-                    };
+                let target = match direct {
+                    true => {
+                        lend_spare(&mut self.reader);
+                        self.reader.direct_read_buffer()
+                    }
+                    false => None,
+                };
+                // (Some exactly when `direct`: the reader wants a direct read.)
+                let target = target.unwrap_or(&mut *buffer);
+                let (result, space, at_end) =
+                    (transport.read(target), target.len(), transport.at_end());
                 // Keepalive counts bytes heard, not readiness.
                 if matches!(result, Ok(n) if n > 0) && io.endpoint.wants_traffic() {
                     io.endpoint.heard(Instant::now());
                 }
-                (result, space, at_end, direct)
+                (result, space, at_end)
             };
             match result {
                 Ok(0) => return self.on_transport_gone("peer closed the TCP connection"),
@@ -208,19 +201,30 @@ impl Session {
 
     /// Hands everything in `input` to the application, frame by frame.
     pub(super) fn on_input(&mut self, mut input: Input<'_>) -> Flow {
-        // The reader is taken out while its events borrow from it, so that handling them may
-        // use the rest of the session.
-        let mut reader = std::mem::take(&mut self.reader);
-        let role = self.connection.role;
-        let settings = self.connection.settings.clone();
         let mut flow = Flow::Continue;
-        while let Some(incoming) = reader.next(&mut input, role, &settings.limits) {
-            flow = self.on_incoming(incoming, &settings.limits);
+        loop {
+            // A message is handed over where it lies (in the input or the reader), while the
+            // reader stays borrowed: delivering it needs only the connection. A control frame
+            // is copied out (at most 125 bytes), so that handling it may use the whole session.
+            let connection = &self.connection;
+            let limits = &connection.settings.limits;
+            let control = match self.reader.next(&mut input, connection.role, limits) {
+                None => break,
+                Some(Incoming::Message { kind, data }) => {
+                    #[cfg(test)]
+                    if data == super::tests::PANIC_TRIGGER {
+                        panic!("a panic injected by a test");
+                    }
+                    emit_to(connection, EventKind::Message, kind.into(), 0, data);
+                    continue;
+                }
+                Some(other) => Control::new(other),
+            };
+            flow = self.on_control(control);
             if flow == Flow::Finished || !matches!(self.phase, Phase::Open) {
                 break;
             }
         }
-        self.reader = reader;
         if !matches!(self.phase, Phase::Open) {
             self.reader.release_memory();
         }
@@ -236,41 +240,31 @@ impl Session {
         self.on_input(input)
     }
 
-    fn on_incoming(&mut self, incoming: Incoming<'_>, limits: &Limits) -> Flow {
-        match incoming {
-            // Messages that arrive after our own close frame are still delivered: the peer may
-            // have sent them before it saw our close (RFC 6455 section 1.4 discards data only
-            // after the peer's close frame).
-            Incoming::Message { kind, data } => {
-                #[cfg(test)]
-                if data == super::tests::PANIC_TRIGGER {
-                    panic!("a panic injected by a test");
-                }
-                self.emit(EventKind::Message, kind.into(), 0, data);
-                Flow::Continue
-            }
-            Incoming::Ping(data) => {
+    fn on_control(&mut self, control: Control) -> Flow {
+        let limits = &self.connection.settings.limits;
+        match control {
+            Control::Ping(data) => {
                 {
                     let mut io = self.connection.io.lock();
                     let Io { endpoint, writer } = &mut *io;
-                    endpoint.on_ping(data, limits, writer);
+                    endpoint.on_ping(data.bytes(), limits, writer);
                 }
-                self.emit(EventKind::Message, MessageKind::Ping, 0, data);
+                self.emit(EventKind::Message, MessageKind::Ping, 0, data.bytes());
                 Flow::Continue
             }
-            Incoming::Pong(data) => {
-                self.emit(EventKind::Message, MessageKind::Pong, 0, data);
+            Control::Pong(data) => {
+                self.emit(EventKind::Message, MessageKind::Pong, 0, data.bytes());
                 Flow::Continue
             }
-            Incoming::Close { code, reason } => {
+            Control::Close { code, reason } => {
                 let code = {
                     let mut io = self.connection.io.lock();
                     let Io { endpoint, writer } = &mut *io;
                     endpoint.on_peer_close(code, Instant::now(), limits, writer)
                 };
-                self.closing_done(code, reason)
+                self.closing_done(code, reason.bytes())
             }
-            Incoming::Violation(violation) => self.fail(violation),
+            Control::Violation(violation) => self.fail(violation),
         }
     }
 
@@ -472,13 +466,7 @@ impl Session {
     }
 
     pub(super) fn emit(&self, kind: EventKind, message: MessageKind, status: u16, data: &[u8]) {
-        self.connection.delegate.invoke(&Event {
-            kind,
-            message,
-            status,
-            data,
-            connection: &self.connection,
-        });
+        emit_to(&self.connection, kind, message, status, data);
     }
 }
 
@@ -508,10 +496,16 @@ impl Task for Session {
             }
             return flow;
         }
-        if readiness.writable && self.flush_and_check() == Flow::Finished {
+        let readable = readiness.readable || readiness.closed;
+        // An open connection's read ends with the uncork, which writes what waits: a writable
+        // edge that comes with a read (every read does, edge-triggered) needs no flush first.
+        if readiness.writable
+            && !(readable && matches!(self.phase, Phase::Open))
+            && self.flush_and_check() == Flow::Finished
+        {
             return Flow::Finished;
         }
-        if readiness.readable || readiness.closed {
+        if readable {
             return self.read_all(cx, readiness.closed);
         }
         Flow::Continue

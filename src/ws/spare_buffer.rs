@@ -14,7 +14,9 @@ thread_local! {
     static SPARE_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// Gives the reader the loop's spare buffer if it is about to read large frames directly.
+/// Gives the reader the loop's spare buffer if it is about to read large frames directly. (Not
+/// inlined: the thread-local lookup would be hoisted into every read of its caller.)
+#[inline(never)]
 pub(super) fn lend_spare(reader: &mut Reader) {
     if reader.wants_direct_read() {
         let spare = SPARE_BUFFER.take();
@@ -27,7 +29,17 @@ pub(super) fn lend_spare(reader: &mut Reader) {
 }
 
 /// Takes back a drained reader's buffer as the loop's spare (or frees it).
+#[inline]
 pub(super) fn keep_spare(reader: &mut Reader) {
+    // A reader of small frames holds no buffer (every read but those of large frames).
+    if reader.buffered() > 0 {
+        take_back(reader);
+    }
+}
+
+/// Not inlined, as `lend_spare`.
+#[inline(never)]
+fn take_back(reader: &mut Reader) {
     if let Some(buffer) = reader.release_if_idle()
         && buffer.capacity() <= SPARE_BUFFER_MAX
     {

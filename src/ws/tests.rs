@@ -1,6 +1,6 @@
 //! The event loop's panic boundary, over real sockets: a panic while handling one connection
 //! fails that connection with 1011 and the loop serves the others on. (The panic is injected
-//! through a test-only trigger in `Session::on_incoming`; nothing in a release build can reach it.)
+//! through a test-only trigger in `Session::on_input`; nothing in a release build can reach it.)
 
 use super::delegate::Delegate;
 use super::event::{Event, EventHandler, EventKind};
@@ -243,4 +243,200 @@ fn a_drained_send_buffer_is_not_kept_by_its_connection() {
     let mut received = vec![0u8; 305];
     (&client).read_exact(&mut received).unwrap();
     assert!(received.ends_with(b"xagain"));
+}
+
+/// The event loop lends its spare send buffer for a cork: replies collect in it, and once they
+/// are written it goes back to the loop, not to the connection.
+#[test]
+fn a_send_buffer_lent_for_a_cork_goes_back_to_the_loop() {
+    use super::connection::Writer;
+    use crate::transport::Transport;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    server.set_nonblocking(true).unwrap();
+    let mut writer = Writer::new(Some(Transport::Plain(mio::net::TcpStream::from_std(
+        server,
+    ))));
+    let mut spare = Vec::with_capacity(1000);
+    writer.cork_with(&mut spare);
+    assert_eq!(spare.capacity(), 0, "lent to the writer");
+    writer.write_raw(b"corked");
+    writer.uncork_into(&mut spare);
+    assert_eq!(writer.queued(), 0);
+    assert_eq!(
+        writer.capacity(),
+        0,
+        "an idle connection owns no send buffer"
+    );
+    assert!(
+        spare.capacity() >= 1000 && spare.is_empty(),
+        "back, cleared"
+    );
+    // Nothing sent under the cork: the buffer comes back all the same.
+    writer.cork_with(&mut spare);
+    writer.uncork_into(&mut spare);
+    assert!(spare.capacity() >= 1000);
+    let mut received = [0u8; 6];
+    (&client).read_exact(&mut received).unwrap();
+    assert_eq!(&received, b"corked");
+}
+
+/// Replies `r1`..`rN` to a message `many:N`, and echoes anything else.
+struct Replies;
+
+impl EventHandler for Replies {
+    fn handle(&self, event: &Event<'_>) {
+        if event.kind != EventKind::Message {
+            return;
+        }
+        match event.data.strip_prefix(b"many:") {
+            Some(count) => {
+                let count: usize = std::str::from_utf8(count).unwrap().parse().unwrap();
+                for i in 1..=count {
+                    let reply = format!("r{i}");
+                    event
+                        .connection
+                        .send(Outgoing::Text, reply.as_bytes())
+                        .unwrap();
+                }
+            }
+            None => event.connection.send(Outgoing::Text, event.data).unwrap(),
+        }
+    }
+}
+
+/// Replies to the messages of one read collect under the cork and go out together: several
+/// replies to one message, and replies to messages that arrive together, all arrive whole and
+/// in order.
+#[test]
+fn replies_collected_under_the_cork_arrive_in_order() {
+    let _serial = RUNTIME.lock();
+    crate::runtime::initialize(1, None).unwrap();
+    let config = ServerConfig::parse(&[
+        ("port".into(), "0".into()),
+        ("bind-address".into(), "127.0.0.1".into()),
+    ])
+    .unwrap();
+    let server = Server::create(config, Arc::new(Delegate::new(Box::new(Replies)))).unwrap();
+    server.start().unwrap();
+    let mut stream = connect(server.local_port().unwrap());
+    let expect = |stream: &mut TcpStream, replies: &[&[u8]]| {
+        for reply in replies {
+            assert_eq!(read_frame(stream), (0x1, reply.to_vec()));
+        }
+    };
+    // One message, three replies.
+    send_text(&mut stream, b"many:3");
+    expect(&mut stream, &[b"r1", b"r2", b"r3"]);
+    // Several messages in one write (most likely one read): replies collected, the last
+    // message's replies behind them.
+    let mut frames = Vec::new();
+    for text in [&b"a"[..], b"many:2", b"b", b"many:3"] {
+        let mut one = Vec::new();
+        let mask = [9u8, 8, 7, 6];
+        one.extend([0x81, 0x80 | text.len() as u8]);
+        one.extend_from_slice(&mask);
+        one.extend(text.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        frames.extend(one);
+    }
+    stream.write_all(&frames).unwrap();
+    expect(
+        &mut stream,
+        &[b"a", b"r1", b"r2", b"b", b"r1", b"r2", b"r3"],
+    );
+    send_text(&mut stream, b"last");
+    expect(&mut stream, &[b"last"]);
+    drop(stream);
+    server.shutdown().unwrap();
+    super::registry::finalize().unwrap();
+}
+
+/// Outside a cork a frame below 16 KiB is copied into the send buffer and written at once (one
+/// send(2)): it arrives without waiting for another event, and the connection keeps no send
+/// buffer afterwards.
+#[test]
+fn uncorked_small_frames_go_out_at_once_and_leave_no_send_buffer() {
+    use super::connection::Writer;
+    use crate::protocol::FrameSink;
+    use crate::transport::Transport;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    server.set_nonblocking(true).unwrap();
+    let mut writer = Writer::new(Some(Transport::Plain(mio::net::TcpStream::from_std(
+        server,
+    ))));
+    let larger = vec![b'L'; 4096];
+    for payload in [&b"small"[..], &larger] {
+        writer.frame(&[0x82, 0x7e], payload, None);
+        assert_eq!(
+            writer.queued(),
+            0,
+            "{} bytes: written at once",
+            payload.len()
+        );
+        assert_eq!(writer.capacity(), 0, "no send buffer kept");
+        let mut received = vec![0u8; 2 + payload.len()];
+        (&client).read_exact(&mut received).unwrap();
+        assert_eq!(&received[2..], payload);
+    }
+}
+
+/// An uncork that the socket does not take whole keeps the rest queued (and the lent buffer with
+/// it) until the socket drains; then the buffer goes back to the loop.
+#[test]
+fn an_uncork_into_a_full_socket_keeps_the_rest_queued() {
+    use super::connection::Writer;
+    use crate::transport::Transport;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    server.set_nonblocking(true).unwrap();
+    let mut writer = Writer::new(Some(Transport::Plain(mio::net::TcpStream::from_std(
+        server,
+    ))));
+    let mut spare = Vec::with_capacity(1000);
+    writer.cork_with(&mut spare);
+    // More than any socket takes while its peer does not read.
+    let total = 64 * 1024 * 1024;
+    let chunk = vec![b'q'; 1024 * 1024];
+    for _ in 0..total / chunk.len() {
+        writer.write_raw(&chunk);
+    }
+    writer.uncork_into(&mut spare);
+    let waiting = writer.queued();
+    assert!(
+        waiting > 0 && waiting < total,
+        "partly written: {waiting} waiting"
+    );
+    assert_eq!(
+        spare.capacity(),
+        0,
+        "the buffer stays with the bytes that wait"
+    );
+    let reader = std::thread::spawn(move || {
+        let mut received = 0;
+        let mut buffer = vec![0u8; 1 << 20];
+        while received < total {
+            let n = (&client).read(&mut buffer).unwrap();
+            assert!(n > 0 && buffer[..n].iter().all(|b| *b == b'q'));
+            received += n;
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !writer.flush() {
+        assert!(
+            Instant::now() < deadline,
+            "{} bytes never drained",
+            writer.queued()
+        );
+        std::thread::yield_now();
+    }
+    reader.join().unwrap();
+    assert_eq!(
+        writer.capacity(),
+        0,
+        "drained: the connection keeps no buffer"
+    );
 }
