@@ -7,6 +7,7 @@
 mod config;
 mod failure;
 mod names;
+mod records;
 mod stream;
 
 pub use config::{SYSTEM_CA_BUNDLE, client_config, server_config, server_name};
