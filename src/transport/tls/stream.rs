@@ -20,8 +20,9 @@ use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
-/// The input buffer of each thread that reads TLS.
-const INPUT_SIZE: usize = 32 * 1024;
+/// The input buffer of each thread that reads TLS: several records per read, so that the
+/// record cut by its end is seldom moved.
+const INPUT_SIZE: usize = 64 * 1024;
 
 /// The input buffer grows to this while one handshake message is longer than it (rustls
 /// refuses handshake messages over 64 KiB first).
@@ -114,6 +115,15 @@ impl TlsStream {
         }
     }
 
+    /// Bytes the session holds allocated beside rustls (an idle one holds none).
+    #[cfg(test)]
+    pub(super) fn held_capacity(&self) -> usize {
+        self.rx.capacity()
+            + self.held.plain.capacity()
+            + self.held.tx.capacity()
+            + self.held.early.capacity()
+    }
+
     pub fn at_end(&self) -> bool {
         (self.held.peer_closed || self.tcp_closed) && self.held.plain.is_empty()
     }
@@ -170,7 +180,8 @@ impl TlsStream {
         filled: usize,
         input: &mut Vec<u8>,
     ) -> io::Result<usize> {
-        let mut used = self.rx.len();
+        // input[start..used]: received, not consumed by rustls yet.
+        let (mut start, mut used) = (0, self.rx.len());
         if used > input.len() {
             input.resize(used, 0);
         }
@@ -181,11 +192,11 @@ impl TlsStream {
             filled,
         };
         let outcome = loop {
-            match self.tls.pump(&mut input[..used], &mut self.held, &mut job) {
-                Ok(consumed) => {
-                    input.copy_within(consumed..used, 0);
-                    used -= consumed;
-                }
+            match self
+                .tls
+                .pump(&mut input[start..used], &mut self.held, &mut job)
+            {
+                Ok(consumed) => start += consumed,
                 Err(err) => break Err(self.failed(err)),
             }
             // Handshake records and alerts go out as soon as rustls has them.
@@ -195,14 +206,24 @@ impl TlsStream {
             if job.is_full() || self.held.peer_closed {
                 break Ok(());
             }
-            if used == input.len() {
-                if used >= INPUT_MAX {
-                    break Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "TLS handshake message too long",
-                    ));
+            if start == used {
+                (start, used) = (0, 0);
+            } else if input.len() - used < RECORD_MAX {
+                // No room for a whole record behind the unconsumed bytes: they move to the
+                // front (only then, so that a cut record is rarely copied).
+                if start > 0 {
+                    input.copy_within(start..used, 0);
+                    (start, used) = (0, used - start);
                 }
-                input.resize((used * 2).min(INPUT_MAX), 0);
+                if used == input.len() {
+                    if used >= INPUT_MAX {
+                        break Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "TLS handshake message too long",
+                        ));
+                    }
+                    input.resize((used * 2).min(INPUT_MAX), 0);
+                }
             }
             // No more than the caller's buffer can take, plus the record that may straddle it.
             let end = input
@@ -224,8 +245,8 @@ impl TlsStream {
         };
         outcome?;
         // What rustls has not consumed comes first next time; usually nothing.
-        if used > 0 && !self.tcp_closed && !self.held.peer_closed {
-            self.rx = input[..used].to_vec();
+        if start < used && !self.tcp_closed && !self.held.peer_closed {
+            self.rx = input[start..used].to_vec();
         }
         if filled > 0 || self.held.peer_closed || self.tcp_closed {
             Ok(filled)
