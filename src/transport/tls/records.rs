@@ -211,6 +211,11 @@ fn step<Data>(
         }
         ConnectionState::Closed => {
             held.peer_closed = true;
+            // close_notify went both ways: the peer reads nothing more, a write is dropped (it
+            // would wait for a socket that never takes it otherwise).
+            if let Job::Write { data, accepted, .. } = job {
+                *accepted = data.len().min(WRITE_CHUNK);
+            }
             false
         }
         // Early data is never accepted (the server configuration leaves it off).

@@ -213,4 +213,7 @@ fn close_notify_ends_the_stream_on_both_sides() {
     wait_readable(&client);
     assert_eq!(client.read(&mut buffer).unwrap(), 0);
     assert!(client.at_end());
+    // After close_notify both ways a late write is dropped, not left waiting for a socket.
+    assert_eq!(server.write(b"late").unwrap(), 4);
+    assert!(!server.wants_write());
 }
