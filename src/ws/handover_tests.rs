@@ -17,16 +17,16 @@ use crate::config::{ClientTls, ConnectionSettings, ServerTls};
 use crate::protocol::handshake::{Accepted, ServerHandshake, ServerStep};
 use crate::protocol::{Outgoing, Role};
 use crate::runtime::{self, Context, Flow, LoopShared, Readiness, Task};
+use crate::transport::tls::tests::test_certs as certs;
 use crate::transport::{Transport, tls};
 use mio::Token;
 use parking_lot::{Condvar, Mutex};
 use std::any::Any;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::sync_channel;
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -180,35 +180,6 @@ impl Recorder {
             }
         }
     }
-}
-
-/// The test certificates (tests/scripts/make-certs.sh), in the directory the integration tests
-/// use (target/tmp/certs), made aside and renamed into place as they are.
-fn certs() -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        // target/<profile>/deps/<this test binary>
-        let exe = std::env::current_exe().unwrap();
-        let target = exe.ancestors().nth(3).unwrap().to_path_buf();
-        let dir = target.join("tmp").join("certs");
-        if !dir.join("client_privkey.pem").exists() {
-            std::fs::create_dir_all(target.join("tmp")).unwrap();
-            let scratch = dir.with_extension(format!("tmp{}", std::process::id()));
-            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scripts/make-certs.sh");
-            let status = std::process::Command::new("bash")
-                .arg(script)
-                .arg(&scratch)
-                .stdout(std::process::Stdio::null())
-                .status()
-                .unwrap();
-            assert!(status.success(), "make-certs.sh failed");
-            if std::fs::rename(&scratch, &dir).is_err() {
-                let _ = std::fs::remove_dir_all(&scratch);
-            }
-        }
-        dir
-    })
-    .clone()
 }
 
 trait Stream: Read + Write {}

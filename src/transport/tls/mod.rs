@@ -7,7 +7,10 @@
 mod config;
 mod failure;
 mod names;
+mod records;
 mod stream;
+#[cfg(test)]
+pub(crate) mod tests;
 
 pub use config::{SYSTEM_CA_BUNDLE, client_config, server_config, server_name};
 pub use failure::{TlsFailure, tls_failure};

@@ -1,32 +1,53 @@
 //! A TLS session over a non-blocking TCP socket, read and written like the socket itself.
 //!
 //! `read` fills the caller's buffer until it is full or the socket has nothing more, so a short
-//! read still means "drained" (the edge-triggered loop relies on that). `write` hands plaintext
-//! to rustls (bounded by its buffer limit) and writes out what it produced; what the socket does
-//! not take stays in rustls until `flush` is called on the next writable edge.
+//! read still means "drained" (the edge-triggered loop relies on that). Records are read and
+//! decrypted in this thread's input buffer; between reads the connection keeps only what rustls
+//! has not consumed (a record cut by the end of a read) and plaintext that did not fit — an
+//! idle connection keeps nothing. `write` seals up to one record of plaintext in this thread's
+//! output buffer and writes it out; what the socket does not take stays with the connection
+//! until `flush` is called on the next writable edge, and until then `write` pushes back.
 
 use super::ClientTarget;
 use super::failure::describe;
+use super::records::{Held, Job, Session};
 use crate::error::{Error, Result};
 use crate::transport::NoSigPipe;
 use mio::net::TcpStream;
-use rustls::Connection;
+use rustls::client::UnbufferedClientConnection;
+use rustls::server::UnbufferedServerConnection;
+use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
-/// Plaintext rustls may buffer before `write` pushes back (the connection's own send buffer,
-/// bounded by send-buffer-size-max, holds the rest).
-const PLAINTEXT_LIMIT: usize = 64 * 1024;
+/// The input buffer of each thread that reads TLS: several records per read, so that the
+/// record cut by its end is seldom moved.
+const INPUT_SIZE: usize = 64 * 1024;
+
+/// The input buffer grows to this while one handshake message is longer than it (rustls
+/// refuses handshake messages over 64 KiB first).
+const INPUT_MAX: usize = 128 * 1024;
+
+/// The longest record on the wire (16 KiB of plaintext, TLS 1.2's expansion, the header): one
+/// read takes at most this beyond what the caller's buffer can still take.
+const RECORD_MAX: usize = 16 * 1024 + 2048 + 5;
+
+thread_local! {
+    /// Records being read and decrypted.
+    static INPUT: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    /// Records being sealed (at most one record's worth: a few KiB more than `WRITE_CHUNK`).
+    static OUTPUT: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
 
 pub struct TlsStream {
     pub tcp: TcpStream,
-    tls: Connection,
-    /// The TCP peer closed; rustls reports whether it said close_notify.
+    tls: Session,
+    /// Received bytes rustls has not consumed: a record cut by the end of a read, or records
+    /// left when the reader's buffer was full.
+    rx: Vec<u8>,
+    held: Held,
+    /// The TCP peer closed (after close_notify or without it): reads return 0 from now on.
     tcp_closed: bool,
-    /// Our close_notify went out (it is sent once).
-    close_notify_sent: bool,
-    /// The peer's close_notify (or the TCP end) was reached: reads return 0 from now on.
-    ended: bool,
 }
 
 fn cannot_start(err: rustls::Error) -> Error {
@@ -37,131 +58,274 @@ fn would_block() -> io::Error {
     io::ErrorKind::WouldBlock.into()
 }
 
+/// Writes `bytes` until the socket is full; returns how many went.
+fn send(tcp: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    let mut sent = 0;
+    while sent < bytes.len() {
+        match NoSigPipe(tcp).write(&bytes[sent..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(sent)
+}
+
+/// Moves held plaintext to the front of `buffer`; returns how much.
+fn take_plain(plain: &mut Vec<u8>, buffer: &mut [u8]) -> usize {
+    let n = plain.len().min(buffer.len());
+    buffer[..n].copy_from_slice(&plain[..n]);
+    if n == plain.len() {
+        *plain = Vec::new();
+    } else {
+        plain.drain(..n);
+    }
+    n
+}
+
 impl TlsStream {
     /// The server side of a session on an accepted socket.
     pub fn accept(tcp: TcpStream, config: &Arc<rustls::ServerConfig>) -> Result<TlsStream> {
-        let session = rustls::ServerConnection::new(config.clone()).map_err(cannot_start)?;
-        Ok(TlsStream::new(tcp, session.into()))
+        let session = UnbufferedServerConnection::new(config.clone()).map_err(cannot_start)?;
+        Ok(TlsStream::new(tcp, Session::Server(session)))
     }
 
     /// The client side of a session on a connected socket, towards the target's server name.
     pub fn connect(tcp: TcpStream, (config, name): &ClientTarget) -> Result<TlsStream> {
         let session =
-            rustls::ClientConnection::new(config.clone(), name.clone()).map_err(cannot_start)?;
-        Ok(TlsStream::new(tcp, session.into()))
+            UnbufferedClientConnection::new(config.clone(), name.clone()).map_err(cannot_start)?;
+        let mut stream = TlsStream::new(tcp, Session::Client(session));
+        // The ClientHello waits in `tx` for the first flush.
+        stream
+            .tls
+            .pump(&mut [], &mut stream.held, &mut Job::Idle)
+            .map_err(cannot_start)?;
+        Ok(stream)
     }
 
-    fn new(tcp: TcpStream, mut tls: Connection) -> TlsStream {
-        tls.set_buffer_limit(Some(PLAINTEXT_LIMIT));
+    fn new(tcp: TcpStream, tls: Session) -> TlsStream {
         TlsStream {
             tcp,
             tls,
+            rx: Vec::new(),
+            held: Held::default(),
             tcp_closed: false,
-            close_notify_sent: false,
-            ended: false,
         }
     }
 
-    fn is_server(&self) -> bool {
-        matches!(self.tls, Connection::Server(_))
+    /// Bytes the session holds allocated beside rustls (an idle one holds none).
+    #[cfg(test)]
+    pub(super) fn held_capacity(&self) -> usize {
+        self.rx.capacity()
+            + self.held.plain.capacity()
+            + self.held.tx.capacity()
+            + self.held.early.capacity()
     }
 
     pub fn at_end(&self) -> bool {
-        self.ended
+        (self.held.peer_closed || self.tcp_closed) && self.held.plain.is_empty()
     }
 
-    /// True while rustls holds records the socket has not taken yet.
+    /// True while records wait for the socket.
     pub fn wants_write(&self) -> bool {
-        self.tls.wants_write()
+        !self.held.tx.is_empty()
     }
 
     /// Writes pending TLS records; `Ok(false)` when the socket is full.
     pub fn flush(&mut self) -> io::Result<bool> {
-        while self.tls.wants_write() {
-            match self.tls.write_tls(&mut NoSigPipe(&self.tcp)) {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
+        let tx = &mut self.held.tx;
+        if tx.is_empty() {
+            return Ok(true);
         }
-        Ok(true)
+        let sent = send(&self.tcp, tx)?;
+        if sent == tx.len() {
+            *tx = Vec::new();
+            return Ok(true);
+        }
+        tx.drain(..sent);
+        Ok(false)
     }
 
     fn failed(&mut self, err: rustls::Error) -> io::Error {
         // Send the alert rustls queued, so the peer learns why.
         let _ = self.flush();
-        io::Error::new(io::ErrorKind::InvalidData, describe(&err, self.is_server()))
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            describe(&err, self.tls.is_server()),
+        )
     }
 
     pub fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        let mut filled = 0;
-        loop {
-            match self.tls.reader().read(&mut buffer[filled..]) {
-                Ok(0) if filled == buffer.len() => return Ok(filled),
-                // close_notify: the end of the stream. Answer it, as TLS asks: some peers hold
-                // the TCP connection open until they hear ours.
-                Ok(0) => {
-                    self.ended = true;
-                    self.send_close_notify();
-                    return Ok(filled);
+        let filled = take_plain(&mut self.held.plain, buffer);
+        if filled == buffer.len() || self.held.peer_closed || self.tcp_closed {
+            return Ok(filled);
+        }
+        let mut input = INPUT.take();
+        if input.len() < INPUT_SIZE {
+            input = vec![0; INPUT_SIZE];
+        }
+        let result = self.read_records(buffer, filled, &mut input);
+        // One grown for a long handshake message is not kept.
+        if input.len() == INPUT_SIZE {
+            INPUT.set(input);
+        }
+        result
+    }
+
+    fn read_records(
+        &mut self,
+        buffer: &mut [u8],
+        filled: usize,
+        input: &mut Vec<u8>,
+    ) -> io::Result<usize> {
+        // input[start..used]: received, not consumed by rustls yet.
+        let (mut start, mut used) = (0, self.rx.len());
+        if used > input.len() {
+            input.resize(used, 0);
+        }
+        input[..used].copy_from_slice(&self.rx);
+        self.rx = Vec::new();
+        let mut job = Job::Read {
+            out: buffer,
+            filled,
+        };
+        let outcome = loop {
+            match self
+                .tls
+                .pump(&mut input[start..used], &mut self.held, &mut job)
+            {
+                Ok(consumed) => start += consumed,
+                Err(err) => break Err(self.failed(err)),
+            }
+            // Handshake records and alerts go out as soon as rustls has them.
+            if let Err(e) = self.flush() {
+                break Err(e);
+            }
+            if job.is_full() || self.held.peer_closed {
+                break Ok(());
+            }
+            if start == used {
+                (start, used) = (0, 0);
+            } else if input.len() - used < RECORD_MAX {
+                // No room for a whole record behind the unconsumed bytes: they move to the
+                // front (only then, so that a cut record is rarely copied).
+                if start > 0 {
+                    input.copy_within(start..used, 0);
+                    (start, used) = (0, used - start);
                 }
-                Ok(n) => {
-                    filled += n;
-                    if filled == buffer.len() {
-                        return Ok(filled);
+                if used == input.len() {
+                    if used >= INPUT_MAX {
+                        break Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "TLS handshake message too long",
+                        ));
                     }
-                    continue;
+                    input.resize((used * 2).min(INPUT_MAX), 0);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                // TCP closed without close_notify: for the WebSocket layer, also the end.
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    self.ended = true;
-                    return Ok(filled);
+            }
+            // No more than the caller's buffer can take, plus the record that may straddle it.
+            let end = input
+                .len()
+                .min(used.saturating_add(job.room()).saturating_add(RECORD_MAX));
+            match self.tcp.read(&mut input[used..end]) {
+                Ok(0) => {
+                    self.tcp_closed = true;
+                    break Ok(());
                 }
-                Err(e) => return Err(e),
+                Ok(n) => used += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
             }
-            if self.tcp_closed {
-                self.ended = true;
-                return Ok(filled);
-            }
-            match self.tls.read_tls(&mut self.tcp) {
-                Ok(0) => self.tcp_closed = true,
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.flush()?;
-                    return if filled > 0 {
-                        Ok(filled)
-                    } else {
-                        Err(would_block())
-                    };
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-            if let Err(err) = self.tls.process_new_packets() {
-                return Err(self.failed(err));
-            }
-            // Handshake messages and alerts go out as soon as rustls has them.
-            self.flush()?;
+        };
+        let Job::Read { filled, .. } = job else {
+            unreachable!("the job is a read")
+        };
+        outcome?;
+        // What rustls has not consumed comes first next time; usually nothing.
+        if start < used && !self.tcp_closed && !self.held.peer_closed {
+            self.rx = input[start..used].to_vec();
+        }
+        if filled > 0 || self.held.peer_closed || self.tcp_closed {
+            Ok(filled)
+        } else {
+            Err(would_block())
         }
     }
 
     pub fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let accepted = self.tls.writer().write(data)?;
-        self.flush()?;
-        if accepted == 0 && !data.is_empty() {
+        // Records the socket has not taken go first; until they are out, nothing more is taken.
+        if !self.flush()? {
+            return Err(would_block());
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let mut records = OUTPUT.take();
+        let result = self.seal_and_send(data, &mut records);
+        OUTPUT.set(records);
+        result
+    }
+
+    fn seal_and_send(&mut self, data: &[u8], records: &mut Vec<u8>) -> io::Result<usize> {
+        let mut job = Job::Write {
+            data,
+            accepted: 0,
+            records,
+            sealed: 0,
+        };
+        // rustls starts from the received bytes it has not consumed (records left by a full
+        // reader's buffer are decrypted now, their plaintext held for the next read).
+        let mut rx = std::mem::take(&mut self.rx);
+        let pumped = self.tls.pump(&mut rx, &mut self.held, &mut job);
+        if let Ok(consumed) = pumped
+            && consumed < rx.len()
+        {
+            rx.drain(..consumed);
+            self.rx = rx;
+        }
+        if let Err(err) = pumped {
+            return Err(self.failed(err));
+        }
+        let Job::Write {
+            accepted,
+            records,
+            sealed,
+            ..
+        } = job
+        else {
+            unreachable!("the job is a write")
+        };
+        let records = &records[..sealed];
+        if self.held.tx.is_empty() {
+            let sent = send(&self.tcp, records)?;
+            self.held.tx.extend_from_slice(&records[sent..]);
+        } else {
+            // Records rustls queued before these (the handshake's, early data) keep their place.
+            self.held.tx.extend_from_slice(records);
+            self.flush()?;
+        }
+        if accepted == 0 {
             return Err(would_block());
         }
         Ok(accepted)
     }
 
     fn send_close_notify(&mut self) {
-        if !self.close_notify_sent {
-            self.close_notify_sent = true;
-            self.tls.send_close_notify();
-            let _ = self.flush();
+        if self.held.close_wanted {
+            return;
         }
+        self.held.close_wanted = true;
+        let mut rx = std::mem::take(&mut self.rx);
+        if let Ok(consumed) = self.tls.pump(&mut rx, &mut self.held, &mut Job::Idle)
+            && consumed < rx.len()
+        {
+            rx.drain(..consumed);
+            self.rx = rx;
+        }
+        let _ = self.flush();
     }
 
     /// Sends close_notify and FIN.

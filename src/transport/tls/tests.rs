@@ -1,0 +1,219 @@
+//! TLS streams over real loopback sockets: every byte arrives in order whatever the reader's
+//! buffer size, a short read still means "drained", the end is seen on both sides, and a
+//! session that has nothing in flight holds no buffer.
+
+use super::{TlsStream, client_target, server_config};
+use crate::config::{ClientTls, ServerTls};
+use mio::net::TcpStream;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// The test certificates (tests/scripts/make-certs.sh), in the directory the integration tests
+/// use (target/tmp/certs), made aside and renamed into place as they are.
+pub(crate) fn test_certs() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        // target/<profile>/deps/<this test binary>
+        let exe = std::env::current_exe().unwrap();
+        let target = exe.ancestors().nth(3).unwrap().to_path_buf();
+        let dir = target.join("tmp").join("certs");
+        if !dir.join("client_privkey.pem").exists() {
+            std::fs::create_dir_all(target.join("tmp")).unwrap();
+            let scratch = dir.with_extension(format!("tmp{}", std::process::id()));
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scripts/make-certs.sh");
+            let status = std::process::Command::new("bash")
+                .arg(script)
+                .arg(&scratch)
+                .stdout(std::process::Stdio::null())
+                .status()
+                .unwrap();
+            assert!(status.success(), "make-certs.sh failed");
+            if std::fs::rename(&scratch, &dir).is_err() {
+                let _ = std::fs::remove_dir_all(&scratch);
+            }
+        }
+        dir
+    })
+    .clone()
+}
+
+/// Waits (poll(2), 10 s at most) until the socket has something to read.
+fn wait_readable(stream: &TlsStream) {
+    let mut fd = libc::pollfd {
+        fd: stream.tcp.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, for the duration of the call.
+    let ready = unsafe { libc::poll(&mut fd, 1, 10_000) };
+    assert_eq!(ready, 1, "nothing arrived within 10 s");
+}
+
+/// A server and a client session over one loopback connection, with the handshake done.
+fn pair() -> (TlsStream, TlsStream) {
+    let dir = test_certs();
+    let config = server_config(&ServerTls {
+        cert_file: dir.join("fullchain.pem"),
+        key_file: dir.join("privkey.pem"),
+        ..ServerTls::default()
+    })
+    .unwrap();
+    let target = client_target(
+        &ClientTls {
+            ca_files: vec![dir.join("RootCA.pem")],
+            ..ClientTls::default()
+        },
+        "localhost",
+    )
+    .unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    for socket in [&client, &server] {
+        socket.set_nonblocking(true).unwrap();
+    }
+    let mut server = TlsStream::accept(TcpStream::from_std(server), &config).unwrap();
+    let mut client = TlsStream::connect(TcpStream::from_std(client), &target).unwrap();
+    // The client's first bytes wait for the handshake's end; the server reads them after it.
+    assert_eq!(client.write(b"hello").unwrap(), 5);
+    assert!(client.flush().unwrap());
+    let mut got = [0u8; 5];
+    let mut filled = 0;
+    while filled < got.len() {
+        wait_readable(&server);
+        match server.read(&mut got[filled..]) {
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("server read: {e}"),
+        }
+        // The client reads the server's flight (and its session tickets).
+        match client.read(&mut [0u8; 64]) {
+            Ok(n) => panic!("the server sent {n} bytes of data"),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("client read: {e}"),
+        }
+    }
+    assert_eq!(&got, b"hello");
+    (server, client)
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+/// Sends `data` from one side and reads it on the other in reads of `chunk`, both
+/// non-blocking and interleaved (the socket buffers need not hold it all). After the last
+/// byte the reader has nothing more: a short read meant "drained".
+fn transfer(from: &mut TlsStream, to: &mut TlsStream, data: &[u8], chunk: usize) -> Vec<u8> {
+    let (mut written, mut got) = (0, Vec::new());
+    let mut buffer = vec![0u8; chunk];
+    while got.len() < data.len() {
+        while written < data.len() {
+            match from.write(&data[written..]) {
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("write: {e}"),
+            }
+        }
+        from.flush().unwrap();
+        loop {
+            match to.read(&mut buffer) {
+                Ok(0) => panic!("the stream ended after {} bytes", got.len()),
+                Ok(n) => {
+                    got.extend_from_slice(&buffer[..n]);
+                    if n < chunk {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+        if got.len() < data.len() {
+            // Drained: only new bytes on the socket can bring more.
+            wait_readable(to);
+        }
+    }
+    let e = to.read(&mut buffer).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+    got
+}
+
+#[test]
+fn every_byte_arrives_in_order_whatever_the_reader_s_buffer() {
+    let (mut server, mut client) = pair();
+    // Several records per write, records cut by the socket reads, records larger than the
+    // reader's buffer.
+    for (len, chunk) in [
+        (1, 1),
+        (60_000, 7),
+        (60_000, 1000),
+        (60_000, 64 * 1024),
+        (17_000, 16 * 1024),
+    ] {
+        let data = pattern(len);
+        let got = transfer(&mut client, &mut server, &data, chunk);
+        assert!(got == data, "{len} bytes in reads of {chunk}");
+        let got = transfer(&mut server, &mut client, &data, chunk);
+        assert!(got == data, "{len} bytes back in reads of {chunk}");
+    }
+}
+
+#[test]
+fn an_idle_session_holds_no_buffer() {
+    let (mut server, mut client) = pair();
+    // Small reader's buffers leave records and plaintext with the session between reads.
+    for (len, chunk) in [
+        (32, 64 * 1024),
+        (5000, 7),
+        (40_000, 1000),
+        (40_000, 64 * 1024),
+    ] {
+        let data = pattern(len);
+        assert!(transfer(&mut client, &mut server, &data, chunk) == data);
+        assert!(transfer(&mut server, &mut client, &data, chunk) == data);
+        assert_eq!(
+            server.held_capacity(),
+            0,
+            "server after {len} bytes each way"
+        );
+        assert_eq!(
+            client.held_capacity(),
+            0,
+            "client after {len} bytes each way"
+        );
+    }
+}
+
+#[test]
+fn close_notify_ends_the_stream_on_both_sides() {
+    let (mut server, mut client) = pair();
+    assert_eq!(client.write(b"last words").unwrap(), 10);
+    client.close();
+    let mut buffer = [0u8; 64];
+    let mut got = Vec::new();
+    loop {
+        wait_readable(&server);
+        match server.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buffer[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("server read: {e}"),
+        }
+        if server.at_end() {
+            break;
+        }
+    }
+    assert_eq!(got, b"last words");
+    assert!(server.at_end());
+    assert_eq!(server.read(&mut buffer).unwrap(), 0);
+    // The server answered with its own close_notify.
+    wait_readable(&client);
+    assert_eq!(client.read(&mut buffer).unwrap(), 0);
+    assert!(client.at_end());
+    // After close_notify both ways a late write is dropped, not left waiting for a socket.
+    assert_eq!(server.write(b"late").unwrap(), 4);
+    assert!(!server.wants_write());
+}
