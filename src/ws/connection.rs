@@ -128,6 +128,16 @@ impl Writer {
         }
     }
 
+    /// Queues raw bytes given in parts (an HTTP head built from pieces), as one write.
+    pub fn write_raw_parts(&mut self, parts: &[&[u8]]) {
+        for part in parts {
+            self.queue(part);
+        }
+        if !self.corked {
+            self.flush();
+        }
+    }
+
     /// Ends a cork: writes what collected meanwhile.
     pub fn uncork(&mut self) {
         self.corked = false;
@@ -237,15 +247,16 @@ pub fn next_id() -> u64 {
 /// What the opening handshake settled, handed to [`Connection::set_opened`] when the
 /// connection opens: the agreed subprotocol, the request target (a server connection's from its
 /// upgrade request, a client's from its URL) and, for a server connection, the request head.
-pub struct OpenInfo {
-    pub protocol: Option<String>,
-    pub target: String,
-    pub head: Option<Vec<u8>>,
+/// Borrowed: the connection copies what it keeps.
+pub struct OpenInfo<'a> {
+    pub protocol: Option<&'a str>,
+    pub target: &'a str,
+    pub head: Option<&'a [u8]>,
 }
 
-impl OpenInfo {
+impl<'a> OpenInfo<'a> {
     /// `head`: the request head as received (a server connection), or None (a client's).
-    pub fn new(protocol: Option<String>, target: String, head: Option<Vec<u8>>) -> OpenInfo {
+    pub fn new(protocol: Option<&'a str>, target: &'a str, head: Option<&'a [u8]>) -> OpenInfo<'a> {
         OpenInfo {
             protocol,
             target,
@@ -428,7 +439,7 @@ impl Connection {
     }
 
     /// Records what the opening handshake settled (once; a second call changes nothing).
-    pub fn set_opened(&self, info: OpenInfo) {
+    pub fn set_opened(&self, info: OpenInfo<'_>) {
         let protocol = info.protocol.unwrap_or_default();
         debug_assert!(!protocol.contains('\n'), "a subprotocol is a token");
         let text = if protocol.is_empty() && info.target == "/" {
@@ -440,9 +451,7 @@ impl Connection {
             return;
         }
         if let Some(head) = info.head {
-            REQUEST_HEADS
-                .lock()
-                .insert(self.id, head.into_boxed_slice());
+            REQUEST_HEADS.lock().insert(self.id, head.into());
         }
     }
 

@@ -27,8 +27,9 @@ use std::sync::mpsc::SyncSender;
 use std::time::Instant;
 
 pub(super) enum Phase {
-    /// Server: waiting for the HTTP upgrade request.
-    Accepting(Box<ServerHandshake>),
+    /// Server: waiting for the HTTP upgrade request; the handshake holds the part received
+    /// so far, once a read brought an incomplete one (None: nothing yet, no allocation).
+    Accepting(Option<Box<ServerHandshake>>),
     /// Client: name resolution (off the loop), TCP connect, then the upgrade request and
     /// response.
     Connecting(Box<Connecting>),
