@@ -5,6 +5,7 @@
 //! socket drains.
 
 use super::delegate::Delegate;
+use super::event::EventKind;
 use super::once_text::OnceText;
 use crate::config::ConnectionSettings;
 use crate::error::{Error, Result};
@@ -450,9 +451,19 @@ impl Connection {
         if !self.opened.set(&text) {
             return;
         }
-        if let Some(head) = info.head {
+        if let Some(head) = info.head
+            && self.keeps_request_head()
+        {
             REQUEST_HEADS.lock().insert(self.id, head.into());
         }
+    }
+
+    /// Whether the request head is kept at all: only while someone can read it — an onOpen
+    /// callback, or anyone for the connection's life with `websocket-keep-request-headers`.
+    /// (Without either, nothing reaches the connection before onOpen would have returned.)
+    fn keeps_request_head(&self) -> bool {
+        self.role == Role::Server
+            && (self.settings.keep_request_headers || self.delegate.handles(EventKind::Open))
     }
 
     /// The request target (path and query, as sent); None until the connection opened.
@@ -511,7 +522,7 @@ impl Connection {
     }
 
     fn forget_request_head(&self) {
-        if self.role == Role::Server && self.opened.get().is_some() {
+        if self.opened.get().is_some() && self.keeps_request_head() {
             REQUEST_HEADS.lock().remove(&self.id);
         }
     }

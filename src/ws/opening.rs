@@ -221,7 +221,9 @@ impl Session {
             return Flow::Continue;
         };
         self.phase = Phase::Open;
-        self.emit(EventKind::Open, MessageKind::None, 0, &[]);
+        if self.connection.delegate.handles(EventKind::Open) {
+            self.emit(EventKind::Open, MessageKind::None, 0, &[]);
+        }
         self.connection.on_open_returned();
         self.on_leftover(leftover)
     }
