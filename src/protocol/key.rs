@@ -1,7 +1,8 @@
 //! The opening handshake's keys (RFC 6455 section 4): the client's `Sec-WebSocket-Key`, from a
 //! nonce its caller draws, and the `Sec-WebSocket-Accept` both sides derive from it with SHA-1
-//! and base64. Only base64 *encoding* of 16 and 20 bytes is needed, a dozen lines, so it is written here
-//! rather than taken from a crate.
+//! and base64 (`crate::sha1`: the CPU's SHA instructions where it has them). Only base64
+//! *encoding* of 16 and 20 bytes is needed, a dozen lines, so it is written here rather than
+//! taken from a crate.
 
 /// The GUID RFC 6455 appends to the key before hashing.
 const WEBSOCKET_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -12,11 +13,9 @@ pub const ACCEPT_LEN: usize = 28;
 /// `Sec-WebSocket-Accept` for a request's `Sec-WebSocket-Key` (as sent, base64 text), as the
 /// ASCII bytes of its base64 text: a fixed size, so a server's answer takes no allocation.
 pub fn derive_accept_key(request_key: &[u8]) -> [u8; ACCEPT_LEN] {
-    let mut sha1 = sha1_smol::Sha1::new();
-    sha1.update(request_key);
-    sha1.update(WEBSOCKET_GUID);
+    let digest = crate::sha1::digest(&[request_key, WEBSOCKET_GUID]);
     let mut out = [0; ACCEPT_LEN];
-    base64_into(&sha1.digest().bytes(), &mut out);
+    base64_into(&digest, &mut out);
     out
 }
 
