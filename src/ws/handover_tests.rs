@@ -268,6 +268,7 @@ fn hand_over_once(tls_config: Option<&Arc<rustls::ServerConfig>>, chunk: usize, 
     plain.set_read_timeout(Some(WAIT)).unwrap();
     let (accepted, peer) = listener.accept().unwrap();
     accepted.set_nonblocking(true).unwrap();
+    accepted.set_nodelay(true).unwrap();
     let transport =
         Transport::accepted(mio::net::TcpStream::from_std(accepted), tls_config).unwrap();
     let event_loop = runtime::current().unwrap().pick_loop();
