@@ -10,9 +10,11 @@ const HEAD_MAX: usize = 8192;
 const HEADERS_MAX: usize = 32;
 
 fn header_has_token(value: &[u8], token: &str) -> bool {
-    value
-        .split(|b| *b == b',')
-        .any(|part| part.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    // Most requests send the token alone (`Upgrade: websocket`, `Connection: Upgrade`).
+    value.eq_ignore_ascii_case(token.as_bytes())
+        || value
+            .split(|b| *b == b',')
+            .any(|part| part.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
 }
 
 fn split_tokens(value: &[u8]) -> impl Iterator<Item = &str> {

@@ -27,8 +27,7 @@ use std::sync::mpsc::SyncSender;
 use std::time::Instant;
 
 pub(super) enum Phase {
-    /// Server: waiting for the HTTP upgrade request; the handshake holds the part received
-    /// so far, once a read brought an incomplete one (None: nothing yet, no allocation).
+    /// Server: waiting for the HTTP upgrade request (the part of it read so far, if any).
     Accepting(Option<Box<ServerHandshake>>),
     /// Client: name resolution (off the loop), TCP connect, then the upgrade request and
     /// response.
@@ -313,11 +312,12 @@ impl Session {
     fn closing_done(&mut self, code: u16, reason: &[u8]) -> Flow {
         self.phase = Phase::Lingering { write_shut: false };
         self.reader.release_memory();
-        self.emit(EventKind::Close, MessageKind::None, code, reason);
+        if self.connection.delegate.handles(EventKind::Close) {
+            self.emit(EventKind::Close, MessageKind::None, code, reason);
+        }
         // Done as far as the application is concerned: stopWsServer and finalize need not wait
         // for the TCP close that follows.
         self.group.remove(&self.connection);
-        // (flush_and_check reads the linger timer when the connection stays.)
         self.flush_and_check()
     }
 
