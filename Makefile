@@ -46,7 +46,9 @@
 #                    make bench-callgrind
 #   make bench-callgrind  instructions per echoed message under callgrind (tools/callgrind-echo.sh):
 #                    build/echo_server, build/ws_server_sample_nolog and build/ws_server_sample, one
-#                    connection, window 1, text of 32, 4096 and 65536 bytes; repeatable to ~1 %
+#                    connection, window 1, text of 32, 4096 and 65536 bytes; repeatable to ~1 %;
+#                    then instructions per connection cycle (accept, upgrade, closing handshake,
+#                    TCP close; CYCLES=0 skips it)
 #   make bench-scale  echo throughput, server CPU per message and RSS from 1 to 10000 connections
 #                    with 1 and 2 event-loop threads (tools/scale.sh)
 #   make sample-nolog  build/ws_server_sample_nolog: the documented server sample with its #define

@@ -120,12 +120,21 @@ unsafe extern "C" fn on_message(user: *mut c_void, event: *mut WsEvent) {
 
 /// A server whose callbacks report to `facts` (which must outlive it).
 fn start_probe_server(facts: &'static Facts, extra: &[(&str, &str)]) -> (*mut WsServer, u16) {
+    start_probe_server_with(facts, extra, Some(on_open))
+}
+
+/// The same with `on_open` as the delegate's onOpen (None: a delegate without one).
+fn start_probe_server_with(
+    facts: &'static Facts,
+    extra: &[(&str, &str)],
+    on_open: WsEventCallback,
+) -> (*mut WsServer, u16) {
     let mut list = vec![("port", "0"), ("bind-address", "127.0.0.1")];
     list.extend_from_slice(extra);
     let p = params(&list);
     let table = WsEventDelegateVTable {
         struct_size: std::mem::size_of::<WsEventDelegateVTable>() as u32,
-        onOpen: Some(on_open),
+        onOpen: on_open,
         onMessage: Some(on_message),
         onError: None,
         onClose: None,
@@ -296,6 +305,31 @@ fn websocket_keep_request_headers_keeps_the_head_for_the_connections_life() {
     assert_eq!(wsConnectionRelease(connection), 0);
     drop(client);
     assert_eq!(destroyWsServer(server), 0);
+    oasis_finalize();
+}
+
+/// Without an onOpen callback the head is not kept past the handshake (nothing could read it),
+/// unless `websocket-keep-request-headers` asks for it: then onMessage reads it as usual. The
+/// target reads back either way.
+#[test]
+fn without_onopen_the_head_is_kept_only_when_asked() {
+    init();
+    for keep in ["0", "1"] {
+        let facts: &'static Facts = Box::leak(Box::default());
+        let (server, port) =
+            start_probe_server_with(facts, &[("websocket-keep-request-headers", keep)], None);
+        let mut client = upgrade(port, "/no/open?q", "");
+        send_text(&mut client, b"hello");
+        let host = if keep == "1" {
+            format!("camera.local:{port}")
+        } else {
+            format!("-1/{}", libc::ENODATA)
+        };
+        assert_eq!(facts.wait_for("message host="), host, "keep {keep}");
+        assert_eq!(facts.wait_for("message path="), "/no/open");
+        drop(client);
+        assert_eq!(destroyWsServer(server), 0);
+    }
     oasis_finalize();
 }
 

@@ -7,6 +7,9 @@
 #   SIZES=32:2000,4096:1000,65536:200       SIZE:N pairs (N messages, then 2N)
 #   SERVERS="echo nolog" TOP=8              which servers; how many functions to name per cell
 #   TEXT=utf8                               mostly multi-byte text instead of ASCII
+#   CYCLES=1000                             then instructions per connection cycle (N cycles,
+#                                           then 2N: accept, upgrade, closing handshake, TCP
+#                                           close; callgrind_echo.py cycles); CYCLES=0 skips it
 #
 # The workload (tools/callgrind_echo.py client): one connection, window 1 (send one message,
 # read its echo whole, send the next), N text messages of one size made once with a fixed mask.
@@ -38,3 +41,8 @@ work="$(mktemp -d /tmp/callgrind-echo.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 python3 "$top/tools/callgrind_echo.py" run --runs "${RUNS:-1}" --top "${TOP:-8}" \
   --sizes "${SIZES:-32:2000,4096:1000,65536:200}" --text "${TEXT:-ascii}" --work "$work" "${servers[@]}"
+if [ "${CYCLES:-1000}" != 0 ]; then
+  echo
+  python3 "$top/tools/callgrind_echo.py" cycles --runs "${RUNS:-1}" --top "${TOP:-8}" \
+    --count "${CYCLES:-1000}" --work "$work" "${servers[@]}"
+fi

@@ -45,15 +45,15 @@ fn run(pieces: &[&[u8]], protocols: &[String]) -> Outcome {
             ServerStep::NeedMore => {}
             ServerStep::Accept(accepted) => {
                 // What the server has not been fed yet follows the head as well.
-                let mut leftover = accepted.leftover;
+                let mut leftover = accepted.leftover.to_vec();
                 for rest in &pieces[i + 1..] {
                     leftover.extend_from_slice(rest);
                 }
                 return Outcome::Accept {
-                    response: accepted.response,
-                    protocol: accepted.protocol,
-                    target: accepted.target,
-                    head: accepted.head,
+                    response: accepted.answer.to_bytes(),
+                    protocol: accepted.answer.protocol.map(str::to_string),
+                    target: accepted.target.to_string(),
+                    head: accepted.head.to_vec(),
                     leftover,
                 };
             }

@@ -61,6 +61,10 @@ impl CDelegate {
 }
 
 impl EventHandler for CDelegate {
+    fn handles(&self, kind: EventKind) -> bool {
+        self.callback(kind).is_some()
+    }
+
     fn handle(&self, event: &Event<'_>) {
         let Some(function) = self.callback(event.kind) else {
             return;

@@ -330,9 +330,9 @@ impl HttpConnection {
         );
         connection.set_peer_address(self.peer);
         connection.set_opened(OpenInfo::new(
-            protocol,
-            head.target.to_string(),
-            Some(raw_head.to_vec()),
+            protocol.as_deref(),
+            head.target,
+            Some(raw_head),
         ));
         service.group.add(&connection);
         let session = Session::upgraded(

@@ -53,12 +53,39 @@ pub fn close_code_is_sendable(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
-/// The payload of a close frame we send: the code (if any) and the reason.
-pub fn close_payload(code: Option<u16>, reason: &str) -> Vec<u8> {
-    let mut payload = Vec::with_capacity(2 + reason.len());
+/// The payload of a close frame we send, on the stack: a control frame carries at most 125
+/// bytes, the code and up to 123 bytes of reason.
+pub struct ClosePayload {
+    bytes: [u8; 125],
+    len: usize,
+}
+
+impl ClosePayload {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// The payload of a close frame we send: the code (if any) and the reason (callers check its
+/// length; a longer one is cut at a character boundary within 123 bytes).
+pub fn close_payload(code: Option<u16>, reason: &str) -> ClosePayload {
+    let mut payload = ClosePayload {
+        bytes: [0; 125],
+        len: 0,
+    };
     if let Some(code) = code {
-        payload.extend_from_slice(&code.to_be_bytes());
-        payload.extend_from_slice(reason.as_bytes());
+        debug_assert!(
+            reason.len() <= 123,
+            "close reason of {} bytes",
+            reason.len()
+        );
+        let mut cut = reason.len().min(123);
+        while !reason.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        payload.bytes[..2].copy_from_slice(&code.to_be_bytes());
+        payload.bytes[2..2 + cut].copy_from_slice(&reason.as_bytes()[..cut]);
+        payload.len = 2 + cut;
     }
     payload
 }
@@ -76,6 +103,15 @@ mod tests {
         let mut bad = 1000u16.to_be_bytes().to_vec();
         bad.push(0xff);
         assert_eq!(parse_close_payload(&bad).unwrap_err().code, INVALID_DATA);
+        assert_eq!(close_payload(None, "").as_bytes(), b"");
+        assert_eq!(close_payload(Some(1001), "bye").as_bytes(), b"\x03\xe9bye");
+        let longest = "ü".repeat(61) + "x";
+        let payload = close_payload(Some(4000), &longest);
+        assert_eq!(payload.as_bytes().len(), 125);
+        assert_eq!(
+            parse_close_payload(payload.as_bytes()).unwrap(),
+            (4000, &*longest)
+        );
     }
 
     /// The codes Autobahn's case 7.9 expects to be refused and 7.7 to be accepted, and the edges.

@@ -386,7 +386,12 @@ impl Endpoint {
     }
 
     fn write_close(&mut self, code: Option<u16>, reason: &str, sink: &mut impl FrameSink) {
-        self.write_frame(Opcode::Close, true, &close_payload(code, reason), sink);
+        self.write_frame(
+            Opcode::Close,
+            true,
+            close_payload(code, reason).as_bytes(),
+            sink,
+        );
         self.state = State::Closing;
     }
 

@@ -1,41 +1,48 @@
 //! The opening handshake's keys (RFC 6455 section 4): the client's `Sec-WebSocket-Key`, from a
 //! nonce its caller draws, and the `Sec-WebSocket-Accept` both sides derive from it with SHA-1
-//! and base64. Only base64 *encoding* of 16 and 20 bytes is needed, a dozen lines, so it is written here
-//! rather than taken from a crate.
+//! and base64 (`crate::sha1`: the CPU's SHA instructions where it has them). Only base64
+//! *encoding* of 16 and 20 bytes is needed, a dozen lines, so it is written here rather than
+//! taken from a crate.
 
 /// The GUID RFC 6455 appends to the key before hashing.
 const WEBSOCKET_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
-/// `Sec-WebSocket-Accept` for a request's `Sec-WebSocket-Key` (as sent, base64 text).
-pub fn derive_accept_key(request_key: &[u8]) -> String {
-    let mut sha1 = sha1_smol::Sha1::new();
-    sha1.update(request_key);
-    sha1.update(WEBSOCKET_GUID);
-    base64(&sha1.digest().bytes())
+/// The length of a `Sec-WebSocket-Accept` value: a SHA-1 digest (20 bytes) in base64.
+pub const ACCEPT_LEN: usize = 28;
+
+/// `Sec-WebSocket-Accept` for a request's `Sec-WebSocket-Key` (as sent, base64 text), as the
+/// ASCII bytes of its base64 text: a fixed size, so a server's answer takes no allocation.
+pub fn derive_accept_key(request_key: &[u8]) -> [u8; ACCEPT_LEN] {
+    let digest = crate::sha1::digest(&[request_key, WEBSOCKET_GUID]);
+    let mut out = [0; ACCEPT_LEN];
+    base64_into(&digest, &mut out);
+    out
 }
 
 /// The `Sec-WebSocket-Key` for a 16-byte nonce: its base64 text.
 pub fn encode_key(nonce: [u8; 16]) -> String {
-    base64(&nonce)
+    let mut out = [0; 24];
+    base64_into(&nonce, &mut out);
+    out.iter().map(|&b| char::from(b)).collect()
 }
 
-/// Standard base64 (RFC 4648 section 4) with `=` padding.
-fn base64(bytes: &[u8]) -> String {
+/// Standard base64 (RFC 4648 section 4) with `=` padding, into `out` of exactly the encoded
+/// length (`bytes.len().div_ceil(3) * 4`).
+fn base64_into(bytes: &[u8], out: &mut [u8]) {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
+    debug_assert_eq!(out.len(), bytes.len().div_ceil(3) * 4);
+    for (chunk, quad) in bytes.chunks(3).zip(out.chunks_exact_mut(4)) {
         let group = u32::from(chunk[0]) << 16
             | u32::from(*chunk.get(1).unwrap_or(&0)) << 8
             | u32::from(*chunk.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(group >> (18 - 6 * i) & 0x3F) as usize] as char);
+        for (i, slot) in quad.iter_mut().enumerate() {
+            *slot = if i <= chunk.len() {
+                ALPHABET[(group >> (18 - 6 * i) & 0x3F) as usize]
             } else {
-                out.push('=');
-            }
+                b'='
+            };
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -46,8 +53,8 @@ mod tests {
     #[test]
     fn rfc_6455_accept_key() {
         assert_eq!(
-            derive_accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+            &derive_accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
+            b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
     }
 
@@ -66,6 +73,12 @@ mod tests {
             assert_eq!(base64(input.as_bytes()), encoded);
         }
         assert_eq!(base64(&[0xFB, 0xFF, 0xBF]), "+/+/");
+    }
+
+    fn base64(bytes: &[u8]) -> String {
+        let mut out = vec![0; bytes.len().div_ceil(3) * 4];
+        base64_into(bytes, &mut out);
+        String::from_utf8(out).unwrap()
     }
 
     #[test]

@@ -65,11 +65,11 @@ impl Context<'_> {
     /// events being handled and before the loop sleeps (no wake-up needed); another loop is
     /// woken. A loop that has ended drops the task.
     pub fn place(&self, target: &Arc<LoopShared>, id: u64, task: Box<dyn Task>) {
-        if target.index == self.event_loop.index {
-            drop(target.enqueue(move |tasks| tasks.adopt(id, task)));
-        } else {
-            target.submit(move |tasks| tasks.adopt(id, task));
+        let refused = target.push(Queued::Adopt(id, task));
+        if target.index != self.event_loop.index {
+            target.wake();
         }
+        drop(refused);
     }
 }
 
@@ -100,10 +100,17 @@ pub struct LoopShared {
 }
 
 struct Queue {
-    commands: Vec<Command>,
+    commands: Vec<Queued>,
     /// The loop has ended: commands queued now are dropped at once (what they carry — a
     /// connection, say — is released instead of waiting forever on a loop that will not run).
     closed: bool,
+}
+
+/// What waits in a loop's queue: a command, or a task to adopt — the most frequent command
+/// (every accepted connection), kept without a closure boxed around it.
+enum Queued {
+    Run(Command),
+    Adopt(u64, Box<dyn Task>),
 }
 
 thread_local! {
@@ -137,11 +144,19 @@ impl LoopShared {
     /// delegate) may run application code.
     #[must_use = "a refused command must be dropped after the caller's lock is released"]
     pub fn enqueue(&self, command: impl FnOnce(&mut Tasks) + Send + 'static) -> Option<Command> {
+        match self.push(Queued::Run(Box::new(command)))? {
+            Queued::Run(command) => Some(command),
+            Queued::Adopt(..) => unreachable!("a command comes back as pushed"),
+        }
+    }
+
+    /// Queues `queued`, or gives it back when the loop has ended.
+    fn push(&self, queued: Queued) -> Option<Queued> {
         let mut queue = self.queue.lock();
         if queue.closed {
-            return Some(Box::new(command));
+            return Some(queued);
         }
-        queue.commands.push(Box::new(command));
+        queue.commands.push(queued);
         self.queued.store(true, Ordering::SeqCst);
         None
     }
@@ -196,6 +211,8 @@ pub struct Tasks {
     deadlines: BTreeSet<(Instant, u64)>,
     receive_buffer: Vec<u8>,
     send_spare: Vec<u8>,
+    /// An empty queue buffer, kept for [`Tasks::run_commands`].
+    spare_queue: Vec<Queued>,
     running: bool,
 }
 
@@ -293,16 +310,23 @@ impl Tasks {
         }
     }
 
-    /// Runs queued commands (including ones queued meanwhile).
+    /// Runs queued commands (including ones queued meanwhile). The queue's buffer and
+    /// `spare_queue` change places each round, so that queueing allocates nothing once both
+    /// have grown.
     fn run_commands(&mut self) {
         // A command queued by another thread after this check also wakes the loop (the wake
         // follows the flag), so the next turn sees it.
         while self.shared.queued.load(Ordering::SeqCst) {
             self.shared.queued.store(false, Ordering::SeqCst);
-            let commands = std::mem::take(&mut self.shared.queue.lock().commands);
-            for command in commands {
-                command(self);
+            let mut commands = std::mem::take(&mut self.spare_queue);
+            std::mem::swap(&mut commands, &mut self.shared.queue.lock().commands);
+            for queued in commands.drain(..) {
+                match queued {
+                    Queued::Run(command) => command(self),
+                    Queued::Adopt(id, task) => self.adopt(id, task),
+                }
             }
+            self.spare_queue = commands;
         }
     }
 }
@@ -339,6 +363,7 @@ impl EventLoop {
                 deadlines: BTreeSet::new(),
                 receive_buffer: Vec::new(),
                 send_spare: Vec::new(),
+                spare_queue: Vec::new(),
                 running: true,
             },
         })

@@ -30,9 +30,9 @@ pub enum Transport {
 }
 
 impl Transport {
-    /// An accepted socket: TLS when the server has a TLS configuration.
+    /// An accepted socket: TLS when the server has a TLS configuration. (`TCP_NODELAY` is the
+    /// listener's to set: see `ws::listener`.)
     pub fn accepted(stream: TcpStream, tls: Option<&Arc<tls::ServerConfig>>) -> Result<Transport> {
-        let _ = stream.set_nodelay(true);
         match tls {
             None => Ok(Transport::Plain(stream)),
             Some(config) => Ok(Transport::Tls(Box::new(TlsStream::accept(stream, config)?))),

@@ -192,7 +192,7 @@ fn hand_over(connection: Arc<Connection>, opened: Opened, target: String) -> Arc
     if let Ok(peer) = transport.peer_addr() {
         connection.set_peer_address(peer);
     }
-    connection.set_opened(OpenInfo::new(protocol, target, None));
+    connection.set_opened(OpenInfo::new(protocol.as_deref(), &target, None));
     // Outside a callback, return only after onOpen has run, as the original SDK's samples
     // expect ("connected" after "Open"). Inside one, the loop cannot run it yet.
     let (opened, on_open_done) = sync_channel(1);

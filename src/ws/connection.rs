@@ -5,6 +5,7 @@
 //! socket drains.
 
 use super::delegate::Delegate;
+use super::event::EventKind;
 use super::once_text::OnceText;
 pub use super::writer::Writer;
 use crate::config::ConnectionSettings;
@@ -37,15 +38,16 @@ pub fn next_id() -> u64 {
 /// What the opening handshake settled, handed to [`Connection::set_opened`] when the
 /// connection opens: the agreed subprotocol, the request target (a server connection's from its
 /// upgrade request, a client's from its URL) and, for a server connection, the request head.
-pub struct OpenInfo {
-    pub protocol: Option<String>,
-    pub target: String,
-    pub head: Option<Vec<u8>>,
+/// Borrowed: the connection copies what it keeps.
+pub struct OpenInfo<'a> {
+    pub protocol: Option<&'a str>,
+    pub target: &'a str,
+    pub head: Option<&'a [u8]>,
 }
 
-impl OpenInfo {
+impl<'a> OpenInfo<'a> {
     /// `head`: the request head as received (a server connection), or None (a client's).
-    pub fn new(protocol: Option<String>, target: String, head: Option<Vec<u8>>) -> OpenInfo {
+    pub fn new(protocol: Option<&'a str>, target: &'a str, head: Option<&'a [u8]>) -> OpenInfo<'a> {
         OpenInfo {
             protocol,
             target,
@@ -211,7 +213,7 @@ impl Connection {
     }
 
     /// Records what the opening handshake settled (once; a second call changes nothing).
-    pub fn set_opened(&self, info: OpenInfo) {
+    pub fn set_opened(&self, info: OpenInfo<'_>) {
         let protocol = info.protocol.unwrap_or_default();
         debug_assert!(!protocol.contains('\n'), "a subprotocol is a token");
         let text = if protocol.is_empty() && info.target == "/" {
@@ -222,11 +224,19 @@ impl Connection {
         if !self.opened.set(&text) {
             return;
         }
-        if let Some(head) = info.head {
-            REQUEST_HEADS
-                .lock()
-                .insert(self.id, head.into_boxed_slice());
+        if let Some(head) = info.head
+            && self.keeps_request_head()
+        {
+            REQUEST_HEADS.lock().insert(self.id, head.into());
         }
+    }
+
+    /// Whether the request head is kept at all: only while someone can read it — an onOpen
+    /// callback, or anyone for the connection's life with `websocket-keep-request-headers`.
+    /// (Without either, nothing reaches the connection before onOpen would have returned.)
+    fn keeps_request_head(&self) -> bool {
+        self.role == Role::Server
+            && (self.settings.keep_request_headers || self.delegate.handles(EventKind::Open))
     }
 
     /// The request target (path and query, as sent); None until the connection opened.
@@ -285,7 +295,7 @@ impl Connection {
     }
 
     fn forget_request_head(&self) {
-        if self.role == Role::Server && self.opened.get().is_some() {
+        if self.opened.get().is_some() && self.keeps_request_head() {
             REQUEST_HEADS.lock().remove(&self.id);
         }
     }

@@ -1,7 +1,7 @@
 //! The application's event handler, wrapped with the gate that guarantees no callback runs after
 //! the delegate is switched off.
 
-use super::event::{Event, EventHandler};
+use super::event::{Event, EventHandler, EventKind};
 use parking_lot::RwLock;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,6 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct Delegate {
     handler: Box<dyn EventHandler>,
     gate: Gate,
+    /// The event kinds the handler takes (one bit per kind, by [`kind_bit`]).
+    handled: u8,
+}
+
+fn kind_bit(kind: EventKind) -> u8 {
+    1 << kind as u8
 }
 
 /// What keeps application code from running once it is switched off, and lets the switch wait
@@ -75,10 +81,25 @@ impl Drop for RunningMark {
 
 impl Delegate {
     pub fn new(handler: Box<dyn EventHandler>) -> Delegate {
+        let handled = [
+            EventKind::Open,
+            EventKind::Message,
+            EventKind::Error,
+            EventKind::Close,
+        ]
+        .into_iter()
+        .filter(|kind| handler.handles(*kind))
+        .fold(0, |bits, kind| bits | kind_bit(kind));
         Delegate {
             handler,
             gate: Gate::default(),
+            handled,
         }
+    }
+
+    /// False when the handler ignores events of `kind` (see [`EventHandler::handles`]).
+    pub fn handles(&self, kind: EventKind) -> bool {
+        self.handled & kind_bit(kind) != 0
     }
 
     /// Hands one event to the handler, unless the delegate has been switched off.

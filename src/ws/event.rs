@@ -41,6 +41,12 @@ pub struct Event<'a> {
 /// Receives a connection's events, on the event-loop thread that owns the connection.
 pub trait EventHandler: Send + Sync {
     fn handle(&self, event: &Event<'_>);
+
+    /// False when events of `kind` would be ignored (a C delegate without that callback): the
+    /// library then skips work done only for them. Asked once, when the delegate is made.
+    fn handles(&self, _kind: EventKind) -> bool {
+        true
+    }
 }
 
 impl From<crate::protocol::MessageKind> for MessageKind {

@@ -59,19 +59,22 @@ impl Upgrading {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => panic!("read failed during the upgrade: {e}"),
             };
-            match self.handshake.feed(&buffer[..n], &self.settings.protocols) {
+            let mut handshake = std::mem::take(&mut self.handshake);
+            let settings = self.settings.clone();
+            match handshake.feed(&buffer[..n], &settings.protocols) {
                 ServerStep::NeedMore => {}
                 ServerStep::Refuse(refused) => panic!("upgrade refused: {}", refused.reason),
                 ServerStep::Accept(accepted) => return self.hand_over(cx, accepted),
             }
+            self.handshake = handshake;
         }
     }
 
     /// The documented sequence: 101 into the writer, socket out of this task's registration,
     /// a connection over the same writer and id, a session queued on this loop.
-    fn hand_over(&mut self, cx: &mut Context, accepted: Accepted) -> Flow {
+    fn hand_over(&mut self, cx: &mut Context, accepted: Accepted<'_>) -> Flow {
         let mut writer = self.writer.take().expect("handed over once");
-        writer.write_raw(&accepted.response);
+        writer.write_raw(&accepted.answer.to_bytes());
         let transport = writer.transport.as_mut().expect("a socket");
         transport.deregister(cx.registry).expect("deregister");
         let connection = Connection::with_writer(
@@ -84,7 +87,7 @@ impl Upgrading {
         );
         connection.set_peer_address(self.peer);
         connection.set_opened(OpenInfo::new(
-            accepted.protocol,
+            accepted.answer.protocol,
             accepted.target,
             Some(accepted.head),
         ));
@@ -92,7 +95,7 @@ impl Upgrading {
         let session = Session::upgraded(
             connection,
             self.group.clone(),
-            accepted.leftover,
+            accepted.leftover.to_vec(),
             self.admission.take(),
         );
         // On this same loop: runs in this turn, after this task (and its registration) is gone.
@@ -236,6 +239,7 @@ fn hand_over_once(tls_config: Option<&Arc<rustls::ServerConfig>>, chunk: usize, 
     plain.set_read_timeout(Some(WAIT)).unwrap();
     let (accepted, peer) = listener.accept().unwrap();
     accepted.set_nonblocking(true).unwrap();
+    accepted.set_nodelay(true).unwrap();
     let transport =
         Transport::accepted(mio::net::TcpStream::from_std(accepted), tls_config).unwrap();
     let event_loop = runtime::current().unwrap().pick_loop();

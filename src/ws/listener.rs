@@ -17,7 +17,8 @@ use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
 
 /// What a server does with each accepted socket, on the listener's loop: typically it builds a
-/// task for the socket and places it on a loop ([`Context::place`]). The socket is non-blocking.
+/// task for the socket and places it on a loop ([`Context::place`]). The socket is non-blocking
+/// and has `TCP_NODELAY` set (see [`Listener::accept_all`]).
 pub type OnAccept = Box<dyn FnMut(TcpStream, SocketAddr, &mut Context) + Send>;
 
 /// Longest wait for an event loop to confirm it stopped listening.
@@ -70,6 +71,7 @@ impl ListenState {
         listener
             .set_nonblocking(true)
             .map_err(|e| Error::io("cannot make the listening socket non-blocking", &e))?;
+        let nodelay = set_nodelay(&listener);
         let port = listener
             .local_addr()
             .map(|a| a.port())
@@ -80,6 +82,7 @@ impl ListenState {
             kind: self.kind,
             socket: TcpListener::from_std(listener),
             on_accept,
+            nodelay_inherited: if nodelay { None } else { Some(false) },
         };
         let id = self.id;
         // Queued under the lock (a stop cannot overtake it), woken after it (waking may log).
@@ -154,13 +157,49 @@ struct Listener {
     kind: &'static str,
     socket: TcpListener,
     on_accept: OnAccept,
+    /// Whether accepted sockets come with `TCP_NODELAY` from the listening socket (Linux
+    /// copies it to them): None until the first accepted socket has been asked.
+    nodelay_inherited: Option<bool>,
+}
+
+/// `TCP_NODELAY` on the listening socket, for the sockets it accepts to inherit; false when it
+/// could not be set.
+fn set_nodelay(listener: &std::net::TcpListener) -> bool {
+    use std::os::fd::AsRawFd;
+    // The option's value is an int (32 bits on Linux).
+    let on: i32 = 1;
+    // SAFETY: a valid descriptor, and an option value of the size given that outlives the call.
+    let done = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            (&raw const on).cast(),
+            size_of_val(&on) as libc::socklen_t,
+        )
+    };
+    done == 0
 }
 
 impl Listener {
+    /// Accepts every waiting connection. Each gets `TCP_NODELAY` (small frames go out at once,
+    /// not held back by Nagle's algorithm): inherited from the listening socket where the
+    /// system does that — checked on the first accepted socket —, else set on each one (a
+    /// system call per connection saved where it is inherited).
     fn accept_all(&mut self, cx: &mut Context) {
         loop {
             match self.socket.accept() {
-                Ok((stream, peer)) => (self.on_accept)(stream, peer, cx),
+                Ok((stream, peer)) => {
+                    if self.nodelay_inherited != Some(true) {
+                        let inherited =
+                            self.nodelay_inherited.is_none() && stream.nodelay().unwrap_or(false);
+                        if !inherited {
+                            let _ = stream.set_nodelay(true);
+                        }
+                        self.nodelay_inherited = Some(inherited);
+                    }
+                    (self.on_accept)(stream, peer, cx)
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -217,5 +256,36 @@ impl Task for Listener {
 
     fn as_any(&mut self) -> &mut dyn Any {
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc::channel;
+
+    /// Every accepted socket has `TCP_NODELAY`: the first one (which tells whether the listening
+    /// socket passed it on) and those after it.
+    #[test]
+    fn accepted_sockets_have_nodelay() {
+        let _serial = super::super::tests::RUNTIME.lock();
+        runtime::initialize(1, None).unwrap();
+        let (seen, nodelay) = channel();
+        let listen = ListenState::new(super::super::connection::next_id(), "test server");
+        let on_accept: OnAccept = Box::new(move |stream, _, _| {
+            let _ = seen.send(stream.nodelay().ok());
+        });
+        let port = listen
+            .start("127.0.0.1:0".parse().unwrap(), on_accept)
+            .unwrap();
+        let clients: Vec<std::net::TcpStream> = (0..3)
+            .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap())
+            .collect();
+        for client in 0..clients.len() {
+            let answer = nodelay.recv_timeout(Duration::from_secs(10)).unwrap();
+            assert_eq!(answer, Some(true), "accepted socket {client}");
+        }
+        listen.stop(true);
+        super::super::registry::finalize().unwrap();
     }
 }

@@ -9,7 +9,7 @@ use super::event::{EventKind, MessageKind};
 use super::group::ConnectionGroup;
 use super::session::{Phase, Session};
 use crate::log::log;
-use crate::protocol::handshake::{ClientHandshake, ClientStep, ServerStep};
+use crate::protocol::handshake::{ClientHandshake, ClientStep, ServerHandshake, ServerStep};
 use crate::runtime::{Context, Flow};
 use crate::transport::Transport;
 use mio::Token;
@@ -48,7 +48,7 @@ pub fn resolved(
 impl Session {
     /// An accepted socket, before its upgrade request.
     pub fn accepted(connection: Arc<Connection>, group: Arc<ConnectionGroup>) -> Box<Session> {
-        Session::new(connection, group, Phase::Accepting(Box::default()))
+        Session::new(connection, group, Phase::Accepting(None))
     }
 
     /// A client to open on the loop: it connects to `addresses` in turn when started, or, with
@@ -177,45 +177,55 @@ impl Session {
         Flow::Continue
     }
 
-    /// Server: bytes of the upgrade request.
+    /// Server: bytes of the upgrade request. A request that arrives whole is answered from
+    /// the read buffer; only an incomplete one is copied (into a handshake kept in the phase).
     pub(super) fn on_upgrade_request(&mut self, data: &[u8]) -> Flow {
-        let Phase::Accepting(handshake) = &mut self.phase else {
+        let Phase::Accepting(buffered) = &mut self.phase else {
             return Flow::Continue;
         };
-        match handshake.feed(data, &self.connection.settings.protocols) {
-            ServerStep::NeedMore => Flow::Continue,
+        let connection = &self.connection;
+        let mut fresh = ServerHandshake::default();
+        let handshake = buffered.as_deref_mut().unwrap_or(&mut fresh);
+        let leftover = match handshake.feed(data, &connection.settings.protocols) {
+            ServerStep::NeedMore => None,
             ServerStep::Refuse(refused) => {
                 log!(
                     Info,
                     "connection {}: upgrade refused: {}",
-                    self.id(),
+                    connection.id,
                     refused.reason
                 );
-                self.connection
-                    .io
-                    .lock()
-                    .writer
-                    .write_raw(&refused.response);
-                self.finish()
+                connection.io.lock().writer.write_raw(&refused.response);
+                return self.finish();
             }
             ServerStep::Accept(accepted) => {
                 {
-                    let mut io = self.connection.io.lock();
-                    io.writer.write_raw(&accepted.response);
+                    let mut io = connection.io.lock();
+                    io.writer.write_raw_parts(&accepted.answer.parts());
                     io.endpoint
-                        .opened(Instant::now(), &self.connection.settings.limits);
+                        .opened(Instant::now(), &connection.settings.limits);
                 }
-                self.connection.set_opened(OpenInfo::new(
-                    accepted.protocol,
+                connection.set_opened(OpenInfo::new(
+                    accepted.answer.protocol,
                     accepted.target,
                     Some(accepted.head),
                 ));
-                self.phase = Phase::Open;
-                self.emit(EventKind::Open, MessageKind::None, 0, &[]);
-                self.connection.on_open_returned();
-                self.on_leftover(accepted.leftover)
+                // Frames that came with the request (rare): the reader unmasks them in place.
+                Some(accepted.leftover.to_vec())
             }
+        };
+        let Some(leftover) = leftover else {
+            if buffered.is_none() {
+                *buffered = Some(Box::new(fresh));
+            }
+            return Flow::Continue;
+        };
+        self.phase = Phase::Open;
+        if self.connection.delegate.handles(EventKind::Open) {
+            self.emit(EventKind::Open, MessageKind::None, 0, &[]);
         }
+        self.connection.on_open_returned();
+        self.on_leftover(leftover)
     }
 
     /// Client: the socket of a connect in progress became ready.
@@ -285,9 +295,11 @@ impl Session {
                 Ok(n) => match connecting.handshake.feed(&buffer[..n]) {
                     Ok(ClientStep::NeedMore) => continue,
                     Ok(ClientStep::Open { protocol, leftover }) => {
-                        let target = connecting.handshake.target().to_string();
-                        self.connection
-                            .set_opened(OpenInfo::new(protocol, target, None));
+                        self.connection.set_opened(OpenInfo::new(
+                            protocol.as_deref(),
+                            connecting.handshake.target(),
+                            None,
+                        ));
                         self.connection
                             .io
                             .lock()

@@ -28,8 +28,8 @@ use std::sync::mpsc::SyncSender;
 use std::time::Instant;
 
 pub(super) enum Phase {
-    /// Server: waiting for the HTTP upgrade request.
-    Accepting(Box<ServerHandshake>),
+    /// Server: waiting for the HTTP upgrade request (the part of it read so far, if any).
+    Accepting(Option<Box<ServerHandshake>>),
     /// Client: name resolution (off the loop), TCP connect, then the upgrade request and
     /// response.
     Connecting(Box<Connecting>),
@@ -306,11 +306,12 @@ impl Session {
     fn closing_done(&mut self, code: u16, reason: &[u8]) -> Flow {
         self.phase = Phase::Lingering { write_shut: false };
         self.reader.release_memory();
-        self.emit(EventKind::Close, MessageKind::None, code, reason);
+        if self.connection.delegate.handles(EventKind::Close) {
+            self.emit(EventKind::Close, MessageKind::None, code, reason);
+        }
         // Done as far as the application is concerned: stopWsServer and finalize need not wait
         // for the TCP close that follows.
         self.group.remove(&self.connection);
-        self.refresh_deadline();
         self.flush_and_check()
     }
 
@@ -318,7 +319,7 @@ impl Session {
     /// the endpoint's policy says.
     pub(super) fn flush_and_check(&mut self) -> Flow {
         let lingering = matches!(self.phase, Phase::Lingering { .. });
-        let (empty, broken, policy) = {
+        let (empty, broken, policy, timeout) = {
             let mut io = self.connection.io.lock();
             let empty = io.writer.flush();
             let policy = io.endpoint.tcp_close();
@@ -332,8 +333,7 @@ impl Session {
                 }
                 *write_shut = true;
             }
-            self.deadline = Deadline::new(io.endpoint.timeout());
-            (empty, io.writer.broken, policy)
+            (empty, io.writer.broken, policy, io.endpoint.timeout())
         };
         if broken {
             return self.on_transport_gone("write failed");
@@ -341,6 +341,7 @@ impl Session {
         if empty && lingering && policy == TcpClose::WhenFlushed {
             return self.finish();
         }
+        self.deadline = Deadline::new(timeout);
         Flow::Continue
     }
 
@@ -458,10 +459,13 @@ impl Session {
             io.writer.transport = None;
             io.endpoint.ended();
         }
+        // A lingering connection left its group when its closing handshake ended.
+        if !matches!(self.phase, Phase::Lingering { .. }) {
+            self.group.remove(&self.connection);
+        }
         self.phase = Phase::Finished;
         self.deadline = Deadline::default();
         self.reader.release_memory();
-        self.group.remove(&self.connection);
         Flow::Finished
     }
 
@@ -569,7 +573,12 @@ impl Task for Session {
             }
             // Failed already (the panic came from its onError): onClose is still owed.
             Phase::Open => self.close_without_handshake(),
-            Phase::Lingering { .. } | Phase::Finished | Phase::Accepting(_) => self.finish(),
+            Phase::Lingering { .. } => {
+                // The panic may have come from onClose, before the group was left.
+                self.group.remove(&self.connection);
+                self.finish()
+            }
+            Phase::Finished | Phase::Accepting(_) => self.finish(),
             _ => self.fail_before_open_with(close::INTERNAL_ERROR, "internal error"),
         }
     }

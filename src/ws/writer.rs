@@ -145,6 +145,16 @@ impl Writer {
         }
     }
 
+    /// Queues raw bytes given in parts (an HTTP head built from pieces), as one write.
+    pub fn write_raw_parts(&mut self, parts: &[&[u8]]) {
+        for part in parts {
+            self.queue(part);
+        }
+        if !self.corked {
+            self.flush();
+        }
+    }
+
     /// Ends a cork: writes what collected meanwhile, and what waited for the socket to drain
     /// (so a read that comes with a writable edge needs no flush of its own).
     pub fn uncork(&mut self) {
