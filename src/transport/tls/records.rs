@@ -92,15 +92,14 @@ impl Session {
         }
     }
 
-    /// Encodes the alerts rustls queued after a failure (they precede any further input).
-    fn queued_alerts(&mut self, incoming: &mut [u8], tx: &mut Vec<u8>) {
-        let mut at = 0;
-        while let Some(discard) = match self {
-            Session::Server(c) => encode_only(c.process_tls_records(&mut incoming[at..]), tx),
-            Session::Client(c) => encode_only(c.process_tls_records(&mut incoming[at..]), tx),
-        } {
-            at += discard;
-        }
+    /// Encodes the alerts rustls queued after a failure. No input is given: the bytes that
+    /// failed would fail again, and rustls sends one fatal alert per session (a second is a
+    /// broken invariant it asserts in debug builds).
+    fn queued_alerts(&mut self, tx: &mut Vec<u8>) {
+        while match self {
+            Session::Server(c) => encode_only(c.process_tls_records(&mut []), tx),
+            Session::Client(c) => encode_only(c.process_tls_records(&mut []), tx),
+        } {}
     }
 
     /// Runs rustls over `incoming` (received records, from the first one it has not consumed)
@@ -121,9 +120,9 @@ impl Session {
                         return Ok(consumed);
                     }
                 }
-                Err((discard, err)) => {
-                    consumed += discard;
-                    self.queued_alerts(&mut incoming[consumed..], &mut held.tx);
+                // The session has failed: what it consumed no longer matters.
+                Err((_, err)) => {
+                    self.queued_alerts(&mut held.tx);
                     return Err(err);
                 }
             }
@@ -224,21 +223,18 @@ fn step<Data>(
     Ok((discard, more))
 }
 
-/// Encodes a queued record (an alert after a failure) into `tx`; the discard, or None when
-/// rustls has something else to say.
-fn encode_only<Data>(status: UnbufferedStatus<'_, '_, Data>, tx: &mut Vec<u8>) -> Option<usize> {
+/// Encodes a queued record (an alert after a failure) into `tx`; false when rustls has none
+/// left, or something else to say.
+fn encode_only<Data>(status: UnbufferedStatus<'_, '_, Data>, tx: &mut Vec<u8>) -> bool {
     match status.state {
-        Ok(ConnectionState::EncodeTlsData(mut data)) => {
-            append(tx, RECORD_OVERHEAD, |out| {
-                data.encode(out).map_err(|e| match e {
-                    EncodeError::InsufficientSize(s) => Some(s.required_size),
-                    EncodeError::AlreadyEncoded => None,
-                })
+        Ok(ConnectionState::EncodeTlsData(mut data)) => append(tx, RECORD_OVERHEAD, |out| {
+            data.encode(out).map_err(|e| match e {
+                EncodeError::InsufficientSize(s) => Some(s.required_size),
+                EncodeError::AlreadyEncoded => None,
             })
-            .ok()?;
-            Some(status.discard)
-        }
-        _ => None,
+        })
+        .is_ok(),
+        _ => false,
     }
 }
 
