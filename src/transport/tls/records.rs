@@ -92,14 +92,18 @@ impl Session {
         }
     }
 
-    /// Encodes the alerts rustls queued after a failure. No input is given: the bytes that
-    /// failed would fail again, and rustls sends one fatal alert per session (a second is a
-    /// broken invariant it asserts in debug builds).
-    fn queued_alerts(&mut self, tx: &mut Vec<u8>) {
-        while match self {
-            Session::Server(c) => encode_only(c.process_tls_records(&mut []), tx),
-            Session::Client(c) => encode_only(c.process_tls_records(&mut []), tx),
-        } {}
+    /// Encodes the fatal alert rustls queued with a failure. It stops there: asked again,
+    /// rustls would parse the bytes that failed once more and queue a second fatal alert (a
+    /// broken invariant it asserts in debug builds). `incoming` must be the failed call's input
+    /// after its discard: rustls' handshake joiner keeps ranges into it.
+    fn queued_alert(&mut self, incoming: &mut [u8], tx: &mut Vec<u8>) {
+        let mut at = 0;
+        while let Some(discard) = match self {
+            Session::Server(c) => alert_step(c.process_tls_records(&mut incoming[at..]), tx),
+            Session::Client(c) => alert_step(c.process_tls_records(&mut incoming[at..]), tx),
+        } {
+            at += discard;
+        }
     }
 
     /// Runs rustls over `incoming` (received records, from the first one it has not consumed)
@@ -120,9 +124,9 @@ impl Session {
                         return Ok(consumed);
                     }
                 }
-                // The session has failed: what it consumed no longer matters.
-                Err((_, err)) => {
-                    self.queued_alerts(&mut held.tx);
+                Err((discard, err)) => {
+                    consumed += discard;
+                    self.queued_alert(&mut incoming[consumed..], &mut held.tx);
                     return Err(err);
                 }
             }
@@ -223,18 +227,25 @@ fn step<Data>(
     Ok((discard, more))
 }
 
-/// Encodes a queued record (an alert after a failure) into `tx`; false when rustls has none
-/// left, or something else to say.
-fn encode_only<Data>(status: UnbufferedStatus<'_, '_, Data>, tx: &mut Vec<u8>) -> bool {
+/// One state after a failure: plaintext that came before the failure is dropped (Some: the
+/// discard, ask again); the queued alert is encoded into `tx`, or there is none (None: done).
+fn alert_step<Data>(status: UnbufferedStatus<'_, '_, Data>, tx: &mut Vec<u8>) -> Option<usize> {
     match status.state {
-        Ok(ConnectionState::EncodeTlsData(mut data)) => append(tx, RECORD_OVERHEAD, |out| {
-            data.encode(out).map_err(|e| match e {
-                EncodeError::InsufficientSize(s) => Some(s.required_size),
-                EncodeError::AlreadyEncoded => None,
-            })
-        })
-        .is_ok(),
-        _ => false,
+        Ok(ConnectionState::ReadTraffic(mut traffic)) => {
+            while traffic.next_record().is_some() {}
+            Some(status.discard)
+        }
+        Ok(ConnectionState::EncodeTlsData(mut data)) => {
+            // Encoded or not (no room can be made), nothing more is asked of rustls.
+            let _ = append(tx, RECORD_OVERHEAD, |out| {
+                data.encode(out).map_err(|e| match e {
+                    EncodeError::InsufficientSize(s) => Some(s.required_size),
+                    EncodeError::AlreadyEncoded => None,
+                })
+            });
+            None
+        }
+        _ => None,
     }
 }
 
