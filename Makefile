@@ -207,8 +207,13 @@ all: lib examples c-tests
 lib: $(LIBSO) $(LIBA) $(LIBDIR)/oasisnet-native-static-libs
 # Programs linked here need liboasisnet.so.0 (the soname) at run time: the link makes the build
 # folder usable as it is, with -rpath or LD_LIBRARY_PATH.
+# `cargo rustc` with the two shipped crate types only: cargo leaves out the `lto = true` of the
+# profile for a package whose crate types include an rlib (which `cargo test` needs; cargo issue
+# 9672), and a plain `cargo build --release` therefore links the library without link-time
+# optimisation (docs/BENCHMARKS.md, "Link-time optimisation").
 $(LIBSO) $(LIBA) &: FORCE
-	$(CARGO_ENV) $(CARGO) build $(CARGO_BUILD_ARGS) $(CARGO_FEATURES)
+	$(CARGO_ENV) $(CARGO) rustc --lib $(CARGO_BUILD_ARGS) $(CARGO_FEATURES) \
+	  --crate-type cdylib --crate-type staticlib
 	ln -sf liboasisnet.so $(LIBDIR)/liboasisnet.so.$(SOVERSION)
 FORCE:
 
