@@ -12,10 +12,11 @@
 #                    only what is missing, so a second run takes well under a second. demo and
 #                    test run them first; SETUP=0 skips them (offline machines)
 #   make lib         target/release/liboasisnet.so (soname liboasisnet.so.0, with that link
-#                    beside it) and liboasisnet.a (cargo build --release), and the native libraries
-#                    that liboasisnet.a needs (packaging/native-static-libs.sh); FEATURES="server
-#                    http" builds only those Cargo features (cargo build --release
-#                    --no-default-features --features "server http"; README, "Cargo features")
+#                    beside it) and liboasisnet.a, both with link-time optimisation (cargo rustc
+#                    --lib --release --crate-type cdylib --crate-type staticlib), and the native
+#                    libraries that liboasisnet.a needs (packaging/native-static-libs.sh);
+#                    FEATURES="server http" builds only those Cargo features (--no-default-features
+#                    --features "server http"; README, "Cargo features")
 #   make cross       the same for ARM Linux: target/TRIPLE/release/ for aarch64-unknown-linux-gnu and
 #                    armv7-unknown-linux-gnueabihf (TARGET=TRIPLE with lib, examples, examples-static,
 #                    c-tests: one target, programs into build/TRIPLE; CROSS_PREFIX, CROSS_CC,
