@@ -12,10 +12,11 @@
 #                    only what is missing, so a second run takes well under a second. demo and
 #                    test run them first; SETUP=0 skips them (offline machines)
 #   make lib         target/release/liboasisnet.so (soname liboasisnet.so.0, with that link
-#                    beside it) and liboasisnet.a (cargo build --release), and the native libraries
-#                    that liboasisnet.a needs (packaging/native-static-libs.sh); FEATURES="server
-#                    http" builds only those Cargo features (cargo build --release
-#                    --no-default-features --features "server http"; README, "Cargo features")
+#                    beside it) and liboasisnet.a, both with link-time optimisation (cargo rustc
+#                    --lib --release --crate-type cdylib --crate-type staticlib), and the native
+#                    libraries that liboasisnet.a needs (packaging/native-static-libs.sh);
+#                    FEATURES="server http" builds only those Cargo features (--no-default-features
+#                    --features "server http"; README, "Cargo features")
 #   make cross       the same for ARM Linux: target/TRIPLE/release/ for aarch64-unknown-linux-gnu and
 #                    armv7-unknown-linux-gnueabihf (TARGET=TRIPLE with lib, examples, examples-static,
 #                    c-tests: one target, programs into build/TRIPLE; CROSS_PREFIX, CROSS_CC,
@@ -207,8 +208,13 @@ all: lib examples c-tests
 lib: $(LIBSO) $(LIBA) $(LIBDIR)/oasisnet-native-static-libs
 # Programs linked here need liboasisnet.so.0 (the soname) at run time: the link makes the build
 # folder usable as it is, with -rpath or LD_LIBRARY_PATH.
+# `cargo rustc` with the two shipped crate types only: cargo leaves out the `lto = true` of the
+# profile for a package whose crate types include an rlib (which `cargo test` needs; cargo issue
+# 9672), and a plain `cargo build --release` therefore links the library without link-time
+# optimisation (docs/BENCHMARKS.md, "Link-time optimisation").
 $(LIBSO) $(LIBA) &: FORCE
-	$(CARGO_ENV) $(CARGO) build $(CARGO_BUILD_ARGS) $(CARGO_FEATURES)
+	$(CARGO_ENV) $(CARGO) rustc --lib $(CARGO_BUILD_ARGS) $(CARGO_FEATURES) \
+	  --crate-type cdylib --crate-type staticlib
 	ln -sf liboasisnet.so $(LIBDIR)/liboasisnet.so.$(SOVERSION)
 FORCE:
 

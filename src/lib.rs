@@ -8,8 +8,7 @@
 //! `protocol` is the WebSocket protocol as plain values (no I/O); `transport` is the byte
 //! stream under a connection (TCP, TLS, name resolution); `config` turns key-value parameters
 //! into typed settings; `runtime` is the reactor (event-loop threads, tasks, commands);
-//! `log` and `error` serve them all; `sha1` serves `protocol` (the handshake's hash, with
-//! the CPU's SHA instructions where it has them).
+//! `log` and `error` serve them all.
 
 pub mod config;
 pub mod error;
@@ -18,6 +17,5 @@ pub mod http;
 pub mod log;
 pub mod protocol;
 pub mod runtime;
-mod sha1;
 pub mod transport;
 pub mod ws;

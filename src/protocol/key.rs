@@ -1,8 +1,10 @@
 //! The opening handshake's keys (RFC 6455 section 4): the client's `Sec-WebSocket-Key`, from a
 //! nonce its caller draws, and the `Sec-WebSocket-Accept` both sides derive from it with SHA-1
-//! and base64 (`crate::sha1`: the CPU's SHA instructions where it has them). Only base64
+//! and base64 (the `sha1` crate: the CPU's SHA instructions where it has them). Only base64
 //! *encoding* of 16 and 20 bytes is needed, a dozen lines, so it is written here rather than
 //! taken from a crate.
+
+use sha1::{Digest, Sha1};
 
 /// The GUID RFC 6455 appends to the key before hashing.
 const WEBSOCKET_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -13,7 +15,11 @@ pub const ACCEPT_LEN: usize = 28;
 /// `Sec-WebSocket-Accept` for a request's `Sec-WebSocket-Key` (as sent, base64 text), as the
 /// ASCII bytes of its base64 text: a fixed size, so a server's answer takes no allocation.
 pub fn derive_accept_key(request_key: &[u8]) -> [u8; ACCEPT_LEN] {
-    let digest = crate::sha1::digest(&[request_key, WEBSOCKET_GUID]);
+    let digest: [u8; 20] = Sha1::new()
+        .chain_update(request_key)
+        .chain_update(WEBSOCKET_GUID)
+        .finalize()
+        .into();
     let mut out = [0; ACCEPT_LEN];
     base64_into(&digest, &mut out);
     out
@@ -56,6 +62,30 @@ mod tests {
             &derive_accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
             b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
+    }
+
+    /// Keys whose text plus the GUID ends just before, at and after the SHA-1 padding and
+    /// block boundaries (36, 55, 56, 63, 64, 127 and 128 bytes hashed): the accept keys
+    /// Python's `hashlib` (OpenSSL) gives for them.
+    #[test]
+    fn accept_keys_around_the_block_boundaries() {
+        let text = b"dGhlIHNhbXBsZSBub25jZQ==".repeat(4);
+        for (len, accept) in [
+            (0, "Kfh9QIsMVZcl6xEPYxPHzW8SZ8w="),
+            (19, "um31HTT7mf0uLEXPSN6Kzfo1YQA="),
+            (20, "k9uFUQ3sxsBzo5O0/ylrvYr5zk4="),
+            (27, "58gg53r8fsQaz/krerCdMlw3fEc="),
+            (28, "98sZqD4qerN0OKnjXXQaXZZzTjg="),
+            (91, "WlcQtNF5gUVkG1PF9tyHlaxwks8="),
+            (92, "C74LKAdivhRtqzd4LwOZA5Hz9HA="),
+        ] {
+            let key = &text[..len];
+            assert_eq!(
+                &derive_accept_key(key),
+                accept.as_bytes(),
+                "key of {len} bytes"
+            );
+        }
     }
 
     /// The test vectors of RFC 4648 section 10, and all three padding cases at other lengths.
