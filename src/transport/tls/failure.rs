@@ -6,7 +6,7 @@ use std::fmt;
 use std::io;
 
 /// A failed TLS handshake or record, carried inside an `io::Error` through the transport.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct TlsFailure {
     pub errno: i32,
     pub what: String,

@@ -207,18 +207,17 @@ fn step<Data>(
             }
             false
         }
+        // Nothing more will be read; writing goes on until we close (TLS 1.3 allows a
+        // half-closed session, and a WebSocket peer that closed its side still waits for
+        // our Close frame). Our close_notify follows with our own close.
         ConnectionState::PeerClosed => {
             held.peer_closed = true;
-            held.close_wanted = true;
             true
         }
+        // close_notify went both ways: a write is refused (the stream reports it closed).
         ConnectionState::Closed => {
             held.peer_closed = true;
-            // close_notify went both ways: the peer reads nothing more, a write is dropped (it
-            // would wait for a socket that never takes it otherwise).
-            if let Job::Write { data, accepted, .. } = job {
-                *accepted = data.len().min(WRITE_CHUNK);
-            }
+            held.close_sent = true;
             false
         }
         // Early data is never accepted (the server configuration leaves it off).

@@ -9,7 +9,7 @@
 //! until `flush` is called on the next writable edge, and until then `write` pushes back.
 
 use super::ClientTarget;
-use super::failure::describe;
+use super::failure::{TlsFailure, describe};
 use super::records::{Held, Job, Session};
 use crate::error::{Error, Result};
 use crate::transport::NoSigPipe;
@@ -48,6 +48,10 @@ pub struct TlsStream {
     held: Held,
     /// The TCP peer closed (after close_notify or without it): reads return 0 from now on.
     tcp_closed: bool,
+    /// Why the session failed, once it has: rustls is not asked anything after its fatal
+    /// alert (it would parse the failed input again, or seal data behind the alert), and every
+    /// read and write returns this.
+    failure: Option<TlsFailure>,
 }
 
 fn cannot_start(err: rustls::Error) -> Error {
@@ -56,6 +60,13 @@ fn cannot_start(err: rustls::Error) -> Error {
 
 fn would_block() -> io::Error {
     io::ErrorKind::WouldBlock.into()
+}
+
+fn closed() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::BrokenPipe,
+        "the TLS session is closed (close_notify sent)",
+    )
 }
 
 /// Writes `bytes` until the socket is full; returns how many went.
@@ -112,6 +123,7 @@ impl TlsStream {
             rx: Vec::new(),
             held: Held::default(),
             tcp_closed: false,
+            failure: None,
         }
     }
 
@@ -151,13 +163,21 @@ impl TlsStream {
     fn failed(&mut self, err: rustls::Error) -> io::Error {
         // Send the alert rustls queued, so the peer learns why.
         let _ = self.flush();
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            describe(&err, self.tls.is_server()),
-        )
+        let text = describe(&err, self.tls.is_server());
+        self.failure = Some(text.clone());
+        io::Error::new(io::ErrorKind::InvalidData, text)
+    }
+
+    /// The failure again, for a call after it.
+    fn has_failed(&self) -> io::Result<()> {
+        match &self.failure {
+            Some(failure) => Err(io::Error::new(io::ErrorKind::InvalidData, failure.clone())),
+            None => Ok(()),
+        }
     }
 
     pub fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        self.has_failed()?;
         let filled = take_plain(&mut self.held.plain, buffer);
         if filled == buffer.len() || self.held.peer_closed || self.tcp_closed {
             return Ok(filled);
@@ -257,11 +277,17 @@ impl TlsStream {
 
     pub fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         // Records the socket has not taken go first; until they are out, nothing more is taken.
+        self.has_failed()?;
         if !self.flush()? {
             return Err(would_block());
         }
         if data.is_empty() {
             return Ok(0);
+        }
+        // After our close_notify the peer reads nothing more: the write fails as a socket's
+        // would after shutdown (the data is not silently dropped).
+        if self.held.close_wanted {
+            return Err(closed());
         }
         let mut records = OUTPUT.take();
         let result = self.seal_and_send(data, &mut records);
@@ -308,13 +334,18 @@ impl TlsStream {
             self.flush()?;
         }
         if accepted == 0 {
-            return Err(would_block());
+            return Err(if self.held.close_sent {
+                closed()
+            } else {
+                would_block()
+            });
         }
         Ok(accepted)
     }
 
     fn send_close_notify(&mut self) {
-        if self.held.close_wanted {
+        // After a failure the fatal alert was the last word.
+        if self.held.close_wanted || self.failure.is_some() {
             return;
         }
         self.held.close_wanted = true;

@@ -209,11 +209,139 @@ fn close_notify_ends_the_stream_on_both_sides() {
     assert_eq!(got, b"last words");
     assert!(server.at_end());
     assert_eq!(server.read(&mut buffer).unwrap(), 0);
-    // The server answered with its own close_notify.
+    // The peer's close_notify closes only its side: the server closes its own.
+    server.close();
     wait_readable(&client);
     assert_eq!(client.read(&mut buffer).unwrap(), 0);
     assert!(client.at_end());
-    // After close_notify both ways a late write is dropped, not left waiting for a socket.
-    assert_eq!(server.write(b"late").unwrap(), 4);
+    // After close_notify both ways a late write fails as on a shut-down socket: not dropped
+    // in silence, not left waiting for a socket.
+    assert_eq!(
+        server.write(b"late").unwrap_err().kind(),
+        io::ErrorKind::BrokenPipe
+    );
     assert!(!server.wants_write());
+}
+
+/// Waits until everything `stream` sent has reached the peer's socket (the send queue's
+/// unacknowledged bytes drop to 0; on loopback the acknowledgement follows the delivery).
+fn wait_delivered(stream: &TlsStream) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mut queued: libc::c_int = 0;
+        // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one int through the valid pointer.
+        let status = unsafe { libc::ioctl(stream.tcp.as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
+        assert_eq!(status, 0, "ioctl(SIOCOUTQ)");
+        if queued == 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not delivered in 10 s"
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// Reads until the end of the stream; what came.
+fn read_to_end(stream: &mut TlsStream) -> Vec<u8> {
+    let (mut got, mut buffer) = (Vec::new(), [0u8; 64]);
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => return got,
+            Ok(n) => got.extend_from_slice(&buffer[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait_readable(stream),
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+}
+
+/// The peer's data and close_notify wait unread (the reader's buffer was full) when a reply
+/// is written: the reply is sealed and goes out, and our close_notify only with our close.
+#[test]
+fn a_reply_written_while_the_peers_close_notify_waits_reaches_the_peer() {
+    let (mut server, mut client) = pair();
+    for _ in 0..3 {
+        assert_eq!(client.write(b"aaaa").unwrap(), 4);
+    }
+    client.close();
+    assert!(client.flush().unwrap());
+    wait_delivered(&client);
+    let mut four = [0u8; 4];
+    assert_eq!(server.read(&mut four).unwrap(), 4);
+    assert_eq!(server.write(b"reply").unwrap(), 5);
+    assert!(server.flush().unwrap());
+    wait_readable(&client);
+    let mut got = [0u8; 64];
+    assert_eq!(client.read(&mut got).unwrap(), 5);
+    assert_eq!(&got[..5], b"reply");
+    assert_eq!(read_to_end(&mut server), b"aaaaaaaa");
+    server.close();
+    assert_eq!(read_to_end(&mut client), b"");
+}
+
+/// TLS 1.3 lets a peer close its side and still read: a WebSocket client may send its Close
+/// frame and close_notify together, and must still get the server's Close frame.
+#[test]
+fn a_peer_that_closed_its_side_still_reads_the_answer() {
+    let (mut server, mut client) = pair();
+    assert_eq!(client.write(b"close-frame").unwrap(), 11);
+    client.close();
+    assert!(client.flush().unwrap());
+    assert_eq!(read_to_end(&mut server), b"close-frame");
+    assert_eq!(server.write(b"close-reply").unwrap(), 11);
+    server.close();
+    assert_eq!(read_to_end(&mut client), b"close-reply");
+}
+
+/// After a failure rustls is asked nothing more: the peer gets one fatal alert and nothing
+/// after it, and every later call returns the same failure.
+#[test]
+fn after_a_failure_the_peer_gets_one_alert_and_nothing_more() {
+    use std::io::{Read, Write};
+    let (mut server, client) = pair();
+    // An application-data record that cannot be decrypted.
+    let mut bad = vec![0x17, 0x03, 0x03, 0x00, 0x20];
+    bad.extend([0u8; 32]);
+    let mut buffer = [0u8; 64];
+    (&client.tcp).write_all(&bad).unwrap();
+    wait_readable(&server);
+    let first = server.read(&mut buffer).unwrap_err();
+    assert_eq!(first.kind(), io::ErrorKind::InvalidData);
+    (&client.tcp).write_all(&bad).unwrap();
+    let again = server.read(&mut buffer).unwrap_err();
+    assert_eq!(again.to_string(), first.to_string());
+    let write = server.write(b"after the alert").unwrap_err();
+    assert_eq!(write.to_string(), first.to_string());
+    server.shutdown_write();
+    // What the server sent after the handshake: records until its FIN.
+    let mut raw = Vec::new();
+    let mut tcp = &client.tcp;
+    loop {
+        let mut fd = libc::pollfd {
+            fd: client.tcp.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, for the duration of the call.
+        assert_eq!(
+            unsafe { libc::poll(&mut fd, 1, 10_000) },
+            1,
+            "no FIN in 10 s"
+        );
+        match tcp.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buffer[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("client read: {e}"),
+        }
+    }
+    let mut records = 0;
+    let mut at = 0;
+    while at + 5 <= raw.len() {
+        records += 1;
+        at += 5 + usize::from(u16::from_be_bytes([raw[at + 3], raw[at + 4]]));
+    }
+    assert_eq!(at, raw.len(), "whole records");
+    assert_eq!(records, 1, "one record (the alert) in {raw:02x?}");
 }
