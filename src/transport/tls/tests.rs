@@ -228,7 +228,7 @@ fn close_notify_ends_the_stream_on_both_sides() {
 fn wait_delivered(stream: &TlsStream) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let mut queued: libc::c_int = 0;
+        let mut queued: i32 = 0;
         // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one int through the valid pointer.
         let status = unsafe { libc::ioctl(stream.tcp.as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
         assert_eq!(status, 0, "ioctl(SIOCOUTQ)");
