@@ -217,15 +217,7 @@ fn per_connection_objects_stay_within_their_budget() {
 /// next connection that queues something on this thread reuses it.
 #[test]
 fn a_drained_send_buffer_is_not_kept_by_its_connection() {
-    use super::connection::Writer;
-    use crate::transport::Transport;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let (server, _) = listener.accept().unwrap();
-    server.set_nonblocking(true).unwrap();
-    let mut writer = Writer::new(Some(Transport::Plain(mio::net::TcpStream::from_std(
-        server,
-    ))));
+    let (mut writer, client) = writer_over_loopback();
     writer.corked = true;
     writer.write_raw(&[b'x'; 300]);
     assert!(writer.capacity() >= 300, "queued while corked");
@@ -249,15 +241,7 @@ fn a_drained_send_buffer_is_not_kept_by_its_connection() {
 /// are written it goes back to the loop, not to the connection.
 #[test]
 fn a_send_buffer_lent_for_a_cork_goes_back_to_the_loop() {
-    use super::connection::Writer;
-    use crate::transport::Transport;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let (server, _) = listener.accept().unwrap();
-    server.set_nonblocking(true).unwrap();
-    let mut writer = Writer::new(Some(Transport::Plain(mio::net::TcpStream::from_std(
-        server,
-    ))));
+    let (mut writer, client) = writer_over_loopback();
     let mut spare = Vec::with_capacity(1000);
     writer.cork_with(&mut spare);
     assert_eq!(spare.capacity(), 0, "lent to the writer");
@@ -357,16 +341,8 @@ fn replies_collected_under_the_cork_arrive_in_order() {
 /// buffer afterwards.
 #[test]
 fn uncorked_small_frames_go_out_at_once_and_leave_no_send_buffer() {
-    use super::connection::Writer;
     use crate::protocol::FrameSink;
-    use crate::transport::Transport;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let (server, _) = listener.accept().unwrap();
-    server.set_nonblocking(true).unwrap();
-    let mut writer = Writer::new(Some(Transport::Plain(mio::net::TcpStream::from_std(
-        server,
-    ))));
+    let (mut writer, client) = writer_over_loopback();
     let larger = vec![b'L'; 4096];
     for payload in [&b"small"[..], &larger] {
         writer.frame(&[0x82, 0x7e], payload, None);
@@ -387,15 +363,7 @@ fn uncorked_small_frames_go_out_at_once_and_leave_no_send_buffer() {
 /// it) until the socket drains; then the buffer goes back to the loop.
 #[test]
 fn an_uncork_into_a_full_socket_keeps_the_rest_queued() {
-    use super::connection::Writer;
-    use crate::transport::Transport;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let (server, _) = listener.accept().unwrap();
-    server.set_nonblocking(true).unwrap();
-    let mut writer = Writer::new(Some(Transport::Plain(mio::net::TcpStream::from_std(
-        server,
-    ))));
+    let (mut writer, client) = writer_over_loopback();
     let mut spare = Vec::with_capacity(1000);
     writer.cork_with(&mut spare);
     // More than any socket takes while its peer does not read.
@@ -439,4 +407,18 @@ fn an_uncork_into_a_full_socket_keeps_the_rest_queued() {
         0,
         "drained: the connection keeps no buffer"
     );
+}
+
+/// A writer over the server end of a loopback connection (non-blocking), and the client end.
+fn writer_over_loopback() -> (super::connection::Writer, TcpStream) {
+    use crate::transport::Transport;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    server.set_nonblocking(true).unwrap();
+    let server = mio::net::TcpStream::from_std(server);
+    (
+        super::connection::Writer::new(Some(Transport::Plain(server))),
+        client,
+    )
 }
