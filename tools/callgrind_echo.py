@@ -237,6 +237,12 @@ def functions(out):
     return costs, total
 
 
+def largest_differences(one, two, count, top):
+    """The `top` functions whose cost grew most from run `one` to run `two`, per unit of `count`."""
+    diff = {name: (two[0].get(name, 0) - one[0].get(name, 0)) / count for name in two[0]}
+    return sorted(diff.items(), key=lambda item: -item[1])[:top]
+
+
 def short(name, width=78):
     # Rust symbols: drop the hash suffix; keep the tail of long C++/Rust paths.
     name = re.sub(r"::h[0-9a-f]{16}$", "", name)
@@ -258,8 +264,7 @@ def measure(servers, sizes, runs, top, work, kind):
                     flush=True,
                 )
                 if run == 0 and top > 0:
-                    diff = {name: (two[0].get(name, 0) - one[0].get(name, 0)) / count for name in two[0]}
-                    for name, cost in sorted(diff.items(), key=lambda item: -item[1])[:top]:
+                    for name, cost in largest_differences(one, two, count, top):
                         print(f"    {cost:10.0f} {100 * cost / per:5.1f}%  {short(name)}")
     print()
     print(f"instructions per echoed message (callgrind, one connection, window 1, {kind} text)")
@@ -320,8 +325,7 @@ def measure_cycles(servers, count, runs, top, work, strace):
                 flush=True,
             )
             if run == 0 and top > 0:
-                diff = {name: (two[0].get(name, 0) - one[0].get(name, 0)) / count for name in two[0]}
-                for name, cost in sorted(diff.items(), key=lambda item: -item[1])[:top]:
+                for name, cost in largest_differences(one, two, count, top):
                     if strace:
                         print(f"    {cost:10.2f}  {name}")
                     else:
