@@ -198,14 +198,14 @@ fn per_connection_objects_stay_within_their_budget() {
         (
             "Session",
             std::mem::size_of::<super::session::Session>(),
-            136,
+            64,
         ),
         (
             "Endpoint",
             std::mem::size_of::<crate::protocol::Endpoint>(),
             48,
         ),
-        ("Reader", std::mem::size_of::<crate::protocol::Reader>(), 88),
+        ("Reader", std::mem::size_of::<crate::protocol::Reader>(), 16),
     ];
     for (name, size, budget) in sizes {
         eprintln!("{name}: {size} bytes (budget {budget})");
