@@ -7,6 +7,7 @@
 use super::delegate::Delegate;
 use super::event::EventKind;
 use super::once_text::OnceText;
+use super::peer::PeerAddress;
 pub use super::writer::Writer;
 use crate::config::ConnectionSettings;
 use crate::error::{Error, Result};
@@ -19,7 +20,7 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, OnceLock};
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 /// What the lock guards: the protocol state and the socket it writes to.
@@ -70,7 +71,7 @@ pub struct Connection {
     /// The event loop that owns this connection's socket.
     pub event_loop: Arc<LoopShared>,
     pub io: Mutex<Io>,
-    peer: OnceLock<SocketAddr>,
+    peer: PeerAddress,
     /// The agreed subprotocol and the request target, set once when the connection opens, in
     /// one allocation: `"{protocol}\n{target}"` (a subprotocol is an HTTP token: never a `\n`).
     /// The usual case — no subprotocol, target `/` — is stored as empty: no allocation.
@@ -112,7 +113,7 @@ impl Connection {
             delegate,
             event_loop,
             io: Mutex::new(Io { endpoint, writer }),
-            peer: OnceLock::new(),
+            peer: PeerAddress::default(),
             opened: OnceText::new(),
             user_data: AtomicUsize::new(0),
             api_handle: AtomicUsize::new(0),
@@ -192,11 +193,11 @@ impl Connection {
     }
 
     pub fn peer_address(&self) -> Option<SocketAddr> {
-        self.peer.get().copied()
+        self.peer.get()
     }
 
     pub fn set_peer_address(&self, address: SocketAddr) {
-        let _ = self.peer.set(address);
+        self.peer.set(address);
     }
 
     /// The agreed subprotocol and the request target, once the connection opened.

@@ -21,6 +21,7 @@ pub(crate) mod group;
 pub mod listener;
 mod once_text;
 mod opening;
+mod peer;
 pub mod registry;
 #[cfg(feature = "server")]
 pub mod server;

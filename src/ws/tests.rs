@@ -193,7 +193,7 @@ fn per_connection_objects_stay_within_their_budget() {
         (
             "Connection",
             std::mem::size_of::<super::connection::Connection>(),
-            216,
+            184,
         ),
         (
             "Session",
