@@ -12,7 +12,6 @@ pub mod client;
 #[cfg(feature = "client")]
 mod client_blocking;
 pub mod connection;
-mod deadline;
 pub mod delegate;
 mod dispatch;
 pub mod event;

@@ -9,7 +9,6 @@
 
 use super::admission::Admission;
 use super::connection::{Connection, Io};
-use super::deadline::Deadline;
 use super::dispatch::{Control, emit_to};
 use super::event::{EventKind, MessageKind};
 use super::group::ConnectionGroup;
@@ -18,7 +17,7 @@ use super::spare_buffer::{keep_spare, lend_spare};
 use crate::log::log;
 use crate::protocol::close::{self, Violation, violation};
 use crate::protocol::handshake::ServerHandshake;
-use crate::protocol::{Expired, Incoming, Input, Reader, TcpClose};
+use crate::protocol::{Deadline, Expired, Incoming, Input, Reader, TcpClose};
 use crate::runtime::{Context, Flow, Readiness, Task, Tasks};
 use crate::transport::tls::tls_failure;
 use std::any::Any;
@@ -104,7 +103,7 @@ impl Session {
 
     /// Reads the endpoint's next timer (after anything that may have changed it).
     pub(super) fn refresh_deadline(&mut self) {
-        self.deadline = Deadline::new(self.connection.io.lock().endpoint.timeout());
+        self.deadline = self.connection.io.lock().endpoint.deadline();
     }
 
     /// Everything the socket holds now. `to_the_end`: the peer closed its side (or the socket
@@ -119,7 +118,7 @@ impl Session {
             io.writer.uncork_into(cx.send_spare);
             // The timers may have changed (a close frame arrived, keepalive): read them here,
             // under the lock this read already takes.
-            self.deadline = Deadline::new(io.endpoint.timeout());
+            self.deadline = io.endpoint.deadline();
             io.writer.broken
         };
         if broken {
@@ -333,7 +332,7 @@ impl Session {
                 }
                 *write_shut = true;
             }
-            (empty, io.writer.broken, policy, io.endpoint.timeout())
+            (empty, io.writer.broken, policy, io.endpoint.deadline())
         };
         if broken {
             return self.on_transport_gone("write failed");
@@ -341,7 +340,7 @@ impl Session {
         if empty && lingering && policy == TcpClose::WhenFlushed {
             return self.finish();
         }
-        self.deadline = Deadline::new(timeout);
+        self.deadline = timeout;
         Flow::Continue
     }
 

@@ -193,7 +193,7 @@ fn per_connection_objects_stay_within_their_budget() {
         (
             "Connection",
             std::mem::size_of::<super::connection::Connection>(),
-            184,
+            168,
         ),
         (
             "Session",
@@ -203,7 +203,7 @@ fn per_connection_objects_stay_within_their_budget() {
         (
             "Endpoint",
             std::mem::size_of::<crate::protocol::Endpoint>(),
-            48,
+            32,
         ),
         ("Reader", std::mem::size_of::<crate::protocol::Reader>(), 16),
     ];
