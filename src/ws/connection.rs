@@ -6,6 +6,7 @@
 
 use super::delegate::Delegate;
 use super::event::EventKind;
+use super::group::ConnectionGroup;
 use super::once_text::OnceText;
 use super::peer::PeerAddress;
 pub use super::writer::Writer;
@@ -63,11 +64,35 @@ impl<'a> OpenInfo<'a> {
 /// field for it would cost every idle connection memory for nothing.
 static REQUEST_HEADS: LazyLock<Mutex<HashMap<u64, Box<[u8]>>>> = LazyLock::new(Mutex::default);
 
-pub struct Connection {
-    pub id: u64,
+/// What the connections of one server (or of one WebSocket service of an HTTP server, or one
+/// client open) share: one pointer in each connection instead of four.
+pub struct Common {
     pub role: Role,
     pub settings: Arc<ConnectionSettings>,
     pub delegate: Arc<Delegate>,
+    /// The group the connections belong to while they are live.
+    pub group: Arc<ConnectionGroup>,
+}
+
+impl Common {
+    pub fn new(
+        role: Role,
+        settings: Arc<ConnectionSettings>,
+        delegate: Arc<Delegate>,
+        group: Arc<ConnectionGroup>,
+    ) -> Arc<Common> {
+        Arc::new(Common {
+            role,
+            settings,
+            delegate,
+            group,
+        })
+    }
+}
+
+pub struct Connection {
+    pub id: u64,
+    pub common: Arc<Common>,
     /// The event loop that owns this connection's socket.
     pub event_loop: Arc<LoopShared>,
     pub io: Mutex<Io>,
@@ -84,14 +109,12 @@ pub struct Connection {
 
 impl Connection {
     pub fn new(
-        role: Role,
-        settings: Arc<ConnectionSettings>,
-        delegate: Arc<Delegate>,
+        common: Arc<Common>,
         event_loop: Arc<LoopShared>,
         transport: Option<Transport>,
     ) -> Arc<Connection> {
         let writer = Writer::new(transport);
-        Connection::with_writer(next_id(), role, settings, delegate, event_loop, writer)
+        Connection::with_writer(next_id(), common, event_loop, writer)
     }
 
     /// A connection over a socket some other task has used already (an HTTP connection that
@@ -99,18 +122,14 @@ impl Connection {
     /// (from [`next_id`]) may be the one that task had, so the poll token stays the same.
     pub fn with_writer(
         id: u64,
-        role: Role,
-        settings: Arc<ConnectionSettings>,
-        delegate: Arc<Delegate>,
+        common: Arc<Common>,
         event_loop: Arc<LoopShared>,
         writer: Writer,
     ) -> Arc<Connection> {
-        let endpoint = Endpoint::new(role, Instant::now(), &settings.limits);
+        let endpoint = Endpoint::new(common.role, Instant::now(), &common.settings.limits);
         Arc::new(Connection {
             id,
-            role,
-            settings,
-            delegate,
+            common,
             event_loop,
             io: Mutex::new(Io { endpoint, writer }),
             peer: PeerAddress::default(),
@@ -121,7 +140,7 @@ impl Connection {
     }
 
     pub fn send(&self, kind: Outgoing, payload: &[u8]) -> Result<()> {
-        let limits = &self.settings.limits;
+        let limits = &self.common.settings.limits;
         let mut io = self.io.lock();
         let Io { endpoint, writer } = &mut *io;
         if endpoint.is_open() && writer.broken {
@@ -155,7 +174,7 @@ impl Connection {
                 status,
                 reason,
                 Instant::now(),
-                &self.settings.limits,
+                &self.common.settings.limits,
                 writer,
             )
         };
@@ -236,8 +255,9 @@ impl Connection {
     /// callback, or anyone for the connection's life with `websocket-keep-request-headers`.
     /// (Without either, nothing reaches the connection before onOpen would have returned.)
     fn keeps_request_head(&self) -> bool {
-        self.role == Role::Server
-            && (self.settings.keep_request_headers || self.delegate.handles(EventKind::Open))
+        self.common.role == Role::Server
+            && (self.common.settings.keep_request_headers
+                || self.common.delegate.handles(EventKind::Open))
     }
 
     /// The request target (path and query, as sent); None until the connection opened.
@@ -289,7 +309,7 @@ impl Connection {
 
     /// onOpen has returned: the request head goes, unless the settings keep it.
     pub fn on_open_returned(&self) {
-        if self.settings.keep_request_headers {
+        if self.common.settings.keep_request_headers {
             return;
         }
         self.forget_request_head();

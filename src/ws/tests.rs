@@ -193,12 +193,12 @@ fn per_connection_objects_stay_within_their_budget() {
         (
             "Connection",
             std::mem::size_of::<super::connection::Connection>(),
-            168,
+            152,
         ),
         (
             "Session",
             std::mem::size_of::<super::session::Session>(),
-            64,
+            56,
         ),
         (
             "Endpoint",
