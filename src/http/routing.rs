@@ -12,7 +12,6 @@ use super::service::WsService;
 use super::stream::FileStream;
 use super::upstream::{Exchange, Response};
 use crate::log::log;
-use crate::protocol::Role;
 use crate::protocol::handshake::upgrade_response_for;
 use crate::runtime::Context;
 use crate::ws::connection::{Connection, OpenInfo, Writer};
@@ -322,9 +321,7 @@ impl HttpConnection {
         }
         let connection = Connection::with_writer(
             self.id,
-            Role::Server,
-            service.settings.clone(),
-            service.delegate.clone(),
+            service.common.clone(),
             cx.event_loop.clone(),
             writer,
         );
@@ -335,12 +332,7 @@ impl HttpConnection {
             Some(raw_head),
         ));
         service.group.add(&connection);
-        let session = Session::upgraded(
-            connection.clone(),
-            service.group.clone(),
-            after.to_vec(),
-            self.admission.take(),
-        );
+        let session = Session::upgraded(connection.clone(), after.to_vec(), self.admission.take());
         // Adopted in this same turn, once this task (and its registration) is gone.
         cx.place(cx.event_loop, self.id, session);
         // A stop that began meanwhile may have closed the group before this connection joined

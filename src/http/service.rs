@@ -3,6 +3,8 @@
 
 use crate::config::ConnectionSettings;
 use crate::error::{Error, Result};
+use crate::protocol::Role;
+use crate::ws::connection::Common;
 use crate::ws::delegate::Delegate;
 use crate::ws::group::ConnectionGroup;
 use std::sync::Arc;
@@ -12,6 +14,8 @@ pub struct WsService {
     pub settings: Arc<ConnectionSettings>,
     pub delegate: Arc<Delegate>,
     pub group: Arc<ConnectionGroup>,
+    /// The settings, delegate and group above, as every upgraded connection points to them.
+    pub common: Arc<Common>,
 }
 
 impl WsService {
@@ -21,11 +25,20 @@ impl WsService {
         delegate: Arc<Delegate>,
     ) -> Result<WsService> {
         check_path(path)?;
+        let settings = Arc::new(settings);
+        let group = Arc::new(ConnectionGroup::default());
+        let common = Common::new(
+            Role::Server,
+            settings.clone(),
+            delegate.clone(),
+            group.clone(),
+        );
         Ok(WsService {
             path: path.into(),
-            settings: Arc::new(settings),
+            settings,
             delegate,
-            group: Arc::new(ConnectionGroup::default()),
+            group,
+            common,
         })
     }
 }

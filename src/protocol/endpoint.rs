@@ -5,6 +5,7 @@
 //! connection's lock — so a send from any thread frames and writes at once.
 
 use super::close::{ABNORMAL, NO_STATUS, Violation, close_code_is_sendable, close_payload};
+use super::deadline::Deadline;
 use super::frame::{self, MAX_HEADER, Opcode};
 use super::{Limits, Role};
 use std::time::Instant;
@@ -111,7 +112,9 @@ pub struct Endpoint {
     close_received: Option<u16>,
     /// The code we failed the connection with.
     failure: Option<u16>,
-    timer: Option<(Instant, Timer)>,
+    /// When the timer of kind `timer` runs out (none: `timer` means nothing).
+    timer_at: Deadline,
+    timer: Timer,
     /// Keepalive state, only while keepalive is on (boxed: most connections never have it, and
     /// an idle connection's size is what a device with many of them pays).
     keepalive: Option<Box<Keepalive>>,
@@ -131,7 +134,8 @@ impl Endpoint {
             state: State::Opening,
             close_received: None,
             failure: None,
-            timer: Some((now + limits.handshake_timeout, Timer::Handshake)),
+            timer_at: Deadline::new(Some(now + limits.handshake_timeout)),
+            timer: Timer::Handshake,
             keepalive: None,
         }
     }
@@ -151,13 +155,13 @@ impl Endpoint {
     /// The opening handshake completed.
     pub fn opened(&mut self, now: Instant, limits: &Limits) {
         self.state = State::Open;
-        self.timer = None;
+        self.timer_at = Deadline::default();
         if let Some(interval) = limits.ping_interval {
             self.keepalive = Some(Box::new(Keepalive {
                 last_heard: now,
                 ping_outstanding: false,
             }));
-            self.timer = Some((now + interval, Timer::Keepalive));
+            self.set_timer(now + interval, Timer::Keepalive);
         }
     }
 
@@ -244,7 +248,7 @@ impl Endpoint {
         Ok(match self.state {
             State::Open => {
                 self.write_close(Some(code), reason, sink);
-                self.timer = Some((now + limits.close_timeout, Timer::Close));
+                self.set_timer(now + limits.close_timeout, Timer::Close);
                 CloseStarted::Started
             }
             State::Opening => CloseStarted::StillOpening,
@@ -296,7 +300,7 @@ impl Endpoint {
     /// may linger (see [`Endpoint::tcp_close`]) until `close_timeout`. Returns the close code.
     pub fn closing_done(&mut self, now: Instant, limits: &Limits) -> u16 {
         self.state = State::Closed;
-        self.timer = Some((now + limits.close_timeout, Timer::Linger));
+        self.set_timer(now + limits.close_timeout, Timer::Linger);
         self.failure.or(self.close_received).unwrap_or(ABNORMAL)
     }
 
@@ -305,7 +309,7 @@ impl Endpoint {
     /// 1006.
     pub fn ended(&mut self) -> u16 {
         self.state = State::Closed;
-        self.timer = None;
+        self.timer_at = Deadline::default();
         self.failure.unwrap_or(ABNORMAL)
     }
 
@@ -330,7 +334,17 @@ impl Endpoint {
 
     /// When [`Endpoint::on_timeout`] must be called next, if ever.
     pub fn timeout(&self) -> Option<Instant> {
-        self.timer.map(|(when, _)| when)
+        self.timer_at.get()
+    }
+
+    /// [`Endpoint::timeout`] as stored, for a caller that keeps it in 8 bytes too.
+    pub fn deadline(&self) -> Deadline {
+        self.timer_at
+    }
+
+    fn set_timer(&mut self, when: Instant, timer: Timer) {
+        self.timer_at = Deadline::new(Some(when));
+        self.timer = timer;
     }
 
     /// Runs the timer that is due at `now` (a timer not yet due does nothing).
@@ -340,14 +354,14 @@ impl Endpoint {
         limits: &Limits,
         sink: &mut impl FrameSink,
     ) -> Expired {
-        let Some((when, timer)) = self.timer else {
+        let Some(when) = self.timer_at.get() else {
             return Expired::Nothing;
         };
         if now < when {
             return Expired::Nothing;
         }
-        self.timer = None;
-        match timer {
+        self.timer_at = Deadline::default();
+        match self.timer {
             Timer::Handshake => Expired::Handshake,
             Timer::Close => Expired::Close,
             Timer::Linger => Expired::Linger,
@@ -376,12 +390,12 @@ impl Endpoint {
         // Traffic since the timer was set moves the ping (no timer churn per read).
         let ping_at = keepalive.last_heard + interval;
         if now < ping_at {
-            self.timer = Some((ping_at, Timer::Keepalive));
+            self.set_timer(ping_at, Timer::Keepalive);
             return Expired::Nothing;
         }
         keepalive.ping_outstanding = true;
         self.write_frame(Opcode::Ping, true, &[], sink);
-        self.timer = Some((now + limits.pong_timeout, Timer::Keepalive));
+        self.set_timer(now + limits.pong_timeout, Timer::Keepalive);
         Expired::Nothing
     }
 

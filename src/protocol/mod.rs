@@ -12,6 +12,7 @@
 //! - [`close`] and [`frame`]: close codes and frame headers.
 
 pub mod close;
+mod deadline;
 mod endpoint;
 pub mod frame;
 pub mod handshake;
@@ -20,6 +21,7 @@ mod mask;
 mod reader;
 mod utf8;
 
+pub use deadline::Deadline;
 pub use endpoint::{
     CloseError, CloseStarted, Endpoint, Expired, FrameSink, Outgoing, SendError, State, TcpClose,
 };

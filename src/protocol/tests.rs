@@ -509,3 +509,25 @@ fn a_header_alone_allocates_nothing_like_what_it_claims() {
     let target = reader.direct_read_buffer().expect("a large frame is cut");
     assert!(target.len() <= 128 * 1024, "{} bytes offered", target.len());
 }
+
+/// A deadline kept in 8 bytes reads back as the very instant stored (the loop removes a
+/// deadline by it), also one well before the first stored.
+#[test]
+fn a_deadline_reads_back_as_stored_to_the_nanosecond() {
+    assert_eq!(Deadline::new(None).get(), None);
+    assert_eq!(Deadline::default().get(), None);
+    let now = Instant::now();
+    for later in [0, 1, 999, 1_000_000_007, 86_400 * 1_000_000_000] {
+        let when = now + Duration::from_nanos(later);
+        assert_eq!(Deadline::new(Some(when)).get(), Some(when));
+    }
+    if let Some(day_before) = now.checked_sub(Duration::from_secs(86_400)) {
+        assert_eq!(Deadline::new(Some(day_before)).get(), Some(day_before));
+    }
+    // Before the origin (2^31 s before the first instant stored): it has passed, and still
+    // reads as passed.
+    if let Some(long_ago) = now.checked_sub(Duration::from_secs(1 << 32)) {
+        let read = Deadline::new(Some(long_ago)).get().unwrap();
+        assert!(read <= now && read >= long_ago);
+    }
+}

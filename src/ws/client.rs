@@ -17,7 +17,7 @@
 //! caller beyond its timeout, nor an event loop at all.
 
 use super::client_blocking::connect_and_upgrade;
-use super::connection::{Connection, OpenInfo};
+use super::connection::{Common, Connection, OpenInfo};
 use super::delegate::Delegate;
 use super::opening::{self, TlsTarget};
 use super::registry::CLIENTS;
@@ -123,7 +123,8 @@ fn new_connection(
     settings: Arc<ConnectionSettings>,
     delegate: Arc<Delegate>,
 ) -> Arc<Connection> {
-    let connection = Connection::new(Role::Client, settings, delegate, runtime.pick_loop(), None);
+    let common = Common::new(Role::Client, settings, delegate, CLIENTS.clone());
+    let connection = Connection::new(common, runtime.pick_loop(), None);
     CLIENTS.add(&connection);
     connection
 }
@@ -154,7 +155,6 @@ fn open_async(
     let literal = literal_address(url);
     let session = Session::connecting(
         connection.clone(),
-        CLIENTS.clone(),
         handshake,
         literal.map(|address| vec![address]),
         tls,
@@ -166,7 +166,7 @@ fn open_async(
     if literal.is_none() {
         // The session gives up at the same time (handshake-timeout-ms); an answer after that
         // would find no session, so the resolver need not even deliver it.
-        let deadline = Instant::now() + connection.settings.limits.handshake_timeout;
+        let deadline = Instant::now() + connection.common.settings.limits.handshake_timeout;
         // Weak: a lookup outliving the runtime must not keep its loop alive.
         let event_loop = Arc::downgrade(&connection.event_loop);
         let id = connection.id;
@@ -197,19 +197,14 @@ fn hand_over(connection: Arc<Connection>, opened: Opened, target: String) -> Arc
     // expect ("connected" after "Open"). Inside one, the loop cannot run it yet.
     let (opened, on_open_done) = sync_channel(1);
     let waiting = !on_loop_thread();
-    let session = Session::opened(
-        connection.clone(),
-        CLIENTS.clone(),
-        leftover,
-        waiting.then_some(opened),
-    );
+    let session = Session::opened(connection.clone(), leftover, waiting.then_some(opened));
     let refused = {
         // Open and handed over under the connection's lock: a close from another thread
         // (finalize, say) then queues its command after the hand-over, never before it.
         let mut io = connection.io.lock();
         io.writer.transport = Some(transport);
         io.endpoint
-            .opened(Instant::now(), &connection.settings.limits);
+            .opened(Instant::now(), &connection.common.settings.limits);
         let id = connection.id;
         connection
             .event_loop
@@ -229,7 +224,6 @@ fn hand_over(connection: Arc<Connection>, opened: Opened, target: String) -> Arc
 fn report_failure(connection: &Arc<Connection>, failure: OpenFailure) -> Error {
     let session = Session::failed(
         connection.clone(),
-        CLIENTS.clone(),
         failure.code,
         failure.error.message.clone(),
     );

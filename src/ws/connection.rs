@@ -6,7 +6,9 @@
 
 use super::delegate::Delegate;
 use super::event::EventKind;
+use super::group::ConnectionGroup;
 use super::once_text::OnceText;
+use super::peer::PeerAddress;
 pub use super::writer::Writer;
 use crate::config::ConnectionSettings;
 use crate::error::{Error, Result};
@@ -19,7 +21,7 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, OnceLock};
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 /// What the lock guards: the protocol state and the socket it writes to.
@@ -62,15 +64,39 @@ impl<'a> OpenInfo<'a> {
 /// field for it would cost every idle connection memory for nothing.
 static REQUEST_HEADS: LazyLock<Mutex<HashMap<u64, Box<[u8]>>>> = LazyLock::new(Mutex::default);
 
-pub struct Connection {
-    pub id: u64,
+/// What the connections of one server (or of one WebSocket service of an HTTP server, or one
+/// client open) share: one pointer in each connection instead of four.
+pub struct Common {
     pub role: Role,
     pub settings: Arc<ConnectionSettings>,
     pub delegate: Arc<Delegate>,
+    /// The group the connections belong to while they are live.
+    pub group: Arc<ConnectionGroup>,
+}
+
+impl Common {
+    pub fn new(
+        role: Role,
+        settings: Arc<ConnectionSettings>,
+        delegate: Arc<Delegate>,
+        group: Arc<ConnectionGroup>,
+    ) -> Arc<Common> {
+        Arc::new(Common {
+            role,
+            settings,
+            delegate,
+            group,
+        })
+    }
+}
+
+pub struct Connection {
+    pub id: u64,
+    pub common: Arc<Common>,
     /// The event loop that owns this connection's socket.
     pub event_loop: Arc<LoopShared>,
     pub io: Mutex<Io>,
-    peer: OnceLock<SocketAddr>,
+    peer: PeerAddress,
     /// The agreed subprotocol and the request target, set once when the connection opens, in
     /// one allocation: `"{protocol}\n{target}"` (a subprotocol is an HTTP token: never a `\n`).
     /// The usual case — no subprotocol, target `/` — is stored as empty: no allocation.
@@ -83,14 +109,12 @@ pub struct Connection {
 
 impl Connection {
     pub fn new(
-        role: Role,
-        settings: Arc<ConnectionSettings>,
-        delegate: Arc<Delegate>,
+        common: Arc<Common>,
         event_loop: Arc<LoopShared>,
         transport: Option<Transport>,
     ) -> Arc<Connection> {
         let writer = Writer::new(transport);
-        Connection::with_writer(next_id(), role, settings, delegate, event_loop, writer)
+        Connection::with_writer(next_id(), common, event_loop, writer)
     }
 
     /// A connection over a socket some other task has used already (an HTTP connection that
@@ -98,21 +122,17 @@ impl Connection {
     /// (from [`next_id`]) may be the one that task had, so the poll token stays the same.
     pub fn with_writer(
         id: u64,
-        role: Role,
-        settings: Arc<ConnectionSettings>,
-        delegate: Arc<Delegate>,
+        common: Arc<Common>,
         event_loop: Arc<LoopShared>,
         writer: Writer,
     ) -> Arc<Connection> {
-        let endpoint = Endpoint::new(role, Instant::now(), &settings.limits);
+        let endpoint = Endpoint::new(common.role, Instant::now(), &common.settings.limits);
         Arc::new(Connection {
             id,
-            role,
-            settings,
-            delegate,
+            common,
             event_loop,
             io: Mutex::new(Io { endpoint, writer }),
-            peer: OnceLock::new(),
+            peer: PeerAddress::default(),
             opened: OnceText::new(),
             user_data: AtomicUsize::new(0),
             api_handle: AtomicUsize::new(0),
@@ -120,7 +140,7 @@ impl Connection {
     }
 
     pub fn send(&self, kind: Outgoing, payload: &[u8]) -> Result<()> {
-        let limits = &self.settings.limits;
+        let limits = &self.common.settings.limits;
         let mut io = self.io.lock();
         let Io { endpoint, writer } = &mut *io;
         if endpoint.is_open() && writer.broken {
@@ -154,7 +174,7 @@ impl Connection {
                 status,
                 reason,
                 Instant::now(),
-                &self.settings.limits,
+                &self.common.settings.limits,
                 writer,
             )
         };
@@ -192,11 +212,11 @@ impl Connection {
     }
 
     pub fn peer_address(&self) -> Option<SocketAddr> {
-        self.peer.get().copied()
+        self.peer.get()
     }
 
     pub fn set_peer_address(&self, address: SocketAddr) {
-        let _ = self.peer.set(address);
+        self.peer.set(address);
     }
 
     /// The agreed subprotocol and the request target, once the connection opened.
@@ -235,8 +255,9 @@ impl Connection {
     /// callback, or anyone for the connection's life with `websocket-keep-request-headers`.
     /// (Without either, nothing reaches the connection before onOpen would have returned.)
     fn keeps_request_head(&self) -> bool {
-        self.role == Role::Server
-            && (self.settings.keep_request_headers || self.delegate.handles(EventKind::Open))
+        self.common.role == Role::Server
+            && (self.common.settings.keep_request_headers
+                || self.common.delegate.handles(EventKind::Open))
     }
 
     /// The request target (path and query, as sent); None until the connection opened.
@@ -288,7 +309,7 @@ impl Connection {
 
     /// onOpen has returned: the request head goes, unless the settings keep it.
     pub fn on_open_returned(&self) {
-        if self.settings.keep_request_headers {
+        if self.common.settings.keep_request_headers {
             return;
         }
         self.forget_request_head();

@@ -17,7 +17,7 @@ pub(super) fn emit_to(
     status: u16,
     data: &[u8],
 ) {
-    connection.delegate.invoke(&Event {
+    connection.common.delegate.invoke(&Event {
         kind,
         message,
         status,

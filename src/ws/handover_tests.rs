@@ -8,7 +8,7 @@
 //! still be delivered, in order, and the connection must then work as any other.
 
 use super::admission::Admission;
-use super::connection::{Connection, OpenInfo, Writer, next_id, request_head_kept};
+use super::connection::{Common, Connection, OpenInfo, Writer, next_id, request_head_kept};
 use super::delegate::Delegate;
 use super::event::{Event, EventHandler, EventKind};
 use super::group::ConnectionGroup;
@@ -77,14 +77,13 @@ impl Upgrading {
         writer.write_raw(&accepted.answer.to_bytes());
         let transport = writer.transport.as_mut().expect("a socket");
         transport.deregister(cx.registry).expect("deregister");
-        let connection = Connection::with_writer(
-            self.id,
+        let common = Common::new(
             Role::Server,
             self.settings.clone(),
             self.delegate.clone(),
-            cx.event_loop.clone(),
-            writer,
+            self.group.clone(),
         );
+        let connection = Connection::with_writer(self.id, common, cx.event_loop.clone(), writer);
         connection.set_peer_address(self.peer);
         connection.set_opened(OpenInfo::new(
             accepted.answer.protocol,
@@ -94,7 +93,6 @@ impl Upgrading {
         self.group.add(&connection);
         let session = Session::upgraded(
             connection,
-            self.group.clone(),
             accepted.leftover.to_vec(),
             self.admission.take(),
         );

@@ -12,7 +12,6 @@ pub mod client;
 #[cfg(feature = "client")]
 mod client_blocking;
 pub mod connection;
-mod deadline;
 pub mod delegate;
 mod dispatch;
 pub mod event;
@@ -21,6 +20,7 @@ pub(crate) mod group;
 pub mod listener;
 mod once_text;
 mod opening;
+mod peer;
 pub mod registry;
 #[cfg(feature = "server")]
 pub mod server;

@@ -6,7 +6,6 @@
 use super::admission::Admission;
 use super::connection::{Connection, OpenInfo};
 use super::event::{EventKind, MessageKind};
-use super::group::ConnectionGroup;
 use super::session::{Phase, Session};
 use crate::log::log;
 use crate::protocol::handshake::{ClientHandshake, ClientStep, ServerHandshake, ServerStep};
@@ -47,15 +46,14 @@ pub fn resolved(
 
 impl Session {
     /// An accepted socket, before its upgrade request.
-    pub fn accepted(connection: Arc<Connection>, group: Arc<ConnectionGroup>) -> Box<Session> {
-        Session::new(connection, group, Phase::Accepting(None))
+    pub fn accepted(connection: Arc<Connection>) -> Box<Session> {
+        Session::new(connection, Phase::Accepting(None))
     }
 
     /// A client to open on the loop: it connects to `addresses` in turn when started, or, with
     /// `None`, waits for them from the resolver. `handshake-timeout-ms` bounds the whole open.
     pub fn connecting(
         connection: Arc<Connection>,
-        group: Arc<ConnectionGroup>,
         handshake: ClientHandshake,
         addresses: Option<Vec<SocketAddr>>,
         tls: Option<TlsTarget>,
@@ -67,20 +65,18 @@ impl Session {
             remaining: addresses.unwrap_or_default().into(),
             tls,
         };
-        Session::new(connection, group, Phase::Connecting(Box::new(connecting)))
+        Session::new(connection, Phase::Connecting(Box::new(connecting)))
     }
 
     /// A client opened by the caller's thread; `leftover` arrived right after the handshake;
     /// `opened` is signalled once onOpen has returned.
     pub fn opened(
         connection: Arc<Connection>,
-        group: Arc<ConnectionGroup>,
         leftover: Vec<u8>,
         opened: Option<SyncSender<()>>,
     ) -> Box<Session> {
         Session::new(
             connection,
-            group,
             Phase::OpenedElsewhere(Box::new(super::session::OpenedElsewhere {
                 leftover,
                 opened,
@@ -98,7 +94,6 @@ impl Session {
     /// the socket closes.
     pub fn upgraded(
         connection: Arc<Connection>,
-        group: Arc<ConnectionGroup>,
         leftover: Vec<u8>,
         admission: Option<Admission>,
     ) -> Box<Session> {
@@ -106,10 +101,9 @@ impl Session {
             .io
             .lock()
             .endpoint
-            .opened(Instant::now(), &connection.settings.limits);
+            .opened(Instant::now(), &connection.common.settings.limits);
         let mut session = Session::new(
             connection,
-            group,
             Phase::OpenedElsewhere(Box::new(super::session::OpenedElsewhere {
                 leftover,
                 opened: None,
@@ -120,17 +114,8 @@ impl Session {
     }
 
     /// A client whose open failed before the loop got it: onError with `code` and `why`.
-    pub fn failed(
-        connection: Arc<Connection>,
-        group: Arc<ConnectionGroup>,
-        code: u16,
-        why: String,
-    ) -> Box<Session> {
-        Session::new(
-            connection,
-            group,
-            Phase::FailedElsewhere(Box::new((code, why))),
-        )
+    pub fn failed(connection: Arc<Connection>, code: u16, why: String) -> Box<Session> {
+        Session::new(connection, Phase::FailedElsewhere(Box::new((code, why))))
     }
 
     /// Added to the loop: registers the socket and runs what must happen first.
@@ -186,7 +171,7 @@ impl Session {
         let connection = &self.connection;
         let mut fresh = ServerHandshake::default();
         let handshake = buffered.as_deref_mut().unwrap_or(&mut fresh);
-        let leftover = match handshake.feed(data, &connection.settings.protocols) {
+        let leftover = match handshake.feed(data, &connection.common.settings.protocols) {
             ServerStep::NeedMore => None,
             ServerStep::Refuse(refused) => {
                 log!(
@@ -203,7 +188,7 @@ impl Session {
                     let mut io = connection.io.lock();
                     io.writer.write_raw_parts(&accepted.answer.parts());
                     io.endpoint
-                        .opened(Instant::now(), &connection.settings.limits);
+                        .opened(Instant::now(), &connection.common.settings.limits);
                 }
                 connection.set_opened(OpenInfo::new(
                     accepted.answer.protocol,
@@ -221,7 +206,7 @@ impl Session {
             return Flow::Continue;
         };
         self.phase = Phase::Open;
-        if self.connection.delegate.handles(EventKind::Open) {
+        if self.connection.common.delegate.handles(EventKind::Open) {
             self.emit(EventKind::Open, MessageKind::None, 0, &[]);
         }
         self.connection.on_open_returned();
@@ -304,7 +289,7 @@ impl Session {
                             .io
                             .lock()
                             .endpoint
-                            .opened(Instant::now(), &self.connection.settings.limits);
+                            .opened(Instant::now(), &self.connection.common.settings.limits);
                         self.phase = Phase::Open;
                         self.emit(EventKind::Open, MessageKind::None, 0, &[]);
                         return Some(self.on_leftover(leftover));

@@ -1,7 +1,7 @@
 //! A WebSocket server: a listening socket on one event loop (see `listener.rs`), its
 //! connections spread over all loops, and one delegate for all of them.
 
-use super::connection::Connection;
+use super::connection::{Common, Connection};
 use super::delegate::Delegate;
 use super::group::ConnectionGroup;
 use super::listener::{ListenState, OnAccept};
@@ -26,6 +26,8 @@ pub struct Server {
     pub settings: Arc<ConnectionSettings>,
     pub delegate: Arc<Delegate>,
     pub group: Arc<ConnectionGroup>,
+    /// The settings, delegate and group above, as every connection points to them.
+    common: Arc<Common>,
     listen: ListenState,
 }
 
@@ -34,13 +36,22 @@ impl Server {
         let runtime = runtime::current()?;
         let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
         let id = super::connection::next_id();
+        let settings = Arc::new(config.connection.clone());
+        let group = Arc::new(ConnectionGroup::default());
+        let common = Common::new(
+            Role::Server,
+            settings.clone(),
+            delegate.clone(),
+            group.clone(),
+        );
         let server = Arc::new(Server {
             id,
             tls,
-            settings: Arc::new(config.connection.clone()),
+            settings,
             config,
             delegate,
-            group: Arc::new(ConnectionGroup::default()),
+            group,
+            common,
             listen: ListenState::new(id, "server"),
         });
         super::registry::add_server(&server);
@@ -73,21 +84,11 @@ impl Server {
             }
         };
         let target = runtime.pick_loop();
-        let connection = Connection::new(
-            Role::Server,
-            self.settings.clone(),
-            self.delegate.clone(),
-            target.clone(),
-            Some(transport),
-        );
+        let connection = Connection::new(self.common.clone(), target.clone(), Some(transport));
         connection.set_peer_address(peer);
         self.group.add(&connection);
         let id = connection.id;
-        cx.place(
-            &target,
-            id,
-            Session::accepted(connection, self.group.clone()),
-        );
+        cx.place(&target, id, Session::accepted(connection));
     }
 
     pub fn local_port(&self) -> Option<u16> {

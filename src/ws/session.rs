@@ -9,16 +9,14 @@
 
 use super::admission::Admission;
 use super::connection::{Connection, Io};
-use super::deadline::Deadline;
 use super::dispatch::{Control, emit_to};
 use super::event::{EventKind, MessageKind};
-use super::group::ConnectionGroup;
 use super::opening::Connecting;
 use super::spare_buffer::{keep_spare, lend_spare};
 use crate::log::log;
 use crate::protocol::close::{self, Violation, violation};
 use crate::protocol::handshake::ServerHandshake;
-use crate::protocol::{Expired, Incoming, Input, Reader, TcpClose};
+use crate::protocol::{Deadline, Expired, Incoming, Input, Reader, TcpClose};
 use crate::runtime::{Context, Flow, Readiness, Task, Tasks};
 use crate::transport::tls::tls_failure;
 use std::any::Any;
@@ -57,7 +55,6 @@ pub(super) struct OpenedElsewhere {
 
 pub struct Session {
     pub(super) connection: Arc<Connection>,
-    pub(super) group: Arc<ConnectionGroup>,
     pub(super) phase: Phase,
     reader: Reader,
     /// The endpoint's next timer, as last read (the loop asks for it without a lock).
@@ -81,14 +78,9 @@ pub fn abandon(tasks: &mut Tasks, id: u64) {
 }
 
 impl Session {
-    pub(super) fn new(
-        connection: Arc<Connection>,
-        group: Arc<ConnectionGroup>,
-        phase: Phase,
-    ) -> Box<Session> {
+    pub(super) fn new(connection: Arc<Connection>, phase: Phase) -> Box<Session> {
         let mut session = Box::new(Session {
             connection,
-            group,
             phase,
             reader: Reader::default(),
             deadline: Deadline::default(),
@@ -104,7 +96,7 @@ impl Session {
 
     /// Reads the endpoint's next timer (after anything that may have changed it).
     pub(super) fn refresh_deadline(&mut self) {
-        self.deadline = Deadline::new(self.connection.io.lock().endpoint.timeout());
+        self.deadline = self.connection.io.lock().endpoint.deadline();
     }
 
     /// Everything the socket holds now. `to_the_end`: the peer closed its side (or the socket
@@ -119,7 +111,7 @@ impl Session {
             io.writer.uncork_into(cx.send_spare);
             // The timers may have changed (a close frame arrived, keepalive): read them here,
             // under the lock this read already takes.
-            self.deadline = Deadline::new(io.endpoint.timeout());
+            self.deadline = io.endpoint.deadline();
             io.writer.broken
         };
         if broken {
@@ -207,8 +199,8 @@ impl Session {
             // reader stays borrowed: delivering it needs only the connection. A control frame
             // is copied out (at most 125 bytes), so that handling it may use the whole session.
             let connection = &self.connection;
-            let limits = &connection.settings.limits;
-            let control = match self.reader.next(&mut input, connection.role, limits) {
+            let limits = &connection.common.settings.limits;
+            let control = match self.reader.next(&mut input, connection.common.role, limits) {
                 None => break,
                 Some(Incoming::Message { kind, data }) => {
                     #[cfg(test)]
@@ -241,7 +233,7 @@ impl Session {
     }
 
     fn on_control(&mut self, control: Control) -> Flow {
-        let limits = &self.connection.settings.limits;
+        let limits = &self.connection.common.settings.limits;
         match control {
             Control::Ping(data) => {
                 {
@@ -296,7 +288,7 @@ impl Session {
         let code = {
             let mut io = self.connection.io.lock();
             io.endpoint
-                .closing_done(Instant::now(), &self.connection.settings.limits)
+                .closing_done(Instant::now(), &self.connection.common.settings.limits)
         };
         self.closing_done(code, violation.reason.as_bytes())
     }
@@ -306,12 +298,12 @@ impl Session {
     fn closing_done(&mut self, code: u16, reason: &[u8]) -> Flow {
         self.phase = Phase::Lingering { write_shut: false };
         self.reader.release_memory();
-        if self.connection.delegate.handles(EventKind::Close) {
+        if self.connection.common.delegate.handles(EventKind::Close) {
             self.emit(EventKind::Close, MessageKind::None, code, reason);
         }
         // Done as far as the application is concerned: stopWsServer and finalize need not wait
         // for the TCP close that follows.
-        self.group.remove(&self.connection);
+        self.connection.common.group.remove(&self.connection);
         self.flush_and_check()
     }
 
@@ -333,7 +325,7 @@ impl Session {
                 }
                 *write_shut = true;
             }
-            (empty, io.writer.broken, policy, io.endpoint.timeout())
+            (empty, io.writer.broken, policy, io.endpoint.deadline())
         };
         if broken {
             return self.on_transport_gone("write failed");
@@ -341,7 +333,7 @@ impl Session {
         if empty && lingering && policy == TcpClose::WhenFlushed {
             return self.finish();
         }
-        self.deadline = Deadline::new(timeout);
+        self.deadline = timeout;
         Flow::Continue
     }
 
@@ -461,7 +453,7 @@ impl Session {
         }
         // A lingering connection left its group when its closing handshake ended.
         if !matches!(self.phase, Phase::Lingering { .. }) {
-            self.group.remove(&self.connection);
+            self.connection.common.group.remove(&self.connection);
         }
         self.phase = Phase::Finished;
         self.deadline = Deadline::default();
@@ -479,7 +471,7 @@ impl Drop for Session {
     /// that nothing waits for it.
     fn drop(&mut self) {
         if !matches!(self.phase, Phase::Finished) {
-            self.group.remove(&self.connection);
+            self.connection.common.group.remove(&self.connection);
         }
     }
 }
@@ -519,7 +511,7 @@ impl Task for Session {
         let expired = {
             let mut io = self.connection.io.lock();
             let Io { endpoint, writer } = &mut *io;
-            endpoint.on_timeout(now, &self.connection.settings.limits, writer)
+            endpoint.on_timeout(now, &self.connection.common.settings.limits, writer)
         };
         let flow = match expired {
             Expired::Handshake => match self.phase {
@@ -575,7 +567,7 @@ impl Task for Session {
             Phase::Open => self.close_without_handshake(),
             Phase::Lingering { .. } => {
                 // The panic may have come from onClose, before the group was left.
-                self.group.remove(&self.connection);
+                self.connection.common.group.remove(&self.connection);
                 self.finish()
             }
             Phase::Finished | Phase::Accepting(_) => self.finish(),

@@ -193,19 +193,19 @@ fn per_connection_objects_stay_within_their_budget() {
         (
             "Connection",
             std::mem::size_of::<super::connection::Connection>(),
-            216,
+            152,
         ),
         (
             "Session",
             std::mem::size_of::<super::session::Session>(),
-            136,
+            56,
         ),
         (
             "Endpoint",
             std::mem::size_of::<crate::protocol::Endpoint>(),
-            48,
+            32,
         ),
-        ("Reader", std::mem::size_of::<crate::protocol::Reader>(), 88),
+        ("Reader", std::mem::size_of::<crate::protocol::Reader>(), 16),
     ];
     for (name, size, budget) in sizes {
         eprintln!("{name}: {size} bytes (budget {budget})");
