@@ -180,6 +180,15 @@ fn service_paths_refuse_what_is_not_an_upgrade_and_unknown_paths_refuse_upgrades
     let refused = fetch(served.port, old_version);
     assert_eq!(refused.status, 426, "{refused:?}");
     assert_eq!(refused.header("sec-websocket-version"), Some("13"));
+    assert_eq!(refused.header("upgrade"), Some("websocket"));
+    assert_eq!(refused.header("connection"), Some("Upgrade, close"));
+    // RFC 6455 section 4.2.1 item 5: the key is the base64 encoding of 16 bytes.
+    let bad_key = String::from_utf8(old_version.to_vec())
+        .unwrap()
+        .replace("dGhlIHNhbXBsZSBub25jZQ==", "AAAAAAAAAAAAAAAAAAAAAAAA")
+        .replace("Version: 8", "Version: 13");
+    let refused = fetch(served.port, bad_key.as_bytes());
+    assert_eq!(refused.status, 400, "{refused:?}");
     // Services may be added while the server runs.
     assert_eq!(add_service(served.server, "/late", &[], &events), 0);
     drop(ws_connect(served.port, "/late"));

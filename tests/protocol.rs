@@ -326,3 +326,100 @@ fn a_peer_that_pings_and_never_reads_cannot_grow_memory() {
     destroyWsServer(server);
     oasis_finalize();
 }
+
+/// What the server answers a raw client's `request`: a refusal read to the end (the server
+/// closes after it), or the head of a 101 with the socket left open for frames.
+fn handshake_answer(port: u16, request: &str) -> (String, Option<RawClient>) {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).unwrap(), 1, "closed mid-answer");
+        head.push(byte[0]);
+    }
+    if head.starts_with(b"HTTP/1.1 101 ") {
+        return (String::from_utf8(head).unwrap(), Some(RawClient { stream }));
+    }
+    stream
+        .read_to_end(&mut head)
+        .expect("the server closes after a refusal");
+    (String::from_utf8(head).unwrap(), None)
+}
+
+/// The opening handshake's rules of RFC 6455 section 4.2.1 as a client on the wire sees them:
+/// a key that is not 16 bytes in base64, a repeated key or version, or no Host get a 400 and
+/// the connection closes without an onOpen; list headers split over lines are accepted; a
+/// wrong version gets a 426 that says what to send.
+#[test]
+fn the_opening_handshake_is_checked_as_rfc_6455_says() {
+    init();
+    let events = Recorder::new(true);
+    let (server, port) = start_server(&events, &[]);
+    let request = |replace: &str, with: &str| {
+        let base = "GET / HTTP/1.1\r\nHost: camera.local\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        assert!(base.contains(replace));
+        base.replace(replace, with)
+    };
+    let refused = [
+        request("dGhlIHNhbXBsZSBub25jZQ==", "!!!!!!!!!!!!!!!!!!!!!!!!"),
+        request("dGhlIHNhbXBsZSBub25jZQ==", "AAAAAAAAAAAAAAAAAAAAAAAA"),
+        request(
+            "Sec-WebSocket-Version: 13\r\n",
+            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: AQIDBAUGBwgJCgsMDQ4PEA==\r\n",
+        ),
+        request(
+            "Sec-WebSocket-Version: 13\r\n",
+            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Version: 13\r\n",
+        ),
+        request("Host: camera.local\r\n", ""),
+    ];
+    for request in &refused {
+        let (answer, open) = handshake_answer(port, request);
+        assert!(
+            open.is_none() && answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+            "{request:?}: {answer:?}"
+        );
+        assert!(answer.contains("\r\nConnection: close\r\n"), "{answer:?}");
+    }
+
+    let (answer, _) = handshake_answer(port, &request("Version: 13", "Version: 8"));
+    assert!(
+        answer.starts_with("HTTP/1.1 426 Upgrade Required\r\n"),
+        "{answer:?}"
+    );
+    for header in [
+        "Upgrade: websocket",
+        "Connection: Upgrade, close",
+        "Sec-WebSocket-Version: 13",
+    ] {
+        assert!(
+            answer.contains(&format!("\r\n{header}\r\n")),
+            "{header}: {answer:?}"
+        );
+    }
+
+    // Connection and Upgrade are lists a client may split over lines (RFC 7230 section 3.2.2).
+    let split = request(
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n",
+        "Connection: keep-alive\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n",
+    );
+    let (answer, open) = handshake_answer(port, &split);
+    assert!(
+        answer.contains("\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"),
+        "{answer:?}"
+    );
+    let mut peer = open.expect("upgraded");
+    peer.send_frame(0x81, b"split headers");
+    assert_eq!(peer.read_frame(), Some((0x81, b"split headers".to_vec())));
+    drop(peer);
+    assert_eq!(
+        events.count(|s| *s == Seen::Open),
+        1,
+        "only the valid request opened"
+    );
+    destroyWsServer(server);
+    oasis_finalize();
+}

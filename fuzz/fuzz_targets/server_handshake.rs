@@ -6,13 +6,17 @@
 //! Invariants:
 //! - the outcome (need more / accepted / refused, the response, the chosen subprotocol and the
 //!   bytes after the head) is the same whether the bytes arrive at once or in chunks;
-//! - an accepted request yields `HTTP/1.1 101 Switching Protocols` with Upgrade, Connection and
-//!   a Sec-WebSocket-Accept of 28 base64 characters derived from the request's key, a
-//!   subprotocol only when the server accepts it and the client offered it, and a head of at
-//!   most 8192 bytes (the documented limit); the head it keeps is exactly the input before the
-//!   leftover, the target is the request line's, and its header lookup finds the key;
+//! - an accepted request has exactly one Host, one Sec-WebSocket-Key (the base64 encoding of
+//!   16 bytes) and one Sec-WebSocket-Version (13), and lists `websocket` on some Upgrade line and
+//!   `upgrade` on some Connection line; it yields `HTTP/1.1 101 Switching Protocols` with
+//!   Upgrade, Connection and a Sec-WebSocket-Accept of 28 base64 characters derived from the
+//!   request's key, a subprotocol only when the server accepts it and the client offered it,
+//!   and a head of at most 8192 bytes (the documented limit); the head it keeps is exactly the
+//!   input before the leftover, the target is the request line's, and its header lookup finds
+//!   the key;
 //! - a refused request yields a complete 4xx response with a matching Content-Length and
-//!   `Connection: close`, and a reason.
+//!   `Connection: close` (a 426: `Upgrade: websocket` and `Connection: Upgrade, close`), and a
+//!   reason.
 #![no_main]
 
 mod common;
@@ -68,6 +72,45 @@ fn run(pieces: &[&[u8]], protocols: &[String]) -> Outcome {
     Outcome::NeedMore
 }
 
+/// The values of every header line `name` (case-insensitive) in a request head, in order.
+fn header_lines<'a>(head: &'a [u8], name: &str) -> Vec<&'a [u8]> {
+    head.split(|b| *b == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+        .skip_while(|line| line.is_empty())
+        .skip(1)
+        .take_while(|line| !line.is_empty())
+        .filter_map(|line| {
+            let colon = line.iter().position(|b| *b == b':')?;
+            line[..colon]
+                .eq_ignore_ascii_case(name.as_bytes())
+                .then(|| line[colon + 1..].trim_ascii())
+        })
+        .collect()
+}
+
+/// Whether some line `name` lists `token` (comma-separated, any case).
+fn lists_token(head: &[u8], name: &str, token: &str) -> bool {
+    header_lines(head, name).iter().any(|value| {
+        value
+            .split(|b| *b == b',')
+            .any(|part| part.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    })
+}
+
+/// Whether `key` decodes from base64 to exactly 16 bytes, with no bits set past them.
+fn is_16_bytes_in_base64(key: &[u8]) -> bool {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let Some(digits) = key.strip_suffix(b"==") else {
+        return false;
+    };
+    let values: Option<Vec<usize>> = digits
+        .iter()
+        .map(|b| ALPHABET.iter().position(|a| a == b))
+        .collect();
+    // 22 digits carry 132 bits: the 128 of 16 bytes and 4 that must be zero.
+    values.is_some_and(|v| v.len() == 22 && v[21] & 0xF == 0)
+}
+
 fn check_accepted(
     request: &[u8],
     response: &[u8],
@@ -109,9 +152,30 @@ fn check_accepted(
         "accepted a request head of {} bytes (limit {HEAD_MAX})",
         head.len()
     );
+    for name in ["Host", "Sec-WebSocket-Key", "Sec-WebSocket-Version"] {
+        let lines = header_lines(head, name).len();
+        assert_eq!(lines, 1, "accepted with {lines} {name} lines");
+    }
+    assert_eq!(
+        header_lines(head, "Sec-WebSocket-Version"),
+        [b"13"],
+        "accepted another version"
+    );
+    assert!(
+        lists_token(head, "Upgrade", "websocket"),
+        "no Upgrade: websocket"
+    );
+    assert!(
+        lists_token(head, "Connection", "upgrade"),
+        "no Connection: Upgrade"
+    );
     let key = common::header_value(head, "Sec-WebSocket-Key")
         .expect("accepted without a Sec-WebSocket-Key");
-    assert_eq!(key.len(), 24, "accepted a key of {} bytes", key.len());
+    assert!(
+        is_16_bytes_in_base64(key),
+        "accepted the key {:?}",
+        String::from_utf8_lossy(key)
+    );
     assert_eq!(
         accept,
         tungstenite::handshake::derive_accept_key(key).as_bytes(),
@@ -192,9 +256,20 @@ fn check_refused(response: &[u8]) {
     let body = &response[split..];
     let length = common::header_value(response, "Content-Length").expect("no Content-Length");
     assert_eq!(length, body.len().to_string().as_bytes(), "{text:?}");
+    // A 426 names the protocol to upgrade to, and so lists Upgrade in Connection.
+    let (upgrade, connection): (Option<&[u8]>, &[u8]) = if status == 426 {
+        (Some(b"websocket"), b"Upgrade, close")
+    } else {
+        (None, b"close")
+    };
+    assert_eq!(
+        common::header_value(response, "Upgrade"),
+        upgrade,
+        "{text:?}"
+    );
     assert_eq!(
         common::header_value(response, "Connection"),
-        Some(&b"close"[..]),
+        Some(connection),
         "{text:?}"
     );
     if status == 405 {

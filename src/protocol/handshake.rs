@@ -93,10 +93,17 @@ fn refuse(status: &str, reason: impl Into<String>, extra_header: &str) -> Server
 }
 
 fn refusal(status: &str, reason: impl Into<String>, extra_header: &str) -> Refused {
+    // A 426 names the protocol to switch to (RFC 7231 section 6.5.15), and a sender of
+    // `Upgrade` lists it in `Connection` (RFC 7230 section 6.7); every refusal closes.
+    let (upgrade, connection) = if status.starts_with("426") {
+        ("Upgrade: websocket\r\n", "Upgrade, close")
+    } else {
+        ("", "close")
+    };
     let body = format!("{status}\n");
     Refused {
         response: format!(
-            "HTTP/1.1 {status}\r\n{extra_header}Content-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "HTTP/1.1 {status}\r\n{upgrade}{extra_header}Content-Type: text/plain\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n{body}",
             body.len()
         )
         .into_bytes(),
@@ -203,14 +210,22 @@ pub fn upgrade_response_for(
     Ok((answer.to_bytes(), answer.protocol.map(str::to_string)))
 }
 
-/// The headers an upgrade request is checked by, found in one pass (the first line of each
-/// name counts, as a lookup by name would find it).
+/// The headers an upgrade request is checked by, found in one pass. `Upgrade` and `Connection`
+/// are lists that may be split over several lines (RFC 7230 section 3.2.2), so every line
+/// counts; `Host`, `Sec-WebSocket-Key` and `Sec-WebSocket-Version` must come exactly once (RFC
+/// 7230 section 5.4, RFC 6455 sections 4.2.1, 11.3.1 and 11.3.5), so their lines are counted.
 #[derive(Default)]
 struct UpgradeHeaders<'h> {
-    upgrade: Option<&'h [u8]>,
-    connection: Option<&'h [u8]>,
-    version: Option<&'h [u8]>,
-    key: Option<&'h [u8]>,
+    /// Some `Upgrade` line lists `websocket`.
+    upgrade: bool,
+    /// Some `Connection` line lists `upgrade`.
+    connection: bool,
+    hosts: u8,
+    versions: u8,
+    keys: u8,
+    /// The last line's value (empty without one): with more than one line it is refused.
+    version: &'h [u8],
+    key: &'h [u8],
 }
 
 impl<'h> UpgradeHeaders<'h> {
@@ -218,18 +233,72 @@ impl<'h> UpgradeHeaders<'h> {
         let mut found = UpgradeHeaders::default();
         for header in headers {
             let name = header.name.as_bytes();
-            // The length first: most headers are passed over without a comparison.
-            let slot = match name.len() {
-                7 if name.eq_ignore_ascii_case(b"Upgrade") => &mut found.upgrade,
-                10 if name.eq_ignore_ascii_case(b"Connection") => &mut found.connection,
-                17 if name.eq_ignore_ascii_case(b"Sec-WebSocket-Key") => &mut found.key,
-                21 if name.eq_ignore_ascii_case(b"Sec-WebSocket-Version") => &mut found.version,
-                _ => continue,
-            };
-            slot.get_or_insert(header.value);
+            // The length first: most headers are passed over without a comparison. The counts
+            // cannot overflow: a head parsed here, or by the HTTP server, has at most 64 headers.
+            match name.len() {
+                4 if name.eq_ignore_ascii_case(b"Host") => found.hosts += 1,
+                7 if name.eq_ignore_ascii_case(b"Upgrade") => {
+                    found.upgrade = found.upgrade || header_has_token(header.value, "websocket");
+                }
+                10 if name.eq_ignore_ascii_case(b"Connection") => {
+                    found.connection =
+                        found.connection || header_has_token(header.value, "upgrade");
+                }
+                17 if name.eq_ignore_ascii_case(b"Sec-WebSocket-Key") => {
+                    found.keys += 1;
+                    found.key = header.value;
+                }
+                21 if name.eq_ignore_ascii_case(b"Sec-WebSocket-Version") => {
+                    found.versions += 1;
+                    found.version = header.value;
+                }
+                _ => {}
+            }
         }
         found
     }
+
+    /// The header that must come once and came more often, if any.
+    fn repeated(&self) -> Option<&'static str> {
+        if self.hosts > 1 {
+            Some("Host")
+        } else if self.keys > 1 {
+            Some("Sec-WebSocket-Key")
+        } else if self.versions > 1 {
+            Some("Sec-WebSocket-Version")
+        } else {
+            None
+        }
+    }
+}
+
+/// Which bytes are in the base64 alphabet (RFC 4648 section 4): a table, so the key's check
+/// is a load per character on every connection's path.
+static BASE64_ALPHABET: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] = b.is_ascii_alphanumeric() || b == b'+' || b == b'/';
+        byte += 1;
+    }
+    table
+};
+
+/// Whether `key` is the base64 encoding of 16 bytes (RFC 6455 section 4.2.1 item 5): 22
+/// characters of the base64 alphabet, then `==`. The 22nd character carries the last 2 bits
+/// of the 16th byte and 4 bits past the data, which must be zero: it is one of `A`, `Q`, `g`,
+/// `w`.
+fn is_websocket_key(key: &[u8]) -> bool {
+    let Ok::<&[u8; 24], _>(key) = key.try_into() else {
+        return false;
+    };
+    let (digits, padding) = key.split_at(22);
+    // Without a branch per character: the length is fixed, so this unrolls.
+    let alphabet = digits[..21]
+        .iter()
+        .fold(true, |ok, b| ok & BASE64_ALPHABET[usize::from(*b)]);
+    alphabet && matches!(digits[21], b'A' | b'Q' | b'g' | b'w') && padding == b"=="
 }
 
 /// The checks of RFC 6455 section 4.2.1 and the answer, or the refusal.
@@ -250,44 +319,50 @@ fn upgrade_answer<'p>(
         return Err(refusal("400 Bad Request", "not HTTP/1.1", ""));
     }
     let found = UpgradeHeaders::find(headers);
-    if !found
-        .upgrade
-        .is_some_and(|v| header_has_token(v, "websocket"))
-    {
+    if found.hosts == 0 {
+        return Err(refusal("400 Bad Request", "no Host header", ""));
+    }
+    if let Some(name) = found.repeated() {
+        return Err(refusal(
+            "400 Bad Request",
+            format!("more than one {name} header"),
+            "",
+        ));
+    }
+    if !found.upgrade {
         return Err(refusal(
             "426 Upgrade Required",
             "no 'Upgrade: websocket' header",
-            "Upgrade: websocket\r\n",
+            "",
         ));
     }
-    if !found
-        .connection
-        .is_some_and(|v| header_has_token(v, "upgrade"))
-    {
+    if !found.connection {
         return Err(refusal(
             "400 Bad Request",
             "no 'Connection: Upgrade' header",
             "",
         ));
     }
-    if found.version.map(|v| v.trim_ascii()) != Some(b"13") {
+    // No version line leaves the value empty: also refused with the version to send.
+    if found.version.trim_ascii() != b"13" {
         return Err(refusal(
             "426 Upgrade Required",
             "unsupported Sec-WebSocket-Version",
             "Sec-WebSocket-Version: 13\r\n",
         ));
     }
-    let Some(key) = found.key.map(|v| v.trim_ascii()) else {
+    if found.keys == 0 {
         return Err(refusal(
             "400 Bad Request",
             "no Sec-WebSocket-Key header",
             "",
         ));
-    };
-    if key.len() != 24 {
+    }
+    let key = found.key.trim_ascii();
+    if !is_websocket_key(key) {
         return Err(refusal(
             "400 Bad Request",
-            "Sec-WebSocket-Key is not 16 bytes in base64",
+            "Sec-WebSocket-Key is not the base64 encoding of 16 bytes",
             "",
         ));
     }

@@ -166,11 +166,11 @@ fn client_checks_accept_key() {
     assert!(err.0.contains("Sec-WebSocket-Accept"), "{err:?}");
 }
 
-/// The headers are found in one pass: names in any case, the first line of a name counts, and
-/// the subprotocol follows the server's order over all of the client's lines.
+/// The headers are found in one pass: names in any case, and the subprotocol follows the
+/// server's order over all of the client's lines.
 #[test]
 fn header_lookup_and_subprotocol_order() {
-    let request = "GET / HTTP/1.1\r\nupgrade: WebSocket\r\nCONNECTION: upgrade\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: a\r\nsec-websocket-protocol: b, c\r\nsec-websocket-version: 13\r\nSec-WebSocket-Version: 12\r\n\r\n";
+    let request = "GET / HTTP/1.1\r\nhost: h\r\nupgrade: WebSocket\r\nCONNECTION: upgrade\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: a\r\nsec-websocket-protocol: b, c\r\nsec-websocket-version: 13\r\n\r\n";
     let protocols = ["c".to_string(), "b".to_string()];
     let mut hs = ServerHandshake::default();
     let ServerStep::Accept(accepted) = hs.feed(request.as_bytes(), &protocols) else {
@@ -184,14 +184,167 @@ fn header_lookup_and_subprotocol_order() {
     let response = accepted.answer.to_bytes();
     assert!(response.ends_with(b"Sec-WebSocket-Protocol: c\r\n\r\n"));
     assert_eq!(accepted.leftover, b"");
+}
 
-    let second_first = request.replace(
-        "version: 13\r\nSec-WebSocket-Version: 12",
-        "version: 12\r\nSec-WebSocket-Version: 13",
-    );
+/// The server's answer to `request`: the response as text, and the reason when refused.
+fn answer(request: &str) -> (String, Option<String>) {
     let mut hs = ServerHandshake::default();
-    let ServerStep::Refuse(refused) = hs.feed(second_first.as_bytes(), &protocols) else {
-        panic!("a first Sec-WebSocket-Version of 12 was accepted");
+    match hs.feed(request.as_bytes(), &[]) {
+        ServerStep::Accept(accepted) => {
+            (String::from_utf8(accepted.answer.to_bytes()).unwrap(), None)
+        }
+        ServerStep::Refuse(refused) => (
+            String::from_utf8(refused.response).unwrap(),
+            Some(refused.reason),
+        ),
+        ServerStep::NeedMore => panic!("incomplete: {request:?}"),
+    }
+}
+
+/// The RFC example with its key replaced by `key`.
+fn with_key(key: &str) -> String {
+    REQUEST.replace("dGhlIHNhbXBsZSBub25jZQ==", key)
+}
+
+/// RFC 6455 section 4.2.1 item 5: the key is the base64 encoding of 16 bytes, nothing else.
+#[test]
+fn the_key_must_be_16_bytes_in_base64() {
+    for key in [
+        "!!!!!!!!!!!!!!!!!!!!!!!!",
+        "AAAAAAAAAAAAAAAAAAAAAAAA",
+        "dGhlIHNhbXBsZSBub25jZR==", // the 22nd character sets bits past the 16 bytes
+        "dGhlIHNhbXBsZSBub25jZQ=",
+        "dGhlIHNhbXBsZSBub25jZQ===",
+        "dGhlIHNhbXBsZSBub25jZQ",
+        "dGhlIHNhbXBsZSBub25jZQ==dGhl",
+        "dGhlIHNhbXBsZSBub2-_ZQ==", // the URL-safe alphabet is not base64's
+        "dGhlIHNhbXBsZSBub2 jZQ==",
+        "dGhlIHNhbXBsZSBub25j=Q==",
+        "dGhlIHNhbXBsZSBub25jZQ\u{e9}=",
+        "",
+    ] {
+        let (response, reason) = answer(&with_key(key));
+        assert!(
+            response.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+            "{key:?}: {response:?}"
+        );
+        assert_eq!(
+            reason.as_deref(),
+            Some("Sec-WebSocket-Key is not the base64 encoding of 16 bytes"),
+            "{key:?}"
+        );
+    }
+    // Every 16 bytes a client may draw: the last byte decides the 22nd character (A, Q, g, w).
+    for last in 0..=255u8 {
+        let mut nonce = [0x5a; 16];
+        nonce[15] = last;
+        let key = super::super::key::encode_key(nonce);
+        let (response, reason) = answer(&with_key(&key));
+        assert_eq!(reason, None, "{key:?}");
+        let accept = super::super::key::derive_accept_key(key.as_bytes());
+        let accept = std::str::from_utf8(&accept).unwrap();
+        assert!(response.contains(&format!("Sec-WebSocket-Accept: {accept}\r\n")));
+    }
+    // Blanks around the value are no part of it.
+    assert_eq!(answer(&with_key("  dGhlIHNhbXBsZSBub25jZQ==\t")).1, None);
+}
+
+/// RFC 7230 section 3.2.2: a list header may come as several lines; RFC 6455 sections 11.3.1
+/// and 11.3.5, RFC 7230 section 5.4: the key, the version and Host come once.
+#[test]
+fn list_headers_may_be_split_and_single_ones_must_not_repeat() {
+    let split = REQUEST
+        .replace(
+            "Connection: keep-alive, Upgrade\r\n",
+            "Connection: keep-alive\r\nConnection: Upgrade\r\n",
+        )
+        .replace(
+            "Upgrade: websocket\r\n",
+            "Upgrade: h2c\r\nUpgrade: websocket\r\n",
+        );
+    let (response, reason) = answer(&split);
+    assert_eq!(reason, None, "{response:?}");
+    assert!(response.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+
+    let with_line = |line: &str| REQUEST.replace("\r\n\r\n", &format!("\r\n{line}\r\n\r\n"));
+    for (line, name) in [
+        (
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Key",
+        ),
+        (
+            "sec-websocket-key: AQIDBAUGBwgJCgsMDQ4PEA==",
+            "Sec-WebSocket-Key",
+        ),
+        ("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version"),
+        ("SEC-WEBSOCKET-VERSION: 8", "Sec-WebSocket-Version"),
+        ("Host: other.example.com", "Host"),
+    ] {
+        let (response, reason) = answer(&with_line(line));
+        assert!(
+            response.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+            "{line:?}: {response:?}"
+        );
+        assert_eq!(reason, Some(format!("more than one {name} header")));
+    }
+}
+
+/// RFC 6455 section 4.2.1 item 2, RFC 7230 section 5.4: an HTTP/1.1 request names its host.
+#[test]
+fn a_request_without_host_is_refused() {
+    let (response, reason) = answer(&REQUEST.replace("Host: server.example.com\r\n", ""));
+    assert!(
+        response.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+        "{response:?}"
+    );
+    assert_eq!(reason.as_deref(), Some("no Host header"));
+}
+
+/// Every refusal closes the connection; a 426 says what to upgrade to (RFC 7231 section
+/// 6.5.15) and lists `Upgrade` in `Connection` (RFC 7230 section 6.7); a wrong version is told
+/// the one this server speaks (RFC 6455 section 4.4).
+#[test]
+fn refusals_name_what_they_require_and_close() {
+    let header = |response: &str, name: &str| {
+        header_values(response.as_bytes(), name)
+            .map(|v| String::from_utf8(v.to_vec()).unwrap())
+            .collect::<Vec<_>>()
     };
-    assert!(refused.response.starts_with(b"HTTP/1.1 426"));
+    let plain_get = "GET /chat HTTP/1.1\r\nHost: h\r\n\r\n".to_string();
+    let version_8 = REQUEST.replace("Version: 13", "Version: 8");
+    let no_version = REQUEST.replace("Sec-WebSocket-Version: 13\r\n", "");
+    for request in [&plain_get, &version_8, &no_version] {
+        let (response, _) = answer(request);
+        assert!(
+            response.starts_with("HTTP/1.1 426 Upgrade Required\r\n"),
+            "{response:?}"
+        );
+        assert_eq!(header(&response, "Upgrade"), ["websocket"], "{response:?}");
+        assert_eq!(
+            header(&response, "Connection"),
+            ["Upgrade, close"],
+            "{response:?}"
+        );
+        let version = header(&response, "Sec-WebSocket-Version");
+        if request == &plain_get {
+            assert!(version.is_empty(), "{response:?}");
+        } else {
+            assert_eq!(version, ["13"], "{response:?}");
+        }
+    }
+    let post = REQUEST.replace("GET ", "POST ");
+    let no_key = REQUEST.replace("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", "");
+    let no_connection = REQUEST.replace("Connection: keep-alive, Upgrade\r\n", "");
+    for (request, status) in [(&post, "405"), (&no_key, "400"), (&no_connection, "400")] {
+        let (response, _) = answer(request);
+        assert!(
+            response.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{response:?}"
+        );
+        assert_eq!(header(&response, "Connection"), ["close"], "{response:?}");
+        assert!(header(&response, "Upgrade").is_empty(), "{response:?}");
+        let length = header(&response, "Content-Length");
+        let body = &response[response.find("\r\n\r\n").unwrap() + 4..];
+        assert_eq!(length, [body.len().to_string()], "{response:?}");
+    }
 }
