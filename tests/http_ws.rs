@@ -168,6 +168,8 @@ fn service_paths_refuse_what_is_not_an_upgrade_and_unknown_paths_refuse_upgrades
     let plain = fetch(served.port, &get("/ws"));
     assert_eq!(plain.status, 426, "{plain:?}");
     assert_eq!(plain.header("upgrade"), Some("websocket"));
+    // RFC 9110 7.8: the `upgrade` option comes with an Upgrade header; the connection stays.
+    assert_eq!(plain.header("connection"), Some("Upgrade, keep-alive"));
     let post = fetch(served.port, &request("POST", "/ws", &[], b"x=1"));
     assert_eq!(post.status, 405, "{post:?}");
     assert_eq!(post.header("allow"), Some("GET"));

@@ -83,7 +83,8 @@ pub fn reason(status: u16) -> &'static str {
 
 /// Appends a response head to `out`: the status line, `Date: date` (an IMF-fixdate, see
 /// `date::HttpDate`), `headers` in order, `Content-Length` when given (leave it out for 1xx,
-/// 204 and 304), `Connection: keep-alive` or `close`, and the blank line. `headers` must be
+/// 204 and 304), `Connection: keep-alive` or `close` (with `Upgrade, ` before it when `headers`
+/// has an `Upgrade`), and the blank line. `headers` must be
 /// valid ([`is_token`], [`is_field_value`]) and not [`is_reserved`].
 pub fn head(
     out: &mut Vec<u8>,
@@ -106,7 +107,16 @@ pub fn head(
     if let Some(length) = content_length {
         put(out, format_args!("Content-Length: {length}\r\n"));
     }
-    let connection = if keep_alive { "keep-alive" } else { "close" };
+    // An `Upgrade` header needs the `upgrade` connection option beside it (RFC 9110 7.8).
+    let upgrade = headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("Upgrade"));
+    let connection = match (upgrade, keep_alive) {
+        (false, true) => "keep-alive",
+        (false, false) => "close",
+        (true, true) => "Upgrade, keep-alive",
+        (true, false) => "Upgrade, close",
+    };
     put(out, format_args!("Connection: {connection}\r\n\r\n"));
 }
 
