@@ -289,7 +289,7 @@ impl HttpConnection {
             head.method,
             head.version,
             head.headers(),
-            &service.settings.protocols,
+            &service.common.settings.protocols,
         );
         let (response, protocol) = match answer {
             Ok(accepted) => accepted,
@@ -331,7 +331,7 @@ impl HttpConnection {
             head.target,
             Some(raw_head),
         ));
-        service.group.add(&connection);
+        service.common.group.add(&connection);
         let session = Session::upgraded(connection.clone(), after.to_vec(), self.admission.take());
         // Adopted in this same turn, once this task (and its registration) is gone.
         cx.place(cx.event_loop, self.id, session);

@@ -262,7 +262,7 @@ impl HttpServer {
         }
         let services = self.shared.services();
         for service in services {
-            service.group.close_all(1001, "server stopping");
+            service.common.group.close_all(1001, "server stopping");
         }
     }
 
@@ -294,7 +294,7 @@ impl HttpServer {
         let services = self.shared.services();
         services
             .iter()
-            .map(|s| s.settings.limits.close_timeout)
+            .map(|s| s.common.settings.limits.close_timeout)
             .max()
             .unwrap_or_default()
     }
@@ -315,7 +315,8 @@ impl HttpServer {
             }
         }
         let services = self.shared.services();
-        services.iter().all(|s| s.group.wait_empty(deadline)) && self.shared.live.lock().is_empty()
+        services.iter().all(|s| s.common.group.wait_empty(deadline))
+            && self.shared.live.lock().is_empty()
     }
 
     fn deactivate(&self) {
@@ -328,7 +329,7 @@ impl HttpServer {
         // themselves add a service.
         let services = self.shared.services();
         for service in services {
-            service.delegate.deactivate();
+            service.common.delegate.deactivate();
         }
     }
 }

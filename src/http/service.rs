@@ -3,18 +3,13 @@
 
 use crate::config::ConnectionSettings;
 use crate::error::{Error, Result};
-use crate::protocol::Role;
 use crate::ws::connection::Common;
 use crate::ws::delegate::Delegate;
-use crate::ws::group::ConnectionGroup;
 use std::sync::Arc;
 
 pub struct WsService {
     pub path: Box<str>,
-    pub settings: Arc<ConnectionSettings>,
-    pub delegate: Arc<Delegate>,
-    pub group: Arc<ConnectionGroup>,
-    /// The settings, delegate and group above, as every upgraded connection points to them.
+    /// The settings, delegate and group every upgraded connection points to.
     pub common: Arc<Common>,
 }
 
@@ -25,20 +20,9 @@ impl WsService {
         delegate: Arc<Delegate>,
     ) -> Result<WsService> {
         check_path(path)?;
-        let settings = Arc::new(settings);
-        let group = Arc::new(ConnectionGroup::default());
-        let common = Common::new(
-            Role::Server,
-            settings.clone(),
-            delegate.clone(),
-            group.clone(),
-        );
         Ok(WsService {
             path: path.into(),
-            settings,
-            delegate,
-            group,
-            common,
+            common: Common::server(settings, delegate),
         })
     }
 }

@@ -88,6 +88,17 @@ impl Common {
             group,
         })
     }
+
+    /// What the connections of one server (or of one HTTP server's service path) share: the
+    /// server's settings and delegate, and a group of their own.
+    pub fn server(settings: ConnectionSettings, delegate: Arc<Delegate>) -> Arc<Common> {
+        Common::new(
+            Role::Server,
+            Arc::new(settings),
+            delegate,
+            Arc::new(ConnectionGroup::default()),
+        )
+    }
 }
 
 pub struct Connection {

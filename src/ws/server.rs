@@ -3,14 +3,12 @@
 
 use super::connection::{Common, Connection};
 use super::delegate::Delegate;
-use super::group::ConnectionGroup;
 use super::listener::{ListenState, OnAccept};
 use super::registry::Stoppable;
 use super::session::Session;
-use crate::config::{ConnectionSettings, ServerConfig};
+use crate::config::ServerConfig;
 use crate::error::Result;
 use crate::log::log;
-use crate::protocol::Role;
 use crate::runtime::{self, Context, Runtime, on_loop_thread};
 use crate::transport::{Transport, tls};
 use mio::net::TcpStream;
@@ -23,11 +21,8 @@ pub struct Server {
     config: ServerConfig,
     /// The TLS configuration of a wss server, built (and its files checked) at creation.
     pub tls: Option<Arc<tls::ServerConfig>>,
-    pub settings: Arc<ConnectionSettings>,
-    pub delegate: Arc<Delegate>,
-    pub group: Arc<ConnectionGroup>,
-    /// The settings, delegate and group above, as every connection points to them.
-    common: Arc<Common>,
+    /// The settings, delegate and group every connection points to.
+    pub common: Arc<Common>,
     listen: ListenState,
 }
 
@@ -36,21 +31,11 @@ impl Server {
         let runtime = runtime::current()?;
         let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
         let id = super::connection::next_id();
-        let settings = Arc::new(config.connection.clone());
-        let group = Arc::new(ConnectionGroup::default());
-        let common = Common::new(
-            Role::Server,
-            settings.clone(),
-            delegate.clone(),
-            group.clone(),
-        );
+        let common = Common::server(config.connection.clone(), delegate);
         let server = Arc::new(Server {
             id,
             tls,
-            settings,
             config,
-            delegate,
-            group,
             common,
             listen: ListenState::new(id, "server"),
         });
@@ -86,7 +71,7 @@ impl Server {
         let target = runtime.pick_loop();
         let connection = Connection::new(self.common.clone(), target.clone(), Some(transport));
         connection.set_peer_address(peer);
-        self.group.add(&connection);
+        self.common.group.add(&connection);
         let id = connection.id;
         cx.place(&target, id, Session::accepted(connection));
     }
@@ -100,18 +85,18 @@ impl Server {
         // Waits for the listener to go (never called on a loop thread): a connection accepted
         // meanwhile would escape the close below.
         self.listen.stop(!on_loop_thread());
-        self.group.close_all(1001, "server stopping");
+        self.common.group.close_all(1001, "server stopping");
     }
 
     /// Stops listening and closes every connection with 1001, waiting (outside callbacks)
     /// until their onClose callbacks have run.
     pub fn stop(&self) -> Result<()> {
         self.listen.stop(!on_loop_thread());
-        self.group.close_all(1001, "server stopping");
+        self.common.group.close_all(1001, "server stopping");
         if !on_loop_thread() {
             let deadline =
-                Instant::now() + self.settings.limits.close_timeout + Duration::from_secs(1);
-            if !self.group.wait_empty(deadline) {
+                Instant::now() + self.common.settings.limits.close_timeout + Duration::from_secs(1);
+            if !self.common.group.wait_empty(deadline) {
                 log!(
                     Warn,
                     "server {}: some connections did not finish closing in time",
@@ -131,7 +116,7 @@ impl Server {
 
     pub fn deactivate(&self) {
         self.listen.shut_down();
-        self.delegate.deactivate();
+        self.common.delegate.deactivate();
     }
 }
 
@@ -141,11 +126,11 @@ impl Stoppable for Server {
     }
 
     fn wait_empty(&self, deadline: Instant) -> bool {
-        self.group.wait_empty(deadline)
+        self.common.group.wait_empty(deadline)
     }
 
     fn close_timeout(&self) -> Duration {
-        self.settings.limits.close_timeout
+        self.common.settings.limits.close_timeout
     }
 
     fn deactivate(&self) {
