@@ -61,6 +61,7 @@ impl Server {
 
     pub fn start(self: &Arc<Self>) -> Result<()> {
         let runtime = runtime::current()?;
+        self.group.reopen();
         let address = SocketAddr::new(self.config.bind_address, self.config.port);
         let server = self.clone();
         let on_accept: OnAccept = Box::new(move |stream, peer, cx| {
@@ -86,7 +87,7 @@ impl Server {
         let target = runtime.pick_loop();
         let connection = Connection::new(self.common.clone(), target.clone(), Some(transport));
         connection.set_peer_address(peer);
-        self.group.add(&connection);
+        self.group.join();
         let id = connection.id;
         cx.place(&target, id, Session::accepted(connection));
     }
