@@ -9,7 +9,7 @@
 //! Every function here may be called from any thread, including from inside a callback.
 
 use super::event::Running;
-use super::handle::HandleTable;
+use super::handle_table::HandleTable;
 use super::{
     OasisKeyValue, WsConnection, WsEventDelegateVTable, boundary, c_bytes, c_str, copy_out,
     fail_quietly, key_values,

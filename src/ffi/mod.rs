@@ -7,6 +7,7 @@ pub mod connection;
 mod delegate;
 pub mod event;
 pub mod handle;
+pub mod handle_table;
 pub mod http_request;
 pub mod http_server;
 pub mod log;

@@ -6,7 +6,7 @@
 //! Every function here may be called from any thread, including from inside a callback; the
 //! waiting ones (stop, shutdown, destroy, the last release) do not wait there.
 
-use super::handle::HandleTable;
+use super::handle_table::HandleTable;
 use super::{OasisKeyValue, WsEventDelegateVTable, WsServer, boundary, key_values};
 use crate::config::ServerConfig;
 use crate::error::Error;

@@ -331,7 +331,7 @@ impl HttpConnection {
             head.target,
             Some(raw_head),
         ));
-        service.common.group.add(&connection);
+        service.common.group.join();
         let session = Session::upgraded(connection.clone(), after.to_vec(), self.admission.take());
         // Adopted in this same turn, once this task (and its registration) is gone.
         cx.place(cx.event_loop, self.id, session);

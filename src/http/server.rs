@@ -232,6 +232,9 @@ impl HttpServer {
         }
         let shared = self.shared.clone();
         shared.stopping.store(false, Ordering::SeqCst);
+        for service in shared.services() {
+            service.common.group.reopen();
+        }
         self.listening.start(
             self.bind,
             Box::new(move |stream, peer, cx| shared.accept(stream, peer, cx)),

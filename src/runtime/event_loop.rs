@@ -236,6 +236,16 @@ impl Tasks {
         });
     }
 
+    /// Lends every task of type `T` to `f`, in no particular order. (A task is not driven: `f`
+    /// only looks, or queues work.)
+    pub fn each<T: Task>(&mut self, mut f: impl FnMut(&mut T)) {
+        for task in self.tasks.values_mut() {
+            if let Some(task) = task.as_any().downcast_mut::<T>() {
+                f(task);
+            }
+        }
+    }
+
     /// Removes task `id` without another call into it (its owner ends it another way).
     pub fn remove(&mut self, id: u64) -> Option<Box<dyn Task>> {
         let task = self.tasks.remove(&id)?;

@@ -11,8 +11,8 @@ use crate::error::{Error, Result};
 use crate::log::{self, log};
 use event_loop::EventLoop;
 use parking_lot::Mutex;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 
 pub struct Runtime {
@@ -22,6 +22,10 @@ pub struct Runtime {
 }
 
 static RUNTIME: Mutex<Option<Arc<Runtime>>> = Mutex::new(None);
+
+/// The runtime as long as anyone holds it: also while `oasis_finalize`, which has taken it out
+/// of service, stops what runs on it.
+static LAST: Mutex<Weak<Runtime>> = Mutex::new(Weak::new());
 
 impl Runtime {
     /// The loop for the next connection, round-robin.
@@ -58,6 +62,15 @@ pub fn current() -> Result<Arc<Runtime>> {
             "oasis_initialize has not been called (or oasis_finalize has)",
         )
     })
+}
+
+/// The event loops of the runtime, running or being stopped by `oasis_finalize`; none once it
+/// has stopped.
+pub fn loops() -> Vec<Arc<LoopShared>> {
+    LAST.lock()
+        .upgrade()
+        .map(|runtime| runtime.loops.clone())
+        .unwrap_or_default()
 }
 
 /// Takes the runtime out of service: from now on `current` fails with `EPERM`. The caller
@@ -110,6 +123,7 @@ pub fn initialize(threads: usize, log_level: Option<log::LogLevel>) -> Result<()
         }
     }
     let threads = runtime.loops.len();
+    *LAST.lock() = Arc::downgrade(&runtime);
     *slot = Some(runtime);
     // Logged after the lock is released: a log hook may call into the library.
     drop(slot);

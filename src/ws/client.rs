@@ -125,7 +125,7 @@ fn new_connection(
 ) -> Arc<Connection> {
     let common = Common::new(Role::Client, settings, delegate, CLIENTS.clone());
     let connection = Connection::new(common, runtime.pick_loop(), None);
-    CLIENTS.add(&connection);
+    CLIENTS.join();
     connection
 }
 

@@ -1,136 +1,122 @@
 //! A set of live connections that can be closed together and waited for: one per server,
 //! and one for all client connections of the runtime.
+//!
+//! The group keeps no entry per connection, only how many it has: a member's session, on its
+//! event loop, knows that it belongs (its connection points to the group through
+//! [`super::connection::Common`]), so closing every member is one command per loop that walks
+//! the loop's own tasks. A set of weak pointers cost every idle connection about 15 bytes.
 
-use super::connection::Connection;
+use super::session::{Phase, Session};
+use crate::log::log;
+use crate::runtime::{self, Tasks};
 use parking_lot::{Condvar, Mutex};
-use std::borrow::Borrow;
-use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
-use std::mem::ManuallyDrop;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Instant;
-
-/// A member: a `Weak` to its connection, kept as the raw pointer it is
-/// (`Weak::into_raw`) so that the set can find it by the connection's address. A set of these
-/// costs a member 8 bytes (a map from id to `Weak` took 16); the `Weak` it stands for keeps the
-/// address from being reused while the member is in the set.
-struct Member(*const Connection);
-
-// SAFETY: a member is a `Weak<Connection>`, which is Send and Sync (Connection is).
-unsafe impl Send for Member {}
-unsafe impl Sync for Member {}
-
-impl Member {
-    fn new(connection: &Arc<Connection>) -> Member {
-        Member(Weak::into_raw(Arc::downgrade(connection)))
-    }
-
-    /// The `Weak` this member owns, lent.
-    fn weak(&self) -> ManuallyDrop<Weak<Connection>> {
-        // SAFETY: the pointer came from `Weak::into_raw` and its count is still ours (given
-        // back only in `drop`); ManuallyDrop keeps this copy from releasing it.
-        ManuallyDrop::new(unsafe { Weak::from_raw(self.0) })
-    }
-}
-
-impl Drop for Member {
-    fn drop(&mut self) {
-        // SAFETY: as in `weak`; this gives the member's weak count back, once.
-        drop(unsafe { Weak::from_raw(self.0) });
-    }
-}
-
-impl PartialEq for Member {
-    fn eq(&self, other: &Member) -> bool {
-        std::ptr::eq(self.0, other.0)
-    }
-}
-
-impl Eq for Member {}
-
-impl Hash for Member {
-    /// As the pointer hashes: the set is searched with `Arc::as_ptr` of a connection.
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.hash(state);
-    }
-}
-
-impl Borrow<*const Connection> for Member {
-    fn borrow(&self) -> &*const Connection {
-        &self.0
-    }
-}
-
-/// Hashes a member's address (made by the allocator, chosen by no peer) with one
-/// multiplication, folded so that the low bits the table indexes by vary although addresses
-/// are aligned; the default SipHash, built to resist chosen keys, cost several times more on
-/// every connection's join and leave.
-#[derive(Default)]
-struct AddressHasher(u64);
-
-impl Hasher for AddressHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.write_u64(self.0.rotate_left(8) ^ u64::from(byte));
-        }
-    }
-
-    fn write_u64(&mut self, word: u64) {
-        let product = u128::from(word ^ self.0) * 0x9e37_79b9_7f4a_7c15;
-        self.0 = product as u64 ^ (product >> 64) as u64;
-    }
-
-    fn write_usize(&mut self, word: usize) {
-        self.write_u64(word as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
 
 #[derive(Default)]
 pub struct ConnectionGroup {
-    live: Mutex<HashSet<Member, BuildHasherDefault<AddressHasher>>>,
+    /// Members: sessions that joined and have not left.
+    live: Mutex<usize>,
     emptied: Condvar,
+    /// Set by [`ConnectionGroup::close_all`] until [`ConnectionGroup::reopen`]: a member whose
+    /// session reaches its loop after the close walked that loop closes itself as it starts.
+    closing: Mutex<Option<(i32, Arc<str>)>>,
 }
 
 impl ConnectionGroup {
-    pub fn add(&self, connection: &Arc<Connection>) {
-        self.live.lock().insert(Member::new(connection));
+    /// A session joins (it leaves once, through [`ConnectionGroup::leave`]).
+    pub fn join(&self) {
+        *self.live.lock() += 1;
     }
 
-    pub fn remove(&self, connection: &Arc<Connection>) {
+    pub fn leave(&self) {
         let mut live = self.live.lock();
-        live.remove(&Arc::as_ptr(connection));
-        if live.is_empty() {
+        *live = live.checked_sub(1).unwrap_or_else(|| {
+            log!(Error, "a connection left its group twice");
+            0
+        });
+        if *live == 0 {
             self.emptied.notify_all();
         }
     }
 
-    /// Starts the closing handshake on every member (members still opening are abandoned).
-    pub fn close_all(&self, code: i32, reason: &str) {
-        let members: Vec<Arc<Connection>> = self
-            .live
-            .lock()
-            .iter()
-            .filter_map(|member| member.weak().upgrade())
-            .collect();
+    /// Connections joining from now on are no longer closed as they start (a stopped server
+    /// started again).
+    pub fn reopen(&self) {
+        *self.closing.lock() = None;
+    }
+
+    /// The close a member starting now must begin, if the group is being closed.
+    pub fn closing(&self) -> Option<(i32, Arc<str>)> {
+        self.closing.lock().clone()
+    }
+
+    /// Starts the closing handshake on every member (members still opening are abandoned),
+    /// each on its own loop: the command walks the loop's tasks. Returns at once.
+    pub fn close_all(self: &Arc<Self>, code: i32, reason: &str) {
+        let reason: Arc<str> = reason.into();
+        *self.closing.lock() = Some((code, reason.clone()));
+        for event_loop in runtime::loops() {
+            let group = self.clone();
+            let reason = reason.clone();
+            event_loop.submit(move |tasks| group.close_members(tasks, code, &reason));
+        }
+    }
+
+    /// On a loop: closes the members this loop runs.
+    fn close_members(self: &Arc<Self>, tasks: &mut Tasks, code: i32, reason: &str) {
+        let mut members = Vec::new();
+        tasks.each::<Session>(|session| {
+            if session.is_member() && Arc::ptr_eq(&session.connection.common.group, self) {
+                members.push(session.connection.clone());
+            }
+        });
+        // Closed once the walk is over: a close queues commands to this loop.
         for connection in members {
             let _ = connection.close(code, reason);
         }
     }
 
-    /// Waits until every member is gone or `deadline` passes; true when empty. (A member whose
-    /// connection no longer exists counts as gone.)
+    /// Waits until every member is gone or `deadline` passes; true when empty.
     pub fn wait_empty(&self, deadline: Instant) -> bool {
         let mut live = self.live.lock();
-        live.retain(|member| member.weak().strong_count() > 0);
-        while !live.is_empty() {
+        while *live > 0 {
             if self.emptied.wait_until(&mut live, deadline).timed_out() {
-                return live.is_empty();
+                return *live == 0;
             }
         }
         true
+    }
+}
+
+/// A session's membership of its connection's group.
+impl Session {
+    /// True while the session counts in its connection's group: from its start (the code that
+    /// makes a session joins it) until onClose has run or it ends.
+    pub(super) fn is_member(&self) -> bool {
+        !matches!(
+            self.phase,
+            Phase::Lingering { left: true, .. } | Phase::Finished
+        )
+    }
+
+    /// Leaves the connection's group, once.
+    pub(super) fn leave_group(&mut self) {
+        if !self.is_member() {
+            return;
+        }
+        self.connection.common.group.leave();
+        match &mut self.phase {
+            Phase::Lingering { left, .. } => *left = true,
+            phase => *phase = Phase::Finished,
+        }
+    }
+
+    /// Closes a session that starts while its group is being closed (it joined after the close
+    /// walked its loop's tasks), as the close would have.
+    pub(super) fn close_if_group_closing(&self) {
+        if let Some((code, reason)) = self.connection.common.group.closing() {
+            let _ = self.connection.close(code, &reason);
+        }
     }
 }

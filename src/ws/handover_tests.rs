@@ -90,7 +90,7 @@ impl Upgrading {
             accepted.target,
             Some(accepted.head),
         ));
-        self.group.add(&connection);
+        self.group.join();
         let session = Session::upgraded(
             connection,
             accepted.leftover.to_vec(),

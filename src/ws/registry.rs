@@ -73,6 +73,8 @@ pub fn finalize() -> Result<()> {
     }
     CLIENTS.wait_empty(deadline);
     runtime.stop();
+    // Client connections of the next `oasis_initialize` are not closed as they start.
+    CLIENTS.reopen();
     for server in &servers {
         server.deactivate();
     }

@@ -46,6 +46,7 @@ impl Server {
 
     pub fn start(self: &Arc<Self>) -> Result<()> {
         let runtime = runtime::current()?;
+        self.common.group.reopen();
         let address = SocketAddr::new(self.config.bind_address, self.config.port);
         let server = self.clone();
         let on_accept: OnAccept = Box::new(move |stream, peer, cx| {
@@ -71,7 +72,7 @@ impl Server {
         let target = runtime.pick_loop();
         let connection = Connection::new(self.common.clone(), target.clone(), Some(transport));
         connection.set_peer_address(peer);
-        self.common.group.add(&connection);
+        self.common.group.join();
         let id = connection.id;
         cx.place(&target, id, Session::accepted(connection));
     }

@@ -42,8 +42,10 @@ pub(super) enum Phase {
     /// Closing handshake over (or failed) and onClose delivered: waiting for the TCP close.
     /// `write_shut`: our FIN is sent (a failed server connection waiting for the peer's). (Kept
     /// here rather than in the session, where it would cost every connection a word.)
+    /// `left`: the session has left its connection's group (after onClose).
     Lingering {
         write_shut: bool,
+        left: bool,
     },
     Finished,
 }
@@ -296,14 +298,17 @@ impl Session {
     /// The closing handshake is over (or the connection failed): onClose, then wait (bounded)
     /// for the TCP close as the endpoint's policy says.
     fn closing_done(&mut self, code: u16, reason: &[u8]) -> Flow {
-        self.phase = Phase::Lingering { write_shut: false };
+        self.phase = Phase::Lingering {
+            write_shut: false,
+            left: false,
+        };
         self.reader.release_memory();
         if self.connection.common.delegate.handles(EventKind::Close) {
             self.emit(EventKind::Close, MessageKind::None, code, reason);
         }
         // Done as far as the application is concerned: stopWsServer and finalize need not wait
         // for the TCP close that follows.
-        self.connection.common.group.remove(&self.connection);
+        self.leave_group();
         self.flush_and_check()
     }
 
@@ -317,7 +322,7 @@ impl Session {
             let policy = io.endpoint.tcp_close();
             if empty
                 && policy == TcpClose::ShutdownWriteThenWait
-                && let Phase::Lingering { write_shut } = &mut self.phase
+                && let Phase::Lingering { write_shut, .. } = &mut self.phase
                 && !*write_shut
             {
                 if let Some(transport) = io.writer.transport.as_mut() {
@@ -451,10 +456,8 @@ impl Session {
             io.writer.transport = None;
             io.endpoint.ended();
         }
-        // A lingering connection left its group when its closing handshake ended.
-        if !matches!(self.phase, Phase::Lingering { .. }) {
-            self.connection.common.group.remove(&self.connection);
-        }
+        // (A lingering connection left its group when its closing handshake ended.)
+        self.leave_group();
         self.phase = Phase::Finished;
         self.deadline = Deadline::default();
         self.reader.release_memory();
@@ -470,9 +473,7 @@ impl Drop for Session {
     /// A session dropped without finishing (its loop had ended, say) still leaves its group, so
     /// that nothing waits for it.
     fn drop(&mut self) {
-        if !matches!(self.phase, Phase::Finished) {
-            self.connection.common.group.remove(&self.connection);
-        }
+        self.leave_group();
     }
 }
 
@@ -480,6 +481,9 @@ impl Task for Session {
     fn start(&mut self, cx: &mut Context) -> Flow {
         let flow = self.start_opening(cx);
         self.refresh_deadline();
+        if flow == Flow::Continue {
+            self.close_if_group_closing();
+        }
         flow
     }
 
@@ -565,12 +569,8 @@ impl Task for Session {
             }
             // Failed already (the panic came from its onError): onClose is still owed.
             Phase::Open => self.close_without_handshake(),
-            Phase::Lingering { .. } => {
-                // The panic may have come from onClose, before the group was left.
-                self.connection.common.group.remove(&self.connection);
-                self.finish()
-            }
-            Phase::Finished | Phase::Accepting(_) => self.finish(),
+            // The panic may have come from onClose, before the group was left: finish leaves it.
+            Phase::Lingering { .. } | Phase::Finished | Phase::Accepting(_) => self.finish(),
             _ => self.fail_before_open_with(close::INTERNAL_ERROR, "internal error"),
         }
     }
