@@ -219,3 +219,59 @@ fn a_blocking_open_that_outlives_finalize_still_releases_its_delegate() {
     );
     silent.join().unwrap();
 }
+
+/// `event-loop-read-size` sets how much one read takes: a value below its minimum is refused
+/// with EINVAL, and with the smallest allowed reads, messages many reads long still arrive
+/// whole, in order and intact, in both directions.
+#[test]
+fn the_read_size_is_checked_and_messages_larger_than_a_read_arrive_whole() {
+    assert_eq!(oasis_finalize(), 0);
+    let refused = params(&[("event-loop-read-size", "100")]);
+    assert_eq!(
+        unsafe { oasis_initialize(refused.pairs.as_ptr(), refused.pairs.len()) },
+        -1
+    );
+    assert_eq!(errno(), libc::EINVAL);
+    assert!(
+        last_error().contains("event-loop-read-size"),
+        "{}",
+        last_error()
+    );
+
+    let small = params(&[("event-loop-read-size", "4096")]);
+    assert_eq!(
+        unsafe { oasis_initialize(small.pairs.as_ptr(), small.pairs.len()) },
+        0
+    );
+    let server_events = Recorder::new(true);
+    let (server, port) = start_server(&server_events, &[]);
+    let client_events = Recorder::new(false);
+    let client = open(
+        &format!("ws://127.0.0.1:{port}/"),
+        &client_events,
+        &[],
+        5000,
+    );
+    assert!(!client.is_null(), "open: {}", last_error());
+    let sent: Vec<Vec<u8>> = (0..8u32)
+        .map(|m| (0..70_000 + m).map(|i| (i * 7 + m) as u8).collect())
+        .collect();
+    for message in &sent {
+        assert_eq!(
+            unsafe { wsSendBinary(client, message.as_ptr().cast(), message.len()) },
+            0
+        );
+    }
+    let echoed: Vec<Vec<u8>> = client_events
+        .wait_messages(sent.len())
+        .into_iter()
+        .filter_map(|(_, seen)| match seen {
+            Seen::Message(_, bytes) => Some(bytes),
+            _ => None,
+        })
+        .collect();
+    assert!(echoed == sent, "the echoes differ from what was sent");
+    assert_eq!(wsConnectionRelease(client), 0);
+    assert_eq!(destroyWsServer(server), 0);
+    assert_eq!(oasis_finalize(), 0);
+}

@@ -269,6 +269,18 @@ pub const KEYS: &[KeyInfo] = &[
         ..UNSET
     },
     KeyInfo {
+        name: "event-loop-read-size",
+        kind: ValueKind::Bytes {
+            min: 4096,
+            max: 16 * 1024 * 1024,
+        },
+        default: Some("262144"),
+        default_note: "256 KiB",
+        effect: "Bytes one read on an event loop may take, into a buffer each event-loop thread allocates once and its connections share. Larger reads take a stream of large messages in fewer system calls; the buffer's pages become resident only as reads fill them.",
+        initialize: Some(|config, value| config.receive_buffer_size = value.size()),
+        ..UNSET
+    },
+    KeyInfo {
         name: "log-level",
         kind: ValueKind::LogLevel,
         default: None,

@@ -117,6 +117,8 @@ impl Default for ClientConfig {
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     pub event_loop_threads: usize,
+    /// The bytes one read on an event loop may take.
+    pub receive_buffer_size: usize,
     /// None: the level stays as it is.
     pub log_level: Option<LogLevel>,
 }
@@ -125,6 +127,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         let mut config = RuntimeConfig {
             event_loop_threads: 0,
+            receive_buffer_size: 0,
             log_level: None,
         };
         apply_defaults(Scope::Initialize, |key, value| {
@@ -471,6 +474,7 @@ mod tests {
             Duration::from_millis(10_000)
         );
         assert_eq!(RuntimeConfig::default().event_loop_threads, 1);
+        assert_eq!(RuntimeConfig::default().receive_buffer_size, 256 * 1024);
     }
 
     #[test]

@@ -27,7 +27,11 @@ pub unsafe extern "C" fn oasis_initialize(parameters: *const OasisKeyValue, coun
         // SAFETY: forwarded caller contract.
         let pairs = unsafe { key_values(parameters, count) }?;
         let config = RuntimeConfig::parse(&pairs)?;
-        crate::runtime::initialize(config.event_loop_threads, config.log_level)?;
+        crate::runtime::initialize(
+            config.event_loop_threads,
+            config.receive_buffer_size,
+            config.log_level,
+        )?;
         Ok(0)
     })
 }

@@ -23,9 +23,6 @@ use std::time::Instant;
 
 const WAKER: Token = Token(usize::MAX);
 
-/// The receive buffer every task of a loop shares: the size of one read.
-const RECEIVE_BUFFER: usize = 64 * 1024;
-
 /// Work for a loop, run on its thread with access to its tasks.
 pub type Command = Box<dyn FnOnce(&mut Tasks) + Send>;
 
@@ -210,6 +207,8 @@ pub struct Tasks {
     tasks: TaskMap,
     deadlines: BTreeSet<(Instant, u64)>,
     receive_buffer: Vec<u8>,
+    /// The size of one read: the receive buffer's length.
+    receive_buffer_size: usize,
     send_spare: Vec<u8>,
     /// An empty queue buffer, kept for [`Tasks::run_commands`].
     spare_queue: Vec<Queued>,
@@ -280,7 +279,7 @@ impl Tasks {
             Ok(flow) => flow,
             Err(panic) => {
                 log!(Error, "task {id}: internal error: {}", panic_text(&*panic));
-                restore_receive_buffer(cx.receive_buffer);
+                restore_receive_buffer(cx.receive_buffer, self.receive_buffer_size);
                 std::panic::catch_unwind(AssertUnwindSafe(|| task.panicked(&mut cx)))
                     .unwrap_or(Flow::Finished)
             }
@@ -342,9 +341,9 @@ impl Tasks {
 }
 
 /// A panic may have unwound while a task had the receive buffer taken out.
-fn restore_receive_buffer(buffer: &mut Vec<u8>) {
-    if buffer.len() != RECEIVE_BUFFER {
-        *buffer = vec![0; RECEIVE_BUFFER];
+fn restore_receive_buffer(buffer: &mut Vec<u8>, size: usize) {
+    if buffer.len() != size {
+        *buffer = vec![0; size];
     }
 }
 
@@ -353,7 +352,9 @@ pub struct EventLoop {
 }
 
 impl EventLoop {
-    pub fn new(index: usize) -> io::Result<EventLoop> {
+    /// `receive_buffer_size`: the bytes one read may take (the loop's one receive buffer, shared
+    /// by its tasks; allocated zeroed, so its pages become resident only as reads reach them).
+    pub fn new(index: usize, receive_buffer_size: usize) -> io::Result<EventLoop> {
         let poll = Poll::new()?;
         let waker = Waker::new(poll.registry(), WAKER)?;
         let shared = Arc::new(LoopShared {
@@ -372,6 +373,7 @@ impl EventLoop {
                 tasks: TaskMap::default(),
                 deadlines: BTreeSet::new(),
                 receive_buffer: Vec::new(),
+                receive_buffer_size,
                 send_spare: Vec::new(),
                 spare_queue: Vec::new(),
                 running: true,
@@ -385,7 +387,7 @@ impl EventLoop {
 
     pub fn run(mut self) {
         CURRENT_LOOP.with(|c| c.set(Some(self.tasks.shared.index)));
-        self.tasks.receive_buffer = vec![0; RECEIVE_BUFFER];
+        self.tasks.receive_buffer = vec![0; self.tasks.receive_buffer_size];
         let mut events = Events::with_capacity(256);
         while self.tasks.running {
             // The last line of defence: a panic outside any task's handling (a command) is
@@ -399,7 +401,10 @@ impl EventLoop {
                     self.tasks.shared.index,
                     panic_text(&*panic)
                 );
-                restore_receive_buffer(&mut self.tasks.receive_buffer);
+                restore_receive_buffer(
+                    &mut self.tasks.receive_buffer,
+                    self.tasks.receive_buffer_size,
+                );
             }
         }
         self.shutdown();

@@ -81,7 +81,12 @@ pub fn take() -> Option<Arc<Runtime>> {
 
 /// Starts `threads` event loops, and sets the log level when one is given. A second call while
 /// running changes nothing (and says so).
-pub fn initialize(threads: usize, log_level: Option<log::LogLevel>) -> Result<()> {
+/// `receive_buffer_size`: the bytes one read on an event loop may take.
+pub fn initialize(
+    threads: usize,
+    receive_buffer_size: usize,
+    log_level: Option<log::LogLevel>,
+) -> Result<()> {
     let mut slot = RUNTIME.lock();
     if slot.is_some() {
         // Nothing of this call applies, log-level included: the first call's settings stay.
@@ -97,8 +102,10 @@ pub fn initialize(threads: usize, log_level: Option<log::LogLevel>) -> Result<()
     }
     let mut loops = Vec::new();
     for index in 0..threads {
-        loops
-            .push(EventLoop::new(index).map_err(|e| Error::io("cannot create an event loop", &e))?);
+        loops.push(
+            EventLoop::new(index, receive_buffer_size)
+                .map_err(|e| Error::io("cannot create an event loop", &e))?,
+        );
     }
     let runtime = Arc::new(Runtime {
         loops: loops.iter().map(EventLoop::shared).collect(),
@@ -127,6 +134,9 @@ pub fn initialize(threads: usize, log_level: Option<log::LogLevel>) -> Result<()
     *slot = Some(runtime);
     // Logged after the lock is released: a log hook may call into the library.
     drop(slot);
-    log!(Info, "initialized with {threads} event-loop thread(s)");
+    log!(
+        Info,
+        "initialized with {threads} event-loop thread(s), reads of up to {receive_buffer_size} bytes"
+    );
     Ok(())
 }

@@ -369,7 +369,7 @@ fn hand_over_once(tls_config: Option<&Arc<rustls::ServerConfig>>, chunk: usize, 
 #[test]
 fn an_upgraded_socket_delivers_the_frames_that_came_with_the_request() {
     let _serial = super::tests::RUNTIME.lock();
-    runtime::initialize(1, None).unwrap();
+    runtime::initialize(1, 64 * 1024, None).unwrap();
     for chunk in [16, 100, 64 * 1024] {
         hand_over_once(None, chunk, chunk == 100);
     }
@@ -379,7 +379,7 @@ fn an_upgraded_socket_delivers_the_frames_that_came_with_the_request() {
 #[test]
 fn an_upgraded_tls_socket_delivers_what_the_tls_session_already_decrypted() {
     let _serial = super::tests::RUNTIME.lock();
-    runtime::initialize(1, None).unwrap();
+    runtime::initialize(1, 64 * 1024, None).unwrap();
     let dir = certs();
     let config = tls::server_config(&ServerTls {
         cert_file: dir.join("fullchain.pem"),

@@ -269,7 +269,7 @@ mod tests {
     #[test]
     fn accepted_sockets_have_nodelay() {
         let _serial = super::super::tests::RUNTIME.lock();
-        runtime::initialize(1, None).unwrap();
+        runtime::initialize(1, 64 * 1024, None).unwrap();
         let (seen, nodelay) = channel();
         let listen = ListenState::new(super::super::connection::next_id(), "test server");
         let on_accept: OnAccept = Box::new(move |stream, _, _| {

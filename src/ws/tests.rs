@@ -75,7 +75,7 @@ fn read_frame(stream: &mut TcpStream) -> (u8, Vec<u8>) {
 #[test]
 fn a_panic_fails_one_connection_with_1011_and_the_loop_goes_on() {
     let _serial = RUNTIME.lock();
-    crate::runtime::initialize(1, None).unwrap();
+    crate::runtime::initialize(1, 64 * 1024, None).unwrap();
     let echo = Arc::new(Echo::default());
     let config = ServerConfig::parse(&[
         ("port".into(), "0".into()),
@@ -140,7 +140,7 @@ impl EventHandler for Arc<PanicsInOnError> {
 #[test]
 fn a_panic_in_onerror_still_ends_with_onclose() {
     let _serial = RUNTIME.lock();
-    crate::runtime::initialize(1, None).unwrap();
+    crate::runtime::initialize(1, 64 * 1024, None).unwrap();
     let handler = Arc::new(PanicsInOnError {
         seen: Mutex::default(),
         changed: Condvar::new(),
@@ -297,7 +297,7 @@ impl EventHandler for Replies {
 #[test]
 fn replies_collected_under_the_cork_arrive_in_order() {
     let _serial = RUNTIME.lock();
-    crate::runtime::initialize(1, None).unwrap();
+    crate::runtime::initialize(1, 64 * 1024, None).unwrap();
     let config = ServerConfig::parse(&[
         ("port".into(), "0".into()),
         ("bind-address".into(), "127.0.0.1".into()),
