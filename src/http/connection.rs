@@ -342,7 +342,7 @@ impl HttpConnection {
 
 impl Task for HttpConnection {
     fn start(&mut self, cx: &mut Context) -> Flow {
-        let token = mio::Token(self.id as usize);
+        let token = crate::runtime::token(self.id);
         let registered = match self.writer.transport.as_mut() {
             Some(transport) => transport.register(cx.registry, token),
             None => return Flow::Finished,
@@ -427,6 +427,10 @@ impl Task for HttpConnection {
 
     fn as_any(&mut self) -> &mut dyn Any {
         self
+    }
+
+    fn id(&self) -> u64 {
+        self.id
     }
 }
 

@@ -18,7 +18,7 @@ use crate::log::log;
 use crate::runtime::{self, Context, LoopShared, on_loop_thread};
 use crate::transport::Transport;
 use crate::ws::admission::Admission;
-use crate::ws::connection::{Writer, next_id};
+use crate::ws::connection::{Writer, next_server_id};
 use crate::ws::delegate::Delegate;
 use crate::ws::listener::ListenState;
 use crate::ws::registry::{self, Stoppable};
@@ -112,7 +112,11 @@ impl ServerShared {
                 return;
             }
         };
-        let id = next_id();
+        let target = match runtime::current() {
+            Ok(runtime) => runtime.pick_loop(),
+            Err(_) => cx.event_loop.clone(),
+        };
+        let id = target.reserve();
         let task = HttpConnection::new(
             id,
             self.clone(),
@@ -120,10 +124,6 @@ impl ServerShared {
             admission,
             peer,
         );
-        let target = match runtime::current() {
-            Ok(runtime) => runtime.pick_loop(),
-            Err(_) => cx.event_loop.clone(),
-        };
         self.track(id, &target);
         cx.place(&target, id, Box::new(task));
     }
@@ -172,7 +172,7 @@ impl HttpServer {
             .map(crate::transport::tls::server_config)
             .transpose()?;
         let http = &config.http;
-        let id = next_id();
+        let id = next_server_id();
         let server = Arc::new(HttpServer {
             id,
             shared: Arc::new(ServerShared {

@@ -3,8 +3,10 @@
 //! command arrives or the nearest deadline passes: with nothing to do it makes no wake-ups.
 //!
 //! The loop knows nothing of what its tasks are (listeners, connections): a task is anything
-//! that implements [`Task`], and a command is a closure run on the loop's thread.
+//! that implements [`Task`], and a command is a closure run on the loop's thread. Tasks live in
+//! the loop's slab and are named by ids the loop hands out (`slab.rs`).
 
+use super::slab::{Ids, Slab, slot_of};
 use super::wait::Events;
 use crate::error::panic_text;
 use crate::log::log;
@@ -12,8 +14,7 @@ use mio::{Poll, Registry, Token, Waker};
 use parking_lot::Mutex;
 use std::any::Any;
 use std::cell::Cell;
-use std::collections::{BTreeSet, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::BTreeSet;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::panic::AssertUnwindSafe;
@@ -54,14 +55,24 @@ pub struct Context<'a> {
     pub send_spare: &'a mut Vec<u8>,
     /// The loop itself, for tasks that queue commands to it.
     pub event_loop: &'a Arc<LoopShared>,
+    /// The slot of the task being handled.
+    slot: usize,
+    /// The task placed a successor under its own id: its slot stays reserved for that one.
+    handed_over: Cell<bool>,
 }
 
 impl Context<'_> {
-    /// Adds `task` under `id` to the loop `target` (and starts it there), from a task of this
-    /// context's loop: on this same loop the command runs in the current turn, after the
-    /// events being handled and before the loop sleeps (no wake-up needed); another loop is
-    /// woken. A loop that has ended drops the task.
+    /// Adds `task` under `id` (reserved from `target`: [`LoopShared::reserve`]) to the loop
+    /// `target` (and starts it there), from a task of this context's loop: on this same loop
+    /// the command runs in the current turn, after the events being handled and before the loop
+    /// sleeps (no wake-up needed); another loop is woken. A loop that has ended drops the task.
+    ///
+    /// A task may hand its own id (and socket) over to a successor on this loop: it places the
+    /// successor under its id, then finishes; the id stays reserved for the successor.
     pub fn place(&self, target: &Arc<LoopShared>, id: u64, task: Box<dyn Task>) {
+        if target.index == self.event_loop.index && slot_of(id) == self.slot {
+            self.handed_over.set(true);
+        }
         let refused = target.push(Queued::Adopt(id, task));
         if target.index != self.event_loop.index {
             target.wake();
@@ -84,6 +95,13 @@ pub trait Task: Send + 'static {
     /// The loop is ending: the task goes with it.
     fn shutdown(&mut self, cx: &mut Context);
     fn as_any(&mut self) -> &mut dyn Any;
+    /// The id the task was adopted under (which the loop checks commands' ids against).
+    fn id(&self) -> u64;
+}
+
+/// The poll token of the task `id`: its slot in the loop's slab.
+pub fn token(id: u64) -> mio::Token {
+    mio::Token(slot_of(id))
 }
 
 /// The part of a loop other threads use.
@@ -94,6 +112,7 @@ pub struct LoopShared {
     /// Set once a command is queued (under the queue's lock): the loop's turn takes the lock
     /// only when something is there.
     queued: AtomicBool,
+    ids: Ids,
 }
 
 struct Queue {
@@ -121,6 +140,13 @@ pub fn on_loop_thread() -> bool {
 }
 
 impl LoopShared {
+    /// An id for a task to be adopted by this loop ([`Context::place`], [`Tasks::adopt`]):
+    /// from any thread, before the task exists. The id must reach the loop with its task (a
+    /// reserved id is taken back only when its task is gone).
+    pub fn reserve(&self) -> u64 {
+        self.ids.reserve()
+    }
+
     /// True when called on this loop's own thread.
     pub fn is_current(&self) -> bool {
         CURRENT_LOOP.with(Cell::get) == Some(self.index)
@@ -176,36 +202,13 @@ impl LoopShared {
     }
 }
 
-/// Hashes task ids, which the library makes itself (a counter): one multiplication spreads them
-/// over the bits the map uses, where the default SipHash, built to resist chosen keys, cost more
-/// than the rest of a lookup, once for every event.
-#[derive(Default, Clone, Copy)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.write_u64(self.0.rotate_left(8) ^ u64::from(byte));
-        }
-    }
-
-    fn write_u64(&mut self, id: u64) {
-        self.0 = id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type TaskMap = HashMap<u64, Box<dyn Task>, BuildHasherDefault<IdHasher>>;
-
 /// A loop's tasks, as commands see them.
 pub struct Tasks {
     shared: Arc<LoopShared>,
     poll: Poll,
-    tasks: TaskMap,
-    deadlines: BTreeSet<(Instant, u64)>,
+    tasks: Slab<Box<dyn Task>>,
+    /// Each task's deadline, with its slot.
+    deadlines: BTreeSet<(Instant, usize)>,
     receive_buffer: Vec<u8>,
     /// The size of one read: the receive buffer's length.
     receive_buffer_size: usize,
@@ -216,20 +219,31 @@ pub struct Tasks {
 }
 
 impl Tasks {
-    /// Adds a task under `id` (its poll token) and starts it.
+    /// Adds a task under `id` (reserved from this loop) and starts it.
     pub fn adopt(&mut self, id: u64, task: Box<dyn Task>) {
+        debug_assert_eq!(task.id(), id, "a task is adopted under its own id");
+        let slot = slot_of(id);
+        let deadline = task.deadline();
+        if let Err(task) = self.tasks.insert(slot, task) {
+            // Only a task adopted twice, or under an id not reserved for it, gets here.
+            log!(Error, "task {id}: its slot is taken: dropped");
+            drop(task);
+            return;
+        }
         // The deadline set holds every task's current deadline, also one a task has before it
         // starts (a connection's handshake timeout): `drive` only records changes.
-        if let Some(when) = task.deadline() {
-            self.deadlines.insert((when, id));
+        if let Some(when) = deadline {
+            self.deadlines.insert((when, slot));
         }
-        self.tasks.insert(id, task);
-        self.drive(id, |task, cx| task.start(cx));
+        self.drive(slot, |task, cx| task.start(cx));
     }
 
     /// Runs `f` on the task `id` if it is of type `T` and still there.
     pub fn with<T: Task>(&mut self, id: u64, f: impl FnOnce(&mut T, &mut Context) -> Flow) {
-        self.drive(id, |task, cx| match task.as_any().downcast_mut::<T>() {
+        let Some(slot) = self.find(id) else {
+            return;
+        };
+        self.drive(slot, |task, cx| match task.as_any().downcast_mut::<T>() {
             Some(task) => f(task, cx),
             None => Flow::Continue,
         });
@@ -247,10 +261,12 @@ impl Tasks {
 
     /// Removes task `id` without another call into it (its owner ends it another way).
     pub fn remove(&mut self, id: u64) -> Option<Box<dyn Task>> {
-        let task = self.tasks.remove(&id)?;
+        let slot = self.find(id)?;
+        let task = self.tasks.take(slot)?;
         if let Some(when) = task.deadline() {
-            self.deadlines.remove(&(when, id));
+            self.deadlines.remove(&(when, slot));
         }
+        self.shared.ids.release(id);
         Some(task)
     }
 
@@ -259,13 +275,24 @@ impl Tasks {
         self.running = false;
     }
 
-    /// Runs `f` on a task, then keeps the deadline set in step and drops a finished task. A
-    /// panic while handling one task ends that task (`Task::panicked`) and nothing else.
+    /// The slot of task `id` while that very task is there: not once it is gone, even if
+    /// another task has its slot now.
+    fn find(&mut self, id: u64) -> Option<usize> {
+        let slot = slot_of(id);
+        let task = self.tasks.get_mut(slot)?;
+        (task.id() == id).then_some(slot)
+    }
+
+    /// Runs `f` on the task in `slot`, then keeps the deadline set in step and drops a finished
+    /// task (its id goes back to the loop's free ids, unless it was handed over). A panic while
+    /// handling one task ends that task (`Task::panicked`) and nothing else.
     ///
-    /// The task stays in the map meanwhile (one lookup per event): nothing `f` can reach looks
-    /// tasks up, since commands only queue and run after it.
-    fn drive(&mut self, id: u64, f: impl FnOnce(&mut dyn Task, &mut Context) -> Flow) {
-        let Some(task) = self.tasks.get_mut(&id) else {
+    /// The task stays in the slab meanwhile (one lookup per event): nothing `f` can reach looks
+    /// tasks up, since commands only queue and run after it. An event finds its task by its
+    /// token (the slot) alone: an event left from a task gone from that slot can only be
+    /// spurious readiness, which a task handles as any other (mio allows for it).
+    fn drive(&mut self, slot: usize, f: impl FnOnce(&mut dyn Task, &mut Context) -> Flow) {
+        let Some(task) = self.tasks.get_mut(slot) else {
             return;
         };
         let before = task.deadline();
@@ -274,30 +301,44 @@ impl Tasks {
             receive_buffer: &mut self.receive_buffer,
             send_spare: &mut self.send_spare,
             event_loop: &self.shared,
+            slot,
+            handed_over: Cell::new(false),
         };
         let flow = match std::panic::catch_unwind(AssertUnwindSafe(|| f(&mut **task, &mut cx))) {
             Ok(flow) => flow,
             Err(panic) => {
-                log!(Error, "task {id}: internal error: {}", panic_text(&*panic));
+                log!(
+                    Error,
+                    "task {}: internal error: {}",
+                    task.id(),
+                    panic_text(&*panic)
+                );
                 restore_receive_buffer(cx.receive_buffer, self.receive_buffer_size);
                 std::panic::catch_unwind(AssertUnwindSafe(|| task.panicked(&mut cx)))
                     .unwrap_or(Flow::Finished)
             }
         };
+        let handed_over = cx.handed_over.get();
         let after = match flow {
             Flow::Continue => task.deadline(),
             Flow::Finished => None,
         };
         if before != after {
             if let Some(when) = before {
-                self.deadlines.remove(&(when, id));
+                self.deadlines.remove(&(when, slot));
             }
             if let Some(when) = after {
-                self.deadlines.insert((when, id));
+                self.deadlines.insert((when, slot));
             }
         }
-        if flow == Flow::Finished {
-            self.tasks.remove(&id);
+        if flow == Flow::Finished
+            && let Some(task) = self.tasks.take(slot)
+        {
+            let id = task.id();
+            drop(task);
+            if !handed_over {
+                self.shared.ids.release(id);
+            }
         }
     }
 
@@ -307,13 +348,13 @@ impl Tasks {
             return;
         }
         let now = Instant::now();
-        while let Some(&(when, id)) = self.deadlines.first() {
+        while let Some(&(when, slot)) = self.deadlines.first() {
             if when > now {
                 break;
             }
-            self.drive(id, |task, cx| task.timeout(cx, now));
+            self.drive(slot, |task, cx| task.timeout(cx, now));
             // A task that kept the same deadline through its timeout is not called again for it.
-            if self.deadlines.first() == Some(&(when, id)) {
+            if self.deadlines.first() == Some(&(when, slot)) {
                 self.deadlines.pop_first();
             }
         }
@@ -365,12 +406,13 @@ impl EventLoop {
                 closed: false,
             }),
             queued: AtomicBool::new(false),
+            ids: Ids::new(index),
         });
         Ok(EventLoop {
             tasks: Tasks {
                 shared,
                 poll,
-                tasks: TaskMap::default(),
+                tasks: Slab::new(),
                 deadlines: BTreeSet::new(),
                 receive_buffer: Vec::new(),
                 receive_buffer_size,
@@ -436,7 +478,7 @@ impl EventLoop {
                 writable: event.is_writable() || event.is_error(),
                 closed: event.is_read_closed() || event.is_error(),
             };
-            tasks.drive(event.token as u64, |task, cx| task.ready(cx, readiness));
+            tasks.drive(event.token, |task, cx| task.ready(cx, readiness));
         }
         tasks.expire_deadlines();
         tasks.run_commands();
@@ -444,9 +486,8 @@ impl EventLoop {
 
     /// Ends what is left when the runtime stops.
     fn shutdown(&mut self) {
-        let ids: Vec<u64> = self.tasks.tasks.keys().copied().collect();
-        for id in ids {
-            self.tasks.drive(id, |task, cx| {
+        for slot in self.tasks.tasks.slots() {
+            self.tasks.drive(slot, |task, cx| {
                 task.shutdown(cx);
                 Flow::Finished
             });
@@ -463,3 +504,7 @@ impl EventLoop {
         CURRENT_LOOP.with(|c| c.set(None));
     }
 }
+
+#[cfg(test)]
+#[path = "event_loop_tests.rs"]
+mod tests;

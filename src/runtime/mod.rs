@@ -3,9 +3,12 @@
 //! `event_loop.rs`); what is live and how it stops belongs to the code above that owns it.
 
 mod event_loop;
+mod slab;
 mod wait;
 
-pub use event_loop::{Command, Context, Flow, LoopShared, Readiness, Task, Tasks, on_loop_thread};
+pub use event_loop::{
+    Command, Context, Flow, LoopShared, Readiness, Task, Tasks, on_loop_thread, token,
+};
 
 use crate::error::{Error, Result};
 use crate::log::{self, log};

@@ -30,11 +30,12 @@ pub struct Io {
     pub writer: Writer,
 }
 
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+static NEXT_SERVER_ID: AtomicU64 = AtomicU64::new(1);
 
-/// A fresh identifier, shared by connections and listeners (it is also their poll token).
-pub fn next_id() -> u64 {
-    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+/// A fresh server identifier, which the logs name. (Connections and listeners are tasks: their
+/// ids come from their loop, `LoopShared::reserve`.)
+pub fn next_server_id() -> u64 {
+    NEXT_SERVER_ID.fetch_add(1, Ordering::Relaxed)
 }
 
 /// What the opening handshake settled, handed to [`Connection::set_opened`] when the
@@ -58,11 +59,13 @@ impl<'a> OpenInfo<'a> {
     }
 }
 
-/// The request heads of server connections, by connection id, while they are kept: during
-/// onOpen, or for the connection's life with `websocket-keep-request-headers`. They live apart
-/// from the connections because almost every connection drops its head when onOpen returns: a
-/// field for it would cost every idle connection memory for nothing.
-static REQUEST_HEADS: LazyLock<Mutex<HashMap<u64, Box<[u8]>>>> = LazyLock::new(Mutex::default);
+/// The request heads of server connections, by the connection's address, while they are kept:
+/// during onOpen, or for the connection's life with `websocket-keep-request-headers`. They live
+/// apart from the connections because almost every connection drops its head when onOpen
+/// returns: a field for it would cost every idle connection memory for nothing. (By address,
+/// not id: a head may outlive its connection's task — the application holds the connection —,
+/// and a task's id is unique only among the tasks of one runtime.)
+static REQUEST_HEADS: LazyLock<Mutex<HashMap<usize, Box<[u8]>>>> = LazyLock::new(Mutex::default);
 
 /// What the connections of one server (or of one WebSocket service of an HTTP server, or one
 /// client open) share: one pointer in each connection instead of four.
@@ -119,18 +122,25 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// A connection whose task `event_loop` will adopt: its id is reserved there now (a
+    /// session must take it there: [`Context::place`], [`Tasks::adopt`]).
+    ///
+    /// [`Context::place`]: crate::runtime::Context::place
+    /// [`Tasks::adopt`]: crate::runtime::Tasks::adopt
     pub fn new(
         common: Arc<Common>,
         event_loop: Arc<LoopShared>,
         transport: Option<Transport>,
     ) -> Arc<Connection> {
         let writer = Writer::new(transport);
-        Connection::with_writer(next_id(), common, event_loop, writer)
+        let id = event_loop.reserve();
+        Connection::with_writer(id, common, event_loop, writer)
     }
 
     /// A connection over a socket some other task has used already (an HTTP connection that
     /// upgraded): `writer` keeps what it still has queued (the 101 response, say), and `id`
-    /// (from [`next_id`]) may be the one that task had, so the poll token stays the same.
+    /// (reserved from `event_loop`) may be the one that task had, handed over to this
+    /// connection's session, so the poll token stays the same.
     pub fn with_writer(
         id: u64,
         common: Arc<Common>,
@@ -258,7 +268,7 @@ impl Connection {
         if let Some(head) = info.head
             && self.keeps_request_head()
         {
-            REQUEST_HEADS.lock().insert(self.id, head.into());
+            REQUEST_HEADS.lock().insert(self.key(), head.into());
         }
     }
 
@@ -299,7 +309,7 @@ impl Connection {
         };
         let value = {
             let heads = REQUEST_HEADS.lock();
-            let Some(head) = heads.get(&self.id) else {
+            let Some(head) = heads.get(&self.key()) else {
                 drop(heads);
                 return Err(gone());
             };
@@ -328,8 +338,13 @@ impl Connection {
 
     fn forget_request_head(&self) {
         if self.opened.get().is_some() && self.keeps_request_head() {
-            REQUEST_HEADS.lock().remove(&self.id);
+            REQUEST_HEADS.lock().remove(&self.key());
         }
+    }
+
+    /// The connection's key among the request heads: its address, unique while it lives.
+    fn key(&self) -> usize {
+        std::ptr::from_ref(self).addr()
     }
 
     /// One word the application keeps on the connection (the library never reads it).
@@ -370,11 +385,11 @@ fn not_sent(err: SendError) -> Error {
     }
 }
 
-/// True while connection `id`'s request head is kept (for tests: nothing may outlive its
-/// connection).
+/// True while a request head is kept for the connection at `address` (for tests: nothing may
+/// outlive its connection).
 #[cfg(test)]
-pub(crate) fn request_head_kept(id: u64) -> bool {
-    REQUEST_HEADS.lock().contains_key(&id)
+pub(crate) fn request_head_kept(address: usize) -> bool {
+    REQUEST_HEADS.lock().contains_key(&address)
 }
 
 impl Drop for Connection {

@@ -8,7 +8,7 @@
 //! still be delivered, in order, and the connection must then work as any other.
 
 use super::admission::Admission;
-use super::connection::{Common, Connection, OpenInfo, Writer, next_id, request_head_kept};
+use super::connection::{Common, Connection, OpenInfo, Writer, request_head_kept};
 use super::delegate::Delegate;
 use super::event::{Event, EventHandler, EventKind};
 use super::group::ConnectionGroup;
@@ -19,7 +19,6 @@ use crate::protocol::{Outgoing, Role};
 use crate::runtime::{self, Context, Flow, LoopShared, Readiness, Task};
 use crate::transport::tls::tests::test_certs as certs;
 use crate::transport::{Transport, tls};
-use mio::Token;
 use parking_lot::{Condvar, Mutex};
 use std::any::Any;
 use std::io::{self, Read, Write};
@@ -104,7 +103,7 @@ impl Upgrading {
 
 impl Task for Upgrading {
     fn start(&mut self, cx: &mut Context) -> Flow {
-        let token = Token(self.id as usize);
+        let token = runtime::token(self.id);
         let transport = self.writer.as_mut().unwrap().transport.as_mut().unwrap();
         transport.register(cx.registry, token).expect("register");
         self.read(cx)
@@ -133,6 +132,10 @@ impl Task for Upgrading {
 
     fn as_any(&mut self) -> &mut dyn Any {
         self
+    }
+
+    fn id(&self) -> u64 {
+        self.id
     }
 }
 
@@ -241,7 +244,7 @@ fn hand_over_once(tls_config: Option<&Arc<rustls::ServerConfig>>, chunk: usize, 
     let transport =
         Transport::accepted(mio::net::TcpStream::from_std(accepted), tls_config).unwrap();
     let event_loop = runtime::current().unwrap().pick_loop();
-    let id = next_id();
+    let id = event_loop.reserve();
     let task = Upgrading {
         id,
         writer: Some(Writer::new(Some(transport))),
@@ -358,10 +361,11 @@ fn hand_over_once(tls_config: Option<&Arc<rustls::ServerConfig>>, chunk: usize, 
         "{what}: the group is empty"
     );
     // The last references go: a kept head goes with the connection.
+    let address = Arc::as_ptr(&connection).addr();
     drop(connection);
     recorder.connection.lock().take();
     assert!(
-        !request_head_kept(id),
+        !request_head_kept(address),
         "{what}: the head outlived its connection"
     );
 }

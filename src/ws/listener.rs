@@ -6,8 +6,8 @@
 use crate::error::{Error, Result};
 use crate::log::log;
 use crate::runtime::{self, Context, Flow, LoopShared, Readiness, Task};
+use mio::Interest;
 use mio::net::{TcpListener, TcpStream};
-use mio::{Interest, Token};
 use parking_lot::Mutex;
 use std::any::Any;
 use std::io;
@@ -29,14 +29,15 @@ enum State {
     Idle,
     Running {
         event_loop: Arc<LoopShared>,
+        /// The listener's task id on that loop.
+        task: u64,
         port: u16,
     },
     /// Shut down for good: it never listens again.
     ShutDown,
 }
 
-/// Whether and where a server listens. `id` is the server's: the listener task's id and poll
-/// token on its loop (ids come from `connection::next_id`, so they never meet a connection's).
+/// Whether and where a server listens. `id` is the server's, which the logs name.
 pub struct ListenState {
     id: u64,
     /// How the logs name the server ("server", "http server"), followed by its id.
@@ -77,18 +78,20 @@ impl ListenState {
             .map(|a| a.port())
             .unwrap_or(address.port());
         let event_loop = runtime.pick_loop();
+        let task = event_loop.reserve();
         let listener = Listener {
-            id: self.id,
+            id: task,
+            server: self.id,
             kind: self.kind,
             socket: TcpListener::from_std(listener),
             on_accept,
             nodelay_inherited: if nodelay { None } else { Some(false) },
         };
-        let id = self.id;
         // Queued under the lock (a stop cannot overtake it), woken after it (waking may log).
-        let refused = event_loop.enqueue(move |tasks| tasks.adopt(id, Box::new(listener)));
+        let refused = event_loop.enqueue(move |tasks| tasks.adopt(task, Box::new(listener)));
         *state = State::Running {
             event_loop: event_loop.clone(),
+            task,
             port,
         };
         // Logged (and a refused command dropped) after the lock is released: a log hook may
@@ -118,15 +121,17 @@ impl ListenState {
     /// once the loop has dropped the listener, so that no connection is accepted afterwards.
     pub fn stop(&self, wait: bool) {
         let mut state = self.state.lock();
-        let State::Running { event_loop, .. } = std::mem::replace(&mut *state, State::Idle) else {
+        let State::Running {
+            event_loop, task, ..
+        } = std::mem::replace(&mut *state, State::Idle)
+        else {
             return;
         };
         drop(state);
-        let id = self.id;
         if wait {
             let (done, confirmed) = sync_channel(1);
             event_loop.submit(move |tasks| {
-                tasks.remove(id);
+                tasks.remove(task);
                 let _ = done.send(());
             });
             if confirmed.recv_timeout(UNLISTEN_WAIT).is_err() {
@@ -139,7 +144,7 @@ impl ListenState {
             }
         } else {
             event_loop.submit(move |tasks| {
-                tasks.remove(id);
+                tasks.remove(task);
             });
         }
     }
@@ -153,7 +158,10 @@ impl ListenState {
 /// A listening socket, as a task of one event loop: accepts connections and hands each to the
 /// server's [`OnAccept`].
 struct Listener {
+    /// Its task id.
     id: u64,
+    /// The server's id, for the logs.
+    server: u64,
     kind: &'static str,
     socket: TcpListener,
     on_accept: OnAccept,
@@ -204,7 +212,7 @@ impl Listener {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     // Out of descriptors or memory: keep the backlog for later rather than spin.
-                    log!(Warn, "{} {}: accept failed: {e}", self.kind, self.id);
+                    log!(Warn, "{} {}: accept failed: {e}", self.kind, self.server);
                     return;
                 }
             }
@@ -214,7 +222,7 @@ impl Listener {
 
 impl Task for Listener {
     fn start(&mut self, cx: &mut Context) -> Flow {
-        let token = Token(self.id as usize);
+        let token = runtime::token(self.id);
         match cx
             .registry
             .register(&mut self.socket, token, Interest::READABLE)
@@ -225,7 +233,7 @@ impl Task for Listener {
                     Error,
                     "{} {}: cannot watch the listening socket: {err}",
                     self.kind,
-                    self.id
+                    self.server
                 );
                 Flow::Finished
             }
@@ -257,6 +265,10 @@ impl Task for Listener {
     fn as_any(&mut self) -> &mut dyn Any {
         self
     }
+
+    fn id(&self) -> u64 {
+        self.id
+    }
 }
 
 #[cfg(test)]
@@ -271,7 +283,7 @@ mod tests {
         let _serial = super::super::tests::RUNTIME.lock();
         runtime::initialize(1, 64 * 1024, None).unwrap();
         let (seen, nodelay) = channel();
-        let listen = ListenState::new(super::super::connection::next_id(), "test server");
+        let listen = ListenState::new(super::super::connection::next_server_id(), "test server");
         let on_accept: OnAccept = Box::new(move |stream, _, _| {
             let _ = seen.send(stream.nodelay().ok());
         });

@@ -9,9 +9,8 @@ use super::event::{EventKind, MessageKind};
 use super::session::{Phase, Session};
 use crate::log::log;
 use crate::protocol::handshake::{ClientHandshake, ClientStep, ServerHandshake, ServerStep};
-use crate::runtime::{Context, Flow};
+use crate::runtime::{self, Context, Flow};
 use crate::transport::Transport;
-use mio::Token;
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
@@ -132,7 +131,7 @@ impl Session {
             }
             return self.connect_next(cx, "no address to connect to".into());
         }
-        let token = Token(self.connection.id as usize);
+        let token = runtime::token(self.connection.id);
         let registered = {
             let mut io = self.connection.io.lock();
             match io.writer.transport.as_mut() {
@@ -329,7 +328,7 @@ impl Session {
             return Flow::Continue;
         };
         let mut why_not = why_not;
-        let token = Token(self.connection.id as usize);
+        let token = runtime::token(self.connection.id);
         while let Some(next) = connecting.remaining.pop_front() {
             let started = mio::net::TcpStream::connect(next)
                 .map_err(|e| format!("connect to {next} failed: {e}"))

@@ -30,7 +30,7 @@ impl Server {
     pub fn create(config: ServerConfig, delegate: Arc<Delegate>) -> Result<Arc<Server>> {
         let runtime = runtime::current()?;
         let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
-        let id = super::connection::next_id();
+        let id = super::connection::next_server_id();
         let common = Common::server(config.connection.clone(), delegate);
         let server = Arc::new(Server {
             id,

@@ -582,4 +582,8 @@ impl Task for Session {
     fn as_any(&mut self) -> &mut dyn Any {
         self
     }
+
+    fn id(&self) -> u64 {
+        self.connection.id
+    }
 }

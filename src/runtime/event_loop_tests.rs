@@ -1,0 +1,119 @@
+//! A loop's tasks by id, driven on the test's thread (the loop is made but not run).
+
+use super::super::slab::{CHUNK, slot_of};
+use super::*;
+
+/// A task that does nothing but count what it is lent for.
+struct Probe {
+    id: u64,
+    lent: usize,
+}
+
+impl Task for Probe {
+    fn start(&mut self, _cx: &mut Context) -> Flow {
+        Flow::Continue
+    }
+
+    fn ready(&mut self, _cx: &mut Context, _readiness: Readiness) -> Flow {
+        Flow::Continue
+    }
+
+    fn timeout(&mut self, _cx: &mut Context, _now: Instant) -> Flow {
+        Flow::Continue
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    fn panicked(&mut self, _cx: &mut Context) -> Flow {
+        Flow::Finished
+    }
+
+    fn shutdown(&mut self, _cx: &mut Context) {}
+
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+fn probe(id: u64) -> Box<dyn Task> {
+    Box::new(Probe { id, lent: 0 })
+}
+
+/// How many times `with` lends task `id` out (0: it found nothing).
+fn lend(tasks: &mut Tasks, id: u64) -> usize {
+    let mut lent = 0;
+    tasks.with::<Probe>(id, |probe, _| {
+        probe.lent += 1;
+        lent = probe.lent;
+        Flow::Continue
+    });
+    lent
+}
+
+#[test]
+fn a_stale_id_finds_nothing_once_its_slot_is_reused() {
+    let mut tasks = EventLoop::new(0, 64 * 1024).unwrap().tasks;
+    let old = tasks.shared.reserve();
+    tasks.adopt(old, probe(old));
+    assert_eq!(lend(&mut tasks, old), 1);
+    tasks.with::<Probe>(old, |_, _| Flow::Finished);
+    assert_eq!(lend(&mut tasks, old), 0, "a finished task is gone");
+
+    let new = tasks.shared.reserve();
+    assert_eq!(slot_of(new), slot_of(old), "the slot is reused");
+    assert_ne!(new, old);
+    tasks.adopt(new, probe(new));
+    assert_eq!(
+        lend(&mut tasks, old),
+        0,
+        "the old id does not reach the new task"
+    );
+    assert!(tasks.remove(old).is_none(), "nor removes it");
+    assert_eq!(lend(&mut tasks, new), 1, "the new id does");
+    assert!(tasks.remove(new).is_some());
+    assert_eq!(lend(&mut tasks, new), 0);
+}
+
+#[test]
+fn a_handed_over_id_stays_reserved_for_the_successor() {
+    let mut tasks = EventLoop::new(0, 64 * 1024).unwrap().tasks;
+    let id = tasks.shared.reserve();
+    tasks.adopt(id, probe(id));
+    // The task places its successor under its own id, then finishes.
+    tasks.with::<Probe>(id, |_, cx| {
+        cx.place(cx.event_loop, id, Box::new(Probe { id, lent: 10 }));
+        Flow::Finished
+    });
+    let other = tasks.shared.reserve();
+    assert_ne!(
+        slot_of(other),
+        slot_of(id),
+        "the slot is not handed out meanwhile"
+    );
+    tasks.run_commands();
+    assert_eq!(lend(&mut tasks, id), 11, "the successor has the id");
+}
+
+#[test]
+fn each_lends_every_task_over_several_chunks() {
+    let mut tasks = EventLoop::new(3, 64 * 1024).unwrap().tasks;
+    let count = CHUNK * 2 + 5;
+    let ids: Vec<u64> = (0..count).map(|_| tasks.shared.reserve()).collect();
+    for &id in &ids {
+        tasks.adopt(id, probe(id));
+    }
+    // One in the middle goes: `each` skips its empty slot.
+    tasks.remove(ids[CHUNK]).unwrap();
+    let mut seen = Vec::new();
+    tasks.each::<Probe>(|probe| seen.push(probe.id));
+    seen.sort_unstable();
+    let mut expected = ids.clone();
+    expected.remove(CHUNK);
+    assert_eq!(seen, expected);
+}
