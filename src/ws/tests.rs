@@ -204,7 +204,7 @@ fn per_connection_objects_stay_within_their_budget() {
         (
             "Endpoint",
             std::mem::size_of::<crate::protocol::Endpoint>(),
-            32,
+            24,
         ),
         ("Reader", std::mem::size_of::<crate::protocol::Reader>(), 16),
     ];
