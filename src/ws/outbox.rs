@@ -200,11 +200,17 @@ impl Outbox {
         unsafe { Vec::from_raw_parts(block.as_ptr(), HEAD + len, cap) }
     }
 
+    /// Whether [`Outbox::from_vec`] makes a block of `vec`: it holds the header and a byte.
+    #[inline]
+    pub(super) fn fits_in(vec: &Vec<u8>) -> bool {
+        vec.capacity() > HEAD
+    }
+
     /// An empty outbox in `vec`'s allocation (none when `vec` is too small to hold the header
     /// and a byte: it is dropped).
     #[inline]
     pub(super) fn from_vec(vec: Vec<u8>) -> Outbox {
-        if vec.capacity() <= HEAD {
+        if !Outbox::fits_in(&vec) {
             return Outbox::new();
         }
         let mut vec = ManuallyDrop::new(vec);

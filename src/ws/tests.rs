@@ -199,7 +199,7 @@ fn per_connection_objects_stay_within_their_budget() {
         (
             "Session",
             std::mem::size_of::<super::session::Session>(),
-            56,
+            40,
         ),
         (
             "Endpoint",

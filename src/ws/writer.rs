@@ -182,7 +182,7 @@ impl Writer {
     /// none is allocated: the replies to one read collect in it without a thread-local lookup.
     pub fn cork_with(&mut self, spare: &mut Vec<u8>) {
         self.corked = true;
-        if !self.outbox.is_allocated() && spare.capacity() > 0 {
+        if !self.outbox.is_allocated() && Outbox::fits_in(spare) {
             self.outbox = Outbox::from_vec(std::mem::take(spare));
         }
     }
