@@ -174,7 +174,8 @@ impl Outbox {
         let head = self.head();
         let mut vec = match head {
             Some(head) => self.as_vec(head.len),
-            None => Vec::new(),
+            // (One allocation: room for the header and what is added.)
+            None => Vec::with_capacity(HEAD + additional.max(1)),
         };
         if vec.len() < HEAD {
             vec.resize(HEAD, 0);
