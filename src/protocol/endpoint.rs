@@ -8,6 +8,7 @@ use super::close::{ABNORMAL, NO_STATUS, Violation, close_code_is_sendable, close
 use super::deadline::Deadline;
 use super::frame::{self, MAX_HEADER, Opcode};
 use super::{Limits, Role};
+use std::num::NonZeroU16;
 use std::time::Instant;
 
 /// Where outgoing frames go.
@@ -108,16 +109,24 @@ enum Timer {
 pub struct Endpoint {
     role: Role,
     state: State,
-    /// The peer's close code once its close frame arrived.
-    close_received: Option<u16>,
+    /// The peer's close code once its close frame arrived. (Codes are never 0: `NonZeroU16`
+    /// keeps each of these in 2 bytes, and the endpoint in 24 instead of 32.)
+    close_received: Option<NonZeroU16>,
     /// The code we failed the connection with.
-    failure: Option<u16>,
+    failure: Option<NonZeroU16>,
     /// When the timer of kind `timer` runs out (none: `timer` means nothing).
     timer_at: Deadline,
     timer: Timer,
     /// Keepalive state, only while keepalive is on (boxed: most connections never have it, and
     /// an idle connection's size is what a device with many of them pays).
     keepalive: Option<Box<Keepalive>>,
+}
+
+/// A close code as the endpoint keeps it. Codes are never 0 (the reader passes on only codes an
+/// endpoint may send, or 1005; failures carry 1002 to 1015); were one 0, it would count as 1006.
+fn stored(code: u16) -> NonZeroU16 {
+    debug_assert_ne!(code, 0, "a close code of 0");
+    NonZeroU16::new(code).unwrap_or(NonZeroU16::new(ABNORMAL).expect("1006"))
 }
 
 struct Keepalive {
@@ -274,7 +283,7 @@ impl Endpoint {
         limits: &Limits,
         sink: &mut impl FrameSink,
     ) -> u16 {
-        self.close_received = Some(code);
+        self.close_received = Some(stored(code));
         if self.state == State::Open {
             let echo = (code != NO_STATUS).then_some(code);
             self.write_close(echo, "", sink);
@@ -289,7 +298,7 @@ impl Endpoint {
         if self.failure.is_some() {
             return None;
         }
-        self.failure = Some(violation.code);
+        self.failure = Some(stored(violation.code));
         if self.state == State::Open {
             self.write_close(Some(violation.code), violation.reason, sink);
         }
@@ -301,7 +310,9 @@ impl Endpoint {
     pub fn closing_done(&mut self, now: Instant, limits: &Limits) -> u16 {
         self.state = State::Closed;
         self.set_timer(now + limits.close_timeout, Timer::Linger);
-        self.failure.or(self.close_received).unwrap_or(ABNORMAL)
+        self.failure
+            .or(self.close_received)
+            .map_or(ABNORMAL, NonZeroU16::get)
     }
 
     /// The connection ends without (the rest of) a closing handshake — the socket is gone, or
@@ -310,12 +321,14 @@ impl Endpoint {
     pub fn ended(&mut self) -> u16 {
         self.state = State::Closed;
         self.timer_at = Deadline::default();
-        self.failure.unwrap_or(ABNORMAL)
+        self.failure.map_or(ABNORMAL, NonZeroU16::get)
     }
 
     /// Ends with `code` set as the failure (a TLS failure, an internal error): nothing is sent.
     pub fn ended_with(&mut self, code: u16) -> u16 {
-        self.failure.get_or_insert(code);
+        if self.failure.is_none() {
+            self.failure = Some(stored(code));
+        }
         self.ended()
     }
 

@@ -25,6 +25,7 @@ pub mod registry;
 #[cfg(feature = "server")]
 pub mod server;
 // Without the `server` feature `createWsServer` is still there, and fails naming the feature.
+mod outbox;
 #[cfg(not(feature = "server"))]
 #[path = "server_not_built.rs"]
 pub mod server;

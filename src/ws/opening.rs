@@ -8,6 +8,7 @@ use super::connection::{Connection, OpenInfo};
 use super::event::{EventKind, MessageKind};
 use super::session::{Phase, Session};
 use crate::log::log;
+use crate::protocol::Reader;
 use crate::protocol::handshake::{ClientHandshake, ClientStep, ServerHandshake, ServerStep};
 use crate::runtime::{self, Context, Flow};
 use crate::transport::Transport;
@@ -145,7 +146,7 @@ impl Session {
         if let Phase::OpenedElsewhere(elsewhere) = &mut self.phase {
             let leftover = std::mem::take(&mut elsewhere.leftover);
             let opened = elsewhere.opened.take();
-            self.phase = Phase::Open;
+            self.phase = Phase::Open(Reader::default());
             self.emit(EventKind::Open, MessageKind::None, 0, &[]);
             self.connection.on_open_returned();
             if let Some(opened) = opened {
@@ -204,7 +205,7 @@ impl Session {
             }
             return Flow::Continue;
         };
-        self.phase = Phase::Open;
+        self.phase = Phase::Open(Reader::default());
         if self.connection.common.delegate.handles(EventKind::Open) {
             self.emit(EventKind::Open, MessageKind::None, 0, &[]);
         }
@@ -253,7 +254,9 @@ impl Session {
         match flow {
             // Go on reading to the end: the socket (or the TLS session) may hold more than the
             // handshake's read took, and no new edge would announce it.
-            Some(Flow::Continue) if matches!(self.phase, Phase::Open) => self.read_all(cx, false),
+            Some(Flow::Continue) if matches!(self.phase, Phase::Open(_)) => {
+                self.read_all(cx, false)
+            }
             Some(flow) => flow,
             None => Flow::Continue,
         }
@@ -289,7 +292,7 @@ impl Session {
                             .lock()
                             .endpoint
                             .opened(Instant::now(), &self.connection.common.settings.limits);
-                        self.phase = Phase::Open;
+                        self.phase = Phase::Open(Reader::default());
                         self.emit(EventKind::Open, MessageKind::None, 0, &[]);
                         return Some(self.on_leftover(leftover));
                     }

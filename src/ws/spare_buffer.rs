@@ -3,6 +3,7 @@
 //! gives the buffer back, and its loop thread keeps one for the next connection (or the next
 //! burst) that needs it.
 
+use super::session::Phase;
 use crate::protocol::Reader;
 
 /// A large-frame buffer a drained connection gave back, kept by its loop thread for the next
@@ -14,10 +15,15 @@ thread_local! {
     static SPARE_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// Gives the reader the loop's spare buffer if it is about to read large frames directly. (Not
-/// inlined: the thread-local lookup would be hoisted into every read of its caller.)
+/// The buffer an open connection's reader of large frames reads into directly, with the loop's
+/// spare buffer lent to it; None when the phase is not open or the reader wants no direct read.
+/// (Not inlined: the thread-local lookup would be hoisted into every read of its caller, and
+/// the caller's common path tests whether the reader wants one, not the phase again.)
 #[inline(never)]
-pub(super) fn lend_spare(reader: &mut Reader) {
+pub(super) fn direct_read_buffer(phase: &mut Phase) -> Option<&mut [u8]> {
+    let Phase::Open(reader) = phase else {
+        return None;
+    };
     if reader.wants_direct_read() {
         let spare = SPARE_BUFFER.take();
         if spare.capacity() > 0
@@ -26,13 +32,16 @@ pub(super) fn lend_spare(reader: &mut Reader) {
             SPARE_BUFFER.set(unused);
         }
     }
+    reader.direct_read_buffer()
 }
 
 /// Takes back a drained reader's buffer as the loop's spare (or frees it).
 #[inline]
-pub(super) fn keep_spare(reader: &mut Reader) {
+pub(super) fn keep_spare(phase: &mut Phase) {
     // A reader of small frames holds no buffer (every read but those of large frames).
-    if reader.buffered() > 0 {
+    if let Phase::Open(reader) = phase
+        && reader.buffered() > 0
+    {
         take_back(reader);
     }
 }

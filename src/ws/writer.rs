@@ -4,6 +4,7 @@
 //! nothing waits. What the socket does not take waits in the send buffer. A connection owns a
 //! send buffer only while bytes wait in it.
 
+use super::outbox::Outbox;
 use crate::protocol::{FrameSink, frame};
 use crate::transport::{NoSigPipe, Transport};
 use std::io::{self, IoSlice, Write};
@@ -31,8 +32,9 @@ const CORK_BYPASS: usize = OUTBOX_KEEP;
 /// The socket and what waits to be written to it.
 pub struct Writer {
     pub transport: Option<Transport>,
-    outbox: Vec<u8>,
-    sent: usize,
+    /// The send buffer, in one word (see [`Outbox`]): a `Vec` and its written count would take
+    /// four in every connection.
+    outbox: Outbox,
     /// A write failed: the peer is gone; the event loop reports it.
     pub broken: bool,
     /// Set by the event loop while it hands one read's messages to callbacks: replies collect
@@ -45,15 +47,15 @@ impl Writer {
     pub(crate) fn new(transport: Option<Transport>) -> Writer {
         Writer {
             transport,
-            outbox: Vec::new(),
-            sent: 0,
+            outbox: Outbox::new(),
             broken: false,
             corked: false,
         }
     }
 
+    #[inline]
     pub fn queued(&self) -> usize {
-        self.outbox.len() - self.sent
+        self.outbox.queued()
     }
 
     /// Writes what waits in the send buffer until the socket is full. Returns true when empty.
@@ -69,11 +71,11 @@ impl Writer {
         };
         // Nothing queued on plain TCP (every read's uncork, most writable edges): nothing to
         // write; a send buffer lent for a cork goes back.
-        if self.sent == self.outbox.len() && !transport.is_tls() {
+        if self.outbox.queued() == 0 && !transport.is_tls() {
             if let Some(spare) = spare
                 && spare.capacity() == 0
             {
-                std::mem::swap(&mut self.outbox, spare);
+                *spare = self.outbox.take_vec();
             }
             return true;
         }
@@ -83,30 +85,39 @@ impl Writer {
             Ok(false) => return false,
             Err(_) => self.broken = true,
         }
-        while !self.broken && self.sent < self.outbox.len() {
-            match transport.write(&self.outbox[self.sent..]) {
+        while !self.broken && self.outbox.queued() > 0 {
+            match transport.write(self.outbox.pending()) {
                 Ok(0) => self.broken = true,
-                Ok(n) => self.sent += n,
+                Ok(n) => self.outbox.consume(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => self.broken = true,
             }
         }
         if self.broken {
-            self.outbox = Vec::new();
-            self.sent = 0;
+            self.outbox = Outbox::new();
             return true;
         }
-        self.sent = 0;
-        self.outbox.clear();
-        if self.outbox.capacity() > OUTBOX_KEEP {
-            self.outbox = Vec::new();
-        } else if let Some(spare) = spare.filter(|spare| spare.capacity() == 0) {
-            std::mem::swap(&mut self.outbox, spare);
-        } else {
-            give_spare_outbox(std::mem::take(&mut self.outbox));
+        let drained = !transport.has_pending();
+        self.release_outbox(spare);
+        drained
+    }
+
+    /// Lets go of the drained send buffer: to `spare` when that is given and empty, else to
+    /// this thread's spare; a large one is freed.
+    #[inline(always)]
+    fn release_outbox(&mut self, spare: Option<&mut Vec<u8>>) {
+        let capacity = self.outbox.capacity();
+        if capacity == 0 {
+            return;
         }
-        !transport.has_pending()
+        if capacity > OUTBOX_KEEP {
+            self.outbox = Outbox::new();
+        } else if let Some(spare) = spare.filter(|spare| spare.capacity() == 0) {
+            *spare = self.outbox.take_vec();
+        } else {
+            give_spare_outbox(self.outbox.take_vec());
+        }
     }
 
     /// What the send buffer holds allocated (for tests: an idle connection holds none).
@@ -120,21 +131,26 @@ impl Writer {
         if bytes.is_empty() {
             return;
         }
-        if self.outbox.capacity() == 0 {
-            self.outbox = take_spare_outbox();
-        }
-        self.outbox.extend_from_slice(bytes);
+        self.queue_frame(bytes, &[]);
     }
 
-    /// Appends a frame's header and payload to the send buffer (one reservation for both).
-    #[inline]
+    /// Appends a frame's header and payload to the send buffer (one capacity check for both).
+    #[inline(always)]
     fn queue_frame(&mut self, header: &[u8], payload: &[u8]) {
-        if self.outbox.capacity() == 0 {
-            self.outbox = take_spare_outbox();
+        if !self.outbox.try_push(header, payload) {
+            self.queue_frame_growing(header, payload);
         }
-        self.outbox.reserve(header.len() + payload.len());
-        self.outbox.extend_from_slice(header);
-        self.outbox.extend_from_slice(payload);
+    }
+
+    /// As [`Writer::queue_frame`] when the send buffer has no room: it starts as this thread's
+    /// spare, or grows.
+    #[cold]
+    #[inline(never)]
+    fn queue_frame_growing(&mut self, header: &[u8], payload: &[u8]) {
+        if !self.outbox.is_allocated() {
+            self.outbox = Outbox::from_vec(take_spare_outbox());
+        }
+        self.outbox.push(header, payload);
     }
 
     /// Queues raw bytes (an HTTP head) and writes them if the socket takes them.
@@ -166,8 +182,8 @@ impl Writer {
     /// none is allocated: the replies to one read collect in it without a thread-local lookup.
     pub fn cork_with(&mut self, spare: &mut Vec<u8>) {
         self.corked = true;
-        if self.outbox.capacity() == 0 {
-            std::mem::swap(&mut self.outbox, spare);
+        if !self.outbox.is_allocated() && Outbox::fits_in(spare) {
+            self.outbox = Outbox::from_vec(std::mem::take(spare));
         }
     }
 
@@ -180,25 +196,21 @@ impl Writer {
             // The usual cases, on plain TCP: nothing collected (no reply, or only large ones
             // written at once), or replies that one send takes whole. Anything else (a short
             // write, a full socket, an error) goes the general way.
-            if self.sent == 0 && !self.outbox.is_empty() && !self.broken {
-                match NoSigPipe(stream).write(&self.outbox) {
-                    Ok(n) if n == self.outbox.len() => self.outbox.clear(),
-                    Ok(n) => self.sent = n,
+            let pending = self.outbox.pending();
+            if pending.is_empty() {
+                self.release_outbox(Some(spare));
+                return;
+            }
+            if !self.outbox.partly_written() && !self.broken {
+                match NoSigPipe(stream).write(pending) {
+                    Ok(n) if n == pending.len() => {
+                        self.release_outbox(Some(spare));
+                        return;
+                    }
+                    Ok(n) => self.outbox.consume(n),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                     Err(_) => {}
                 }
-            }
-            if self.sent == self.outbox.len() {
-                self.sent = 0;
-                self.outbox.clear();
-                if self.outbox.capacity() > OUTBOX_KEEP {
-                    self.outbox = Vec::new();
-                } else if spare.capacity() == 0 {
-                    std::mem::swap(&mut self.outbox, spare);
-                } else if self.outbox.capacity() > 0 {
-                    give_spare_outbox(std::mem::take(&mut self.outbox));
-                }
-                return;
             }
         }
         self.flush_into(Some(spare));
@@ -217,7 +229,7 @@ impl FrameSink for Writer {
             self.queue(header);
             let start = self.outbox.len();
             self.queue(payload);
-            frame::apply_mask(&mut self.outbox[start..], mask);
+            frame::apply_mask(self.outbox.tail_mut(start), mask);
             if !self.corked || self.queued() >= CORK_FLUSH {
                 self.flush();
             }
@@ -231,7 +243,8 @@ impl FrameSink for Writer {
         // copy costs more. TLS copies into records anyway, so it always goes through the buffer.
         let tls = self.transport.as_ref().is_some_and(Transport::is_tls);
         let small = payload.len() < CORK_BYPASS;
-        let was_empty = self.queued() == 0;
+        let queued = self.queued();
+        let was_empty = queued == 0;
         let mut written = 0;
         if was_empty && !small && !tls {
             let transport = self.transport.as_mut().expect("checked above");
@@ -260,8 +273,9 @@ impl FrameSink for Writer {
         }
         // Outside a cork a small frame goes out now, unless bytes waited before it (the socket
         // is full: its writable edge flushes them all).
+        // (What waits now: what waited, and what of this frame was not written at once.)
         let flush = match self.corked {
-            true => self.queued() >= CORK_FLUSH,
+            true => queued + n + payload.len() - written >= CORK_FLUSH,
             false => tls || (was_empty && small),
         };
         if flush {

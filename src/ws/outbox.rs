@@ -1,0 +1,317 @@
+//! A connection's send buffer in one word: a pointer to a `Vec<u8>`'s heap block whose first
+//! bytes hold the buffer's own capacity, length and written count ([`Head`]), then the bytes
+//! that wait. A `Vec<u8>` and its written count take four words in every connection, though an
+//! idle connection's buffer is empty; this takes one (null while nothing is allocated).
+//!
+//! The block stays a `Vec<u8>` allocation, so a drained buffer passes to and from the spare
+//! buffers (the thread's and the event loop's, kept as `Vec<u8>`) without being copied or
+//! reallocated: [`Outbox::from_vec`] and [`Outbox::take_vec`] only write or read the header.
+
+use std::mem::ManuallyDrop;
+use std::ptr::{self, NonNull};
+
+/// What the block's first bytes hold. The block is a `Vec<u8>` allocation (alignment 1), so the
+/// header is read and written unaligned.
+#[derive(Clone, Copy)]
+struct Head {
+    /// The block's size in bytes (the `Vec`'s capacity), header included.
+    cap: usize,
+    /// Bytes queued after the header.
+    len: usize,
+    /// Of those, bytes written already.
+    sent: usize,
+}
+
+const HEAD: usize = size_of::<Head>();
+
+/// Bytes queued for a socket: the part [`Outbox::pending`] not yet written, after `sent` bytes
+/// that were. A block always has room for a byte after its header: an outbox is allocated
+/// exactly when its [`Outbox::capacity`] is not 0.
+pub(super) struct Outbox(Option<NonNull<u8>>);
+
+// SAFETY: an `Outbox` owns its block alone, as a `Vec<u8>` owns its buffer; moving it to
+// another thread moves that ownership along (nothing else points into the block).
+unsafe impl Send for Outbox {}
+
+impl Outbox {
+    /// No block (nothing allocated).
+    pub(super) const fn new() -> Outbox {
+        Outbox(None)
+    }
+
+    fn head(&self) -> Option<Head> {
+        // SAFETY: a block starts with its header, written by `set_head` (see `Head`: unaligned).
+        self.0
+            .map(|block| unsafe { block.as_ptr().cast::<Head>().read_unaligned() })
+    }
+
+    /// Writes the header of the block, which must exist.
+    fn set_head(&mut self, head: Head) {
+        let block = self.0.expect("a block to write the header of");
+        debug_assert!(head.sent <= head.len && HEAD + head.len <= head.cap);
+        // SAFETY: the block holds at least `HEAD` bytes (`from_vec` and `grow` make sure).
+        unsafe { block.as_ptr().cast::<Head>().write_unaligned(head) }
+    }
+
+    /// Whether a block is allocated (an idle connection's outbox has none).
+    #[inline]
+    pub(super) fn is_allocated(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// The bytes that fit before the block has to grow (0 without a block).
+    pub(super) fn capacity(&self) -> usize {
+        self.head().map_or(0, |head| head.cap - HEAD)
+    }
+
+    /// Bytes queued (written ones included, until [`Outbox::clear`]).
+    #[inline]
+    pub(super) fn len(&self) -> usize {
+        self.head().map_or(0, |head| head.len)
+    }
+
+    /// Bytes queued and not yet written.
+    #[inline]
+    pub(super) fn queued(&self) -> usize {
+        self.head().map_or(0, |head| head.len - head.sent)
+    }
+
+    /// True when some bytes were written and others still wait (a short write).
+    #[inline]
+    pub(super) fn partly_written(&self) -> bool {
+        self.head().is_some_and(|head| head.sent > 0)
+    }
+
+    /// The bytes not yet written.
+    #[inline]
+    pub(super) fn pending(&self) -> &[u8] {
+        match (self.0, self.head()) {
+            // SAFETY: the block holds `HEAD + len` initialised bytes (`push` copied them in).
+            (Some(block), Some(head)) => unsafe {
+                std::slice::from_raw_parts(
+                    block.as_ptr().add(HEAD + head.sent),
+                    head.len - head.sent,
+                )
+            },
+            _ => &[],
+        }
+    }
+
+    /// Queued bytes from `start` on, to change in place (a client frame's payload to mask).
+    pub(super) fn tail_mut(&mut self, start: usize) -> &mut [u8] {
+        match (self.0, self.head()) {
+            (Some(block), Some(head)) => {
+                assert!(start <= head.len, "the tail starts inside the queued bytes");
+                // SAFETY: as in `pending`; `&mut self` makes this the only view of the block.
+                unsafe {
+                    std::slice::from_raw_parts_mut(
+                        block.as_ptr().add(HEAD + start),
+                        head.len - start,
+                    )
+                }
+            }
+            _ => &mut [],
+        }
+    }
+
+    /// `count` more bytes were written.
+    #[inline]
+    pub(super) fn consume(&mut self, count: usize) {
+        if let Some(mut head) = self.head() {
+            assert!(count <= head.len - head.sent, "more written than queued");
+            head.sent += count;
+            self.set_head(head);
+        }
+    }
+
+    /// Appends `first`, then `second` (a frame's header and payload: one capacity check for
+    /// both). Grows the block, or allocates one, when they do not fit.
+    #[inline]
+    pub(super) fn push(&mut self, first: &[u8], second: &[u8]) {
+        if !self.try_push(first, second) {
+            self.grow(first.len() + second.len());
+            let pushed = self.try_push(first, second);
+            debug_assert!(pushed, "grown to fit");
+        }
+    }
+
+    /// As [`Outbox::push`] when a block exists and has room (the usual case: the thread's or
+    /// the loop's spare); false, and nothing changes, otherwise.
+    #[inline(always)]
+    pub(super) fn try_push(&mut self, first: &[u8], second: &[u8]) -> bool {
+        let Some(block) = self.0 else {
+            return false;
+        };
+        let base = block.as_ptr();
+        // SAFETY: the block starts with its header (see `Head`: read unaligned).
+        let (cap, len) = unsafe {
+            let head = base.cast::<Head>();
+            (
+                (&raw const (*head).cap).read_unaligned(),
+                (&raw const (*head).len).read_unaligned(),
+            )
+        };
+        let added = first.len() + second.len();
+        if cap - HEAD - len < added {
+            return false;
+        }
+        // SAFETY: the block has room for `added` more bytes after the `HEAD + len` it holds
+        // (checked above); the sources are the caller's, not in the block (`&mut self` excludes
+        // that). Only the length changes in the header.
+        unsafe {
+            let end = base.add(HEAD + len);
+            ptr::copy_nonoverlapping(first.as_ptr(), end, first.len());
+            ptr::copy_nonoverlapping(second.as_ptr(), end.add(first.len()), second.len());
+            (&raw mut (*base.cast::<Head>()).len).write_unaligned(len + added);
+        }
+        true
+    }
+
+    /// Makes room for `additional` more bytes (a `Vec`'s amortised growth).
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, additional: usize) {
+        let head = self.head();
+        let mut vec = match head {
+            Some(head) => self.as_vec(head.len),
+            // (One allocation: room for the header and what is added.)
+            None => Vec::with_capacity(HEAD + additional.max(1)),
+        };
+        if vec.len() < HEAD {
+            vec.resize(HEAD, 0);
+        }
+        vec.reserve(additional.max(1));
+        let mut vec = ManuallyDrop::new(vec);
+        self.0 = NonNull::new(vec.as_mut_ptr());
+        let head = Head {
+            cap: vec.capacity(),
+            len: vec.len() - HEAD,
+            sent: head.map_or(0, |head| head.sent),
+        };
+        self.set_head(head);
+    }
+
+    /// The block as the `Vec` it was allocated as, holding the header and `len` bytes; this
+    /// outbox lets go of it.
+    fn as_vec(&mut self, len: usize) -> Vec<u8> {
+        let cap = self.capacity() + HEAD;
+        let block = self.0.take().expect("a block");
+        // SAFETY: the block was allocated by a `Vec<u8>` of capacity `cap` (`from_vec`, `grow`)
+        // and its first `HEAD + len` bytes are initialised; `take` leaves no other owner.
+        unsafe { Vec::from_raw_parts(block.as_ptr(), HEAD + len, cap) }
+    }
+
+    /// Whether [`Outbox::from_vec`] makes a block of `vec`: it holds the header and a byte.
+    #[inline]
+    pub(super) fn fits_in(vec: &Vec<u8>) -> bool {
+        vec.capacity() > HEAD
+    }
+
+    /// An empty outbox in `vec`'s allocation (none when `vec` is too small to hold the header
+    /// and a byte: it is dropped).
+    #[inline]
+    pub(super) fn from_vec(vec: Vec<u8>) -> Outbox {
+        if !Outbox::fits_in(&vec) {
+            return Outbox::new();
+        }
+        let mut vec = ManuallyDrop::new(vec);
+        let mut outbox = Outbox(NonNull::new(vec.as_mut_ptr()));
+        outbox.set_head(Head {
+            cap: vec.capacity(),
+            len: 0,
+            sent: 0,
+        });
+        outbox
+    }
+
+    /// The block as an empty `Vec` of its size (empty and unallocated without one); the outbox
+    /// is left without a block.
+    #[inline]
+    pub(super) fn take_vec(&mut self) -> Vec<u8> {
+        match self.0.take() {
+            None => Vec::new(),
+            // SAFETY: the block was allocated by a `Vec<u8>` of capacity `cap` (`from_vec`,
+            // `grow`), which its header holds; `take` leaves no other owner.
+            Some(block) => unsafe {
+                let cap = (&raw const (*block.as_ptr().cast::<Head>()).cap).read_unaligned();
+                Vec::from_raw_parts(block.as_ptr(), 0, cap)
+            },
+        }
+    }
+}
+
+impl Default for Outbox {
+    fn default() -> Outbox {
+        Outbox::new()
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        drop(self.take_vec());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Outbox;
+
+    #[test]
+    fn bytes_queue_grow_and_are_written_in_parts() {
+        let mut outbox = Outbox::new();
+        assert!(!outbox.is_allocated());
+        assert_eq!(
+            (outbox.len(), outbox.queued(), outbox.pending()),
+            (0, 0, &[][..])
+        );
+        outbox.push(b"ab", b"cd");
+        assert!(outbox.is_allocated());
+        assert_eq!(outbox.pending(), b"abcd");
+        let big = vec![7u8; 5000];
+        outbox.push(&big, b"");
+        assert!(outbox.capacity() >= 5004);
+        assert_eq!(outbox.len(), 5004);
+        outbox.consume(3);
+        assert!(outbox.partly_written());
+        assert_eq!(outbox.queued(), 5001);
+        assert_eq!(&outbox.pending()[..2], b"d\x07");
+        outbox.push(b"", b"z");
+        assert_eq!(outbox.pending().last(), Some(&b'z'));
+        assert_eq!(
+            outbox.queued(),
+            5002,
+            "the written part stays written after growth"
+        );
+        outbox.consume(5002);
+        assert_eq!(
+            (outbox.len(), outbox.queued(), outbox.pending()),
+            (5005, 0, &[][..])
+        );
+    }
+
+    #[test]
+    fn a_spare_vec_becomes_the_block_and_goes_back_whole() {
+        let spare = Vec::with_capacity(4096);
+        let address = spare.as_ptr();
+        let mut outbox = Outbox::from_vec(spare);
+        assert!(outbox.capacity() > 0 && outbox.capacity() < 4096);
+        outbox.push(b"hello", b" world");
+        let tail = outbox.tail_mut(6);
+        tail.make_ascii_uppercase();
+        assert_eq!(outbox.pending(), b"hello WORLD");
+        let back = outbox.take_vec();
+        assert_eq!(
+            (back.as_ptr(), back.capacity(), back.len()),
+            (address, 4096, 0)
+        );
+        assert!(!outbox.is_allocated());
+        assert!(!Outbox::from_vec(Vec::new()).is_allocated());
+        let mut tiny = Outbox::from_vec(Vec::with_capacity(1));
+        assert_eq!(tiny.capacity(), 0, "too small to adopt");
+        tiny.push(b"x", b"");
+        assert_eq!(tiny.pending(), b"x");
+        let mut empty = Outbox::new();
+        empty.push(b"", b"");
+        assert!(empty.capacity() > 0, "a block has room for a byte");
+    }
+}
