@@ -90,7 +90,7 @@ impl Ids {
         // Unreachable in practice (each slot holds a task of a few hundred bytes), but a slot
         // number must never reach the waker's token (`usize::MAX` on 32-bit targets).
         assert!(
-            slot < (1 << SLOT_BITS) - 1,
+            (slot as u64) < (1u64 << SLOT_BITS) - 1,
             "event loop {}: out of task slots",
             self.loop_index
         );

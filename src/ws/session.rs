@@ -40,8 +40,7 @@ pub(super) enum Phase {
     /// waiting caller is told), and bytes arrived right after the handshake. (Boxed, as the
     /// rare phases are: the phase is part of every connection's size.)
     OpenedElsewhere(Box<OpenedElsewhere>),
-    /// Client whose open failed before the loop got it: onError (code, why) is still to be
-    /// delivered.
+    /// Client whose open failed before the loop got it: onError (code, why) still to deliver.
     FailedElsewhere(Box<(u16, String)>),
     /// Closing handshake over (or failed) and onClose delivered: waiting for the TCP close.
     /// `write_shut`: our FIN is sent (a failed server connection waiting for the peer's). (Kept
