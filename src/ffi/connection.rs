@@ -482,7 +482,7 @@ pub extern "C" fn wsConnectionSetUserData(
     user_data: *mut c_void,
 ) -> i32 {
     boundary("wsConnectionSetUserData", -1, || {
-        CONNECTIONS.set_user_data(connection_handle as usize, user_data as usize)?;
+        connection(connection_handle)?.set_user_data(user_data as usize);
         Ok(0)
     })
 }
@@ -496,7 +496,7 @@ pub extern "C" fn wsConnectionSetUserData(
 #[unsafe(no_mangle)]
 pub extern "C" fn wsConnectionGetUserData(connection_handle: *mut WsConnection) -> *mut c_void {
     boundary("wsConnectionGetUserData", std::ptr::null_mut(), || {
-        Ok(CONNECTIONS.user_data(connection_handle as usize)? as *mut c_void)
+        Ok(connection(connection_handle)?.user_data() as *mut c_void)
     })
 }
 

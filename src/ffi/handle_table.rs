@@ -1,10 +1,8 @@
 //! Handles to objects shared with the core (`Arc`): servers and connections.
 //!
 //! Every live connection C has seen has one of these slots, so a slot's size counts per idle
-//! connection: 24 bytes — the object's `Weak`, the slot's generation and the references C holds
-//! in 32 bits each, and the application's pointer (`wsConnectionSetUserData`: kept here, not in
-//! the connection, because only C sets it, always through a handle, and the connection is
-//! smaller by a malloc step without it). The slots have no lock of their own (a lock would round a slot up to 24
+//! connection: 16 bytes — the object's `Weak`, the slot's generation and the references C holds
+//! in 32 bits each. The slots have no lock of their own (a lock would round a slot up to 24
 //! bytes): a slot is guarded by one of [`STRIPES`] locks, chosen by its index, so lookups of
 //! different handles from different threads wait for one another only when their slots share a
 //! stripe, and then for a few instructions (an upgrade of a `Weak`). Generations, free-slot
@@ -31,8 +29,6 @@ struct Entry<T> {
     /// C holds any, the entry owns one strong reference that stands for all of them, kept as a
     /// count of the object's own (`Arc::into_raw`) rather than a second pointer.
     held_by_c: u32,
-    /// The application's pointer, stored with the object (0 until it stores one).
-    user_data: usize,
 }
 
 type Chunk<T> = [UnsafeCell<Entry<T>>; CHUNK];
@@ -135,7 +131,6 @@ impl<T> HandleTable<T> {
                     object: None,
                     generation: 0,
                     held_by_c: 0,
-                    user_data: 0,
                 })
             }));
             self.chunks.publish(index, chunk);
@@ -164,7 +159,6 @@ impl<T> HandleTable<T> {
         let entry = &mut *slot;
         entry.generation = entry.generation.wrapping_add(1);
         let held = std::mem::take(&mut entry.held_by_c) > 0;
-        entry.user_data = 0;
         let weak = entry.object.take();
         // The strong reference standing for C's, if C still held it (a handle forgotten after
         // a lost race).
@@ -218,27 +212,6 @@ impl<T> HandleTable<T> {
         self.lock(handle)
             .and_then(|slot| slot.object.as_ref().and_then(Weak::upgrade))
             .ok_or_else(|| self.stale())
-    }
-
-    /// The locked slot of a live object: errors as [`HandleTable::get`]'s.
-    fn live(&self, handle: usize) -> Result<Locked<'_, T>> {
-        if handle == 0 {
-            return Err(Error::invalid(format!("{} is NULL", self.what)));
-        }
-        self.lock(handle)
-            .filter(|slot| slot.object.as_ref().is_some_and(|o| o.strong_count() > 0))
-            .ok_or_else(|| self.stale())
-    }
-
-    /// Stores the application's pointer with the object behind `handle`.
-    pub fn set_user_data(&self, handle: usize, data: usize) -> Result<()> {
-        self.live(handle)?.user_data = data;
-        Ok(())
-    }
-
-    /// The pointer stored with the object behind `handle` (0 until one was).
-    pub fn user_data(&self, handle: usize) -> Result<usize> {
-        Ok(self.live(handle)?.user_data)
     }
 
     pub fn retain(&self, handle: usize) -> Result<()> {
@@ -364,8 +337,8 @@ mod tests {
     /// Every live connection C has seen has a slot: its size counts per idle connection.
     #[test]
     #[cfg(target_pointer_width = "64")]
-    fn a_slot_takes_24_bytes() {
-        assert_eq!(std::mem::size_of::<UnsafeCell<Entry<usize>>>(), 24);
+    fn a_slot_takes_16_bytes() {
+        assert_eq!(std::mem::size_of::<UnsafeCell<Entry<usize>>>(), 16);
     }
 
     /// Slots sharing a stripe are found apart, each with its own object.
@@ -412,28 +385,6 @@ mod tests {
             "the first handle's entry, until swept"
         );
         assert_eq!(table.get(lost).unwrap_err().errno, libc::EBADF);
-    }
-
-    /// The application's pointer answers to its handle only, and a reused slot starts without.
-    #[test]
-    fn user_data_goes_with_its_handle() {
-        let table = HandleTable::new("thing");
-        let object = Arc::new(1);
-        let handle = table.publish(&object, true).unwrap();
-        assert_eq!(table.user_data(handle).unwrap(), 0);
-        table.set_user_data(handle, 0xabc).unwrap();
-        assert_eq!(table.user_data(handle).unwrap(), 0xabc);
-        let stale = handle.wrapping_add(1 << INDEX_BITS);
-        assert_eq!(table.user_data(stale).unwrap_err().errno, libc::EBADF);
-        assert_eq!(table.set_user_data(0, 1).unwrap_err().errno, libc::EINVAL);
-        drop(table.release(handle).unwrap());
-        assert_eq!(table.user_data(handle).unwrap(), 0xabc, "alive still");
-        drop(object);
-        assert_eq!(table.user_data(handle).unwrap_err().errno, libc::EBADF);
-        assert_eq!(table.sweep(), 0);
-        let again = Arc::new(2);
-        let new = table.publish(&again, false).unwrap();
-        assert_eq!(table.user_data(new).unwrap(), 0);
     }
 
     #[test]

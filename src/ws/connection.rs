@@ -7,8 +7,7 @@
 use super::delegate::Delegate;
 use super::event::EventKind;
 use super::group::ConnectionGroup;
-use super::once_text::OnceText;
-use super::peer::PeerAddress;
+use super::peer_opened::PeerAndOpened;
 pub use super::writer::Writer;
 use crate::config::ConnectionSettings;
 use crate::error::{Error, Result};
@@ -153,11 +152,12 @@ pub struct Connection {
     /// What it shares with the other connections of its server on its event loop; the loop too.
     pub common: Arc<Common>,
     pub io: Mutex<Io>,
-    peer: PeerAddress,
-    /// The agreed subprotocol and the request target, set once when the connection opens, in
-    /// one allocation: `"{protocol}\n{target}"` (a subprotocol is an HTTP token: never a `\n`).
-    /// The usual case — no subprotocol, target `/` — is stored as empty: no allocation.
-    opened: OnceText,
+    /// The peer's address and the agreed subprotocol and request target, each set once: the
+    /// latter when the connection opens, as `"{protocol}\n{target}"` (a subprotocol is an HTTP
+    /// token: never a `\n`), the usual case — no subprotocol, target `/` — as empty. Both in
+    /// one word, and in the usual case no allocation (`peer_opened.rs`).
+    known: PeerAndOpened,
+    user_data: AtomicUsize,
     /// The handle an API layer gave this connection (0 until it needs one): the C surface
     /// publishes each connection once and compares handles with it.
     pub api_handle: AtomicUsize,
@@ -185,8 +185,8 @@ impl Connection {
             id,
             common,
             io: Mutex::new(Io { endpoint, writer }),
-            peer: PeerAddress::default(),
-            opened: OnceText::new(),
+            known: PeerAndOpened::new(),
+            user_data: AtomicUsize::new(0),
             api_handle: AtomicUsize::new(0),
         })
     }
@@ -270,16 +270,16 @@ impl Connection {
     }
 
     pub fn peer_address(&self) -> Option<SocketAddr> {
-        self.peer.get()
+        self.known.peer()
     }
 
     pub fn set_peer_address(&self, address: SocketAddr) {
-        self.peer.set(address);
+        self.known.set_peer(address);
     }
 
     /// The agreed subprotocol and the request target, once the connection opened.
     fn opened(&self) -> Option<(&str, &str)> {
-        match self.opened.get()? {
+        match self.known.opened()? {
             "" => Some(("", "/")),
             text => text.split_once('\n'),
         }
@@ -299,7 +299,7 @@ impl Connection {
         } else {
             format!("{protocol}\n{}", info.target)
         };
-        if !self.opened.set(&text) {
+        if !self.known.set_opened(&text) {
             return;
         }
         if let Some(head) = info.head
@@ -373,8 +373,17 @@ impl Connection {
         self.forget_request_head();
     }
 
+    /// One word the application keeps on the connection (the library never reads it).
+    pub fn set_user_data(&self, data: usize) {
+        self.user_data.store(data, Ordering::Relaxed);
+    }
+
+    pub fn user_data(&self) -> usize {
+        self.user_data.load(Ordering::Relaxed)
+    }
+
     fn forget_request_head(&self) {
-        if self.opened.get().is_some() && self.keeps_request_head() {
+        if self.known.opened().is_some() && self.keeps_request_head() {
             REQUEST_HEADS.lock().remove(&self.key());
         }
     }
