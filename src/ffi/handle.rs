@@ -27,6 +27,93 @@ pub(crate) const INDEX_BITS: u32 = 16;
 /// Slots are allocated in chunks that never move, so a slot can be locked without the table lock.
 pub(super) const CHUNK: usize = 256;
 
+/// Chunk pointers per leaf of a table's directory (512 bytes on 64-bit targets).
+const LEAF: usize = 64;
+/// Leaves a directory can have: room for 2^20 slots (`CHUNK * LEAF * LEAVES`), the most any
+/// table has.
+const LEAVES: usize = 64;
+
+/// Where a table finds its chunks: a directory of two levels, the first (`LEAVES` pointers) in
+/// the table itself, the leaves made as the table grows. A flat array of pointers to every
+/// chunk a table may ever have would take 32 KiB per table from its first handle on (at 5000
+/// idle connections, 6.5 bytes of each one's memory); this takes 512 bytes a leaf, one per
+/// 16384 slots. A lookup still loads two pointers (a flat array's address is a load too), and
+/// takes no lock: leaves and chunks are published once and never move or go while the table
+/// exists.
+pub(super) struct Chunks<C> {
+    leaves: [AtomicPtr<Leaf<C>>; LEAVES],
+}
+
+type Leaf<C> = [AtomicPtr<C>; LEAF];
+
+impl<C> Chunks<C> {
+    /// Chunks a table of `max_slots` slots needs must fit the directory.
+    pub(super) fn new(max_slots: usize) -> Self {
+        assert!(
+            max_slots.div_ceil(CHUNK) <= LEAF * LEAVES,
+            "a table too large"
+        );
+        Chunks {
+            leaves: std::array::from_fn(|_| AtomicPtr::new(std::ptr::null_mut())),
+        }
+    }
+
+    /// The chunk holding slot `slot`, if it was published.
+    #[inline]
+    pub(super) fn get(&self, slot: usize) -> Option<&C> {
+        let index = slot / CHUNK;
+        let leaf = self.leaves.get(index / LEAF)?.load(Ordering::Acquire);
+        // SAFETY: a published leaf is never freed or moved while the table exists (only `drop`,
+        // which has the table to itself, frees it); null is None.
+        let leaf = unsafe { leaf.as_ref() }?;
+        let chunk = leaf[index % LEAF].load(Ordering::Acquire);
+        // SAFETY: the same holds for a published chunk.
+        unsafe { chunk.as_ref() }
+    }
+
+    /// Publishes the chunk that holds slot `slot` (a multiple of `CHUNK`). Each chunk is
+    /// published once, by a caller holding the lock that hands out slots: one writer at a time.
+    pub(super) fn publish(&self, slot: usize, chunk: Box<C>) {
+        let index = slot / CHUNK;
+        let place = &self.leaves[index / LEAF];
+        let mut leaf = place.load(Ordering::Acquire);
+        if leaf.is_null() {
+            let new: Box<Leaf<C>> =
+                Box::new(std::array::from_fn(
+                    |_| AtomicPtr::new(std::ptr::null_mut()),
+                ));
+            leaf = Box::into_raw(new);
+            place.store(leaf, Ordering::Release);
+        }
+        // SAFETY: `leaf` is published (just now or before) and never freed while the table
+        // exists.
+        let leaf = unsafe { &*leaf };
+        debug_assert!(leaf[index % LEAF].load(Ordering::Relaxed).is_null());
+        leaf[index % LEAF].store(Box::into_raw(chunk), Ordering::Release);
+    }
+}
+
+impl<C> Drop for Chunks<C> {
+    fn drop(&mut self) {
+        for place in &mut self.leaves {
+            let leaf = *place.get_mut();
+            if leaf.is_null() {
+                continue;
+            }
+            // SAFETY: `publish` made it with `Box::into_raw`, and `&mut self` means no lookup
+            // can still reach it; it is freed once (the table goes).
+            let mut leaf = unsafe { Box::from_raw(leaf) };
+            for place in leaf.iter_mut() {
+                let chunk = *place.get_mut();
+                if !chunk.is_null() {
+                    // SAFETY: as for the leaf.
+                    drop(unsafe { Box::from_raw(chunk) });
+                }
+            }
+        }
+    }
+}
+
 /// One slot: its current generation and, while it is in use, its value.
 pub struct Slot<V> {
     pub generation: u64,
@@ -54,7 +141,7 @@ pub fn vacate<V>(slot: &mut Slot<V>) -> Option<V> {
 /// so a slot's generation comes round again later (a table whose slots are reused at a high
 /// rate, as the per-thread event slots are, wants few slots and a long generation).
 pub struct SlotTable<V, const BITS: u32 = INDEX_BITS> {
-    chunks: Box<[AtomicPtr<Chunk<V>>]>,
+    chunks: Chunks<Chunk<V>>,
     free: Mutex<FreeList>,
 }
 
@@ -86,9 +173,7 @@ impl<V, const BITS: u32> SlotTable<V, BITS> {
 
     pub fn new() -> Self {
         SlotTable {
-            chunks: (0..Self::MAX_SLOTS.div_ceil(CHUNK))
-                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
-                .collect(),
+            chunks: Chunks::new(Self::MAX_SLOTS),
             free: Mutex::new(FreeList {
                 queue: VecDeque::new(),
                 used: 0,
@@ -97,10 +182,7 @@ impl<V, const BITS: u32> SlotTable<V, BITS> {
     }
 
     fn slot(&self, index: usize) -> Option<&Mutex<Slot<V>>> {
-        let chunk = self.chunks.get(index / CHUNK)?.load(Ordering::Acquire);
-        // SAFETY: a published chunk is never freed or moved while the table exists.
-        let chunk = unsafe { chunk.as_ref() }?;
-        Some(&chunk[index % CHUNK])
+        Some(&self.chunks.get(index)?[index % CHUNK])
     }
 
     /// Puts `value` into a free slot and returns its handle; `EMFILE` when the table is full.
@@ -131,7 +213,7 @@ impl<V, const BITS: u32> SlotTable<V, BITS> {
                     value: None,
                 })
             }));
-            self.chunks[index / CHUNK].store(Box::into_raw(chunk), Ordering::Release);
+            self.chunks.publish(index, chunk);
         }
         free.used += 1;
         Ok(index)
@@ -200,5 +282,31 @@ impl<V, const BITS: u32> SlotTable<V, BITS> {
 impl<V, const BITS: u32> Default for SlotTable<V, BITS> {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A table past its first leaf of chunk pointers finds every slot, and stale handles of any
+    /// leaf fail.
+    #[test]
+    fn slots_of_every_leaf_are_found() {
+        let table: SlotTable<usize> = SlotTable::new();
+        let count = CHUNK * LEAF + 3 * CHUNK + 1;
+        let handles: Vec<usize> = (0..count).map(|i| table.insert(i).unwrap()).collect();
+        for (i, &handle) in handles.iter().enumerate() {
+            assert_eq!(table.lock(handle).unwrap().value, Some(i));
+        }
+        let last = *handles.last().unwrap();
+        let mut slot = table.lock(last).unwrap();
+        assert_eq!(vacate(&mut slot), Some(count - 1));
+        drop(slot);
+        table.recycle(last);
+        assert!(table.lock(last).is_none(), "stale");
+        let beyond = SlotTable::<usize>::encode(count + CHUNK, 0);
+        assert!(table.lock(beyond).is_none(), "never handed out");
+        assert_eq!(table.occupied(), count - 1);
     }
 }

@@ -8,12 +8,11 @@
 //! stripe, and then for a few instructions (an upgrade of a `Weak`). Generations, free-slot
 //! reuse and the handle's encoding are those of every handle table (`handle.rs`).
 
-use super::handle::{CHUNK, INDEX_BITS, SlotTable};
+use super::handle::{CHUNK, Chunks, INDEX_BITS, SlotTable};
 use crate::error::{Error, Result};
 use parking_lot::{Mutex, MutexGuard};
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Weak};
 
 /// How many locks guard a table's slots (slot `i` is guarded by lock `i % STRIPES`).
@@ -67,7 +66,7 @@ impl<T> std::ops::DerefMut for Locked<'_, T> {
 
 pub struct HandleTable<T> {
     what: &'static str,
-    chunks: Box<[AtomicPtr<Chunk<T>>]>,
+    chunks: Chunks<Chunk<T>>,
     stripes: [Mutex<()>; STRIPES],
     free: Mutex<FreeList>,
     /// Publishing sweeps the slots of dead objects once the table has grown to this size.
@@ -86,9 +85,7 @@ impl<T> HandleTable<T> {
     pub fn new(what: &'static str) -> Self {
         HandleTable {
             what,
-            chunks: (0..Codec::MAX_SLOTS.div_ceil(CHUNK))
-                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
-                .collect(),
+            chunks: Chunks::new(Codec::MAX_SLOTS),
             stripes: std::array::from_fn(|_| Mutex::new(())),
             free: Mutex::new(FreeList {
                 queue: VecDeque::new(),
@@ -100,9 +97,7 @@ impl<T> HandleTable<T> {
 
     /// Locks the slot at `index`, if it was ever handed out.
     fn lock_index(&self, index: usize) -> Option<Locked<'_, T>> {
-        let chunk = self.chunks.get(index / CHUNK)?.load(Ordering::Acquire);
-        // SAFETY: a published chunk is never freed or moved while the table exists.
-        let chunk = unsafe { chunk.as_ref() }?;
+        let chunk = self.chunks.get(index)?;
         Some(Locked {
             _stripe: self.stripes[index % STRIPES].lock(),
             cell: &chunk[index % CHUNK],
@@ -138,7 +133,7 @@ impl<T> HandleTable<T> {
                     held_by_c: 0,
                 })
             }));
-            self.chunks[index / CHUNK].store(Box::into_raw(chunk), Ordering::Release);
+            self.chunks.publish(index, chunk);
         }
         free.used += 1;
         Ok(index)

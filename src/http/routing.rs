@@ -319,12 +319,7 @@ impl HttpConnection {
             );
             return Routed::HandedOver;
         }
-        let connection = Connection::with_writer(
-            self.id,
-            service.common.clone(),
-            cx.event_loop.clone(),
-            writer,
-        );
+        let connection = Connection::with_writer(self.id, service.common.on(cx.event_loop), writer);
         connection.set_peer_address(self.peer);
         connection.set_opened(OpenInfo::new(
             protocol.as_deref(),

@@ -3,14 +3,14 @@
 
 use crate::config::ConnectionSettings;
 use crate::error::{Error, Result};
-use crate::ws::connection::Common;
+use crate::ws::connection::Commons;
 use crate::ws::delegate::Delegate;
 use std::sync::Arc;
 
 pub struct WsService {
     pub path: Box<str>,
     /// The settings, delegate and group every upgraded connection points to.
-    pub common: Arc<Common>,
+    pub common: Commons,
 }
 
 impl WsService {
@@ -22,7 +22,7 @@ impl WsService {
         check_path(path)?;
         Ok(WsService {
             path: path.into(),
-            common: Common::server(settings, delegate),
+            common: Commons::server(settings, delegate),
         })
     }
 }

@@ -123,8 +123,14 @@ fn new_connection(
     settings: Arc<ConnectionSettings>,
     delegate: Arc<Delegate>,
 ) -> Arc<Connection> {
-    let common = Common::new(Role::Client, settings, delegate, CLIENTS.clone());
-    let connection = Connection::new(common, runtime.pick_loop(), None);
+    let common = Common::new(
+        Role::Client,
+        settings,
+        delegate,
+        CLIENTS.clone(),
+        runtime.pick_loop(),
+    );
+    let connection = Connection::new(common, None);
     CLIENTS.join();
     connection
 }
@@ -161,14 +167,14 @@ fn open_async(
     );
     let id = connection.id;
     connection
-        .event_loop
+        .event_loop()
         .submit(move |tasks| tasks.adopt(id, session));
     if literal.is_none() {
         // The session gives up at the same time (handshake-timeout-ms); an answer after that
         // would find no session, so the resolver need not even deliver it.
         let deadline = Instant::now() + connection.common.settings.limits.handshake_timeout;
         // Weak: a lookup outliving the runtime must not keep its loop alive.
-        let event_loop = Arc::downgrade(&connection.event_loop);
+        let event_loop = Arc::downgrade(connection.event_loop());
         let id = connection.id;
         let host = url.host.clone();
         resolver::lookup(&url.host, url.port, deadline, move |answer| {
@@ -207,12 +213,12 @@ fn hand_over(connection: Arc<Connection>, opened: Opened, target: String) -> Arc
             .opened(Instant::now(), &connection.common.settings.limits);
         let id = connection.id;
         connection
-            .event_loop
+            .event_loop()
             .enqueue(move |tasks| tasks.adopt(id, session))
     };
     // (A loop that ended meanwhile gives the session back: dropped here, outside the lock.)
     drop(refused);
-    connection.event_loop.wake();
+    connection.event_loop().wake();
     if waiting {
         let _ = on_open_done.recv_timeout(ON_OPEN_WAIT);
     }
@@ -229,7 +235,7 @@ fn report_failure(connection: &Arc<Connection>, failure: OpenFailure) -> Error {
     );
     let id = connection.id;
     connection
-        .event_loop
+        .event_loop()
         .submit(move |tasks| tasks.adopt(id, session));
     failure.error
 }

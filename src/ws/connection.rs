@@ -7,8 +7,7 @@
 use super::delegate::Delegate;
 use super::event::EventKind;
 use super::group::ConnectionGroup;
-use super::once_text::OnceText;
-use super::peer::PeerAddress;
+use super::peer_opened::PeerAndOpened;
 pub use super::writer::Writer;
 use crate::config::ConnectionSettings;
 use crate::error::{Error, Result};
@@ -68,13 +67,17 @@ impl<'a> OpenInfo<'a> {
 static REQUEST_HEADS: LazyLock<Mutex<HashMap<usize, Box<[u8]>>>> = LazyLock::new(Mutex::default);
 
 /// What the connections of one server (or of one WebSocket service of an HTTP server, or one
-/// client open) share: one pointer in each connection instead of four.
+/// client open) on one event loop share: one pointer in each connection instead of five. The
+/// loop is here, not in each connection (8 bytes of every idle connection): a server has one
+/// `Common` per loop its connections run on ([`Commons`]).
 pub struct Common {
     pub role: Role,
     pub settings: Arc<ConnectionSettings>,
     pub delegate: Arc<Delegate>,
     /// The group the connections belong to while they are live.
     pub group: Arc<ConnectionGroup>,
+    /// The event loop that owns the sockets of the connections pointing here.
+    pub event_loop: Arc<LoopShared>,
 }
 
 impl Common {
@@ -83,38 +86,77 @@ impl Common {
         settings: Arc<ConnectionSettings>,
         delegate: Arc<Delegate>,
         group: Arc<ConnectionGroup>,
+        event_loop: Arc<LoopShared>,
     ) -> Arc<Common> {
         Arc::new(Common {
             role,
             settings,
             delegate,
             group,
+            event_loop,
         })
     }
+}
 
-    /// What the connections of one server (or of one HTTP server's service path) share: the
-    /// server's settings and delegate, and a group of their own.
-    pub fn server(settings: ConnectionSettings, delegate: Arc<Delegate>) -> Arc<Common> {
-        Common::new(
-            Role::Server,
-            Arc::new(settings),
+/// What the connections of one server (or of one HTTP server's service path) share — the
+/// server's settings and delegate, and a group of their own — and their [`Common`] on each
+/// event loop, made when the loop gets its first connection.
+pub struct Commons {
+    pub settings: Arc<ConnectionSettings>,
+    pub delegate: Arc<Delegate>,
+    pub group: Arc<ConnectionGroup>,
+    on_loops: Mutex<Vec<Arc<Common>>>,
+}
+
+/// A server keeps the `Common` of a loop whose connections are all gone (the next one on that
+/// loop needs it again) until it has this many: past it, one kept only for loops of a runtime
+/// that has ended, after `oasis_finalize` and a new `oasis_initialize`, goes.
+const COMMONS_KEPT: usize = 64;
+
+impl Commons {
+    pub fn server(settings: ConnectionSettings, delegate: Arc<Delegate>) -> Commons {
+        Commons {
+            settings: Arc::new(settings),
             delegate,
-            Arc::new(ConnectionGroup::default()),
-        )
+            group: Arc::new(ConnectionGroup::default()),
+            on_loops: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The `Common` of this server's connections on `event_loop`.
+    pub fn on(&self, event_loop: &Arc<LoopShared>) -> Arc<Common> {
+        let mut on_loops = self.on_loops.lock();
+        if let Some(common) = on_loops
+            .iter()
+            .find(|common| Arc::ptr_eq(&common.event_loop, event_loop))
+        {
+            return common.clone();
+        }
+        if on_loops.len() >= COMMONS_KEPT {
+            on_loops.retain(|common| Arc::strong_count(common) > 1);
+        }
+        let common = Common::new(
+            Role::Server,
+            self.settings.clone(),
+            self.delegate.clone(),
+            self.group.clone(),
+            event_loop.clone(),
+        );
+        on_loops.push(common.clone());
+        common
     }
 }
 
 pub struct Connection {
     pub id: u64,
+    /// What it shares with the other connections of its server on its event loop; the loop too.
     pub common: Arc<Common>,
-    /// The event loop that owns this connection's socket.
-    pub event_loop: Arc<LoopShared>,
     pub io: Mutex<Io>,
-    peer: PeerAddress,
-    /// The agreed subprotocol and the request target, set once when the connection opens, in
-    /// one allocation: `"{protocol}\n{target}"` (a subprotocol is an HTTP token: never a `\n`).
-    /// The usual case — no subprotocol, target `/` — is stored as empty: no allocation.
-    opened: OnceText,
+    /// The peer's address and the agreed subprotocol and request target, each set once: the
+    /// latter when the connection opens, as `"{protocol}\n{target}"` (a subprotocol is an HTTP
+    /// token: never a `\n`), the usual case — no subprotocol, target `/` — as empty. Both in
+    /// one word, and in the usual case no allocation (`peer_opened.rs`).
+    known: PeerAndOpened,
     user_data: AtomicUsize,
     /// The handle an API layer gave this connection (0 until it needs one): the C surface
     /// publishes each connection once and compares handles with it.
@@ -122,42 +164,37 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// A connection whose task `event_loop` will adopt: its id is reserved there now (a
+    /// A connection whose task the loop of `common` will adopt: its id is reserved there now (a
     /// session must take it there: [`Context::place`], [`Tasks::adopt`]).
     ///
     /// [`Context::place`]: crate::runtime::Context::place
     /// [`Tasks::adopt`]: crate::runtime::Tasks::adopt
-    pub fn new(
-        common: Arc<Common>,
-        event_loop: Arc<LoopShared>,
-        transport: Option<Transport>,
-    ) -> Arc<Connection> {
+    pub fn new(common: Arc<Common>, transport: Option<Transport>) -> Arc<Connection> {
         let writer = Writer::new(transport);
-        let id = event_loop.reserve();
-        Connection::with_writer(id, common, event_loop, writer)
+        let id = common.event_loop.reserve();
+        Connection::with_writer(id, common, writer)
     }
 
     /// A connection over a socket some other task has used already (an HTTP connection that
     /// upgraded): `writer` keeps what it still has queued (the 101 response, say), and `id`
-    /// (reserved from `event_loop`) may be the one that task had, handed over to this
+    /// (reserved from the loop of `common`) may be the one that task had, handed over to this
     /// connection's session, so the poll token stays the same.
-    pub fn with_writer(
-        id: u64,
-        common: Arc<Common>,
-        event_loop: Arc<LoopShared>,
-        writer: Writer,
-    ) -> Arc<Connection> {
+    pub fn with_writer(id: u64, common: Arc<Common>, writer: Writer) -> Arc<Connection> {
         let endpoint = Endpoint::new(common.role, Instant::now(), &common.settings.limits);
         Arc::new(Connection {
             id,
             common,
-            event_loop,
             io: Mutex::new(Io { endpoint, writer }),
-            peer: PeerAddress::default(),
-            opened: OnceText::new(),
+            known: PeerAndOpened::new(),
             user_data: AtomicUsize::new(0),
             api_handle: AtomicUsize::new(0),
         })
+    }
+
+    /// The event loop that owns this connection's socket.
+    #[inline]
+    pub fn event_loop(&self) -> &Arc<LoopShared> {
+        &self.common.event_loop
     }
 
     pub fn send(&self, kind: Outgoing, payload: &[u8]) -> Result<()> {
@@ -209,7 +246,7 @@ impl Connection {
             Ok(CloseStarted::Started) => {
                 // The loop re-reads the connection's timers (the close timeout starts now).
                 let id = self.id;
-                self.event_loop
+                self.event_loop()
                     .submit(move |tasks| super::session::timers_changed(tasks, id));
                 Ok(())
             }
@@ -220,7 +257,7 @@ impl Connection {
                     self.id
                 );
                 let id = self.id;
-                self.event_loop
+                self.event_loop()
                     .submit(move |tasks| super::session::abandon(tasks, id));
                 Ok(())
             }
@@ -233,16 +270,16 @@ impl Connection {
     }
 
     pub fn peer_address(&self) -> Option<SocketAddr> {
-        self.peer.get()
+        self.known.peer()
     }
 
     pub fn set_peer_address(&self, address: SocketAddr) {
-        self.peer.set(address);
+        self.known.set_peer(address);
     }
 
     /// The agreed subprotocol and the request target, once the connection opened.
     fn opened(&self) -> Option<(&str, &str)> {
-        match self.opened.get()? {
+        match self.known.opened()? {
             "" => Some(("", "/")),
             text => text.split_once('\n'),
         }
@@ -262,7 +299,7 @@ impl Connection {
         } else {
             format!("{protocol}\n{}", info.target)
         };
-        if !self.opened.set(&text) {
+        if !self.known.set_opened(&text) {
             return;
         }
         if let Some(head) = info.head
@@ -336,17 +373,6 @@ impl Connection {
         self.forget_request_head();
     }
 
-    fn forget_request_head(&self) {
-        if self.opened.get().is_some() && self.keeps_request_head() {
-            REQUEST_HEADS.lock().remove(&self.key());
-        }
-    }
-
-    /// The connection's key among the request heads: its address, unique while it lives.
-    fn key(&self) -> usize {
-        std::ptr::from_ref(self).addr()
-    }
-
     /// One word the application keeps on the connection (the library never reads it).
     pub fn set_user_data(&self, data: usize) {
         self.user_data.store(data, Ordering::Relaxed);
@@ -354,6 +380,17 @@ impl Connection {
 
     pub fn user_data(&self) -> usize {
         self.user_data.load(Ordering::Relaxed)
+    }
+
+    fn forget_request_head(&self) {
+        if self.known.opened().is_some() && self.keeps_request_head() {
+            REQUEST_HEADS.lock().remove(&self.key());
+        }
+    }
+
+    /// The connection's key among the request heads: its address, unique while it lives.
+    fn key(&self) -> usize {
+        std::ptr::from_ref(self).addr()
     }
 }
 

@@ -81,8 +81,9 @@ impl Upgrading {
             self.settings.clone(),
             self.delegate.clone(),
             self.group.clone(),
+            cx.event_loop.clone(),
         );
-        let connection = Connection::with_writer(self.id, common, cx.event_loop.clone(), writer);
+        let connection = Connection::with_writer(self.id, common, writer);
         connection.set_peer_address(self.peer);
         connection.set_opened(OpenInfo::new(
             accepted.answer.protocol,

@@ -21,6 +21,7 @@ pub mod listener;
 mod once_text;
 mod opening;
 mod peer;
+mod peer_opened;
 pub mod registry;
 #[cfg(feature = "server")]
 pub mod server;

@@ -1,7 +1,7 @@
 //! Text set once and read for as long as its owner lives, in one word: a pointer to one heap
 //! block that holds the text's length, then its bytes. An `OnceLock<Option<Box<str>>>` takes
-//! three words; every connection keeps one of these (the request target), and with it the
-//! `Arc<Connection>` fits malloc's 240-byte blocks instead of 256.
+//! three words. A connection keeps its subprotocol and request target in one of these when they
+//! do not fit its `PeerAndOpened` word otherwise (`peer_opened.rs`).
 
 use std::alloc::{Layout, alloc, dealloc};
 use std::ptr::{self, NonNull};

@@ -87,7 +87,7 @@ impl Session {
     /// A server connection whose upgrade another task answered (an HTTP connection): that task
     /// wrote the 101 response into the connection's writer, took the socket out of its poll set
     /// ([`Transport::deregister`]) and recorded the handshake ([`Connection::set_opened`]). The
-    /// connection is open from now on. Once adopted by the loop of `connection.event_loop`, the
+    /// connection is open from now on. Once adopted by the loop of `connection.event_loop()`, the
     /// session registers the socket again under the connection's id, delivers onOpen, feeds
     /// `leftover` (frames that arrived with the request) and reads what the socket or the TLS
     /// session already holds (no readiness edge would announce it). `admission` is held until

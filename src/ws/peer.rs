@@ -1,6 +1,7 @@
-//! A connection's peer address in 8 bytes (a `OnceLock<SocketAddr>` takes 40): every
-//! connection keeps one, so it counts in the memory of each idle connection. An IPv4 address
-//! and port fit in the word itself; any other address is boxed and the word holds the box.
+//! A connection's peer address in 8 bytes (a `OnceLock<SocketAddr>` takes 40). An IPv4 address
+//! and port fit in the word itself; any other address is boxed and the word holds the box. (A
+//! connection keeps its address in its `PeerAndOpened` word, `peer_opened.rs`, which holds an
+//! IPv4 address in this word's form and any other in one of these.)
 //!
 //! It is set once (when the socket is accepted or connected) and read from any thread, also
 //! after the socket closed: reading it from the socket when asked (`getpeername`) would fail
@@ -16,15 +17,28 @@ pub(super) struct PeerAddress(AtomicU64);
 
 const IPV4: u64 = 1;
 
+/// The word of an IPv4 address (`ip << 32 | port << 16 | 1`), or None for any other address.
+/// Bits 1 to 15 stay clear: the owner of a word may use them (`PeerAndOpened`).
+pub(super) fn ipv4_word(address: SocketAddr) -> Option<u64> {
+    match address {
+        SocketAddr::V4(v4) => {
+            Some(u64::from(v4.ip().to_bits()) << 32 | u64::from(v4.port()) << 16 | IPV4)
+        }
+        SocketAddr::V6(_) => None,
+    }
+}
+
+/// The address in a word [`ipv4_word`] made (bits 1 to 15 are not read).
+pub(super) fn from_ipv4_word(word: u64) -> SocketAddr {
+    let ip = Ipv4Addr::from_bits((word >> 32) as u32);
+    SocketAddr::V4(SocketAddrV4::new(ip, (word >> 16) as u16))
+}
+
 impl PeerAddress {
     /// Records `address` (once; a later call changes nothing).
     pub(super) fn set(&self, address: SocketAddr) {
-        let word = match address {
-            SocketAddr::V4(v4) => {
-                u64::from(v4.ip().to_bits()) << 32 | u64::from(v4.port()) << 16 | IPV4
-            }
-            other => Box::into_raw(Box::new(other)) as usize as u64,
-        };
+        let word =
+            ipv4_word(address).unwrap_or_else(|| Box::into_raw(Box::new(address)) as usize as u64);
         if self
             .0
             .compare_exchange(0, word, Ordering::AcqRel, Ordering::Acquire)
@@ -42,8 +56,7 @@ impl PeerAddress {
         if word == 0 {
             None
         } else if word & IPV4 != 0 {
-            let ip = Ipv4Addr::from_bits((word >> 32) as u32);
-            Some(SocketAddr::V4(SocketAddrV4::new(ip, (word >> 16) as u16)))
+            Some(from_ipv4_word(word))
         } else {
             // SAFETY: a stored box (see `set`, whose Acquire/Release pair publishes it) is
             // freed only in `drop`, which has this value to itself: it is alive while `&self`

@@ -1,7 +1,7 @@
 //! A WebSocket server: a listening socket on one event loop (see `listener.rs`), its
 //! connections spread over all loops, and one delegate for all of them.
 
-use super::connection::{Common, Connection};
+use super::connection::{Commons, Connection};
 use super::delegate::Delegate;
 use super::listener::{ListenState, OnAccept};
 use super::registry::Stoppable;
@@ -22,7 +22,7 @@ pub struct Server {
     /// The TLS configuration of a wss server, built (and its files checked) at creation.
     pub tls: Option<Arc<tls::ServerConfig>>,
     /// The settings, delegate and group every connection points to.
-    pub common: Arc<Common>,
+    pub common: Commons,
     listen: ListenState,
 }
 
@@ -31,7 +31,7 @@ impl Server {
         let runtime = runtime::current()?;
         let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
         let id = super::connection::next_server_id();
-        let common = Common::server(config.connection.clone(), delegate);
+        let common = Commons::server(config.connection.clone(), delegate);
         let server = Arc::new(Server {
             id,
             tls,
@@ -70,7 +70,7 @@ impl Server {
             }
         };
         let target = runtime.pick_loop();
-        let connection = Connection::new(self.common.clone(), target.clone(), Some(transport));
+        let connection = Connection::new(self.common.on(&target), Some(transport));
         connection.set_peer_address(peer);
         self.common.group.join();
         let id = connection.id;
