@@ -16,6 +16,7 @@
 use crate::error::{Error, Result};
 use parking_lot::{Mutex, MutexGuard};
 use std::collections::VecDeque;
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 /// The index bits of a handle (the rest is generation): a million live handles per table.
@@ -42,6 +43,10 @@ const LEAVES: usize = 64;
 /// exists.
 pub(super) struct Chunks<C> {
     leaves: [AtomicPtr<Leaf<C>>; LEAVES],
+    /// The table owns its chunks (and drops them): it may go to or be shared with another
+    /// thread only as its chunks may (`AtomicPtr` alone would make it `Send + Sync` whatever
+    /// the slots hold).
+    owns: PhantomData<Box<C>>,
 }
 
 type Leaf<C> = [AtomicPtr<C>; LEAF];
@@ -55,6 +60,7 @@ impl<C> Chunks<C> {
         );
         Chunks {
             leaves: std::array::from_fn(|_| AtomicPtr::new(std::ptr::null_mut())),
+            owns: PhantomData,
         }
     }
 

@@ -174,10 +174,14 @@ mod tests {
             (slot_of(id), loop_of(id), generation_of(id)),
             (70_000, 3, 5)
         );
-        let last = encode(LAST_GENERATION, MAX_LOOPS - 1, (1 << SLOT_BITS) - 2);
+        let last = encode(
+            LAST_GENERATION,
+            MAX_LOOPS - 1,
+            ((1u64 << SLOT_BITS) - 2) as usize,
+        );
         assert_eq!(generation_of(last), LAST_GENERATION);
         assert_eq!(loop_of(last), MAX_LOOPS - 1);
-        assert_eq!(slot_of(last), (1 << SLOT_BITS) - 2);
+        assert_eq!(slot_of(last) as u64, (1u64 << SLOT_BITS) - 2);
     }
 
     #[test]

@@ -42,8 +42,9 @@ const FIXED_HEAD: usize = 2 * size_of::<u64>();
 
 impl Fixed {
     fn layout(len: usize) -> Layout {
-        Layout::from_size_align(FIXED_HEAD + len, align_of::<u64>())
-            .expect("a text that fits memory")
+        // 8, not `align_of::<u64>()` (4 on some 32-bit targets): the word's three tag bits
+        // need the block's address to be a multiple of 8.
+        Layout::from_size_align(FIXED_HEAD + len, 8).expect("a text that fits memory")
     }
 
     /// A block for `peer` (an IPv4 word) and `text`, as a tagged word.
@@ -54,6 +55,7 @@ impl Fixed {
         if block.is_null() {
             std::alloc::handle_alloc_error(layout);
         }
+        debug_assert_eq!(block as usize & TAG as usize, 0, "a block aligned to 8");
         // SAFETY: the block holds two u64 (aligned to 8), then `text.len()` bytes.
         unsafe {
             block.write(peer);
@@ -98,16 +100,20 @@ fn record_word(record: Record) -> u64 {
     Box::into_raw(Box::new(record)) as usize as u64
 }
 
-/// Frees what a word made for a lost race owns (it was never published).
-fn discard(word: u64) {
+/// Frees what a word owns.
+///
+/// # Safety
+/// `word` is 0, an inline word, or a block's word no one else holds: made for a lost race (never
+/// published), or the word of a value being dropped.
+unsafe fn discard(word: u64) {
     if word == 0 || word & INLINE != 0 {
         return;
     }
     if word & TAG == FIXED {
-        // SAFETY: made by `Fixed::make` and never published: this is its only owner.
+        // SAFETY: made by `Fixed::make`; the caller holds it alone.
         unsafe { Fixed::free(word) }
     } else {
-        // SAFETY: made by `record_word` and never published: this is its only owner.
+        // SAFETY: made by `record_word`; the caller holds it alone.
         drop(unsafe { Box::from_raw(word as usize as *mut Record) });
     }
 }
@@ -118,7 +124,10 @@ impl PeerAndOpened {
     }
 
     /// The record a `…000` word points to.
-    fn record(&self, word: u64) -> &Record {
+    ///
+    /// # Safety
+    /// `word` was loaded from `self` and is a record's word (not 0, tag `000`).
+    unsafe fn record(&self, word: u64) -> &Record {
         debug_assert!(word != 0 && word & TAG == 0);
         // SAFETY: a published record is freed only by `drop`, which has `self` to itself: it
         // lives while `&self` does.
@@ -131,7 +140,8 @@ impl PeerAndOpened {
         self.0
             .compare_exchange(old, new, Ordering::AcqRel, Ordering::Acquire)
             .map(drop)
-            .inspect_err(|_| discard(new))
+            // SAFETY: `new` lost, so it was never published: this call holds it alone.
+            .inspect_err(|_| unsafe { discard(new) })
     }
 
     /// Records the peer's address (once; a later call changes nothing).
@@ -142,7 +152,8 @@ impl PeerAndOpened {
                 return;
             }
             if word != 0 {
-                self.record(word).peer.set(address);
+                // SAFETY: `word` came from `self`, not 0, not inline, not `Fixed`: a record's.
+                unsafe { self.record(word) }.peer.set(address);
                 return;
             }
             let new = ipv4_word(address).unwrap_or_else(|| {
@@ -170,7 +181,8 @@ impl PeerAndOpened {
             // SAFETY: a published block lives while `&self` does (see `record`).
             Some(from_ipv4_word(unsafe { Fixed::parts(word) }.0))
         } else {
-            self.record(word).peer.get()
+            // SAFETY: `word` came from `self`, not 0, not inline, not `Fixed`: a record's.
+            unsafe { self.record(word) }.peer.get()
         }
     }
 
@@ -190,7 +202,8 @@ impl PeerAndOpened {
             } else if word & TAG == FIXED {
                 return false;
             } else if word != 0 {
-                return self.record(word).opened.set(text);
+                // SAFETY: `word` came from `self`, not 0, not inline, not `Fixed`: a record's.
+                return unsafe { self.record(word) }.opened.set(text);
             } else {
                 let record = Record {
                     peer: PeerAddress::default(),
@@ -217,7 +230,8 @@ impl PeerAndOpened {
             // SAFETY: a published block lives while `&self` does (see `record`).
             Some(unsafe { Fixed::parts(word) }.1)
         } else {
-            self.record(word).opened.get()
+            // SAFETY: `word` came from `self`, not 0, not inline, not `Fixed`: a record's.
+            unsafe { self.record(word) }.opened.get()
         }
     }
 }
@@ -225,7 +239,8 @@ impl PeerAndOpened {
 impl Drop for PeerAndOpened {
     fn drop(&mut self) {
         // What the word owns goes with it (an inline word owns nothing).
-        discard(*self.0.get_mut());
+        // SAFETY: `&mut self`: no one else reads the word any more.
+        unsafe { discard(*self.0.get_mut()) };
     }
 }
 
