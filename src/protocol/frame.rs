@@ -155,6 +155,54 @@ pub fn parse(
     }))
 }
 
+/// The frame a server receives most, taken apart in a few instructions: whole (FIN set), text
+/// or binary, no reserved bits, masked, a 7- or 16-bit length of at most `payload_max`, complete
+/// in `buffer`. Its payload is unmasked in place; returned are its opcode, where the payload
+/// lies and whether it is all ASCII (text only, as [`FrameInfo::ascii`]). Anything else (None,
+/// nothing touched) is for [`parse`]: a frame this takes passes every check `parse` makes, and
+/// `parse` would report it the same.
+#[inline(always)]
+pub fn parse_whole_message(
+    buffer: &mut [u8],
+    payload_max: usize,
+) -> Option<(Opcode, std::ops::Range<usize>, bool)> {
+    let [first, second, ..] = *buffer else {
+        return None;
+    };
+    let opcode = match first {
+        0x81 => Opcode::Text,
+        0x82 => Opcode::Binary,
+        _ => return None,
+    };
+    let (start, len) = match second {
+        0xFE => match buffer.get(2..4) {
+            Some(&[high, low]) => (8, usize::from(u16::from_be_bytes([high, low]))),
+            _ => return None,
+        },
+        0x80..=0xFD => (6, usize::from(second & 0x7F)),
+        // Unmasked, or a 64-bit length.
+        _ => return None,
+    };
+    if len > payload_max || buffer.len() < start + len {
+        return None;
+    }
+    let key = [
+        buffer[start - 4],
+        buffer[start - 3],
+        buffer[start - 2],
+        buffer[start - 1],
+    ];
+    let payload = &mut buffer[start..start + len];
+    let ascii = match opcode {
+        Opcode::Text => mask::unmask_ascii(payload, key),
+        _ => {
+            mask::apply_mask(payload, key);
+            false
+        }
+    };
+    Some((opcode, start..start + len, ascii))
+}
+
 /// The fields of a frame header as they are on the wire, before any check.
 struct Header {
     fin: bool,
