@@ -7,6 +7,7 @@
 //! buffers (the thread's and the event loop's, kept as `Vec<u8>`) without being copied or
 //! reallocated: [`Outbox::from_vec`] and [`Outbox::take_vec`] only write or read the header.
 
+use crate::protocol::frame::MAX_HEADER;
 use std::mem::ManuallyDrop;
 use std::ptr::{self, NonNull};
 
@@ -168,6 +169,47 @@ impl Outbox {
     }
 
     /// Makes room for `additional` more bytes (a `Vec`'s amortised growth).
+    /// As [`Outbox::try_push`] for a frame whose header is the first `header_len` bytes of
+    /// `header`: the whole array is copied (a fixed-size copy, a few moves, where a copy of
+    /// `header_len` bytes is a call), so the block needs room for all of it.
+    #[inline(always)]
+    pub(super) fn try_push_frame(
+        &mut self,
+        header: &[u8; MAX_HEADER],
+        header_len: usize,
+        payload: &[u8],
+    ) -> bool {
+        let Some(block) = self.0 else {
+            return false;
+        };
+        let base = block.as_ptr();
+        // SAFETY: as in `try_push`: a block starts with its header.
+        let (cap, len) = unsafe {
+            let head = base.cast::<Head>();
+            (
+                (&raw const (*head).cap).read_unaligned(),
+                (&raw const (*head).len).read_unaligned(),
+            )
+        };
+        let room = cap - HEAD - len;
+        if room < MAX_HEADER + payload.len() || header_len > MAX_HEADER {
+            // (A block grown to fit such frames exactly: the bytes are copied as they are.)
+            return self.try_push(&header[..header_len.min(MAX_HEADER)], payload);
+        }
+        // SAFETY: the block has room for `MAX_HEADER + payload.len()` more bytes (checked
+        // above, and `header_len <= MAX_HEADER`); the sources are the caller's and cannot
+        // overlap the block, which this outbox owns alone. The bytes of `header` past
+        // `header_len` land where the payload then goes, or past the new length.
+        unsafe {
+            let end = base.add(HEAD + len);
+            ptr::copy_nonoverlapping(header.as_ptr(), end, MAX_HEADER);
+            ptr::copy_nonoverlapping(payload.as_ptr(), end.add(header_len), payload.len());
+            let added = header_len + payload.len();
+            (&raw mut (*base.cast::<Head>()).len).write_unaligned(len + added);
+        }
+        true
+    }
+
     #[cold]
     #[inline(never)]
     fn grow(&mut self, additional: usize) {
