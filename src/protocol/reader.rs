@@ -191,9 +191,8 @@ impl Reader {
             if input.offset >= input.bytes.len() {
                 return None;
             }
-            // A whole message in one frame, outside a fragmented one, on a server (nearly
-            // every frame a server reads) is delivered from here: `parse_whole_message` takes
-            // only frames that need none of the general path's checks and states.
+            // A whole message in one frame outside a fragmented one, on a server (nearly every
+            // frame it reads): `parse_whole_message` takes only frames needing nothing more.
             if role == Role::Server
                 && self.opcode.is_none()
                 && !self.failed
@@ -206,8 +205,7 @@ impl Reader {
         self.next_frame(input, role, limits)
     }
 
-    /// Delivers the frame [`frame::parse_whole_message`] took apart at `input.offset`
-    /// (`payload` relative to it), as `next_frame` would: text that is not ASCII is checked.
+    /// Delivers, as `next_frame` would, the frame `parse_whole_message` took at `input.offset`.
     #[inline(always)]
     fn deliver_whole<'s>(
         &mut self,

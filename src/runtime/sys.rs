@@ -94,7 +94,7 @@ mod tests {
     /// A call that succeeds gives the kernel's result, one that fails the kernel's error.
     #[test]
     fn results_and_errors_come_through() {
-        let mut fds = [0 as libc::c_int; 2];
+        let mut fds = [0i32; 2];
         // SAFETY: pipe2 writes two descriptors into `fds`.
         let made = unsafe { syscall6(libc::SYS_pipe2, [fds.as_mut_ptr() as usize, 0, 0, 0, 0, 0]) };
         assert_eq!(made.unwrap(), 0);
