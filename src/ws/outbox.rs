@@ -168,7 +168,6 @@ impl Outbox {
         true
     }
 
-    /// Makes room for `additional` more bytes (a `Vec`'s amortised growth).
     /// As [`Outbox::try_push`] for a frame whose header is the first `header_len` bytes of
     /// `header`: the whole array is copied (a fixed-size copy, a few moves, where a copy of
     /// `header_len` bytes is a call), so the block needs room for all of it.
@@ -210,6 +209,7 @@ impl Outbox {
         true
     }
 
+    /// Makes room for `additional` more bytes (a `Vec`'s amortised growth).
     #[cold]
     #[inline(never)]
     fn grow(&mut self, additional: usize) {
