@@ -296,7 +296,7 @@ impl Drop for Outbox {
 
 #[cfg(test)]
 mod tests {
-    use super::Outbox;
+    use super::{MAX_HEADER, Outbox};
 
     #[test]
     fn bytes_queue_grow_and_are_written_in_parts() {
@@ -355,5 +355,28 @@ mod tests {
         let mut empty = Outbox::new();
         empty.push(b"", b"");
         assert!(empty.capacity() > 0, "a block has room for a byte");
+    }
+
+    /// A frame pushed with its header as a whole array queues exactly its header's first bytes
+    /// and its payload, with room to spare or without (then the bytes are copied as they are),
+    /// and is refused where it does not fit.
+    #[test]
+    fn a_frame_with_an_array_header_queues_only_its_bytes() {
+        let mut header = [0xEE; MAX_HEADER];
+        header[..2].copy_from_slice(&[0x81, 3]);
+        let mut outbox = Outbox::new();
+        assert!(!outbox.try_push_frame(&header, 2, b"abc"), "no block yet");
+        let mut outbox = Outbox::from_vec(Vec::with_capacity(256));
+        let room = outbox.capacity();
+        assert!(outbox.try_push_frame(&header, 2, b"abc"));
+        assert!(outbox.try_push_frame(&header, 2, b"xyz"));
+        assert_eq!(outbox.pending(), b"\x81\x03abc\x81\x03xyz");
+        // Exactly the room the frame needs, less than the whole array would.
+        let fill = vec![b'.'; room - outbox.len() - 5];
+        outbox.push(&fill, b"");
+        assert!(outbox.try_push_frame(&header, 2, b"end"));
+        assert!(outbox.pending().ends_with(b".\x81\x03end"));
+        assert_eq!(outbox.len(), room);
+        assert!(!outbox.try_push_frame(&header, 2, b""), "full");
     }
 }
