@@ -4,7 +4,7 @@
 use super::event::with_c_event;
 use super::{WsEventCallback, WsEventDelegateVTable};
 use crate::error::{Error, Result};
-use crate::ws::delegate::Delegate;
+use crate::ws::delegate::{CallbackMark, Delegate};
 use crate::ws::event::{Event, EventHandler, EventKind};
 use std::ffi::c_void;
 use std::sync::Arc;
@@ -66,10 +66,17 @@ impl EventHandler for CDelegate {
     }
 
     fn handle(&self, event: &Event<'_>) {
+        self.handle_marked(event);
+    }
+
+    /// The thread is marked next to the event slot's thread-locals (see
+    /// [`EventHandler::handle_marked`]).
+    fn handle_marked(&self, event: &Event<'_>) {
         let Some(function) = self.callback(event.kind) else {
             return;
         };
         with_c_event(event, |handle| {
+            let _running = CallbackMark::new();
             // SAFETY: a function pointer the application registered for exactly this call,
             // given a live event handle.
             unsafe { function(self.user, handle) }

@@ -209,20 +209,10 @@ pub(crate) fn with_c_event(event: &Event<'_>, call: impl FnOnce(*mut WsEvent)) {
     let (slot_handle, slot) = match own {
         Some(own) if !nested => own,
         _ => {
-            let Ok(handle) = EVENTS.insert(EventEntry {
-                event: Box::new(CEvent::empty()),
-                kept: None,
-                in_callback: false,
-                retains: 0,
-            }) else {
-                crate::log::log!(Error, "no event slot left: an event was not delivered");
+            let Some(new) = new_slot(nested) else {
                 return;
             };
-            let slot = EVENTS.slot_of(handle);
-            if !nested {
-                OWN_SLOT.with(|own| own.set(handle, Some(slot)));
-            }
-            (handle, slot)
+            new
         }
     };
     let (handle, pointer) = {
@@ -276,6 +266,27 @@ pub(crate) fn with_c_event(event: &Event<'_>, call: impl FnOnce(*mut WsEvent)) {
     // A retain released inside the callback left a reference to the connection: dropped
     // outside the lock (it may be the last and run the delegate's release).
     drop(kept);
+}
+
+/// A slot for a thread's first callback (or one after a retain), or for a nested one: made apart
+/// from `with_c_event`, whose every call would otherwise carry its stack frame.
+#[cold]
+#[inline(never)]
+fn new_slot(nested: bool) -> Option<(usize, &'static Mutex<Slot<EventEntry>>)> {
+    let Ok(handle) = EVENTS.insert(EventEntry {
+        event: Box::new(CEvent::empty()),
+        kept: None,
+        in_callback: false,
+        retains: 0,
+    }) else {
+        crate::log::log!(Error, "no event slot left: an event was not delivered");
+        return None;
+    };
+    let slot = EVENTS.slot_of(handle);
+    if !nested {
+        OWN_SLOT.with(|own| own.set(handle, Some(slot)));
+    }
+    Some((handle, slot))
 }
 
 /// The event of the callback running on this thread when `handle` is its handle, else NULL.

@@ -16,6 +16,19 @@ pub trait FrameSink {
     /// One frame: `header`, then `payload` — masked with `mask` on the way out when it is given
     /// (the payload itself is the caller's and is not changed).
     fn frame(&mut self, header: &[u8], payload: &[u8], mask: Option<[u8; 4]>);
+    /// [`FrameSink::frame`] with the header as the first `len` bytes of a `MAX_HEADER` array:
+    /// a sink may copy the whole array at once, cheaper than a copy of a length known only at
+    /// run time.
+    #[inline(always)]
+    fn frame_in(
+        &mut self,
+        header: &[u8; MAX_HEADER],
+        len: usize,
+        payload: &[u8],
+        mask: Option<[u8; 4]>,
+    ) {
+        self.frame(&header[..len], payload, mask);
+    }
     /// Bytes accepted but not yet written.
     fn queued(&self) -> usize;
     /// A fresh masking key for a client frame. RFC 6455 section 5.3 wants it unpredictable: the
@@ -214,7 +227,7 @@ impl Endpoint {
             size => size,
         };
         if payload.len() <= fragment {
-            self.write_frame(opcode, true, payload, sink);
+            self.write_frame_inline(opcode, true, payload, sink);
             return Ok(());
         }
         let count = payload.len().div_ceil(fragment);
@@ -429,9 +442,21 @@ impl Endpoint {
         payload: &[u8],
         sink: &mut impl FrameSink,
     ) {
+        self.write_frame_inline(opcode, fin, payload, sink);
+    }
+
+    /// [`Endpoint::write_frame`], inlined where a whole message is sent (most of a send).
+    #[inline(always)]
+    fn write_frame_inline(
+        &mut self,
+        opcode: Opcode,
+        fin: bool,
+        payload: &[u8],
+        sink: &mut impl FrameSink,
+    ) {
         let mut header = [0u8; MAX_HEADER];
         let mask = (self.role == Role::Client).then(|| sink.mask_key());
         let n = frame::encode_header(&mut header, opcode, fin, payload.len(), mask);
-        sink.frame(&header[..n], payload, mask);
+        sink.frame_in(&header, n, payload, mask);
     }
 }

@@ -185,15 +185,51 @@ impl Reader {
         role: Role,
         limits: &Limits,
     ) -> Option<Incoming<'s>> {
-        // The call after a read's last frame (once per read) answers here, without the call
-        // into the parser.
-        if input.source == Source::Input
-            && input.offset >= input.bytes.len()
-            && !self.delivered_assembled
-        {
-            return None;
+        if input.source == Source::Input && !self.delivered_assembled {
+            // The call after a read's last frame (once per read) answers here, without the
+            // call into the parser.
+            if input.offset >= input.bytes.len() {
+                return None;
+            }
+            // A whole message in one frame outside a fragmented one, on a server (nearly every
+            // frame it reads): `parse_whole_message` takes only frames needing nothing more.
+            if role == Role::Server
+                && self.opcode.is_none()
+                && !self.failed
+                && let Some((opcode, payload, ascii)) =
+                    frame::parse_whole_message(&mut input.bytes[input.offset..], limits.message_max)
+            {
+                return self.deliver_whole(input, opcode, payload, ascii);
+            }
         }
         self.next_frame(input, role, limits)
+    }
+
+    /// Delivers, as `next_frame` would, the frame `parse_whole_message` took at `input.offset`.
+    #[inline(always)]
+    fn deliver_whole<'s>(
+        &mut self,
+        input: &'s mut Input<'_>,
+        opcode: Opcode,
+        payload: std::ops::Range<usize>,
+        ascii: bool,
+    ) -> Option<Incoming<'s>> {
+        let start = input.offset + payload.start;
+        let end = input.offset + payload.end;
+        input.offset = end;
+        self.large_frames = payload.len() >= LARGE_FRAME;
+        if opcode == Opcode::Text && !ascii && !utf8::is_valid(&input.bytes[start..end]) {
+            self.skip_rest(input);
+            self.failed = true;
+            return Some(Incoming::Violation(violation(
+                INVALID_DATA,
+                "text message is not UTF-8",
+            )));
+        }
+        Some(Incoming::Message {
+            kind: kind_of(opcode),
+            data: &input.bytes[start..end],
+        })
     }
 
     fn next_frame<'s>(

@@ -4,6 +4,7 @@
 
 mod event_loop;
 mod slab;
+pub mod sys;
 mod wait;
 
 pub use event_loop::{

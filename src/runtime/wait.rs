@@ -1,8 +1,8 @@
-//! The loop's wait for readiness: `epoll_pwait` on the poll's epoll descriptor, made through
-//! `syscall(2)`. mio's `Poll::poll` calls libc's `epoll_wait`, a thread cancellation point:
-//! in a multi-threaded process each call switches asynchronous cancellation on and off around
-//! the system call, and mio rebuilds its event list around it — together more than the rest of
-//! a loop turn. The registrations stay mio's (`Registry`); only the wait is made here, with the
+//! The loop's wait for readiness: `epoll_pwait` on the poll's epoll descriptor, made directly
+//! (`sys.rs`). mio's `Poll::poll` calls libc's `epoll_wait`, a thread cancellation point: in a
+//! multi-threaded process each call switches asynchronous cancellation on and off around the
+//! system call, and mio rebuilds its event list around it — together more than the rest of a
+//! loop turn. The registrations stay mio's (`Registry`); only the wait is made here, with the
 //! events read as mio reads them (the epoll backend of mio 1.x, which registers every source
 //! edge-triggered with EPOLLRDHUP).
 
@@ -79,20 +79,19 @@ impl Events {
         // many; no signal mask is given (NULL), so the last argument (the kernel's signal-set
         // size, as libc passes it) is not read.
         let count = unsafe {
-            libc::syscall(
+            super::sys::syscall6(
                 libc::SYS_epoll_pwait,
-                epoll,
-                self.list.as_mut_ptr(),
-                capacity,
-                timeout,
-                std::ptr::null::<libc::sigset_t>(),
-                KERNEL_SIGSET_SIZE,
+                [
+                    epoll as usize,
+                    self.list.as_mut_ptr() as usize,
+                    capacity as usize,
+                    timeout as isize as usize,
+                    0,
+                    KERNEL_SIGSET_SIZE,
+                ],
             )
-        };
-        if count < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        self.len = (count as usize).min(self.list.len());
+        }?;
+        self.len = count.min(self.list.len());
         Ok(())
     }
 }

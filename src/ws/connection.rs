@@ -201,11 +201,12 @@ impl Connection {
         let limits = &self.common.settings.limits;
         let mut io = self.io.lock();
         let Io { endpoint, writer } = &mut *io;
+        // (A connection that is not open is refused by the endpoint.)
         if endpoint.is_open() && writer.broken {
             return Err(reset());
         }
         // Backpressure (only while bytes wait: a message may always start an empty buffer).
-        if endpoint.is_open() && writer.queued() > 0 {
+        if writer.queued() > 0 && endpoint.is_open() {
             let framed = Endpoint::framed_len(payload.len(), limits);
             let over_cap = |writer: &Writer| {
                 writer.queued() > 0 && writer.queued() + framed > limits.send_buffer_max

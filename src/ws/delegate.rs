@@ -40,11 +40,20 @@ impl Default for Gate {
 impl Gate {
     /// Runs `callback` (application code) unless the gate is switched off.
     pub fn run<R>(&self, callback: impl FnOnce() -> R) -> Option<R> {
+        self.run_unmarked(|| {
+            let _running = CallbackMark::new();
+            callback()
+        })
+    }
+
+    /// As [`Gate::run`], for a callback that marks the thread itself with a [`CallbackMark`]
+    /// around the application code.
+    #[inline(always)]
+    fn run_unmarked<R>(&self, callback: impl FnOnce() -> R) -> Option<R> {
         let _gate = self.lock.read();
         if !self.active.load(Ordering::Acquire) {
             return None;
         }
-        let _running = RunningMark(RUNNING.replace(true));
         Some(callback())
     }
 
@@ -70,10 +79,19 @@ pub fn inside_callback() -> bool {
     RUNNING.get()
 }
 
-/// Restores the thread's "inside a callback" mark, also when a panic unwinds.
-struct RunningMark(bool);
+/// Marks this thread as inside a callback until dropped; then restores the mark as it was, also
+/// when a panic unwinds.
+pub struct CallbackMark(bool);
 
-impl Drop for RunningMark {
+impl CallbackMark {
+    #[inline(always)]
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> CallbackMark {
+        CallbackMark(RUNNING.replace(true))
+    }
+}
+
+impl Drop for CallbackMark {
     fn drop(&mut self) {
         RUNNING.set(self.0);
     }
@@ -104,7 +122,7 @@ impl Delegate {
 
     /// Hands one event to the handler, unless the delegate has been switched off.
     pub fn invoke(&self, event: &Event<'_>) {
-        self.gate.run(|| self.handler.handle(event));
+        self.gate.run_unmarked(|| self.handler.handle_marked(event));
     }
 
     /// Switches the delegate off (see [`Gate::deactivate`]).

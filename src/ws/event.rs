@@ -4,6 +4,7 @@
 //! each [`Event`] into a `WsEvent*` handle.
 
 use super::connection::Connection;
+use super::delegate::CallbackMark;
 use std::sync::Arc;
 
 /// Which delegate callback an event is for.
@@ -41,6 +42,16 @@ pub struct Event<'a> {
 /// Receives a connection's events, on the event-loop thread that owns the connection.
 pub trait EventHandler: Send + Sync {
     fn handle(&self, event: &Event<'_>);
+
+    /// [`EventHandler::handle`] with the thread marked as inside a callback (a
+    /// [`CallbackMark`]) while application code runs: what the delegate calls. A handler that
+    /// looks up thread-locals of its own for each event marks the thread itself, next to them:
+    /// one lookup then serves both (the library is a shared object, where each function's
+    /// first thread-local costs a call).
+    fn handle_marked(&self, event: &Event<'_>) {
+        let _running = CallbackMark::new();
+        self.handle(event);
+    }
 
     /// False when events of `kind` would be ignored (a C delegate without that callback): the
     /// library then skips work done only for them. Asked once, when the delegate is made.
