@@ -86,14 +86,19 @@ pub trait Task: Send + 'static {
     /// The task was just added to the loop (register its socket here).
     fn start(&mut self, cx: &mut Context) -> Flow;
     fn ready(&mut self, cx: &mut Context, readiness: Readiness) -> Flow;
-    /// The deadline the task last reported has passed.
-    fn timeout(&mut self, cx: &mut Context, now: Instant) -> Flow;
+    /// The deadline the task last reported has passed. (A task without timers reports none,
+    /// so it is never called.)
+    fn timeout(&mut self, _cx: &mut Context, _now: Instant) -> Flow {
+        Flow::Continue
+    }
     /// When [`Task::timeout`] is due, if ever (asked after every call into the task).
-    fn deadline(&self) -> Option<Instant>;
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
     /// A panic escaped while the task handled something: end it as cleanly as its state allows.
     fn panicked(&mut self, cx: &mut Context) -> Flow;
-    /// The loop is ending: the task goes with it.
-    fn shutdown(&mut self, cx: &mut Context);
+    /// The loop is ending: the task goes with it (what it owns is dropped with it).
+    fn shutdown(&mut self, _cx: &mut Context) {}
     fn as_any(&mut self) -> &mut dyn Any;
     /// The id the task was adopted under (which the loop checks commands' ids against).
     fn id(&self) -> u64;

@@ -117,19 +117,9 @@ impl Task for Upgrading {
         self.read(cx)
     }
 
-    fn timeout(&mut self, _cx: &mut Context, _now: Instant) -> Flow {
-        Flow::Continue
-    }
-
-    fn deadline(&self) -> Option<Instant> {
-        None
-    }
-
     fn panicked(&mut self, _cx: &mut Context) -> Flow {
         Flow::Finished
     }
-
-    fn shutdown(&mut self, _cx: &mut Context) {}
 
     fn as_any(&mut self) -> &mut dyn Any {
         self

@@ -14,7 +14,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::mpsc::sync_channel;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What a server does with each accepted socket, on the listener's loop: typically it builds a
 /// task for the socket and places it on a loop ([`Context::place`]). The socket is non-blocking
@@ -243,14 +243,6 @@ impl Task for Listener {
     fn ready(&mut self, cx: &mut Context, _readiness: Readiness) -> Flow {
         self.accept_all(cx);
         Flow::Continue
-    }
-
-    fn timeout(&mut self, _cx: &mut Context, _now: Instant) -> Flow {
-        Flow::Continue
-    }
-
-    fn deadline(&self) -> Option<Instant> {
-        None
     }
 
     fn panicked(&mut self, _cx: &mut Context) -> Flow {

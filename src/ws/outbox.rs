@@ -144,14 +144,8 @@ impl Outbox {
             return false;
         };
         let base = block.as_ptr();
-        // SAFETY: the block starts with its header (see `Head`: read unaligned).
-        let (cap, len) = unsafe {
-            let head = base.cast::<Head>();
-            (
-                (&raw const (*head).cap).read_unaligned(),
-                (&raw const (*head).len).read_unaligned(),
-            )
-        };
+        // SAFETY: `base` is this outbox's block.
+        let (cap, len) = unsafe { capacity_and_length(base) };
         let added = first.len() + second.len();
         if cap - HEAD - len < added {
             return false;
@@ -182,14 +176,8 @@ impl Outbox {
             return false;
         };
         let base = block.as_ptr();
-        // SAFETY: as in `try_push`: a block starts with its header.
-        let (cap, len) = unsafe {
-            let head = base.cast::<Head>();
-            (
-                (&raw const (*head).cap).read_unaligned(),
-                (&raw const (*head).len).read_unaligned(),
-            )
-        };
+        // SAFETY: `base` is this outbox's block.
+        let (cap, len) = unsafe { capacity_and_length(base) };
         let room = cap - HEAD - len;
         if room < MAX_HEADER + payload.len() || header_len > MAX_HEADER {
             // (A block grown to fit such frames exactly: the bytes are copied as they are.)
@@ -279,6 +267,23 @@ impl Outbox {
                 Vec::from_raw_parts(block.as_ptr(), 0, cap)
             },
         }
+    }
+}
+
+/// A block's capacity and length, read without the rest of its header (the short paths need
+/// only these two).
+///
+/// # Safety
+/// `base` points to a live outbox block, which starts with its `Head`.
+#[inline(always)]
+unsafe fn capacity_and_length(base: *const u8) -> (usize, usize) {
+    let head = base.cast::<Head>();
+    // SAFETY: the caller's block starts with its header (see `Head`: read unaligned).
+    unsafe {
+        (
+            (&raw const (*head).cap).read_unaligned(),
+            (&raw const (*head).len).read_unaligned(),
+        )
     }
 }
 
