@@ -275,3 +275,91 @@ fn the_read_size_is_checked_and_messages_larger_than_a_read_arrive_whole() {
     assert_eq!(destroyWsServer(server), 0);
     assert_eq!(oasis_finalize(), 0);
 }
+
+/// What `destroy_on_first_message` was given and saw.
+#[derive(Default)]
+struct Destroyer {
+    server: AtomicUsize,
+    messages: AtomicUsize,
+    destroyed_with: AtomicUsize,
+}
+
+unsafe extern "C" fn destroy_on_first_message(user: *mut c_void, _event: *mut WsEvent) {
+    let destroyer = unsafe { &*(user as *const Destroyer) };
+    if destroyer.messages.fetch_add(1, Ordering::SeqCst) == 0 {
+        let result = destroyWsServer(destroyer.server.load(Ordering::SeqCst) as *mut WsServer);
+        destroyer
+            .destroyed_with
+            .store(result as usize + 1, Ordering::SeqCst);
+    }
+}
+
+/// Messages that arrive together are delivered as one run: `destroyWsServer` from the onMessage
+/// of the first returns at once (the callback's own server, on the callback's own thread), and
+/// none of the others reaches the application afterwards.
+#[test]
+fn destroy_inside_a_callback_stops_the_messages_that_arrived_with_it() {
+    use std::io::{Read, Write};
+    init();
+    let destroyer: &'static Destroyer = Box::leak(Box::default());
+    let vtable = WsEventDelegateVTable {
+        struct_size: std::mem::size_of::<WsEventDelegateVTable>() as u32,
+        onOpen: None,
+        onMessage: Some(destroy_on_first_message),
+        onError: None,
+        onClose: None,
+        release: None,
+    };
+    let p = params(&[
+        ("port", "0"),
+        ("bind-address", "127.0.0.1"),
+        ("close-timeout-ms", "500"),
+    ]);
+    let server = unsafe {
+        createWsServer(
+            p.pairs.as_ptr(),
+            p.pairs.len(),
+            &vtable,
+            destroyer as *const Destroyer as *mut c_void,
+        )
+    };
+    assert!(!server.is_null());
+    destroyer.server.store(server as usize, Ordering::SeqCst);
+    assert_eq!(startWsServer(server), 0);
+    let port = wsServerPort(server) as u16;
+
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream
+        .write_all(
+            b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .unwrap();
+    let mut response = Vec::new();
+    let mut byte = [0u8; 1];
+    while !response.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            stream.read(&mut byte).unwrap(),
+            1,
+            "the upgrade response ended early"
+        );
+        response.push(byte[0]);
+    }
+    assert!(response.starts_with(b"HTTP/1.1 101"), "{response:?}");
+    // Sixteen messages in one write: they arrive in one read.
+    let messages: Vec<u8> = (0..16)
+        .flat_map(|i| client_frame(0x81, format!("message {i}").as_bytes()))
+        .collect();
+    stream.write_all(&messages).unwrap();
+    // The destroyed server closes the connection.
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    assert_eq!(
+        destroyer.destroyed_with.load(Ordering::SeqCst),
+        1,
+        "destroyWsServer inside the callback returned 0"
+    );
+    assert_eq!(destroyer.messages.load(Ordering::SeqCst), 1);
+    assert_eq!(oasis_finalize(), 0);
+}
