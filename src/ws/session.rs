@@ -17,12 +17,11 @@ use crate::log::log;
 use crate::protocol::close::{self, Violation, violation};
 use crate::protocol::handshake::ServerHandshake;
 use crate::protocol::{Deadline, Expired, Input, Reader, TcpClose};
-use crate::runtime::{Context, Flow, Readiness, Task, Tasks};
+use crate::runtime::{Context, Flow, Readiness, Task, Tasks, oneshot};
 use crate::transport::tls::tls_failure;
 use std::any::Any;
 use std::io;
 use std::sync::Arc;
-use std::sync::mpsc::SyncSender;
 use std::time::Instant;
 
 pub(super) enum Phase {
@@ -55,7 +54,7 @@ pub(super) enum Phase {
 
 pub(super) struct OpenedElsewhere {
     pub(super) leftover: Vec<u8>,
-    pub(super) opened: Option<SyncSender<()>>,
+    pub(super) opened: Option<oneshot::Sender<()>>,
 }
 
 pub struct Session {
