@@ -73,9 +73,12 @@ impl CEvent {
         self.status_code.load(Ordering::Relaxed)
     }
 
-    /// For a lookup under the slot's lock, which sees the last change (they are made under it).
+    /// For a lookup under the slot's lock. The owning thread sets it without the lock, so a
+    /// lookup racing the start of a callback may find it clear (the event not yet live); it is
+    /// cleared only under the lock, so a lookup that finds it set sees the callback running.
+    /// `Acquire`, as in [`EventEntry::is_live`], for a caller that reads the event next.
     pub(super) fn in_callback(&self) -> bool {
-        self.in_callback.load(Ordering::Relaxed)
+        self.in_callback.load(Ordering::Acquire)
     }
 
     /// What a retain keeps (under the slot's lock, with the event live): a copy of the data and
@@ -106,8 +109,12 @@ impl CEvent {
     }
 
     pub(super) fn connection(&self) -> &Arc<Connection> {
-        // SAFETY: set before the event is handed out: the session's Arc during the callback,
-        // the event's own reference once retained.
+        // SAFETY: callers reach only a live event: the one whose callback runs on their thread,
+        // or one a lookup found live under the slot's lock, whose callback cannot end (or whose
+        // last release cannot happen) while the caller holds it. Live, the pointer is set: to
+        // the session's Arc during the callback (stored before `in_callback`, published by its
+        // `Release`), to the event's own reference once retained (stored under the lock). It
+        // is nulled only after the callback, under the lock, when nothing retained the event.
         unsafe { &*self.connection.load(Ordering::Acquire) }
     }
 }
@@ -308,6 +315,8 @@ pub(crate) fn with_c_event(event: &Event<'_>, call: impl FnOnce(*mut WsEvent)) {
     let handle = EventTable::handle(slot_handle, generation);
 
     let outer = CURRENT.replace((handle, pointer));
+    // `call` does not unwind: the application's function is `extern "C"`, out of which a
+    // panic (or a C++ exception) aborts the process. So nothing below needs a drop guard.
     call(handle as *mut WsEvent);
     CURRENT.set(outer);
 

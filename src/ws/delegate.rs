@@ -96,13 +96,29 @@ impl Gate {
         std::ptr::eq(HELD.get(), self)
     }
 
-    /// Switches the gate off: no callback starts afterwards, and callbacks running on other
-    /// threads are waited for. Called from inside a callback (any handler's), it does not wait:
-    /// the current callback finishes after we return to it, and waiting for other loops from a
-    /// loop could deadlock two loops that switch each other's handlers off.
+    /// Switches the gate off: no callback starts after this returns, and callbacks running on
+    /// other threads are waited for. Called from inside a callback (any handler's), it does not
+    /// wait: the current callback finishes after we return to it, and waiting for other loops
+    /// from a loop could deadlock two loops that switch each other's handlers off.
+    ///
+    /// A run another thread holds open ([`Gate::hold`]) is waited for to its end, not only to
+    /// the end of its current callback: the rest of the run checks the gate and skips its
+    /// callbacks, which costs the wait no more than the rest of one read. Until that thread sees
+    /// the store, one of its callbacks may still start; it starts before this returns, since
+    /// the write lock below is taken only after the run has let go of its shared one.
     pub fn deactivate(&self) {
         self.active.store(false, Ordering::Release);
-        if !inside_callback() && !self.held_here() {
+        if inside_callback() {
+            return;
+        }
+        // A run is held only around its callbacks (`deliver_messages`): outside a callback this
+        // thread holds none. Were it to, the write lock would wait for this thread itself.
+        let held_here = self.held_here();
+        debug_assert!(
+            !held_here,
+            "Gate::deactivate outside a callback of a run this thread holds"
+        );
+        if !held_here {
             drop(self.lock.write());
         }
     }
