@@ -91,6 +91,15 @@ SMALL_RUSTFLAGS  := -C force-unwind-tables=no -Z unstable-options -C panic=immed
 ifneq ($(filter armv7%,$(TARGET)),)
 SMALL_RUSTFLAGS  += -C target-feature=+thumb-mode
 endif
+# 64-bit ARM: the linker's fix for Cortex-A53 erratum 843419 by rewriting ADRP to ADR only.
+# GNU ld's default fix reserves a 4 KiB page of stubs as soon as one instruction sequence needs
+# fixing, also when the ADR rewrite then fixes every site (ADR reaches 1 MiB either way, farther
+# than the library spans); with "adr" the link fails rather than leave a site unfixed.
+# A linker without this option (lld): AARCH64_ERRATUM_FIX= on the make command line.
+AARCH64_ERRATUM_FIX ?= -C link-arg=-Wl,--fix-cortex-a53-843419=adr
+ifneq ($(filter aarch64%,$(or $(TARGET),$(HOST_TRIPLE))),)
+SMALL_RUSTFLAGS  += $(AARCH64_ERRATUM_FIX)
+endif
 BUILD_TRIPLE_ENVID := $(shell echo '$(subst -,_,$(or $(TARGET),$(HOST_TRIPLE)))' | tr a-z A-Z)
 CARGO_ENV_SMALL  := RUSTC_BOOTSTRAP=1
 endif

@@ -152,6 +152,7 @@ struct Nested {
     url: CString,
     inner: Arc<Recorder>,
     result: parking_lot::Mutex<Option<usize>>,
+    returned: parking_lot::Condvar,
 }
 
 unsafe extern "C" fn nested_open(user: *mut c_void, _event: *mut WsEvent) {
@@ -168,6 +169,7 @@ unsafe extern "C" fn nested_open(user: *mut c_void, _event: *mut WsEvent) {
         )
     };
     *nested.result.lock() = Some(c as usize);
+    nested.returned.notify_all();
 }
 
 /// An echo server no part of this library runs: tungstenite in its own thread.
@@ -199,6 +201,7 @@ fn blocking_open_inside_a_callback_does_not_deadlock() {
         url: CString::new(format!("ws://127.0.0.1:{port}")).unwrap(),
         inner: Recorder::new(false),
         result: parking_lot::Mutex::new(None),
+        returned: parking_lot::Condvar::new(),
     }));
     let vtable = WsEventDelegateVTable {
         struct_size: std::mem::size_of::<WsEventDelegateVTable>() as u32,
@@ -223,7 +226,19 @@ fn blocking_open_inside_a_callback_does_not_deadlock() {
     nested
         .inner
         .wait_for("inner onOpen", |e| e.iter().any(|(_, s)| *s == Seen::Open));
-    let inner = nested.result.lock().expect("callback returned");
+    // The inner connection's onOpen may run on the other loop thread before the outer
+    // callback has stored what wsOpenConnection returned.
+    let inner = {
+        let deadline = std::time::Instant::now() + WAIT;
+        let mut result = nested.result.lock();
+        while result.is_none()
+            && !nested
+                .returned
+                .wait_until(&mut result, deadline)
+                .timed_out()
+        {}
+        result.expect("the outer onOpen returned")
+    };
     assert_ne!(inner, 0, "nested blocking open succeeded");
     assert_eq!(send_text(inner as *mut WsConnection, "from inside"), 0);
     nested.inner.wait_for("echo", |e| {

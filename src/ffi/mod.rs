@@ -6,6 +6,7 @@
 pub mod connection;
 mod delegate;
 pub mod event;
+mod event_slot;
 pub mod handle;
 pub mod handle_table;
 pub mod http_request;

@@ -3,6 +3,7 @@
 //! `event_loop.rs`); what is live and how it stops belongs to the code above that owns it.
 
 mod event_loop;
+pub mod oneshot;
 mod slab;
 pub mod sys;
 mod wait;

@@ -29,11 +29,10 @@ use crate::log::log;
 use crate::protocol::Role;
 use crate::protocol::close::{ABNORMAL, TLS_FAILURE};
 use crate::protocol::handshake::ClientHandshake;
-use crate::runtime::{self, Runtime, on_loop_thread};
+use crate::runtime::{self, Runtime, on_loop_thread, oneshot};
 use crate::transport::{Transport, resolver, tls};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
 
 /// Longest wait for onOpen to finish after a blocking open (a callback that blocks longer only
@@ -201,7 +200,7 @@ fn hand_over(connection: Arc<Connection>, opened: Opened, target: String) -> Arc
     connection.set_opened(OpenInfo::new(protocol.as_deref(), &target, None));
     // Outside a callback, return only after onOpen has run, as the original SDK's samples
     // expect ("connected" after "Open"). Inside one, the loop cannot run it yet.
-    let (opened, on_open_done) = sync_channel(1);
+    let (opened, on_open_done) = oneshot::oneshot();
     let waiting = !on_loop_thread();
     let session = Session::opened(connection.clone(), leftover, waiting.then_some(opened));
     let refused = {
@@ -220,7 +219,7 @@ fn hand_over(connection: Arc<Connection>, opened: Opened, target: String) -> Arc
     drop(refused);
     connection.event_loop().wake();
     if waiting {
-        let _ = on_open_done.recv_timeout(ON_OPEN_WAIT);
+        let _ = on_open_done.wait(ON_OPEN_WAIT);
     }
     connection
 }

@@ -8,9 +8,9 @@ use super::opening::TlsTarget;
 use super::url::WsUrl;
 use crate::error::{Error, Result};
 use crate::protocol::handshake::{ClientHandshake, ClientStep};
+use crate::runtime::oneshot;
 use crate::transport::{Transport, resolver};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::mpsc::{RecvTimeoutError, sync_channel};
 use std::time::{Duration, Instant};
 
 fn timed_out(what: &str) -> Error {
@@ -38,25 +38,23 @@ pub(super) fn connect_and_upgrade(
 
 /// Looks the host name up on a resolver thread, waiting for the answer until `deadline`.
 fn resolve_before(url: &WsUrl, deadline: Instant) -> Result<Vec<SocketAddr>> {
-    let (sender, answer) = sync_channel(1);
+    let (sender, answer) = oneshot::oneshot();
     resolver::lookup(&url.host, url.port, deadline, move |answer| {
-        let _ = sender.send(answer);
+        sender.send(answer);
     });
     let left = deadline.saturating_duration_since(Instant::now());
-    match answer.recv_timeout(left) {
-        Ok(Ok(addresses)) if !addresses.is_empty() => Ok(addresses),
-        Ok(Ok(_)) => Err(Error::new(
+    match answer.wait(left) {
+        Some(Ok(addresses)) if !addresses.is_empty() => Ok(addresses),
+        Some(Ok(_)) => Err(Error::new(
             libc::EHOSTUNREACH,
             format!("'{}' has no address", url.host),
         )),
-        Ok(Err(e)) => Err(Error::new(
+        Some(Err(e)) => Err(Error::new(
             libc::EHOSTUNREACH,
             format!("cannot resolve '{}': {e}", url.host),
         )),
-        // Disconnected: the resolver dropped the lookup, its deadline having passed in the queue.
-        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
-            Err(timed_out(&format!("resolving '{}'", url.host)))
-        }
+        // Or the resolver dropped the lookup, its deadline having passed in the queue.
+        None => Err(timed_out(&format!("resolving '{}'", url.host))),
     }
 }
 

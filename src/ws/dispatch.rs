@@ -5,8 +5,8 @@
 
 use super::connection::Connection;
 use super::event::{Event, EventKind, MessageKind};
-use crate::protocol::Incoming;
 use crate::protocol::close::Violation;
+use crate::protocol::{Incoming, Input, Reader};
 use std::sync::Arc;
 
 /// Hands one event on `connection` to its delegate.
@@ -24,6 +24,47 @@ pub(super) fn emit_to(
         data,
         connection,
     });
+}
+
+/// Hands the messages at the head of `input` to the delegate where they lie (the reader stays
+/// borrowed meanwhile: delivering them needs only the connection). Returns what ended the run:
+/// None at the end of the input, else the control frame or violation that came next, copied
+/// out. The first message takes the delegate's gate for itself, as any event does; from the
+/// second on, the gate is held open for the rest of the run: one shared lock for the messages
+/// of a read rather than one each, and a read of one message pays nothing for the hold.
+pub(super) fn deliver_messages(
+    connection: &Arc<Connection>,
+    reader: &mut Reader,
+    input: &mut Input<'_>,
+) -> Option<Control> {
+    let limits = &connection.common.settings.limits;
+    let delegate = &connection.common.delegate;
+    let mut hold = None;
+    let mut first = true;
+    loop {
+        match reader.next(input, connection.common.role, limits)? {
+            Incoming::Message { kind, data } => {
+                #[cfg(test)]
+                if data == super::tests::PANIC_TRIGGER {
+                    panic!("a panic injected by a test");
+                }
+                let event = Event {
+                    kind: EventKind::Message,
+                    message: kind.into(),
+                    status: 0,
+                    data,
+                    connection,
+                };
+                if first {
+                    first = false;
+                    delegate.invoke(&event);
+                } else {
+                    delegate.invoke_held(hold.get_or_insert_with(|| delegate.hold()), &event);
+                }
+            }
+            other => return Some(Control::new(other)),
+        }
+    }
 }
 
 /// What arrived besides a message, owned: a control frame's payload (at most 125 bytes) or a

@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::log::log;
-use crate::runtime::{self, Context, Flow, LoopShared, Readiness, Task};
+use crate::runtime::{self, Context, Flow, LoopShared, Readiness, Task, oneshot};
 use mio::Interest;
 use mio::net::{TcpListener, TcpStream};
 use parking_lot::Mutex;
@@ -13,7 +13,6 @@ use std::any::Any;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::mpsc::sync_channel;
 use std::time::Duration;
 
 /// What a server does with each accepted socket, on the listener's loop: typically it builds a
@@ -129,12 +128,12 @@ impl ListenState {
         };
         drop(state);
         if wait {
-            let (done, confirmed) = sync_channel(1);
+            let (done, confirmed) = oneshot::oneshot();
             event_loop.submit(move |tasks| {
                 tasks.remove(task);
-                let _ = done.send(());
+                done.send(());
             });
-            if confirmed.recv_timeout(UNLISTEN_WAIT).is_err() {
+            if confirmed.wait(UNLISTEN_WAIT).is_none() {
                 log!(
                     Warn,
                     "{} {}: event loop did not confirm it stopped listening",

@@ -10,13 +10,12 @@ use super::session::{Phase, Session};
 use crate::log::log;
 use crate::protocol::Reader;
 use crate::protocol::handshake::{ClientHandshake, ClientStep, ServerHandshake, ServerStep};
-use crate::runtime::{self, Context, Flow};
+use crate::runtime::{self, Context, Flow, oneshot};
 use crate::transport::Transport;
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::mpsc::SyncSender;
 use std::time::Instant;
 
 /// For wss: the TLS configuration and the name the server's certificate must carry.
@@ -73,7 +72,7 @@ impl Session {
     pub fn opened(
         connection: Arc<Connection>,
         leftover: Vec<u8>,
-        opened: Option<SyncSender<()>>,
+        opened: Option<oneshot::Sender<()>>,
     ) -> Box<Session> {
         Session::new(
             connection,
@@ -150,7 +149,7 @@ impl Session {
             self.emit(EventKind::Open, MessageKind::None, 0, &[]);
             self.connection.on_open_returned();
             if let Some(opened) = opened {
-                let _ = opened.send(());
+                opened.send(());
             }
             if self.on_leftover(leftover) == Flow::Finished {
                 return Flow::Finished;

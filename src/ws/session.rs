@@ -9,20 +9,19 @@
 
 use super::admission::Admission;
 use super::connection::{Connection, Io};
-use super::dispatch::{Control, emit_to};
+use super::dispatch::{Control, deliver_messages, emit_to};
 use super::event::{EventKind, MessageKind};
 use super::opening::Connecting;
 use super::spare_buffer::{direct_read_buffer, keep_spare};
 use crate::log::log;
 use crate::protocol::close::{self, Violation, violation};
 use crate::protocol::handshake::ServerHandshake;
-use crate::protocol::{Deadline, Expired, Incoming, Input, Reader, TcpClose};
-use crate::runtime::{Context, Flow, Readiness, Task, Tasks};
+use crate::protocol::{Deadline, Expired, Input, Reader, TcpClose};
+use crate::runtime::{Context, Flow, Readiness, Task, Tasks, oneshot};
 use crate::transport::tls::tls_failure;
 use std::any::Any;
 use std::io;
 use std::sync::Arc;
-use std::sync::mpsc::SyncSender;
 use std::time::Instant;
 
 pub(super) enum Phase {
@@ -55,7 +54,7 @@ pub(super) enum Phase {
 
 pub(super) struct OpenedElsewhere {
     pub(super) leftover: Vec<u8>,
-    pub(super) opened: Option<SyncSender<()>>,
+    pub(super) opened: Option<oneshot::Sender<()>>,
 }
 
 pub struct Session {
@@ -206,26 +205,11 @@ impl Session {
     /// open. (Leaving the open phase drops the reader, and what it held.)
     pub(super) fn on_input(&mut self, mut input: Input<'_>) -> Flow {
         let mut flow = Flow::Continue;
-        loop {
-            // A message is handed over where it lies (in the input or the reader), while the
-            // reader stays borrowed: delivering it needs only the connection. A control frame
-            // is copied out (at most 125 bytes), so that handling it may use the whole session.
-            let connection = &self.connection;
-            let limits = &connection.common.settings.limits;
-            let Phase::Open(reader) = &mut self.phase else {
+        // Messages are handed over where they lie (see `deliver_messages`); a control frame is
+        // copied out (at most 125 bytes), so that handling it may use the whole session.
+        while let Phase::Open(reader) = &mut self.phase {
+            let Some(control) = deliver_messages(&self.connection, reader, &mut input) else {
                 break;
-            };
-            let control = match reader.next(&mut input, connection.common.role, limits) {
-                None => break,
-                Some(Incoming::Message { kind, data }) => {
-                    #[cfg(test)]
-                    if data == super::tests::PANIC_TRIGGER {
-                        panic!("a panic injected by a test");
-                    }
-                    emit_to(connection, EventKind::Message, kind.into(), 0, data);
-                    continue;
-                }
-                Some(other) => Control::new(other),
             };
             flow = self.on_control(control);
             if flow == Flow::Finished {
