@@ -83,23 +83,11 @@ fn watch_vtable() -> WsEventDelegateVTable {
 }
 
 fn watched_server(watch: &Watch) -> (*mut WsServer, u16) {
-    let p = params(&[
-        ("port", "0"),
-        ("bind-address", "127.0.0.1"),
-        ("close-timeout-ms", "500"),
-    ]);
-    let vtable = watch_vtable();
-    let server = unsafe {
-        createWsServer(
-            p.pairs.as_ptr(),
-            p.pairs.len(),
-            &vtable,
-            watch as *const Watch as *mut c_void,
-        )
-    };
-    assert!(!server.is_null());
-    assert_eq!(startWsServer(server), 0);
-    (server, wsServerPort(server) as u16)
+    start_server_with(
+        &watch_vtable(),
+        watch as *const Watch as *mut c_void,
+        &[("close-timeout-ms", "500")],
+    )
 }
 
 #[test]
@@ -281,24 +269,11 @@ fn server_with_on_message(
     on_message: unsafe extern "C" fn(*mut c_void, *mut WsEvent),
     user: *const c_void,
 ) -> (*mut WsServer, u16) {
-    let vtable = WsEventDelegateVTable {
-        struct_size: std::mem::size_of::<WsEventDelegateVTable>() as u32,
-        onOpen: None,
-        onMessage: Some(on_message),
-        onError: None,
-        onClose: None,
-        release: None,
-    };
-    let p = params(&[
-        ("port", "0"),
-        ("bind-address", "127.0.0.1"),
-        ("close-timeout-ms", "500"),
-    ]);
-    let server =
-        unsafe { createWsServer(p.pairs.as_ptr(), p.pairs.len(), &vtable, user.cast_mut()) };
-    assert!(!server.is_null(), "createWsServer: {}", last_error());
-    assert_eq!(startWsServer(server), 0, "startWsServer: {}", last_error());
-    (server, wsServerPort(server) as u16)
+    start_server_with(
+        &message_vtable(None, Some(on_message)),
+        user.cast_mut(),
+        &[("close-timeout-ms", "500")],
+    )
 }
 
 /// Sixteen text frames in one write, "message 0" to "message 15": they arrive in one read, and

@@ -275,29 +275,12 @@ unsafe extern "C" fn count_pings(_user: *mut std::ffi::c_void, event: *mut WsEve
 #[test]
 fn a_peer_that_pings_and_never_reads_cannot_grow_memory() {
     init();
-    let vtable = WsEventDelegateVTable {
-        struct_size: std::mem::size_of::<WsEventDelegateVTable>() as u32,
-        onOpen: None,
-        onMessage: Some(count_pings),
-        onError: None,
-        onClose: None,
-        release: None,
-    };
-    let p = params(&[
-        ("port", "0"),
-        ("bind-address", "127.0.0.1"),
-        ("send-buffer-size-max", "65536"),
-    ]);
-    let server = unsafe {
-        createWsServer(
-            p.pairs.as_ptr(),
-            p.pairs.len(),
-            &vtable,
-            std::ptr::null_mut(),
-        )
-    };
-    assert_eq!(startWsServer(server), 0);
-    let mut peer = RawClient::connect(wsServerPort(server) as u16);
+    let (server, port) = start_server_with(
+        &message_vtable(None, Some(count_pings)),
+        std::ptr::null_mut(),
+        &[("send-buffer-size-max", "65536")],
+    );
+    let mut peer = RawClient::connect(port);
     let before = rss_kib();
     // 200,000 pings of 125 bytes that are never read back: 26 MB of pongs if all were queued.
     let mut frames = Vec::new();

@@ -129,28 +129,11 @@ fn start_probe_server_with(
     extra: &[(&str, &str)],
     on_open: WsEventCallback,
 ) -> (*mut WsServer, u16) {
-    let mut list = vec![("port", "0"), ("bind-address", "127.0.0.1")];
-    list.extend_from_slice(extra);
-    let p = params(&list);
-    let table = WsEventDelegateVTable {
-        struct_size: std::mem::size_of::<WsEventDelegateVTable>() as u32,
-        onOpen: on_open,
-        onMessage: Some(on_message),
-        onError: None,
-        onClose: None,
-        release: None,
-    };
-    let server = unsafe {
-        createWsServer(
-            p.pairs.as_ptr(),
-            p.pairs.len(),
-            &table,
-            facts as *const Facts as *mut c_void,
-        )
-    };
-    assert!(!server.is_null(), "{}", last_error());
-    assert_eq!(startWsServer(server), 0, "{}", last_error());
-    (server, wsServerPort(server) as u16)
+    start_server_with(
+        &message_vtable(on_open, Some(on_message)),
+        facts as *const Facts as *mut c_void,
+        extra,
+    )
 }
 
 /// Connects with a request of our own making (any path, extra headers) and reads the 101.

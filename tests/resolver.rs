@@ -333,14 +333,7 @@ fn non_blocking_open_from_a_callback_does_not_stall_its_loop() {
                 changed: parking_lot::Condvar::new(),
                 opened: Recorder::new(false),
             });
-            let vtable = WsEventDelegateVTable {
-                struct_size: std::mem::size_of::<WsEventDelegateVTable>() as u32,
-                onOpen: None,
-                onMessage: Some(open_from_on_message),
-                onError: None,
-                onClose: None,
-                release: None,
-            };
+            let vtable = message_vtable(None, Some(open_from_on_message));
             let url = CString::new(format!("ws://127.0.0.1:{port}/")).unwrap();
             let client = unsafe {
                 wsOpenConnection(

@@ -207,16 +207,41 @@ pub fn last_error() -> String {
 
 /// A started server on 127.0.0.1 with an ephemeral port; returns (handle, port).
 pub fn start_server(recorder: &Arc<Recorder>, extra: &[(&str, &str)]) -> (*mut WsServer, u16) {
+    let (vtable, user) = delegate(recorder);
+    start_server_with(&vtable, user, extra)
+}
+
+/// Creates and starts a server on 127.0.0.1 and a free port, with `vtable`, `user` and the
+/// `extra` parameters: (server, port).
+pub fn start_server_with(
+    vtable: &WsEventDelegateVTable,
+    user: *mut c_void,
+    extra: &[(&str, &str)],
+) -> (*mut WsServer, u16) {
     let mut list = vec![("port", "0"), ("bind-address", "127.0.0.1")];
     list.extend_from_slice(extra);
     let p = params(&list);
-    let (vtable, user) = delegate(recorder);
-    let server = unsafe { createWsServer(p.pairs.as_ptr(), p.pairs.len(), &vtable, user) };
+    let server = unsafe { createWsServer(p.pairs.as_ptr(), p.pairs.len(), vtable, user) };
     assert!(!server.is_null(), "createWsServer: {}", last_error());
     assert_eq!(startWsServer(server), 0, "startWsServer: {}", last_error());
     let port = wsServerPort(server);
     assert!(port > 0);
     (server, port as u16)
+}
+
+/// A delegate table with `on_open` and `on_message` and no other callback.
+pub fn message_vtable(
+    on_open: WsEventCallback,
+    on_message: WsEventCallback,
+) -> WsEventDelegateVTable {
+    WsEventDelegateVTable {
+        struct_size: std::mem::size_of::<WsEventDelegateVTable>() as u32,
+        onOpen: on_open,
+        onMessage: on_message,
+        onError: None,
+        onClose: None,
+        release: None,
+    }
 }
 
 pub fn open(
