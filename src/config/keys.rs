@@ -381,7 +381,7 @@ pub const KEYS: &[KeyInfo] = &[
         TIMEOUT,
         Some("10000"),
         "",
-        "Server: time allowed from TCP accept to a completed opening handshake; then the socket is dropped. Client opened with timeout_msec <= 0: time allowed for the whole open (name resolution, TCP connect, TLS, opening handshake); then onError 1006. (A blocking open is bounded by its timeout_msec instead.) Not for a service of an HTTP server, whose http-request-timeout-ms bounds the upgrade request.",
+        "Server: time allowed from TCP accept to a completed opening handshake; then the socket is dropped. (The server accepts a connection once its first bytes arrive, or after about a second without any: TCP_DEFER_ACCEPT.) Client opened with timeout_msec <= 0: time allowed for the whole open (name resolution, TCP connect, TLS, opening handshake); then onError 1006. (A blocking open is bounded by its timeout_msec instead.) Not for a service of an HTTP server, whose http-request-timeout-ms bounds the upgrade request.",
         not_for_services(connection_setters!(
             |settings: &mut ConnectionSettings, value: &Value| settings.limits.handshake_timeout =
                 value.millis()
@@ -523,7 +523,7 @@ pub const KEYS: &[KeyInfo] = &[
         kind: TIMEOUT,
         default: Some("10000"),
         default_note: "",
-        effect: "A request's head and body must arrive within this from their first byte, else 408 and the connection is closed. A new connection that sends nothing is closed silently after this.",
+        effect: "A request's head and body must arrive within this from their first byte, else 408 and the connection is closed. A new connection that sends nothing is closed silently after this (counted from its accept, which comes about a second after the connect when nothing arrives: TCP_DEFER_ACCEPT).",
         http_server: Some(|draft, value| draft.http.request_timeout = value.millis()),
         ..UNSET
     },
