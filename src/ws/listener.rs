@@ -294,65 +294,73 @@ impl Task for Listener {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::mpsc::channel;
+    use std::sync::mpsc::{Receiver, channel};
+
+    /// Runs `test` with a runtime and a listener on 127.0.0.1 whose accepted sockets go through
+    /// `look` (what it returns arrives on the receiver), given the listener's port.
+    fn with_listener<T: Send + 'static>(
+        look: impl Fn(&TcpStream, SocketAddr) -> T + Send + 'static,
+        test: impl FnOnce(u16, Receiver<T>),
+    ) {
+        let _serial = super::super::tests::RUNTIME.lock();
+        runtime::initialize(1, 64 * 1024, None).unwrap();
+        let (seen, accepted) = channel();
+        let listen = ListenState::new(super::super::connection::next_server_id(), "test server");
+        let on_accept: OnAccept = Box::new(move |stream, peer, _| {
+            let _ = seen.send(look(&stream, peer));
+        });
+        let port = listen
+            .start("127.0.0.1:0".parse().unwrap(), on_accept)
+            .unwrap();
+        test(port, accepted);
+        listen.stop(true);
+        super::super::registry::finalize().unwrap();
+    }
 
     /// Every accepted socket has `TCP_NODELAY`: the first one (which tells whether the listening
     /// socket passed it on) and those after it.
     #[test]
     fn accepted_sockets_have_nodelay() {
-        let _serial = super::super::tests::RUNTIME.lock();
-        runtime::initialize(1, 64 * 1024, None).unwrap();
-        let (seen, nodelay) = channel();
-        let listen = ListenState::new(super::super::connection::next_server_id(), "test server");
-        let on_accept: OnAccept = Box::new(move |stream, _, _| {
-            let _ = seen.send(stream.nodelay().ok());
-        });
-        let port = listen
-            .start("127.0.0.1:0".parse().unwrap(), on_accept)
-            .unwrap();
-        // Each sends a byte: the listener takes a connection once its first bytes arrived.
-        let clients: Vec<std::net::TcpStream> = (0..3)
-            .map(|_| {
-                let mut client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-                std::io::Write::write_all(&mut client, b"G").unwrap();
-                client
-            })
-            .collect();
-        for client in 0..clients.len() {
-            let answer = nodelay.recv_timeout(Duration::from_secs(10)).unwrap();
-            assert_eq!(answer, Some(true), "accepted socket {client}");
-        }
-        listen.stop(true);
-        super::super::registry::finalize().unwrap();
+        with_listener(
+            |stream, _| stream.nodelay().ok(),
+            |port, nodelay| {
+                // Each sends a byte: the listener takes a connection once its first bytes
+                // arrived.
+                let clients: Vec<std::net::TcpStream> = (0..3)
+                    .map(|_| {
+                        let mut client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+                        std::io::Write::write_all(&mut client, b"G").unwrap();
+                        client
+                    })
+                    .collect();
+                for client in 0..clients.len() {
+                    let answer = nodelay.recv_timeout(Duration::from_secs(10)).unwrap();
+                    assert_eq!(answer, Some(true), "accepted socket {client}");
+                }
+            },
+        );
     }
 
     /// A connection is handed over once its first bytes have arrived (`TCP_DEFER_ACCEPT`): one
     /// that connected earlier and sent nothing comes after one that sent its request.
     #[test]
     fn a_connection_is_accepted_once_it_has_spoken() {
-        let _serial = super::super::tests::RUNTIME.lock();
-        runtime::initialize(1, 64 * 1024, None).unwrap();
-        let (seen, accepted) = channel();
-        let listen = ListenState::new(super::super::connection::next_server_id(), "test server");
-        let on_accept: OnAccept = Box::new(move |_, peer, _| {
-            let _ = seen.send(peer);
-        });
-        let port = listen
-            .start("127.0.0.1:0".parse().unwrap(), on_accept)
-            .unwrap();
-        let silent = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        let mut speaking = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        std::io::Write::write_all(&mut speaking, b"GET / HTTP/1.1\r\n").unwrap();
-        let first = accepted.recv_timeout(Duration::from_secs(10)).unwrap();
-        assert_eq!(
-            first,
-            speaking.local_addr().unwrap(),
-            "the first accepted connection"
+        with_listener(
+            |_, peer| peer,
+            |port, accepted| {
+                let silent = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+                let mut speaking = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+                std::io::Write::write_all(&mut speaking, b"GET / HTTP/1.1\r\n").unwrap();
+                let first = accepted.recv_timeout(Duration::from_secs(10)).unwrap();
+                assert_eq!(
+                    first,
+                    speaking.local_addr().unwrap(),
+                    "the first accepted connection"
+                );
+                // The silent one is handed over as well, once the kernel stops holding it.
+                let second = accepted.recv_timeout(Duration::from_secs(30)).unwrap();
+                assert_eq!(second, silent.local_addr().unwrap());
+            },
         );
-        // The silent one is handed over as well, once the kernel stops holding it.
-        let second = accepted.recv_timeout(Duration::from_secs(30)).unwrap();
-        assert_eq!(second, silent.local_addr().unwrap());
-        listen.stop(true);
-        super::super::registry::finalize().unwrap();
     }
 }
