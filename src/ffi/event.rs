@@ -12,7 +12,6 @@
 
 use super::event_slot::{EVENTS, running_event, stale, with_event};
 pub(crate) use super::event_slot::{Running, with_c_event};
-use super::handle::vacate;
 use super::{WsConnection, WsEvent, boundary, copy_out, ws_message_t};
 use crate::error::Error;
 use std::ffi::c_char;
@@ -234,11 +233,8 @@ pub extern "C" fn wsEventRelease(event_handle: *mut WsEvent) -> i32 {
         if entry.retains > 0 || entry.event.in_callback() {
             return Ok(0);
         }
-        let freed = vacate(&mut slot);
-        drop(slot);
-        // Dropped outside the lock: the event's connection reference may be the last one.
-        drop(freed);
-        EVENTS.recycle(handle);
+        // (The event's connection reference, which may be the last, is dropped outside the lock.)
+        EVENTS.free(slot, handle);
         Ok(0)
     })
 }

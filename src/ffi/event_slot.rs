@@ -14,7 +14,7 @@
 //! filled fields to every lookup that sees it live (`Acquire`). The event's fields are atomics,
 //! so a lookup that loses this race reads nothing torn either.
 
-use super::handle::{Slot, SlotTable, vacate};
+use super::handle::{Slot, SlotTable};
 use super::{WsEvent, ws_message_t};
 use crate::error::{Error, Result};
 use crate::ws::connection::Connection;
@@ -213,12 +213,9 @@ impl Drop for OwnSlot {
         if handle == 0 {
             return;
         }
-        let mut slot = EVENTS.lock_index(handle);
+        let slot = EVENTS.lock_index(handle);
         if slot.value.as_ref().is_some_and(|e| !e.is_live()) {
-            let entry = vacate(&mut slot);
-            drop(slot);
-            drop(entry);
-            EVENTS.recycle(handle);
+            EVENTS.free(slot, handle);
         }
     }
 }
@@ -343,10 +340,7 @@ pub(crate) fn with_c_event(event: &Event<'_>, call: impl FnOnce(*mut WsEvent)) {
         .data
         .store(std::ptr::null_mut(), Ordering::Relaxed);
     if nested {
-        let entry = vacate(&mut slot);
-        drop(slot);
-        drop(entry);
-        EVENTS.recycle(slot_handle);
+        EVENTS.free(slot, slot_handle);
     } else {
         // The handle goes stale at once; the slot and its event object wait for the next one.
         slot.generation = slot.generation.wrapping_add(1);

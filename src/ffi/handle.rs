@@ -138,7 +138,7 @@ struct FreeList {
 /// Generational slots holding values of type `V`; the building block of every handle table.
 /// Empties the slot behind a locked guard and makes every handle to it stale. The index is
 /// queued for reuse (`SlotTable::recycle`) once the caller has dropped the guard.
-pub fn vacate<V>(slot: &mut Slot<V>) -> Option<V> {
+fn vacate<V>(slot: &mut Slot<V>) -> Option<V> {
     slot.generation = slot.generation.wrapping_add(1);
     slot.value.take()
 }
@@ -251,6 +251,16 @@ impl<V, const BITS: u32> SlotTable<V, BITS> {
     pub fn handle(handle: usize, generation: u64) -> usize {
         let (index, _) = Self::decode(handle).expect("a handle the table issued");
         Self::encode(index, generation)
+    }
+
+    /// Empties the locked slot of `handle` for good: its handles go stale, the lock is let go,
+    /// then the value is dropped (outside the lock: dropping it may run code that takes locks
+    /// of its own, such as a connection's last reference) and the slot is queued for reuse.
+    pub fn free(&self, mut slot: MutexGuard<'_, Slot<V>>, handle: usize) {
+        let value = vacate(&mut slot);
+        drop(slot);
+        drop(value);
+        self.recycle(handle);
     }
 
     /// Queues a vacated slot's index for reuse.

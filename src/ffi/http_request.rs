@@ -9,7 +9,7 @@
 //! An `HttpRequest*` is a generational handle (`handle.rs`) live during the one callback that
 //! received it: afterwards every function fails on it with `EBADF`.
 
-use super::handle::{SlotTable, vacate};
+use super::handle::SlotTable;
 use super::{HttpRequest, HttpUpStreamDelegateVTable, boundary, c_bytes, c_str, copy_out};
 use crate::error::{Error, Result};
 use crate::http::upstream::{Exchange, Upstream, UpstreamHandler};
@@ -41,8 +41,7 @@ fn with_c_request<R>(
         }
     };
     let result = call(handle as *mut HttpRequest);
-    vacate(&mut REQUESTS.lock_index(handle));
-    REQUESTS.recycle(handle);
+    REQUESTS.free(REQUESTS.lock_index(handle), handle);
     Some(result)
 }
 
