@@ -20,7 +20,8 @@ for _ in $(seq "$runs"); do
         name="${spec%%=*}"; cmd="${spec#*=}"
         port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
         taskset -c 0 ${cmd//\{port\}/$port} >"$work/server.log" 2>&1 & srv=$!
-        for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+        # Listening yet? (Asked of the kernel: a test connection would be one more cycle.)
+        for _ in $(seq 50); do ss -Hltn "sport = :$port" | grep -q . && break; sleep 0.1; done
         perf stat -x, -e task-clock,context-switches,raw_syscalls:sys_enter -p "$srv" -o "$work/perf" & perf=$!
         taskset -c 1 "$wsload" --url "ws://127.0.0.1:$port/" --connect-rate --secs "$secs" --warmup 0.2 \
             --pid "$srv" | tail -1 >"$work/load.json"
