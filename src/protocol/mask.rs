@@ -1,12 +1,15 @@
 //! Unmasking (RFC 6455 section 5.3) and the ASCII test of text payloads, the two passes every
 //! received byte of a text message goes through. Written as plain loops that LLVM turns into
-//! good code for the target as it is built, with no `unsafe` and no target-feature flags:
+//! good code for the target as it is built:
 //!
 //! - Where the baseline target has 128-bit vector registers (SSE2 on x86_64, NEON on aarch64):
 //!   fixed-size loops over blocks of bytes, which become vector code (a 64-byte block is four
 //!   registers).
 //! - Elsewhere (armv7-unknown-linux-gnueabihf assumes no NEON): machine words. Byte blocks there
 //!   would become byte-at-a-time loops, several times slower than words.
+//! - On x86_64, a payload of [`wide::FROM`] bytes or more takes the same loops compiled for
+//!   AVX2 when the processor has it (checked at run time: x86_64's baseline is SSE2 only), with
+//!   32-byte registers: at 64 KiB that is 7,800 instructions instead of 19,500.
 //!
 //! Unmasking text also says whether every unmasked byte is ASCII: the bytes are in registers
 //! anyway, so the test costs one OR per register, and an all-ASCII text frame — the common
@@ -30,12 +33,58 @@ const WORD: usize = size_of::<usize>();
 
 /// XORs `data` with the 4-byte mask, starting at the mask's first byte.
 pub fn apply_mask(data: &mut [u8], mask: [u8; 4]) {
-    unmask::<VECTORS, false>(data, mask);
+    if data.len() < wide::FROM || wide::unmask::<false>(data, mask).is_none() {
+        unmask::<VECTORS, false>(data, mask);
+    }
 }
 
 /// [`apply_mask`], and whether every byte it produced is ASCII.
 pub fn unmask_ascii(data: &mut [u8], mask: [u8; 4]) -> bool {
+    if data.len() >= wide::FROM
+        && let Some(ascii) = wide::unmask::<true>(data, mask)
+    {
+        return ascii;
+    }
     unmask::<VECTORS, true>(data, mask)
+}
+
+/// The loops below compiled for wider vector registers than the baseline target's, for
+/// processors found at run time to have them.
+#[cfg(target_arch = "x86_64")]
+mod wide {
+    /// Payloads from this size on are worth the feature check (a load and a test): below it,
+    /// the baseline loops finish in a few dozen instructions.
+    pub(super) const FROM: usize = 256;
+
+    /// [`super::unmask`] when the processor has AVX2, else `None`.
+    #[inline(always)]
+    pub(super) fn unmask<const ASCII: bool>(data: &mut [u8], mask: [u8; 4]) -> Option<bool> {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the processor has AVX2, checked just above.
+            Some(unsafe { unmask_avx2::<ASCII>(data, mask) })
+        } else {
+            None
+        }
+    }
+
+    /// 128-byte blocks: four 32-byte registers a step, as the baseline's 64 bytes are four
+    /// 16-byte ones; the baseline's steps (compiled for AVX2 too) do the rest.
+    #[target_feature(enable = "avx2")]
+    fn unmask_avx2<const ASCII: bool>(data: &mut [u8], mask: [u8; 4]) -> bool {
+        let (ascii, rest) = super::blocks::<128, ASCII>(data, mask);
+        ascii & super::unmask::<true, ASCII>(rest, mask)
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod wide {
+    /// Never: this target has no wider registers to look for.
+    pub(super) const FROM: usize = usize::MAX;
+
+    #[inline(always)]
+    pub(super) fn unmask<const ASCII: bool>(_: &mut [u8], _: [u8; 4]) -> Option<bool> {
+        None
+    }
 }
 
 /// Whether every byte of `data` is ASCII (for text that arrives unmasked, on a client). Stops
@@ -151,13 +200,22 @@ mod tests {
 
     const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
-    /// Both ways, whichever this target uses: blocks of bytes, and words only.
-    fn unmask_both(data: &mut [u8], mask: [u8; 4]) -> [bool; 2] {
+    /// Every way, whichever this target uses: blocks of bytes, words only, and the wider
+    /// registers of [`wide`] at any length (where the processor has them; else blocks again).
+    fn unmask_both(data: &mut [u8], mask: [u8; 4]) -> [bool; 3] {
         let mut copy = data.to_vec();
         let with_words = unmask::<false, true>(&mut copy, mask);
+        let mut wide_copy = data.to_vec();
+        let with_wide = wide::unmask::<true>(&mut wide_copy, mask)
+            .unwrap_or_else(|| unmask::<true, true>(&mut wide_copy, mask));
         let with_blocks = unmask::<true, true>(data, mask);
         assert_eq!(*data, copy[..], "blocks and words unmask alike");
-        [with_blocks, with_words]
+        assert_eq!(
+            *data,
+            wide_copy[..],
+            "blocks and wide registers unmask alike"
+        );
+        [with_blocks, with_words, with_wide]
     }
 
     fn is_ascii_both(data: &[u8]) -> [bool; 2] {
@@ -172,12 +230,12 @@ mod tests {
             .collect()
     }
 
-    /// Every length up to four blocks, at every alignment of the start in memory: the same
+    /// Every length up to four blocks (two of the wide loop's), at every alignment of the start in memory: the same
     /// bytes as the definition, nothing touched around them, and masking twice gives the
     /// original back.
     #[test]
     fn masks_like_the_definition_at_any_length_and_alignment() {
-        let original: Vec<u8> = (0..300u32).map(|i| (i * 37 + 11) as u8).collect();
+        let original: Vec<u8> = (0..330u32).map(|i| (i * 37 + 11) as u8).collect();
         for offset in 0..BLOCK {
             for len in 0..(original.len() - offset) {
                 let source = &original[offset..offset + len];
@@ -198,12 +256,13 @@ mod tests {
     fn one_non_ascii_byte_anywhere_is_seen() {
         for offset in [0, 1, 3, 5, 17] {
             for len in [
-                0, 1, 3, 4, 7, 8, 9, 31, 32, 33, 39, 40, 41, 63, 64, 65, 95, 96, 100, 257,
+                0, 1, 3, 4, 7, 8, 9, 31, 32, 33, 39, 40, 41, 63, 64, 65, 95, 96, 100, 127, 128,
+                129, 257, 300,
             ] {
                 let text: Vec<u8> = (0..len).map(|i| b' ' + (i % 95) as u8).collect();
                 let mut wire = vec![0xAA; offset];
                 wire.extend(reference(&text, MASK));
-                assert_eq!(unmask_both(&mut wire[offset..], MASK), [true; 2]);
+                assert_eq!(unmask_both(&mut wire[offset..], MASK), [true; 3]);
                 assert_eq!(wire[offset..], text);
                 assert_eq!(is_ascii_both(&text), [true; 2]);
                 for at in 0..len {
@@ -214,7 +273,7 @@ mod tests {
                         wire.extend(reference(&text, MASK));
                         assert_eq!(
                             unmask_both(&mut wire[offset..], MASK),
-                            [false; 2],
+                            [false; 3],
                             "{high:#x} at {at} of {len}, offset {offset}"
                         );
                         assert_eq!(wire[offset..], text);
@@ -234,8 +293,8 @@ mod tests {
         let text = b"plain ascii text, longer than one block of sixty-four bytes, isn't it";
         let mut wire = reference(text, [0x80; 4]);
         assert_eq!(is_ascii_both(&wire), [false; 2]);
-        assert_eq!(unmask_both(&mut wire, [0x80; 4]), [true; 2]);
+        assert_eq!(unmask_both(&mut wire, [0x80; 4]), [true; 3]);
         let mut wire = vec![b'a'; 70];
-        assert_eq!(unmask_both(&mut wire, [0, 0, 0x80, 0]), [false; 2]);
+        assert_eq!(unmask_both(&mut wire, [0, 0, 0x80, 0]), [false; 3]);
     }
 }
