@@ -15,7 +15,7 @@ use super::{
     fail_quietly, key_values,
 };
 use crate::error::{Error, Result};
-use crate::protocol::Outgoing;
+use crate::protocol::{self, Outgoing};
 use crate::ws::connection::Connection;
 use std::ffi::{CStr, c_char, c_void};
 use std::sync::atomic::Ordering;
@@ -163,23 +163,31 @@ pub unsafe extern "C" fn wsOpenConnection(
     })
 }
 
-/// Sends `payload` (text is checked as UTF-8 first, unless it is the running callback's own
-/// message: see [`Running::is_text`]). A bad handle is reported before a bad payload.
+/// Sends `payload` (text is checked as UTF-8 first: [`is_utf8_text`]). A bad handle is
+/// reported before a bad payload.
 fn send(function: &str, handle: *mut WsConnection, kind: Outgoing, payload: Result<&[u8]>) -> i32 {
     boundary(function, -1, || {
         let running = Running::get();
         with_connection_at(running, handle, |connection| {
             let payload = payload?;
-            if kind == Outgoing::Text
-                && !running.is_text(payload)
-                && std::str::from_utf8(payload).is_err()
-            {
+            if kind == Outgoing::Text && !is_utf8_text(running, payload) {
                 return Err(not_utf8());
             }
             connection.send(kind, payload)
         })?;
         Ok(0)
     })
+}
+
+/// Whether text to send is valid UTF-8, found the cheapest way its bytes allow: the message
+/// being answered, sent back as it is, was checked when it arrived; ASCII takes one pass that
+/// stops at the first byte that is not; a copy of the message, one comparison; anything else,
+/// the UTF-8 check.
+fn is_utf8_text(running: Running, text: &[u8]) -> bool {
+    running.is_text_message(text)
+        || protocol::is_ascii(text)
+        || running.is_copy_of_text_message(text)
+        || protocol::is_utf8(text)
 }
 
 #[cold]

@@ -67,12 +67,30 @@ mod wide {
         }
     }
 
+    /// [`super::is_ascii`] when the processor has AVX2, else `None`.
+    #[inline(always)]
+    pub(super) fn is_ascii(data: &[u8]) -> Option<bool> {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the processor has AVX2, checked just above.
+            Some(unsafe { is_ascii_avx2(data) })
+        } else {
+            None
+        }
+    }
+
     /// 128-byte blocks: four 32-byte registers a step, as the baseline's 64 bytes are four
     /// 16-byte ones; the baseline's steps (compiled for AVX2 too) do the rest.
     #[target_feature(enable = "avx2")]
     fn unmask_avx2<const ASCII: bool>(data: &mut [u8], mask: [u8; 4]) -> bool {
         let (ascii, rest) = super::blocks::<128, ASCII>(data, mask);
         ascii & super::unmask::<true, ASCII>(rest, mask)
+    }
+
+    /// 64-byte blocks (two registers) per test, as the baseline tests 32 bytes (two 16-byte
+    /// registers): a block that is not ASCII ends the pass as soon.
+    #[target_feature(enable = "avx2")]
+    fn is_ascii_avx2(data: &[u8]) -> bool {
+        super::ascii_test::<true, 64>(data)
     }
 }
 
@@ -85,21 +103,31 @@ mod wide {
     pub(super) fn unmask<const ASCII: bool>(_: &mut [u8], _: [u8; 4]) -> Option<bool> {
         None
     }
+
+    #[inline(always)]
+    pub(super) fn is_ascii(_: &[u8]) -> Option<bool> {
+        None
+    }
 }
 
 /// Whether every byte of `data` is ASCII (for text that arrives unmasked, on a client). Stops
 /// at the first step that is not, so non-ASCII text pays little for being tested.
 pub fn is_ascii(data: &[u8]) -> bool {
-    ascii_test::<VECTORS>(data)
+    if data.len() >= wide::FROM
+        && let Some(ascii) = wide::is_ascii(data)
+    {
+        return ascii;
+    }
+    ascii_test::<VECTORS, { BLOCK / 2 }>(data)
 }
 
-/// [`is_ascii`] with blocks (`V`) or with words only.
+/// [`is_ascii`] with blocks of `N` bytes (`V`) or with words only.
 #[inline(always)]
-fn ascii_test<const V: bool>(data: &[u8]) -> bool {
+fn ascii_test<const V: bool, const N: usize>(data: &[u8]) -> bool {
     let rest = if V {
-        let mut blocks = data.chunks_exact(BLOCK / 2);
+        let mut blocks = data.chunks_exact(N);
         for block in &mut blocks {
-            let block: &[u8; BLOCK / 2] = block.try_into().expect("a whole block");
+            let block: &[u8; N] = block.try_into().expect("a whole block");
             if block.iter().fold(0, |seen, byte| seen | byte) & 0x80 != 0 {
                 return false;
             }
@@ -219,7 +247,10 @@ mod tests {
     }
 
     fn is_ascii_both(data: &[u8]) -> [bool; 2] {
-        [ascii_test::<true>(data), ascii_test::<false>(data)]
+        let blocks = ascii_test::<true, { BLOCK / 2 }>(data);
+        let wide = wide::is_ascii(data).unwrap_or(blocks);
+        assert_eq!(blocks, wide, "blocks and wide registers test alike");
+        [blocks, ascii_test::<false, { BLOCK / 2 }>(data)]
     }
 
     /// The byte-at-a-time definition the block and word loops must match.

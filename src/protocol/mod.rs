@@ -26,6 +26,8 @@ pub use endpoint::{
     CloseError, CloseStarted, Endpoint, Expired, FrameSink, Outgoing, SendError, State, TcpClose,
 };
 pub use reader::{Incoming, Input, LARGE_FRAME, Reader};
+/// For text an application sends (received text is checked by the reader).
+pub use {mask::is_ascii, utf8::is_valid as is_utf8};
 
 use std::time::Duration;
 

@@ -453,6 +453,28 @@ static void test_refused(void)
     close(fd);
 }
 
+/* Text of 256 bytes and more is checked with wider registers where the processor has them:
+ * ASCII to the end, a byte that is not UTF-8 past the first blocks, and valid multi-byte text. */
+static void check_long_text(WsConnection *conn)
+{
+    char text[401];
+    int i;
+
+    memset(text, 'a', sizeof text - 1);
+    text[sizeof text - 1] = '\0';
+    CHECK(wsSendText(conn, text) == 0, "wsSendText of 400 ASCII bytes");
+    text[300] = '\xff';
+    CHECK_FAILS(wsSendText(conn, text) == -1, EINVAL, "wsSendText of 400 bytes, a 0xff at 300: EINVAL");
+    CHECK_FAILS(wsSendTextLength(conn, text, 400) == -1, EINVAL, "wsSendTextLength of the same: EINVAL");
+    for (i = 0; i < 400; i += 2) {
+        text[i] = '\xc3';
+        text[i + 1] = '\xa9';
+    }
+    CHECK(wsSendText(conn, text) == 0, "wsSendText of 200 two-byte characters");
+    text[399] = 'x';
+    CHECK_FAILS(wsSendText(conn, text) == -1, EINVAL, "wsSendText of the same, its last sequence cut: EINVAL");
+}
+
 static void test_live_connection(int port)
 {
     char url[64], buffer[16];
@@ -480,6 +502,7 @@ static void test_live_connection(int port)
     CHECK_FAILS(wsSendTextLength(conn, "ok\xff", 3) == -1, EINVAL, "wsSendTextLength of non-UTF-8: EINVAL");
     CHECK_FAILS(wsSendTextLength(conn, "\xe2\x82", 2) == -1, EINVAL, "wsSendTextLength of a cut UTF-8 sequence: EINVAL");
     CHECK(wsSendTextLength(conn, "\xe2\x82\xac!", 4) == 0, "wsSendTextLength of valid UTF-8 without a NUL");
+    check_long_text(conn);
     CHECK_FAILS(wsSendBinary(conn, NULL, 4) == -1, EINVAL, "wsSendBinary(NULL, 4): EINVAL");
     CHECK_FAILS(wsSendPing(conn, NULL, 1) == -1, EINVAL, "wsSendPing(NULL, 1): EINVAL");
     CHECK_FAILS(wsSendPing(conn, ping, 126) == -1, EMSGSIZE, "wsSendPing with 126 bytes: EMSGSIZE");
