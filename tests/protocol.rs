@@ -53,6 +53,11 @@ fn protocol_utf8_and_size_violations_give_onerror_and_close_codes() {
         &[(0x01, vec![0xce]), (0x00, vec![0xff])],
         1007,
     );
+    // Past the first blocks of a long frame (unmasked with wider registers where the
+    // processor has them).
+    let mut long = vec![b'a'; 300];
+    long[290] = 0xff;
+    server_closes_with(port, &events, &[(0x81, long)], 1007);
     // Too big: one frame, and fragments adding up.
     server_closes_with(port, &events, &[(0x82, vec![0; 1001])], 1009);
     server_closes_with(

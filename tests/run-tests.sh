@@ -478,6 +478,15 @@ msrv_check() {
 
 step "cargo fmt --check" 300 cargo fmt --all -- --check --color never
 step "cargo clippy -D warnings" 1500 cargo clippy --all-targets -- -D warnings
+# Code that only one architecture compiles (the x86_64 run-time AVX2 path, NEON or words on
+# ARM) is linted for each target the library ships for.
+clippy_cross() {
+  local target
+  for target in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
+    cargo clippy --all-targets --target "$target" -- -D warnings || { echo "FAIL: clippy, $target"; return 1; }
+  done
+}
+step "cargo clippy -D warnings, aarch64 and armv7" 1500 clippy_cross
 step "rust tests" 1500 rust_tests
 step "msrv: the library builds with the rust-version of Cargo.toml" 900 msrv_check
 step "cargo features: smaller builds (clippy, header, tests/features.rs and docs.rs)" 900 feature_variants

@@ -1,5 +1,6 @@
-//! The UTF-8 check of received text that is not all ASCII (all-ASCII text is recognised while
-//! it is unmasked, [`super::mask`]).
+//! The UTF-8 check of text that is not all ASCII: received text (all-ASCII text is recognised
+//! while it is unmasked, [`super::mask`]), and text an application sends that is neither ASCII
+//! nor the message it answers.
 //!
 //! `simdutf8` checks 64 bytes a step with NEON on aarch64, and with AVX2 or SSE4.2 on x86_64
 //! (picked at run time); elsewhere, armv7 without NEON among them, it is std's check. On

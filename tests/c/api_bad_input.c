@@ -454,7 +454,8 @@ static void test_refused(void)
 }
 
 /* Text of 256 bytes and more is checked with wider registers where the processor has them:
- * ASCII to the end, a byte that is not UTF-8 past the first blocks, and valid multi-byte text. */
+ * ASCII to the end, a byte that is not UTF-8 past the first blocks, valid multi-byte text, and
+ * the same cut inside a character or with a bad continuation byte. */
 static void check_long_text(WsConnection *conn)
 {
     char text[401];
@@ -471,8 +472,11 @@ static void check_long_text(WsConnection *conn)
         text[i + 1] = '\xa9';
     }
     CHECK(wsSendText(conn, text) == 0, "wsSendText of 200 two-byte characters");
+    CHECK_FAILS(wsSendTextLength(conn, text, 399) == -1, EINVAL,
+                "wsSendTextLength of the same cut inside its last character: EINVAL");
     text[399] = 'x';
-    CHECK_FAILS(wsSendText(conn, text) == -1, EINVAL, "wsSendText of the same, its last sequence cut: EINVAL");
+    CHECK_FAILS(wsSendText(conn, text) == -1, EINVAL,
+                "wsSendText of the same, its last character's second byte an 'x': EINVAL");
 }
 
 static void test_live_connection(int port)
