@@ -17,5 +17,6 @@ pub mod http;
 pub mod log;
 pub mod protocol;
 pub mod runtime;
+pub mod simd;
 pub mod transport;
 pub mod ws;

@@ -167,6 +167,24 @@ fn the_reactor_knows_nothing_above_it() {
     }
 }
 
+/// The loops compiled for wider registers sit under the protocol core: they name no module of
+/// the crate, and they are all the `unsafe` the core reaches.
+#[test]
+fn simd_is_a_leaf() {
+    let files = files_of("simd");
+    assert_eq!(files.len(), 1, "src/simd.rs not found");
+    let modules: BTreeSet<String> = sources().into_iter().map(|(m, _, _)| m).collect();
+    for (path, code) in files {
+        for module in modules.iter().filter(|m| *m != "simd") {
+            assert!(
+                !names_module(&code, module),
+                "{} names crate::{module}",
+                path.display()
+            );
+        }
+    }
+}
+
 /// Words that mean I/O, locks, threads, clocks, randomness or logging: the protocol core and
 /// the HTTP parsers (`http/parse/`) name none of them.
 const NO_IO: [&str; 19] = [

@@ -7,9 +7,9 @@
 //!   registers).
 //! - Elsewhere (armv7-unknown-linux-gnueabihf assumes no NEON): machine words. Byte blocks there
 //!   would become byte-at-a-time loops, several times slower than words.
-//! - On x86_64, a payload of 256 bytes or more (`wide`) takes these loops compiled for AVX2
-//!   when the processor has it (checked at run time: x86_64's baseline is SSE2 only), over
-//!   blocks twice as large, which fill 32-byte registers as the baseline's fill 16-byte ones.
+//! - On x86_64, a payload of 256 bytes or more takes these loops compiled for AVX2 when the
+//!   processor has it ([`crate::simd`]: x86_64's baseline is SSE2 only), over blocks twice as
+//!   large, which fill 32-byte registers as the baseline's fill 16-byte ones.
 //!   An echoed 64 KiB text message then costs the server 9,330 instructions instead of 21,093,
 //!   nearly all of them unmasking (docs/BENCHMARKS.md).
 //!
@@ -17,6 +17,7 @@
 //! anyway, so the test costs one OR per register, and an all-ASCII text frame — the common
 //! case — is then known to be valid UTF-8 without a second pass over it.
 
+use crate::simd;
 use std::mem::size_of;
 
 /// The baseline target has 128-bit vector registers (see the module's comment).
@@ -33,34 +34,56 @@ const BLOCK: usize = 64;
 
 const WORD: usize = size_of::<usize>();
 
+/// Payloads from this size on take the loops compiled for wider registers where the processor
+/// has them ([`crate::simd`]): below it, the baseline loops finish in a few dozen instructions,
+/// and the feature check (a load and a test) would be a noticeable part of them.
+const WIDE_FROM: usize = 256;
+
 /// XORs `data` with the 4-byte mask, starting at the mask's first byte.
 pub fn apply_mask(data: &mut [u8], mask: [u8; 4]) {
-    if wide::unmask::<false>(data, mask).is_none() {
-        unmask::<VECTORS, false>(data, mask);
+    if data.len() >= WIDE_FROM
+        && simd::with_avx2(
+            #[inline(always)]
+            || unmask_double::<false>(data, mask),
+        )
+        .is_some()
+    {
+        return;
     }
+    unmask::<VECTORS, false>(data, mask);
 }
 
 /// [`apply_mask`], and whether every byte it produced is ASCII.
 pub fn unmask_ascii(data: &mut [u8], mask: [u8; 4]) -> bool {
-    match wide::unmask::<true>(data, mask) {
-        Some(ascii) => ascii,
-        None => unmask::<VECTORS, true>(data, mask),
+    if data.len() >= WIDE_FROM
+        && let Some(ascii) = simd::with_avx2(
+            #[inline(always)]
+            || unmask_double::<true>(data, mask),
+        )
+    {
+        return ascii;
     }
+    unmask::<VECTORS, true>(data, mask)
 }
 
 /// Whether every byte of `data` is ASCII (text that arrives unmasked, on a client, and text
 /// an application sends). Stops at the first step that is not, so non-ASCII text pays little
 /// for being tested.
 pub fn is_ascii(data: &[u8]) -> bool {
-    match wide::is_ascii(data) {
-        Some(ascii) => ascii,
-        None => ascii_test::<VECTORS, { BLOCK / 2 }>(data),
+    if data.len() >= WIDE_FROM
+        && let Some(ascii) = simd::with_avx2(
+            #[inline(always)]
+            || ascii_test_double(data),
+        )
+    {
+        return ascii;
     }
+    ascii_test::<VECTORS, { BLOCK / 2 }>(data)
 }
 
-/// The loops below with blocks twice the baseline's: what [`wide`] compiles for wider
-/// registers (kept apart so that the tests run them on any processor).
-#[cfg(any(target_arch = "x86_64", test))]
+/// The loops below with blocks twice the baseline's, for wider registers (which they fill as
+/// the baseline's blocks fill 16-byte ones). The tests also run them as baseline code, so on
+/// any processor.
 #[inline(always)]
 fn unmask_double<const ASCII: bool>(data: &mut [u8], mask: [u8; 4]) -> bool {
     let (ascii, rest) = blocks::<{ 2 * BLOCK }, ASCII>(data, mask);
@@ -68,66 +91,9 @@ fn unmask_double<const ASCII: bool>(data: &mut [u8], mask: [u8; 4]) -> bool {
 }
 
 /// [`ascii_test`] with blocks twice the baseline's (see [`unmask_double`]).
-#[cfg(any(target_arch = "x86_64", test))]
 #[inline(always)]
 fn ascii_test_double(data: &[u8]) -> bool {
     ascii_test::<true, BLOCK>(data)
-}
-
-/// The loops compiled for wider vector registers than the baseline target's, for processors
-/// found at run time to have them; `None` where they are not taken.
-#[cfg(target_arch = "x86_64")]
-mod wide {
-    /// Payloads from this size on are worth the feature check (a load and a test): below it,
-    /// the baseline loops finish in a few dozen instructions.
-    const FROM: usize = 256;
-
-    /// [`super::unmask_double`] with AVX2, for a payload of `FROM` bytes or more on a
-    /// processor that has it.
-    #[inline(always)]
-    pub(super) fn unmask<const ASCII: bool>(data: &mut [u8], mask: [u8; 4]) -> Option<bool> {
-        if data.len() >= FROM && std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the processor has AVX2, checked just above.
-            Some(unsafe { unmask_avx2::<ASCII>(data, mask) })
-        } else {
-            None
-        }
-    }
-
-    /// [`super::ascii_test_double`] with AVX2, as [`unmask`].
-    #[inline(always)]
-    pub(super) fn is_ascii(data: &[u8]) -> Option<bool> {
-        if data.len() >= FROM && std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the processor has AVX2, checked just above.
-            Some(unsafe { is_ascii_avx2(data) })
-        } else {
-            None
-        }
-    }
-
-    #[target_feature(enable = "avx2")]
-    fn unmask_avx2<const ASCII: bool>(data: &mut [u8], mask: [u8; 4]) -> bool {
-        super::unmask_double::<ASCII>(data, mask)
-    }
-
-    #[target_feature(enable = "avx2")]
-    fn is_ascii_avx2(data: &[u8]) -> bool {
-        super::ascii_test_double(data)
-    }
-}
-
-/// This target has no wider registers to look for.
-#[cfg(not(target_arch = "x86_64"))]
-mod wide {
-    #[inline(always)]
-    pub(super) fn unmask<const ASCII: bool>(_: &mut [u8], _: [u8; 4]) -> Option<bool> {
-        None
-    }
-
-    #[inline(always)]
-    pub(super) fn is_ascii(_: &[u8]) -> Option<bool> {
-        None
-    }
 }
 
 /// [`is_ascii`] with blocks of `N` bytes (`V`) or with words only.
@@ -237,9 +203,9 @@ mod tests {
 
     const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
-    /// Every way: blocks of bytes, words only, blocks twice as large (what `wide` compiles
-    /// for wider registers, run here as the baseline, so on any processor), and the public
-    /// function, which takes the wider registers where the processor has them. All four
+    /// Every way: blocks of bytes, words only, blocks twice as large (what runs with wider
+    /// registers, run here as the baseline, so on any processor), and the public function,
+    /// which takes the wider registers where the processor has them. All four
     /// unmask alike; returns what each said about ASCII.
     fn unmask_every_way(data: &mut [u8], mask: [u8; 4]) -> [bool; 4] {
         let run = |way: fn(&mut [u8], [u8; 4]) -> bool| {
