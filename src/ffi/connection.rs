@@ -184,9 +184,10 @@ fn send(function: &str, handle: *mut WsConnection, kind: Outgoing, payload: Resu
 /// stops at the first byte that is not; a copy of the message, one comparison; anything else,
 /// the UTF-8 check.
 fn is_utf8_text(running: Running, text: &[u8]) -> bool {
-    running.is_text_message(text)
+    let message = running.text_message();
+    message.is_some_and(|m| m.as_ptr() == text.as_ptr() && m.len() == text.len())
         || protocol::is_ascii(text)
-        || running.is_copy_of_text_message(text)
+        || message == Some(text)
         || protocol::is_utf8(text)
 }
 

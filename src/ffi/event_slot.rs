@@ -242,23 +242,10 @@ impl Running {
         }
     }
 
-    /// True when `text` is the text message whose callback runs on this thread: the same
-    /// address and length, proof at no cost that it is valid UTF-8 (the reader checked it when
-    /// it arrived).
-    pub(crate) fn is_text_message(self, text: &[u8]) -> bool {
-        self.text_message()
-            .is_some_and(|message| message.len() == text.len() && message.as_ptr() == text.as_ptr())
-    }
-
-    /// True when `text` holds the same bytes as the text message whose callback runs on this
-    /// thread (a copy of it): valid UTF-8 then, proved by one comparison, cheaper than the UTF-8
-    /// check of text that is not ASCII (several times so).
-    pub(crate) fn is_copy_of_text_message(self, text: &[u8]) -> bool {
-        self.text_message().is_some_and(|message| message == text)
-    }
-
-    /// The bytes of the text message whose callback runs on this thread, if it is one.
-    fn text_message(&self) -> Option<&[u8]> {
+    /// The bytes of the text message whose callback runs on this thread, if it is one: the
+    /// reader checked them as UTF-8 when they arrived, so a reply of these bytes, or of a copy
+    /// of them, needs no second check.
+    pub(crate) fn text_message(&self) -> Option<&[u8]> {
         // SAFETY: the current event, and the data it points to, are valid for the whole
         // callback, and `self` does not outlive it.
         let event = unsafe { self.0.as_ref() }?;

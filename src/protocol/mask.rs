@@ -41,44 +41,52 @@ const WIDE_FROM: usize = 256;
 
 /// XORs `data` with the 4-byte mask, starting at the mask's first byte.
 pub fn apply_mask(data: &mut [u8], mask: [u8; 4]) {
-    if data.len() >= WIDE_FROM
-        && simd::with_avx2(
-            #[inline(always)]
-            || unmask_double::<false>(data, mask),
-        )
-        .is_some()
+    let len = data.len();
+    if wide(
+        len,
+        #[inline(always)]
+        || unmask_double::<false>(data, mask),
+    )
+    .is_none()
     {
-        return;
+        unmask::<VECTORS, false>(data, mask);
     }
-    unmask::<VECTORS, false>(data, mask);
 }
 
 /// [`apply_mask`], and whether every byte it produced is ASCII.
 pub fn unmask_ascii(data: &mut [u8], mask: [u8; 4]) -> bool {
-    if data.len() >= WIDE_FROM
-        && let Some(ascii) = simd::with_avx2(
-            #[inline(always)]
-            || unmask_double::<true>(data, mask),
-        )
-    {
-        return ascii;
+    let len = data.len();
+    match wide(
+        len,
+        #[inline(always)]
+        || unmask_double::<true>(data, mask),
+    ) {
+        Some(ascii) => ascii,
+        None => unmask::<VECTORS, true>(data, mask),
     }
-    unmask::<VECTORS, true>(data, mask)
 }
 
 /// Whether every byte of `data` is ASCII (text that arrives unmasked, on a client, and text
 /// an application sends). Stops at the first step that is not, so non-ASCII text pays little
 /// for being tested.
 pub fn is_ascii(data: &[u8]) -> bool {
-    if data.len() >= WIDE_FROM
-        && let Some(ascii) = simd::with_avx2(
-            #[inline(always)]
-            || ascii_test_double(data),
-        )
-    {
-        return ascii;
+    wide(
+        data.len(),
+        #[inline(always)]
+        || ascii_test_double(data),
+    )
+    .unwrap_or_else(|| ascii_test::<VECTORS, { BLOCK / 2 }>(data))
+}
+
+/// Runs `work` (one of the loops with double blocks, below, in an `#[inline(always)]` closure)
+/// compiled for wider registers, for a payload of `len` bytes: `None` below [`WIDE_FROM`] or
+/// where the processor has none.
+#[inline(always)]
+fn wide<R>(len: usize, work: impl FnOnce() -> R) -> Option<R> {
+    if len < WIDE_FROM {
+        return None;
     }
-    ascii_test::<VECTORS, { BLOCK / 2 }>(data)
+    simd::with_avx2(work)
 }
 
 /// The loops below with blocks twice the baseline's, for wider registers (which they fill as
