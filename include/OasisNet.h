@@ -57,30 +57,123 @@ struct ServerDeleter {
     void operator()(WsServer *server) const { ::wsServerRelease(server); }
 };
 
-// Events are borrowed from the library for the duration of a callback. The WsEventRef handed
-// to the delegate shares ownership of an EventHolder; unless the delegate keeps a copy, the
-// holder owns nothing and the next callback on the thread reuses it (no allocation per event).
-// When the delegate kept a copy, the trampoline retains the event and flips `retained`, so that
-// the holder, going with the last copy, releases it.
-struct EventHolder {
-    WsEvent *event;
+// Events are borrowed from the library for the duration of a callback. Each callback hands the
+// delegate a WsEventRef of its own, made for it: unless the delegate keeps a copy, it is the only
+// reference when the callback returns, and the last reference of a shared_ptr goes without an
+// atomic read-modify-write (libstdc++ 12 and later; older ones, and libc++, take one or two, as
+// any copy would). Its control block lives in an EventCell that the thread reuses, so an event
+// costs no allocation either. When the delegate kept a copy, the trampoline retains the event
+// and marks the cell, so that the last copy, going, releases it.
+struct EventCell {
     bool retained;
-    EventHolder() : event(nullptr), retained(false) {}
-    ~EventHolder()
-    {
-        if (retained)
-            ::wsEventRelease(event);
-    }
-    EventHolder(const EventHolder &) = delete;
-    EventHolder &operator=(const EventHolder &) = delete;
+    // Room for the shared_ptr's control block (a few pointers, in every standard library).
+    alignas(std::max_align_t) unsigned char block[64];
 };
 
-// The holder the next callback on this thread may reuse: empty while a callback runs (a nested
-// one makes its own) or after the last one's event was kept.
-inline std::shared_ptr<EventHolder> &spareEventHolder()
+// The cell the next callback on this thread may use: none while a callback runs (a nested one
+// takes a new cell) or while a kept copy still holds it.
+struct SpareEventCell {
+    EventCell *cell;
+    bool gone;
+    SpareEventCell() : cell(nullptr), gone(false) {}
+    ~SpareEventCell()
+    {
+        delete cell;
+        cell = nullptr;
+        gone = true;
+    }
+};
+
+inline SpareEventCell &spareEventCell()
 {
-    static thread_local std::shared_ptr<EventHolder> spare;
+    static thread_local SpareEventCell spare;
     return spare;
+}
+
+inline EventCell *takeEventCell()
+{
+    SpareEventCell &spare = spareEventCell();
+    EventCell *cell = spare.cell;
+    spare.cell = nullptr;
+    return cell ? cell : new EventCell();
+}
+
+// Called by the last reference of the event, on whichever thread drops it.
+inline void giveBackEventCell(EventCell *cell) noexcept
+{
+    SpareEventCell &spare = spareEventCell();
+    if (spare.cell || spare.gone)
+        delete cell;
+    else
+        spare.cell = cell;
+}
+
+struct EventCellDeleter {
+    EventCell *cell;
+    explicit EventCellDeleter(EventCell *c) : cell(c) {}
+    void operator()(WsEvent *event) const
+    {
+        if (cell->retained)
+            ::wsEventRelease(event);
+    }
+};
+
+// Places the control block in the cell's room (or, should it not fit, on the heap) and gives
+// the cell back with it.
+template <class T>
+struct EventCellAllocator {
+    typedef T value_type;
+    EventCell *cell;
+    explicit EventCellAllocator(EventCell *c) noexcept : cell(c) {}
+    template <class U>
+    EventCellAllocator(const EventCellAllocator<U> &other) noexcept : cell(other.cell)
+    {
+    }
+    T *allocate(std::size_t n)
+    {
+        if (n * sizeof(T) <= sizeof(cell->block) && alignof(T) <= alignof(std::max_align_t))
+            return static_cast<T *>(static_cast<void *>(cell->block));
+        return static_cast<T *>(::operator new(n * sizeof(T)));
+    }
+    void deallocate(T *pointer, std::size_t) noexcept
+    {
+        if (static_cast<void *>(pointer) != static_cast<void *>(cell->block))
+            ::operator delete(pointer);
+        giveBackEventCell(cell);
+    }
+};
+
+template <class T, class U>
+inline bool operator==(const EventCellAllocator<T> &a, const EventCellAllocator<U> &b) noexcept
+{
+    return a.cell == b.cell;
+}
+
+template <class T, class U>
+inline bool operator!=(const EventCellAllocator<T> &a, const EventCellAllocator<U> &b) noexcept
+{
+    return a.cell != b.cell;
+}
+
+// The callback's WsEventRef, in `cell`; the cell goes back should making it fail.
+inline WsEventRef makeEventRef(WsEvent *raw, EventCell *cell)
+{
+    cell->retained = false;
+    try {
+        return WsEventRef(raw, EventCellDeleter(cell), EventCellAllocator<WsEvent>(cell));
+    } catch (...) {
+        giveBackEventCell(cell);
+        throw;
+    }
+}
+
+// Still inside the C callback, so the event is valid here. Beyond `event`, any reference is a
+// copy the delegate kept. Only a successful retain may be marked: the last copy would otherwise
+// release a reference never taken.
+inline void keepIfCopied(const WsEventRef &event, EventCell *cell)
+{
+    if (event.use_count() > 1 && ::wsEventRetain(event.get()) == 0)
+        cell->retained = true;
 }
 
 // Keeps the C strings alive for the duration of one C call.
@@ -122,29 +215,16 @@ inline void dispatch(void *user, WsEvent *raw, Callback callback, const char *na
 {
     try {
         std::shared_ptr<WsEventDelegate> &delegate = *static_cast<std::shared_ptr<WsEventDelegate> *>(user);
-        std::shared_ptr<EventHolder> holder;
-        holder.swap(spareEventHolder());
-        if (!holder || holder.use_count() != 1)
-            holder = std::make_shared<EventHolder>();
-        holder->event = raw;
-        WsEventRef event(holder, raw);
-        // Beyond `holder` and `event`, any reference is a copy the delegate kept. Still inside
-        // the C callback, so the event is valid here. Only a successful retain may be marked:
-        // the last copy would otherwise release a reference never taken.
+        EventCell *cell = takeEventCell();
+        WsEventRef event = makeEventRef(raw, cell);
         try {
             ((*delegate).*callback)(event);
         } catch (...) {
             // Still keep the event alive for any copy the delegate made before throwing.
-            if (event.use_count() > 2 && ::wsEventRetain(raw) == 0)
-                holder->retained = true;
+            keepIfCopied(event, cell);
             throw;
         }
-        if (event.use_count() > 2) {
-            if (::wsEventRetain(raw) == 0)
-                holder->retained = true;
-            return;
-        }
-        holder.swap(spareEventHolder());
+        keepIfCopied(event, cell);
     } catch (const std::exception &e) {
         logException(name, e.what());
     } catch (...) {
