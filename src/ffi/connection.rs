@@ -163,13 +163,49 @@ pub unsafe extern "C" fn wsOpenConnection(
     })
 }
 
-/// Sends `payload` (text is checked as UTF-8 first: [`is_utf8_text`]). A bad handle is
-/// reported before a bad payload.
-fn send(function: &str, handle: *mut WsConnection, kind: Outgoing, payload: Result<&[u8]>) -> i32 {
-    boundary(function, -1, || {
+/// The four send functions, which differ in their name, what they send and how they are given
+/// the payload.
+#[derive(Clone, Copy, PartialEq)]
+enum SendFunction {
+    /// `wsSendText`: NUL-terminated text.
+    Text,
+    /// `wsSendTextLength`: text of a given length.
+    TextLength,
+    Binary,
+    Ping,
+}
+
+impl SendFunction {
+    fn name(self) -> &'static str {
+        match self {
+            SendFunction::Text => "wsSendText",
+            SendFunction::TextLength => "wsSendTextLength",
+            SendFunction::Binary => "wsSendBinary",
+            SendFunction::Ping => "wsSendPing",
+        }
+    }
+
+    fn kind(self) -> Outgoing {
+        match self {
+            SendFunction::Text | SendFunction::TextLength => Outgoing::Text,
+            SendFunction::Binary => Outgoing::Binary,
+            SendFunction::Ping => Outgoing::Ping,
+        }
+    }
+}
+
+/// Sends the payload at `data` (`length` bytes; for `wsSendText`, up to its NUL, and `length`
+/// is unused; text is checked as UTF-8 first: [`is_utf8_text`]). A bad handle is reported
+/// before a bad payload. The payload comes as pointer and length, not as a `Result` of a slice:
+/// two words travel in registers, where a larger value goes through memory, and reading it
+/// back whole stalls on the separate stores that wrote it.
+fn send(function: SendFunction, handle: *mut WsConnection, data: *const u8, length: usize) -> i32 {
+    boundary(function.name(), -1, || {
         let running = Running::get();
         with_connection_at(running, handle, |connection| {
-            let payload = payload?;
+            // SAFETY: forwarded from the exported function's caller contract.
+            let payload = unsafe { given_payload(function, data, length) }?;
+            let kind = function.kind();
             if kind == Outgoing::Text && !is_utf8_text(running, payload) {
                 return Err(not_utf8());
             }
@@ -177,6 +213,27 @@ fn send(function: &str, handle: *mut WsConnection, kind: Outgoing, payload: Resu
         })?;
         Ok(0)
     })
+}
+
+/// The payload a send function was given (see [`send`]).
+///
+/// # Safety
+/// As the send functions': for `wsSendText`, `data` is NULL or NUL-terminated; for the others
+/// it points to `length` readable bytes (or is NULL with 0).
+unsafe fn given_payload<'a>(
+    function: SendFunction,
+    data: *const u8,
+    length: usize,
+) -> Result<&'a [u8]> {
+    match function {
+        SendFunction::Text if data.is_null() => Err(Error::invalid("text is NULL")),
+        // SAFETY: non-NULL, and NUL-terminated by the caller's contract.
+        SendFunction::Text => Ok(unsafe { CStr::from_ptr(data.cast()) }.to_bytes()),
+        // SAFETY: the caller's contract.
+        SendFunction::TextLength => unsafe { c_bytes(data, length, "text") },
+        // SAFETY: the caller's contract.
+        SendFunction::Binary | SendFunction::Ping => unsafe { c_bytes(data, length, "data") },
+    }
 }
 
 /// Whether text to send is valid UTF-8, found the cheapest way its bytes allow: the message
@@ -212,13 +269,7 @@ fn not_utf8() -> Error {
 /// `text` is NULL or NUL-terminated.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wsSendText(connection: *mut WsConnection, text: *const c_char) -> i32 {
-    let payload = if text.is_null() {
-        Err(Error::invalid("text is NULL"))
-    } else {
-        // SAFETY: non-NULL, and NUL-terminated by the caller's contract.
-        Ok(unsafe { CStr::from_ptr(text) }.to_bytes())
-    };
-    send("wsSendText", connection, Outgoing::Text, payload)
+    send(SendFunction::Text, connection, text.cast(), 0)
 }
 
 /// Sends `length` bytes of UTF-8 text (no NUL needed; `length` 0 sends an empty message).
@@ -236,9 +287,7 @@ pub unsafe extern "C" fn wsSendTextLength(
     text: *const c_char,
     length: usize,
 ) -> i32 {
-    // SAFETY: forwarded caller contract.
-    let payload = unsafe { c_bytes(text.cast(), length, "text") };
-    send("wsSendTextLength", connection, Outgoing::Text, payload)
+    send(SendFunction::TextLength, connection, text.cast(), length)
 }
 
 /// Sends a binary message of `length` bytes (0 sends an empty message).
@@ -256,9 +305,7 @@ pub unsafe extern "C" fn wsSendBinary(
     data: *const c_void,
     length: usize,
 ) -> i32 {
-    // SAFETY: forwarded caller contract.
-    let payload = unsafe { c_bytes(data.cast(), length, "data") };
-    send("wsSendBinary", connection, Outgoing::Binary, payload)
+    send(SendFunction::Binary, connection, data.cast(), length)
 }
 
 /// Sends a ping with at most 125 bytes of payload; the peer's pong arrives as a
@@ -277,9 +324,7 @@ pub unsafe extern "C" fn wsSendPing(
     data: *const c_void,
     length: usize,
 ) -> i32 {
-    // SAFETY: forwarded caller contract.
-    let payload = unsafe { c_bytes(data.cast(), length, "data") };
-    send("wsSendPing", connection, Outgoing::Ping, payload)
+    send(SendFunction::Ping, connection, data.cast(), length)
 }
 
 /// Starts the closing handshake with 1000 (normal closure) and returns at once; onClose follows
