@@ -6,7 +6,7 @@
 
 use super::close::{ABNORMAL, NO_STATUS, Violation, close_code_is_sendable, close_payload};
 use super::deadline::Deadline;
-use super::frame::{self, MAX_HEADER, Opcode};
+use super::frame::{EncodedHeader, MAX_HEADER, Opcode};
 use super::{Limits, Role};
 use std::num::NonZeroU16;
 use std::time::Instant;
@@ -16,18 +16,11 @@ pub trait FrameSink {
     /// One frame: `header`, then `payload` — masked with `mask` on the way out when it is given
     /// (the payload itself is the caller's and is not changed).
     fn frame(&mut self, header: &[u8], payload: &[u8], mask: Option<[u8; 4]>);
-    /// [`FrameSink::frame`] with the header as the first `len` bytes of a `MAX_HEADER` array:
-    /// a sink may copy the whole array at once, cheaper than a copy of a length known only at
-    /// run time.
+    /// [`FrameSink::frame`] with the header as encoded: a sink may write its padded bytes at
+    /// once, cheaper than a copy of a length known only at run time.
     #[inline(always)]
-    fn frame_in(
-        &mut self,
-        header: &[u8; MAX_HEADER],
-        len: usize,
-        payload: &[u8],
-        mask: Option<[u8; 4]>,
-    ) {
-        self.frame(&header[..len], payload, mask);
+    fn frame_in(&mut self, header: EncodedHeader, payload: &[u8], mask: Option<[u8; 4]>) {
+        self.frame(&header.padded()[..header.size()], payload, mask);
     }
     /// Bytes accepted but not yet written.
     fn queued(&self) -> usize;
@@ -454,9 +447,8 @@ impl Endpoint {
         payload: &[u8],
         sink: &mut impl FrameSink,
     ) {
-        let mut header = [0u8; MAX_HEADER];
         let mask = (self.role == Role::Client).then(|| sink.mask_key());
-        let n = frame::encode_header(&mut header, opcode, fin, payload.len(), mask);
-        sink.frame_in(&header, n, payload, mask);
+        let header = EncodedHeader::new(opcode, fin, payload.len(), mask);
+        sink.frame_in(header, payload, mask);
     }
 }

@@ -251,6 +251,58 @@ impl Header {
 /// The largest header: 2 bytes, 8 bytes of length, 4 bytes of mask.
 pub const MAX_HEADER: usize = 14;
 
+/// An [`EncodedHeader`]'s bytes with zeros after them: written to the send buffer whole.
+pub const HEADER_PADDED: usize = 16;
+
+/// A frame header as it goes on the wire, kept as a number: its bytes are the low
+/// [`EncodedHeader::size`] bytes of a little-endian `u128`. As a number it stays in registers
+/// until it is written where it goes, at once. Written to memory byte by byte and then copied
+/// as whole words, it would stall the copy: a processor cannot forward several small stores to
+/// one larger load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncodedHeader {
+    word: u128,
+    size: usize,
+}
+
+impl EncodedHeader {
+    #[inline(always)]
+    pub fn new(opcode: Opcode, fin: bool, payload_len: usize, mask: Option<[u8; 4]>) -> Self {
+        let first = u128::from(u8::from(fin) << 7 | opcode.code());
+        let mask_bit: u128 = if mask.is_some() { 0x80 } else { 0 };
+        // (`from_le_bytes(to_be_bytes)`: the length's bytes in network order, wherever they
+        // land in the little-endian word.)
+        let (mut word, mut size) = match payload_len {
+            0..=125 => (first | (mask_bit | payload_len as u128) << 8, 2),
+            126..=0xFFFF => {
+                let length = u16::from_le_bytes((payload_len as u16).to_be_bytes());
+                (first | (mask_bit | 126) << 8 | u128::from(length) << 16, 4)
+            }
+            _ => {
+                let length = u64::from_le_bytes((payload_len as u64).to_be_bytes());
+                (first | (mask_bit | 127) << 8 | u128::from(length) << 16, 10)
+            }
+        };
+        if let Some(mask) = mask {
+            word |= u128::from(u32::from_le_bytes(mask)) << (8 * size);
+            size += 4;
+        }
+        EncodedHeader { word, size }
+    }
+
+    /// How many bytes the header has (2 to [`MAX_HEADER`]).
+    #[inline(always)]
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The header's bytes, then zeros.
+    #[inline(always)]
+    pub fn padded(&self) -> [u8; HEADER_PADDED] {
+        self.word.to_le_bytes()
+    }
+}
+
 /// Encodes a frame header into `out`, returning its length.
 pub fn encode_header(
     out: &mut [u8; MAX_HEADER],
@@ -259,29 +311,9 @@ pub fn encode_header(
     payload_len: usize,
     mask: Option<[u8; 4]>,
 ) -> usize {
-    out[0] = u8::from(fin) << 7 | opcode.code();
-    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
-    let mut len = match payload_len {
-        0..=125 => {
-            out[1] = mask_bit | payload_len as u8;
-            2
-        }
-        126..=0xFFFF => {
-            out[1] = mask_bit | 126;
-            out[2..4].copy_from_slice(&(payload_len as u16).to_be_bytes());
-            4
-        }
-        _ => {
-            out[1] = mask_bit | 127;
-            out[2..10].copy_from_slice(&(payload_len as u64).to_be_bytes());
-            10
-        }
-    };
-    if let Some(mask) = mask {
-        out[len..len + 4].copy_from_slice(&mask);
-        len += 4;
-    }
-    len
+    let header = EncodedHeader::new(opcode, fin, payload_len, mask);
+    out.copy_from_slice(&header.padded()[..MAX_HEADER]);
+    header.size()
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! buffers (the thread's and the event loop's, kept as `Vec<u8>`) without being copied or
 //! reallocated: [`Outbox::from_vec`] and [`Outbox::take_vec`] only write or read the header.
 
-use crate::protocol::frame::MAX_HEADER;
+use crate::protocol::frame::{EncodedHeader, HEADER_PADDED};
 use std::mem::ManuallyDrop;
 use std::ptr::{self, NonNull};
 
@@ -166,12 +166,7 @@ impl Outbox {
     /// `header`: the whole array is copied (a fixed-size copy, a few moves, where a copy of
     /// `header_len` bytes is a call), so the block needs room for all of it.
     #[inline(always)]
-    pub(super) fn try_push_frame(
-        &mut self,
-        header: &[u8; MAX_HEADER],
-        header_len: usize,
-        payload: &[u8],
-    ) -> bool {
+    pub(super) fn try_push_frame(&mut self, header: EncodedHeader, payload: &[u8]) -> bool {
         let Some(block) = self.0 else {
             return false;
         };
@@ -179,19 +174,20 @@ impl Outbox {
         // SAFETY: `base` is this outbox's block.
         let (cap, len) = unsafe { capacity_and_length(base) };
         let room = cap - HEAD - len;
-        if room < MAX_HEADER + payload.len() || header_len > MAX_HEADER {
+        if room < HEADER_PADDED + payload.len() {
             // (A block grown to fit such frames exactly: the bytes are copied as they are.)
-            return self.try_push(&header[..header_len.min(MAX_HEADER)], payload);
+            return self.try_push(&header.padded()[..header.size()], payload);
         }
-        // SAFETY: the block has room for `MAX_HEADER + payload.len()` more bytes (checked
-        // above, and `header_len <= MAX_HEADER`); the sources are the caller's and cannot
-        // overlap the block, which this outbox owns alone. The bytes of `header` past
-        // `header_len` land where the payload then goes, or past the new length.
+        // SAFETY: the block has room for `HEADER_PADDED + payload.len()` more bytes (checked
+        // above, and a header's size is at most `MAX_HEADER`, below `HEADER_PADDED`); the
+        // payload is the caller's and cannot overlap the block, which this outbox owns alone.
+        // The padding past the header's size lands where the payload then goes, or past the
+        // new length.
         unsafe {
             let end = base.add(HEAD + len);
-            ptr::copy_nonoverlapping(header.as_ptr(), end, MAX_HEADER);
-            ptr::copy_nonoverlapping(payload.as_ptr(), end.add(header_len), payload.len());
-            let added = header_len + payload.len();
+            ptr::write_unaligned(end.cast::<[u8; HEADER_PADDED]>(), header.padded());
+            ptr::copy_nonoverlapping(payload.as_ptr(), end.add(header.size()), payload.len());
+            let added = header.size() + payload.len();
             (&raw mut (*base.cast::<Head>()).len).write_unaligned(len + added);
         }
         true
@@ -301,7 +297,8 @@ impl Drop for Outbox {
 
 #[cfg(test)]
 mod tests {
-    use super::{MAX_HEADER, Outbox};
+    use super::{EncodedHeader, Outbox};
+    use crate::protocol::frame::Opcode;
 
     #[test]
     fn bytes_queue_grow_and_are_written_in_parts() {
@@ -362,26 +359,25 @@ mod tests {
         assert!(empty.capacity() > 0, "a block has room for a byte");
     }
 
-    /// A frame pushed with its header as a whole array queues exactly its header's first bytes
-    /// and its payload, with room to spare or without (then the bytes are copied as they are),
-    /// and is refused where it does not fit.
+    /// A frame pushed with its encoded header (written padded) queues exactly the header's
+    /// bytes and its payload, with room to spare or without (then the bytes are copied as they
+    /// are), and is refused where it does not fit.
     #[test]
-    fn a_frame_with_an_array_header_queues_only_its_bytes() {
-        let mut header = [0xEE; MAX_HEADER];
-        header[..2].copy_from_slice(&[0x81, 3]);
+    fn a_frame_with_an_encoded_header_queues_only_its_bytes() {
+        let header = EncodedHeader::new(Opcode::Text, true, 3, None);
         let mut outbox = Outbox::new();
-        assert!(!outbox.try_push_frame(&header, 2, b"abc"), "no block yet");
+        assert!(!outbox.try_push_frame(header, b"abc"), "no block yet");
         let mut outbox = Outbox::from_vec(Vec::with_capacity(256));
         let room = outbox.capacity();
-        assert!(outbox.try_push_frame(&header, 2, b"abc"));
-        assert!(outbox.try_push_frame(&header, 2, b"xyz"));
+        assert!(outbox.try_push_frame(header, b"abc"));
+        assert!(outbox.try_push_frame(header, b"xyz"));
         assert_eq!(outbox.pending(), b"\x81\x03abc\x81\x03xyz");
         // Exactly the room the frame needs, less than the whole array would.
         let fill = vec![b'.'; room - outbox.len() - 5];
         outbox.push(&fill, b"");
-        assert!(outbox.try_push_frame(&header, 2, b"end"));
+        assert!(outbox.try_push_frame(header, b"end"));
         assert!(outbox.pending().ends_with(b".\x81\x03end"));
         assert_eq!(outbox.len(), room);
-        assert!(!outbox.try_push_frame(&header, 2, b""), "full");
+        assert!(!outbox.try_push_frame(header, b""), "full");
     }
 }

@@ -5,7 +5,7 @@
 //! send buffer only while bytes wait in it.
 
 use super::outbox::Outbox;
-use crate::protocol::frame::MAX_HEADER;
+use crate::protocol::frame::EncodedHeader;
 use crate::protocol::{FrameSink, frame};
 use crate::transport::{NoSigPipe, Transport};
 use std::io::{self, IoSlice, Write};
@@ -288,26 +288,20 @@ impl FrameSink for Writer {
     /// the send buffer at once; anything else goes through [`Writer::frame`]. (What `frame`
     /// does with such a frame, with fewer tests and without a copy call for the header.)
     #[inline(always)]
-    fn frame_in(
-        &mut self,
-        header: &[u8; MAX_HEADER],
-        len: usize,
-        payload: &[u8],
-        mask: Option<[u8; 4]>,
-    ) {
+    fn frame_in(&mut self, header: EncodedHeader, payload: &[u8], mask: Option<[u8; 4]>) {
         if self.corked
             && mask.is_none()
             && !self.broken
             && payload.len() < CORK_BYPASS
             && self.transport.is_some()
-            && self.outbox.try_push_frame(header, len, payload)
+            && self.outbox.try_push_frame(header, payload)
         {
             if self.queued() >= CORK_FLUSH {
                 self.flush();
             }
             return;
         }
-        self.frame(&header[..len], payload, mask);
+        self.frame(&header.padded()[..header.size()], payload, mask);
     }
 
     fn queued(&self) -> usize {
