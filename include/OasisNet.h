@@ -71,24 +71,30 @@ struct EventCell {
 };
 
 // The cell the next callback on this thread may use: none while a callback runs (a nested one
-// takes a new cell) or while a kept copy still holds it.
+// takes a new cell) or while a kept copy still holds it. Trivially destructible, so that the
+// last copy of an event may still go while its thread exits (a thread_local holding a copy),
+// after the cleanup below has run: `gone` then says to delete the cell.
 struct SpareEventCell {
     EventCell *cell;
     bool gone;
-    SpareEventCell() : cell(nullptr), gone(false) {}
-    ~SpareEventCell()
-    {
-        delete cell;
-        cell = nullptr;
-        gone = true;
-    }
 };
 
 inline SpareEventCell &spareEventCell()
 {
-    static thread_local SpareEventCell spare;
+    static thread_local SpareEventCell spare = {nullptr, false};
     return spare;
 }
+
+// Frees the thread's spare cell when the thread exits; made the first time a cell is kept.
+struct SpareEventCellCleanup {
+    ~SpareEventCellCleanup()
+    {
+        SpareEventCell &spare = spareEventCell();
+        delete spare.cell;
+        spare.cell = nullptr;
+        spare.gone = true;
+    }
+};
 
 inline EventCell *takeEventCell()
 {
@@ -102,10 +108,13 @@ inline EventCell *takeEventCell()
 inline void giveBackEventCell(EventCell *cell) noexcept
 {
     SpareEventCell &spare = spareEventCell();
-    if (spare.cell || spare.gone)
+    if (spare.cell || spare.gone) {
         delete cell;
-    else
-        spare.cell = cell;
+        return;
+    }
+    static thread_local SpareEventCellCleanup cleanup;
+    (void)cleanup;
+    spare.cell = cell;
 }
 
 struct EventCellDeleter {

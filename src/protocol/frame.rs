@@ -457,6 +457,31 @@ mod tests {
         }
     }
 
+    /// An encoded header's padding is zeros, and masked 16- and 64-bit lengths come out byte
+    /// for byte as RFC 6455 section 5.2 lays them out.
+    #[test]
+    fn encoded_headers_byte_for_byte() {
+        let mask = Some([0xA1, 0xB2, 0xC3, 0xD4]);
+        let header = EncodedHeader::new(Opcode::Binary, true, 0x1234, mask);
+        let padded = header.padded();
+        assert_eq!(
+            padded[..header.size()],
+            [0x82, 0xFE, 0x12, 0x34, 0xA1, 0xB2, 0xC3, 0xD4]
+        );
+        assert!(padded[header.size()..].iter().all(|&b| b == 0));
+        let header = EncodedHeader::new(Opcode::Text, false, 0x0102_0304, mask);
+        let padded = header.padded();
+        assert_eq!(
+            padded[..header.size()],
+            [0x01, 0xFF, 0, 0, 0, 0, 1, 2, 3, 4, 0xA1, 0xB2, 0xC3, 0xD4]
+        );
+        assert!(padded[header.size()..].iter().all(|&b| b == 0));
+        for len in [0, 125, 126, 0xFFFF, 0x1_0000] {
+            let header = EncodedHeader::new(Opcode::Ping, true, len, None);
+            assert!(header.padded()[header.size()..].iter().all(|&b| b == 0));
+        }
+    }
+
     /// Every length crosses the 7-bit, 16-bit and 64-bit encodings at their edges, and every
     /// prefix of a header is incomplete, never an error.
     #[test]

@@ -162,9 +162,9 @@ impl Outbox {
         true
     }
 
-    /// As [`Outbox::try_push`] for a frame whose header is the first `header_len` bytes of
-    /// `header`: the whole array is copied (a fixed-size copy, a few moves, where a copy of
-    /// `header_len` bytes is a call), so the block needs room for all of it.
+    /// As [`Outbox::try_push`] for a frame with an encoded header: its padded bytes are
+    /// written at once (one 16-byte store, where a copy of `header.size()` bytes is a call),
+    /// so the block needs room for all `HEADER_PADDED` of them.
     #[inline(always)]
     pub(super) fn try_push_frame(&mut self, header: EncodedHeader, payload: &[u8]) -> bool {
         let Some(block) = self.0 else {
@@ -379,5 +379,32 @@ mod tests {
         assert!(outbox.pending().ends_with(b".\x81\x03end"));
         assert_eq!(outbox.len(), room);
         assert!(!outbox.try_push_frame(header, b""), "full");
+    }
+
+    /// Headers of every size (2, 4, 10 and, masked, 14 bytes) queue exactly their bytes, with
+    /// room for the padded write or 1 to 2 bytes short of it (then the bytes are copied).
+    #[test]
+    fn encoded_headers_of_every_size_at_the_room_boundary() {
+        let mask = Some([1, 2, 3, 4]);
+        for (len, mask) in [(3, None), (200, None), (70_000, None), (70_000, mask)] {
+            let header = EncodedHeader::new(Opcode::Binary, true, len, mask);
+            let bytes = &header.padded()[..header.size()];
+            for spare in [0, 1, 2, 3] {
+                let mut outbox = Outbox::from_vec(Vec::with_capacity(256));
+                let room = outbox.capacity();
+                let payload = b"xyz";
+                // Leave exactly `header.size() + payload.len() + spare` bytes of room.
+                let fill = vec![b'.'; room - outbox.len() - header.size() - payload.len() - spare];
+                outbox.push(&fill, b"");
+                assert!(
+                    outbox.try_push_frame(header, payload),
+                    "{len} spare {spare}"
+                );
+                let mut expected = fill.clone();
+                expected.extend_from_slice(bytes);
+                expected.extend_from_slice(payload);
+                assert_eq!(outbox.pending(), &expected[..], "{len} spare {spare}");
+            }
+        }
     }
 }

@@ -509,6 +509,12 @@ static void test_live_connection(int port)
     check_long_text(conn);
     CHECK_FAILS(wsSendBinary(conn, NULL, 4) == -1, EINVAL, "wsSendBinary(NULL, 4): EINVAL");
     CHECK_FAILS(wsSendPing(conn, NULL, 1) == -1, EINVAL, "wsSendPing(NULL, 1): EINVAL");
+    /* A length no buffer has ((size_t)-1, as a negative length becomes) is refused, never read. */
+    CHECK_FAILS(wsSendTextLength(conn, "ok", SIZE_MAX) == -1, EINVAL, "wsSendTextLength with SIZE_MAX: EINVAL");
+    CHECK_FAILS(wsSendBinary(conn, "ok", SIZE_MAX) == -1, EINVAL, "wsSendBinary with SIZE_MAX: EINVAL");
+    CHECK_FAILS(wsSendPing(conn, "ok", SIZE_MAX) == -1, EINVAL, "wsSendPing with SIZE_MAX: EINVAL");
+    CHECK(wsSendBinary(conn, NULL, 0) == 0 && wsSendTextLength(conn, NULL, 0) == 0,
+          "wsSendBinary and wsSendTextLength of NULL with length 0: empty messages");
     CHECK_FAILS(wsSendPing(conn, ping, 126) == -1, EMSGSIZE, "wsSendPing with 126 bytes: EMSGSIZE");
     CHECK(wsSendPing(conn, ping, 125) == 0, "wsSendPing with 125 bytes");
     CHECK_FAILS(wsCloseConnectionWithStatus(conn, 1005, NULL) == -1, EINVAL, "close with 1005: EINVAL");
