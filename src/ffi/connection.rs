@@ -163,13 +163,10 @@ pub unsafe extern "C" fn wsOpenConnection(
     })
 }
 
-/// The four send functions, which differ in their name, what they send and how they are given
-/// the payload.
+/// The four send functions (`Text` takes NUL-terminated text, `TextLength` a length).
 #[derive(Clone, Copy, PartialEq)]
 enum SendFunction {
-    /// `wsSendText`: NUL-terminated text.
     Text,
-    /// `wsSendTextLength`: text of a given length.
     TextLength,
     Binary,
     Ping,
