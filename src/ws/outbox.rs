@@ -372,7 +372,7 @@ mod tests {
         assert!(outbox.try_push_frame(header, b"abc"));
         assert!(outbox.try_push_frame(header, b"xyz"));
         assert_eq!(outbox.pending(), b"\x81\x03abc\x81\x03xyz");
-        // Exactly the room the frame needs, less than the whole array would.
+        // Exactly the room the frame needs, less than the padded write would.
         let fill = vec![b'.'; room - outbox.len() - 5];
         outbox.push(&fill, b"");
         assert!(outbox.try_push_frame(header, b"end"));
@@ -381,8 +381,9 @@ mod tests {
         assert!(!outbox.try_push_frame(header, b""), "full");
     }
 
-    /// Headers of every size (2, 4, 10 and, masked, 14 bytes) queue exactly their bytes, with
-    /// room for the padded write or 1 to 2 bytes short of it (then the bytes are copied).
+    /// Headers of every size (2, 4, 10 and, masked, 14 bytes) queue exactly their bytes with 0
+    /// to 3 bytes of room to spare: for the 14-byte header that is 2 bytes short of the padded
+    /// write, 1 short, exactly enough and 1 more; the smaller ones always take the copy.
     #[test]
     fn encoded_headers_of_every_size_at_the_room_boundary() {
         let mask = Some([1, 2, 3, 4]);
