@@ -45,5 +45,5 @@ for line in open(sys.argv[1]):
 for name in rate:
     rounds = " ".join(f"{r:.0f}" for r in rate[name])
     print(f"{name:12s} median {statistics.median(rate[name]):9.0f} msg/s  "
-          f"{statistics.median(cost[name]):7.2f} us/msg   rounds: {rounds}")
+          f"{statistics.median(cost[name]):7.3f} us/msg   rounds: {rounds}")
 PY
