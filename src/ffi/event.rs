@@ -10,7 +10,7 @@
 //!
 //! The events live in per-thread slots (`event_slot.rs`).
 
-use super::event_slot::{EVENTS, running_event, stale, with_event};
+use super::event_slot::{EVENTS, lock_event, running_event, stale, with_event};
 pub(crate) use super::event_slot::{Running, with_c_event};
 use super::{WsConnection, WsEvent, boundary, copy_out, ws_message_t};
 use crate::error::Error;
@@ -191,7 +191,7 @@ pub extern "C" fn wsEventRetain(event_handle: *mut WsEvent) -> i32 {
         if handle == 0 {
             return Err(Error::invalid("WsEvent is NULL"));
         }
-        let mut slot = EVENTS.lock(handle).ok_or_else(stale)?;
+        let mut slot = lock_event(handle).ok_or_else(stale)?;
         let entry = slot.value.as_mut().expect("locked slots hold a value");
         if !entry.is_live() {
             return Err(stale());
@@ -221,7 +221,7 @@ pub extern "C" fn wsEventRelease(event_handle: *mut WsEvent) -> i32 {
         if handle == 0 {
             return Ok(0);
         }
-        let mut slot = EVENTS.lock(handle).ok_or_else(stale)?;
+        let mut slot = lock_event(handle).ok_or_else(stale)?;
         let entry = slot.value.as_mut().expect("locked slots hold a value");
         if entry.retains == 0 {
             return Err(Error::new(

@@ -7,19 +7,20 @@
 //! thread takes a fresh one for its next callback) and gets its own copy of the data.
 //!
 //! The owning thread fills its slot's event without the slot's lock, and takes the lock once a
-//! callback, after it, to end the event. Every other thread reaches an event only through a
+//! callback, after it, to end the event. The slot's lock is biased to its owner
+//! (`runtime::BiasedLock`): that costs no atomic operation until another thread looks the slot
+//! up, which revokes the bias once. Every other thread reaches an event only through a
 //! handle lookup, which takes the slot's lock, compares the generation and then reads
 //! `in_callback` (or `retains`): the fill happens while the event is not live (the lookup finds
 //! it dead, and reads nothing else), and the `Release` store that makes it live publishes the
 //! filled fields to every lookup that sees it live (`Acquire`). The event's fields are atomics,
 //! so a lookup that loses this race reads nothing torn either.
 
-use super::handle::{Slot, SlotTable};
+use super::handle::{SlotGuard, SlotLock, SlotTable};
 use super::{WsEvent, ws_message_t};
 use crate::error::{Error, Result};
 use crate::ws::connection::Connection;
 use crate::ws::event::{Event, MessageKind};
-use parking_lot::Mutex;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
@@ -166,7 +167,8 @@ thread_local! {
 
 /// A handle to this thread's slot (any generation will do: only the index is used), the slot
 /// itself (slots never move: no lookup per callback), its event object and its generation. The
-/// slot goes back to the table when the thread ends.
+/// slot goes back to the table when the thread ends. The slot's lock is biased to the thread
+/// while it owns the slot; it gives the bias up with the slot (a retained event, thread exit).
 ///
 /// While a thread owns its slot, only that thread changes the slot's generation or frees its
 /// entry: another thread frees an entry only at its last `wsEventRelease`, and the owner gives
@@ -175,14 +177,14 @@ thread_local! {
 /// slot's, and `event` stays valid while the slot is owned.
 struct OwnSlot {
     handle: Cell<usize>,
-    slot: Cell<Option<&'static Mutex<Slot<EventEntry>>>>,
+    slot: Cell<Option<&'static SlotLock<EventEntry>>>,
     event: Cell<*const CEvent>,
     generation: Cell<u64>,
 }
 
 /// The slot a callback's event goes in: a handle naming it, the slot, its event object and its
 /// current generation.
-type Place = (usize, &'static Mutex<Slot<EventEntry>>, *const CEvent, u64);
+type Place = (usize, &'static SlotLock<EventEntry>, *const CEvent, u64);
 
 impl OwnSlot {
     fn set(&self, place: Option<Place>) {
@@ -209,15 +211,32 @@ impl OwnSlot {
 
 impl Drop for OwnSlot {
     fn drop(&mut self) {
-        let handle = self.handle.get();
-        if handle == 0 {
+        let Some(slot) = self.slot.get() else {
             return;
-        }
-        let slot = EVENTS.lock_index(handle);
+        };
+        // SAFETY: the thread's own slot (it gives the bias up here, and owns no slot after).
+        let slot = unsafe { slot.lock(true) };
+        slot.give_up_bias();
         if slot.value.as_ref().is_some_and(|e| !e.is_live()) {
-            EVENTS.free(slot, handle);
+            EVENTS.free(slot, self.handle.get());
         }
     }
+}
+
+/// Locks the event slot `handle` names, if the handle is current: as its owner when it is this
+/// thread's own slot (a retain or release inside the thread's callback then costs no atomic,
+/// and leaves the slot's bias alone).
+pub(super) fn lock_event(handle: usize) -> Option<SlotGuard<'static, EventEntry>> {
+    let is_own = |slot: &SlotLock<EventEntry>| {
+        // (`try_with`: also from a thread's exit destructors, after `OWN_SLOT` has gone — a
+        // C++ `thread_local` that releases its events, say: then no slot is the thread's.)
+        OWN_SLOT
+            .try_with(|own| own.slot.get().is_some_and(|own| std::ptr::eq(own, slot)))
+            .unwrap_or(false)
+    };
+    // SAFETY: a slot in `OWN_SLOT` is this thread's, biased to it (`new_slot`) until it gives
+    // it up, which also takes it out of `OWN_SLOT`.
+    unsafe { EVENTS.lock_as(handle, is_own) }
 }
 
 /// The event whose callback runs on this thread, if any, read once: a call that asks several
@@ -308,7 +327,11 @@ pub(crate) fn with_c_event(event: &Event<'_>, call: impl FnOnce(*mut WsEvent)) {
     call(handle as *mut WsEvent);
     CURRENT.set(outer);
 
-    let mut slot = slot.lock();
+    // The thread's own slot is locked as its owner: without an atomic operation unless
+    // another thread has locked it (see `BiasedLock`). A nested callback's slot is never biased.
+    // SAFETY: the thread's own slot when not nested; a nested callback's slot is never biased
+    // and is locked as any thread would.
+    let mut slot = unsafe { slot.lock(!nested) };
     let entry = slot
         .value
         .as_mut()
@@ -317,6 +340,7 @@ pub(crate) fn with_c_event(event: &Event<'_>, call: impl FnOnce(*mut WsEvent)) {
     if entry.retains > 0 {
         // The event is the application's now; this thread needs another slot.
         if !nested {
+            slot.give_up_bias();
             OWN_SLOT.with(|own| own.set(None));
         }
         return;
@@ -359,7 +383,12 @@ fn new_slot(nested: bool) -> Option<Place> {
     };
     let slot = EVENTS.slot_of(handle);
     let (pointer, generation) = {
-        let slot = slot.lock();
+        let slot = slot.lock_shared();
+        if !nested {
+            // SAFETY: this thread's own from now on: the slot came off the free list, so its
+            // last owner gave the bias up (only stale handles name it; their lookups fail).
+            unsafe { slot.bias() };
+        }
         let entry = slot.value.as_ref().expect("a slot just filled");
         (&*entry.event as *const CEvent, slot.generation)
     };
@@ -397,7 +426,7 @@ pub(super) fn with_event<R>(
         // SAFETY: the event of the callback running on this thread is valid until it returns.
         return f(unsafe { &*event });
     }
-    let slot = EVENTS.lock(handle).ok_or_else(stale)?;
+    let slot = lock_event(handle).ok_or_else(stale)?;
     let entry = slot.value.as_ref().expect("locked slots hold a value");
     if !entry.is_live() {
         return Err(stale());

@@ -8,13 +8,15 @@
 //! did: on 32-bit targets, where the generation has 16 bits, a stale handle could only alias
 //! after 65536 reuses of its very slot.
 //!
-//! Each slot of a [`SlotTable`] (events, HTTP requests) has its own small lock: a lookup touches
-//! only the slot of its handle. The table-wide lock guards only the free list (taken when a
+//! Each slot of a [`SlotTable`] (events, HTTP requests) has its own small lock, a
+//! [`BiasedLock`]: a lookup touches only the slot of its handle, and an event slot's callback
+//! thread takes it without an atomic operation. The table-wide lock guards only the free list (taken when a
 //! handle is created or freed). Servers and connections have a more compact table of their own,
 //! with the same handles (`handle_table.rs`).
 
 use crate::error::{Error, Result};
-use parking_lot::{Mutex, MutexGuard};
+use crate::runtime::{BiasedGuard, BiasedLock};
+use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -126,7 +128,12 @@ pub struct Slot<V> {
     pub value: Option<V>,
 }
 
-type Chunk<V> = [Mutex<Slot<V>>; CHUNK];
+/// A slot's lock: a mutex, which a slot's owner thread (an event slot's callback thread) may
+/// take without an atomic operation while no other thread disturbs it.
+pub type SlotLock<V> = BiasedLock<Slot<V>>;
+pub type SlotGuard<'a, V> = BiasedGuard<'a, Slot<V>>;
+
+type Chunk<V> = [SlotLock<V>; CHUNK];
 
 struct FreeList {
     /// Freed slot indexes, oldest first.
@@ -187,7 +194,7 @@ impl<V, const BITS: u32> SlotTable<V, BITS> {
         }
     }
 
-    fn slot(&self, index: usize) -> Option<&Mutex<Slot<V>>> {
+    fn slot(&self, index: usize) -> Option<&SlotLock<V>> {
         Some(&self.chunks.get(index)?[index % CHUNK])
     }
 
@@ -195,7 +202,7 @@ impl<V, const BITS: u32> SlotTable<V, BITS> {
     pub fn insert(&self, value: V) -> Result<usize> {
         let index = self.take_free_index()?;
         let slot = self.slot(index).expect("a handed-out slot exists");
-        let mut slot = slot.lock();
+        let mut slot = slot.lock_shared();
         slot.value = Some(value);
         Ok(Self::encode(index, slot.generation))
     }
@@ -214,7 +221,7 @@ impl<V, const BITS: u32> SlotTable<V, BITS> {
         }
         if index.is_multiple_of(CHUNK) {
             let chunk: Box<Chunk<V>> = Box::new(std::array::from_fn(|_| {
-                Mutex::new(Slot {
+                BiasedLock::new(Slot {
                     generation: 0,
                     value: None,
                 })
@@ -227,22 +234,38 @@ impl<V, const BITS: u32> SlotTable<V, BITS> {
 
     /// Locks the slot `handle` names, if the handle is current (its generation matches and the
     /// slot holds a value).
-    pub fn lock(&self, handle: usize) -> Option<MutexGuard<'_, Slot<V>>> {
+    pub fn lock(&self, handle: usize) -> Option<SlotGuard<'_, V>> {
+        // SAFETY: no slot is claimed as the caller's own.
+        unsafe { self.lock_as(handle, |_| false) }
+    }
+
+    /// As [`SlotTable::lock`], as the slot's owner when `is_owner` says the slot is the calling
+    /// thread's own.
+    ///
+    /// # Safety
+    /// As [`BiasedLock::lock`]: `is_owner` is true only for a slot the calling thread owns.
+    pub unsafe fn lock_as(
+        &self,
+        handle: usize,
+        is_owner: impl FnOnce(&SlotLock<V>) -> bool,
+    ) -> Option<SlotGuard<'_, V>> {
         let (index, generation) = Self::decode(handle)?;
-        let slot = self.slot(index)?.lock();
+        let slot = self.slot(index)?;
+        // SAFETY: the caller's contract.
+        let slot = unsafe { slot.lock(is_owner(slot)) };
         (Self::generation_matches(slot.generation, generation) && slot.value.is_some())
             .then_some(slot)
     }
 
-    /// Locks the slot `handle` names whatever its generation: for the owner of a slot, which
-    /// changes the generation itself.
-    pub fn lock_index(&self, handle: usize) -> MutexGuard<'_, Slot<V>> {
-        self.slot_of(handle).lock()
+    /// Locks the slot `handle` names whatever its generation (as a thread that does not own it).
+    pub fn lock_index(&self, handle: usize) -> SlotGuard<'_, V> {
+        self.slot_of(handle).lock_shared()
     }
 
     /// The slot `handle` names, whatever its generation, not locked: for the owner of a slot,
-    /// which may keep the reference (slots never move) and lock it without a lookup.
-    pub fn slot_of(&self, handle: usize) -> &Mutex<Slot<V>> {
+    /// which may keep the reference (slots never move), lock it without a lookup and change its
+    /// generation itself.
+    pub fn slot_of(&self, handle: usize) -> &SlotLock<V> {
         let (index, _) = Self::decode(handle).expect("a handle the table issued");
         self.slot(index).expect("a handed-out slot exists")
     }
@@ -256,7 +279,7 @@ impl<V, const BITS: u32> SlotTable<V, BITS> {
     /// Empties the locked slot of `handle` for good: its handles go stale, the lock is let go,
     /// then the value is dropped (outside the lock: dropping it may run code that takes locks
     /// of its own, such as a connection's last reference) and the slot is queued for reuse.
-    pub fn free(&self, mut slot: MutexGuard<'_, Slot<V>>, handle: usize) {
+    pub fn free(&self, mut slot: SlotGuard<'_, V>, handle: usize) {
         let value = vacate(&mut slot);
         drop(slot);
         drop(value);
@@ -283,7 +306,7 @@ impl<V, const BITS: u32> SlotTable<V, BITS> {
         let mut freed = Vec::new();
         for index in 0..used {
             let Some(slot) = self.slot(index) else { break };
-            let mut slot = slot.lock();
+            let mut slot = slot.lock_shared();
             if slot.value.as_ref().is_some_and(&mut f) {
                 let value = vacate(&mut slot);
                 drop(slot);

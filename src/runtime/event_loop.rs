@@ -135,13 +135,15 @@ enum Queued {
 }
 
 thread_local! {
-    /// The index of the event loop running on this thread, if any.
-    static CURRENT_LOOP: Cell<Option<usize>> = const { Cell::new(None) };
+    /// The address of the `LoopShared` of the event loop running on this thread, if any (0:
+    /// none). An address, not an index: a connection outliving its runtime keeps its loop's
+    /// `LoopShared`, so no later loop can take it for its own.
+    static CURRENT_LOOP: Cell<usize> = const { Cell::new(0) };
 }
 
 /// True on any event-loop thread (inside a callback): the caller must not block on a loop.
 pub fn on_loop_thread() -> bool {
-    CURRENT_LOOP.with(Cell::get).is_some()
+    CURRENT_LOOP.with(Cell::get) != 0
 }
 
 impl LoopShared {
@@ -153,8 +155,9 @@ impl LoopShared {
     }
 
     /// True when called on this loop's own thread.
+    #[inline]
     pub fn is_current(&self) -> bool {
-        CURRENT_LOOP.with(Cell::get) == Some(self.index)
+        CURRENT_LOOP.with(Cell::get) == self as *const LoopShared as usize
     }
 
     /// Queues a command. From another thread the loop is woken; on the loop's own thread the
@@ -433,7 +436,7 @@ impl EventLoop {
     }
 
     pub fn run(mut self) {
-        CURRENT_LOOP.with(|c| c.set(Some(self.tasks.shared.index)));
+        CURRENT_LOOP.with(|c| c.set(Arc::as_ptr(&self.tasks.shared) as usize));
         self.tasks.receive_buffer = vec![0; self.tasks.receive_buffer_size];
         let mut events = Events::with_capacity(256);
         while self.tasks.running {
@@ -506,7 +509,7 @@ impl EventLoop {
             std::mem::take(&mut queue.commands)
         };
         drop(left);
-        CURRENT_LOOP.with(|c| c.set(None));
+        CURRENT_LOOP.with(|c| c.set(0));
     }
 }
 

@@ -2,11 +2,14 @@
 //! on them. It knows nothing of WebSocket: it runs [`Task`]s and [`Command`]s (see
 //! `event_loop.rs`); what is live and how it stops belongs to the code above that owns it.
 
+mod biased_lock;
 mod event_loop;
 pub mod oneshot;
 mod slab;
 pub mod sys;
 mod wait;
+
+pub use biased_lock::{BiasedGuard, BiasedLock, register as biased_locks_available};
 
 pub use event_loop::{
     Command, Context, Flow, LoopShared, Readiness, Task, Tasks, on_loop_thread, token,
@@ -92,6 +95,13 @@ pub fn initialize(
     receive_buffer_size: usize,
     log_level: Option<log::LogLevel>,
 ) -> Result<()> {
+    // (Before the runtime's lock: a log hook may call into the library.)
+    if !biased_lock::register() {
+        log!(
+            Info,
+            "membarrier (private expedited) not available: connections take their locks with atomic operations"
+        );
+    }
     let mut slot = RUNTIME.lock();
     if slot.is_some() {
         // Nothing of this call applies, log-level included: the first call's settings stay.

@@ -206,7 +206,7 @@ fn hand_over(connection: Arc<Connection>, opened: Opened, target: String) -> Arc
     let refused = {
         // Open and handed over under the connection's lock: a close from another thread
         // (finalize, say) then queues its command after the hand-over, never before it.
-        let mut io = connection.io.lock();
+        let mut io = connection.io();
         io.writer.transport = Some(transport);
         io.endpoint
             .opened(Instant::now(), &connection.common.settings.limits);

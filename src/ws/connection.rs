@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::log::log;
 use crate::protocol::handshake::{header_values, split_target};
 use crate::protocol::{CloseError, CloseStarted, Endpoint, Outgoing, Role, SendError, State};
-use crate::runtime::LoopShared;
+use crate::runtime::{BiasedGuard, BiasedLock, LoopShared};
 use crate::transport::Transport;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -151,7 +151,9 @@ pub struct Connection {
     pub id: u64,
     /// What it shares with the other connections of its server on its event loop; the loop too.
     pub common: Arc<Common>,
-    pub io: Mutex<Io>,
+    /// The endpoint and the writer, locked together: taken by the loop's thread without an
+    /// atomic while no other thread has locked them (see `runtime::BiasedLock`).
+    io: BiasedLock<Io>,
     /// The peer's address and the agreed subprotocol and request target, each set once: the
     /// latter when the connection opens, as `"{protocol}\n{target}"` (a subprotocol is an HTTP
     /// token: never a `\n`), the usual case — no subprotocol, target `/` — as empty. Both in
@@ -184,11 +186,45 @@ impl Connection {
         Arc::new(Connection {
             id,
             common,
-            io: Mutex::new(Io { endpoint, writer }),
+            io: BiasedLock::new(Io { endpoint, writer }),
             known: PeerAndOpened::new(),
             user_data: AtomicUsize::new(0),
             api_handle: AtomicUsize::new(0),
         })
+    }
+
+    /// The endpoint and the writer, locked: from any thread, cheapest on the connection's loop.
+    #[inline]
+    pub fn io(&self) -> BiasedGuard<'_, Io> {
+        // SAFETY: the lock's owner is the connection's loop's thread (biased in
+        // `bias_to_loop`), and only that thread is the loop's current one.
+        unsafe { self.io.lock(self.common.event_loop.is_current()) }
+    }
+
+    /// As [`Connection::io`], for a task of an event loop, which names the loop running it (its
+    /// `cx.event_loop`): a comparison of two addresses instead of a thread-local lookup.
+    #[inline]
+    pub fn io_on(&self, running: &LoopShared) -> BiasedGuard<'_, Io> {
+        debug_assert!(running.is_current());
+        let on_own_loop = std::ptr::eq(running, Arc::as_ptr(&self.common.event_loop));
+        // SAFETY: as in `io`: a task's context exists only on its loop's thread.
+        unsafe { self.io.lock(on_own_loop) }
+    }
+
+    /// Biases the connection's lock to its loop's thread, which from now on takes it without
+    /// an atomic operation until another thread locks it: once its session starts on the loop.
+    /// (Before, the connection is made and locked on whatever thread accepted or opened it.)
+    pub fn bias_to_loop(&self, running: &LoopShared) {
+        if std::ptr::eq(running, Arc::as_ptr(&self.common.event_loop)) {
+            // SAFETY: the loop's thread is the only one that passes `on_owner_thread`.
+            unsafe { self.io_on(running).bias() };
+        }
+    }
+
+    /// Whether its loop's thread takes the connection's lock without an atomic operation.
+    #[cfg(test)]
+    pub fn io_is_biased(&self) -> bool {
+        self.io.is_biased()
     }
 
     /// The event loop that owns this connection's socket.
@@ -199,7 +235,7 @@ impl Connection {
 
     pub fn send(&self, kind: Outgoing, payload: &[u8]) -> Result<()> {
         let limits = &self.common.settings.limits;
-        let mut io = self.io.lock();
+        let mut io = self.io();
         let Io { endpoint, writer } = &mut *io;
         // (A connection that is not open is refused by the endpoint.)
         if endpoint.is_open() && writer.broken {
@@ -227,7 +263,7 @@ impl Connection {
     /// Starts the closing handshake. `status` must be a code an endpoint may send.
     pub fn close(&self, status: i32, reason: &str) -> Result<()> {
         let started = {
-            let mut io = self.io.lock();
+            let mut io = self.io();
             let Io { endpoint, writer } = &mut *io;
             endpoint.close(
                 status,
@@ -267,7 +303,7 @@ impl Connection {
     }
 
     pub fn is_open(&self) -> bool {
-        self.io.lock().endpoint.is_open()
+        self.io().endpoint.is_open()
     }
 
     pub fn peer_address(&self) -> Option<SocketAddr> {

@@ -97,8 +97,7 @@ impl Session {
         admission: Option<Admission>,
     ) -> Box<Session> {
         connection
-            .io
-            .lock()
+            .io()
             .endpoint
             .opened(Instant::now(), &connection.common.settings.limits);
         let mut session = Session::new(
@@ -133,7 +132,7 @@ impl Session {
         }
         let token = runtime::token(self.connection.id);
         let registered = {
-            let mut io = self.connection.io.lock();
+            let mut io = self.connection.io();
             match io.writer.transport.as_mut() {
                 Some(transport) => transport.register(cx.registry, token),
                 None => Err(io::Error::new(io::ErrorKind::NotConnected, "no socket")),
@@ -179,12 +178,12 @@ impl Session {
                     connection.id,
                     refused.reason
                 );
-                connection.io.lock().writer.write_raw(&refused.response);
+                connection.io().writer.write_raw(&refused.response);
                 return self.finish();
             }
             ServerStep::Accept(accepted) => {
                 {
-                    let mut io = connection.io.lock();
+                    let mut io = connection.io();
                     io.writer.write_raw_parts(&accepted.answer.parts());
                     io.endpoint
                         .opened(Instant::now(), &connection.common.settings.limits);
@@ -218,7 +217,7 @@ impl Session {
             return Flow::Continue;
         };
         if !connecting.request_sent {
-            let mut io = self.connection.io.lock();
+            let mut io = self.connection.io();
             let Some(transport) = io.writer.transport.as_mut() else {
                 return Flow::Continue;
             };
@@ -266,7 +265,7 @@ impl Session {
     fn read_upgrade_response(&mut self, buffer: &mut [u8]) -> Option<Flow> {
         loop {
             let result = {
-                let mut io = self.connection.io.lock();
+                let mut io = self.connection.io();
                 io.writer.transport.as_mut().map(|t| t.read(buffer))
             };
             let Phase::Connecting(connecting) = &mut self.phase else {
@@ -287,8 +286,7 @@ impl Session {
                             None,
                         ));
                         self.connection
-                            .io
-                            .lock()
+                            .io()
                             .endpoint
                             .opened(Instant::now(), &self.connection.common.settings.limits);
                         self.phase = Phase::Open(Reader::default());
@@ -345,7 +343,7 @@ impl Session {
                 });
             match started {
                 Ok(transport) => {
-                    self.connection.io.lock().writer.transport = Some(transport);
+                    self.connection.io().writer.transport = Some(transport);
                     return Flow::Continue;
                 }
                 Err(why) => {

@@ -98,7 +98,7 @@ impl Session {
 
     /// Reads the endpoint's next timer (after anything that may have changed it).
     pub(super) fn refresh_deadline(&mut self) {
-        self.deadline = self.connection.io.lock().endpoint.deadline();
+        self.deadline = self.connection.io().endpoint.deadline();
     }
 
     /// Everything the socket holds now. `to_the_end`: the peer closed its side (or the socket
@@ -109,7 +109,7 @@ impl Session {
             return flow;
         }
         let broken = {
-            let mut io = self.connection.io.lock();
+            let mut io = self.connection.io_on(cx.event_loop);
             io.writer.uncork_into(cx.send_spare);
             // The timers may have changed (a close frame arrived, keepalive): read them here,
             // under the lock this read already takes.
@@ -129,7 +129,7 @@ impl Session {
             // buffer.
             let direct = matches!(&self.phase, Phase::Open(reader) if reader.wants_direct_read());
             let (result, space, at_end) = {
-                let mut io = self.connection.io.lock();
+                let mut io = self.connection.io_on(cx.event_loop);
                 io.writer.cork_with(cx.send_spare);
                 let Some(transport) = io.writer.transport.as_mut() else {
                     return Flow::Continue;
@@ -236,7 +236,7 @@ impl Session {
         match control {
             Control::Ping(data) => {
                 {
-                    let mut io = self.connection.io.lock();
+                    let mut io = self.connection.io();
                     let Io { endpoint, writer } = &mut *io;
                     endpoint.on_ping(data.bytes(), limits, writer);
                 }
@@ -249,7 +249,7 @@ impl Session {
             }
             Control::Close { code, reason } => {
                 let code = {
-                    let mut io = self.connection.io.lock();
+                    let mut io = self.connection.io();
                     let Io { endpoint, writer } = &mut *io;
                     endpoint.on_peer_close(code, Instant::now(), limits, writer)
                 };
@@ -265,7 +265,7 @@ impl Session {
     /// follows as the endpoint's policy says.
     fn fail(&mut self, violation: Violation) -> Flow {
         let code = {
-            let mut io = self.connection.io.lock();
+            let mut io = self.connection.io();
             let Io { endpoint, writer } = &mut *io;
             endpoint.fail(&violation, writer)
         };
@@ -285,7 +285,7 @@ impl Session {
             violation.reason.as_bytes(),
         );
         let code = {
-            let mut io = self.connection.io.lock();
+            let mut io = self.connection.io();
             io.endpoint
                 .closing_done(Instant::now(), &self.connection.common.settings.limits)
         };
@@ -313,7 +313,7 @@ impl Session {
     pub(super) fn flush_and_check(&mut self) -> Flow {
         let lingering = matches!(self.phase, Phase::Lingering { .. });
         let (empty, broken, policy, timeout) = {
-            let mut io = self.connection.io.lock();
+            let mut io = self.connection.io();
             let empty = io.writer.flush();
             let policy = io.endpoint.tcp_close();
             if empty
@@ -359,7 +359,7 @@ impl Session {
     /// An open connection ends without a (complete) closing handshake: onClose with the code we
     /// failed it with, else 1006. The endpoint reports closed before onClose runs.
     fn close_without_handshake(&mut self) -> Flow {
-        let code = self.connection.io.lock().endpoint.ended();
+        let code = self.connection.io().endpoint.ended();
         self.emit(EventKind::Close, MessageKind::None, code, &[]);
         self.finish()
     }
@@ -373,7 +373,7 @@ impl Session {
     /// open marks the connection open before the loop adopts it: onError still sees it closed.)
     pub(super) fn fail_before_open_with(&mut self, code: u16, why: &str) -> Flow {
         log!(Warn, "connection {}: could not open: {why}", self.id());
-        self.connection.io.lock().endpoint.ended();
+        self.connection.io().endpoint.ended();
         self.emit(EventKind::Error, MessageKind::None, code, why.as_bytes());
         self.finish()
     }
@@ -393,7 +393,7 @@ impl Session {
                     .map(|a| a.to_string())
                     .unwrap_or_default();
                 log!(Warn, "connection {} {peer}: {what}", self.id());
-                self.connection.io.lock().endpoint.ended();
+                self.connection.io().endpoint.ended();
                 self.emit(
                     EventKind::Error,
                     MessageKind::None,
@@ -404,12 +404,7 @@ impl Session {
             }
             Phase::Open(_) => {
                 log!(Warn, "connection {}: {what}", self.id());
-                let code = self
-                    .connection
-                    .io
-                    .lock()
-                    .endpoint
-                    .ended_with(close::TLS_FAILURE);
+                let code = self.connection.io().endpoint.ended_with(close::TLS_FAILURE);
                 self.emit(EventKind::Error, MessageKind::None, code, what.as_bytes());
                 self.emit(EventKind::Close, MessageKind::None, code, &[]);
                 self.finish()
@@ -443,7 +438,7 @@ impl Session {
     /// Closes the socket and forgets the connection, without callbacks.
     pub(super) fn finish(&mut self) -> Flow {
         {
-            let mut io = self.connection.io.lock();
+            let mut io = self.connection.io();
             io.writer.flush();
             if let Some(transport) = io.writer.transport.as_mut() {
                 transport.close();
@@ -474,6 +469,7 @@ impl Drop for Session {
 
 impl Task for Session {
     fn start(&mut self, cx: &mut Context) -> Flow {
+        self.connection.bias_to_loop(cx.event_loop);
         let flow = self.start_opening(cx);
         self.refresh_deadline();
         if flow == Flow::Continue {
@@ -508,7 +504,7 @@ impl Task for Session {
 
     fn timeout(&mut self, _cx: &mut Context, now: Instant) -> Flow {
         let expired = {
-            let mut io = self.connection.io.lock();
+            let mut io = self.connection.io();
             let Io { endpoint, writer } = &mut *io;
             endpoint.on_timeout(now, &self.connection.common.settings.limits, writer)
         };
@@ -558,7 +554,7 @@ impl Task for Session {
     /// server connection the application never saw — without trusting the rest of its state.
     fn panicked(&mut self, _cx: &mut Context) -> Flow {
         match self.phase {
-            Phase::Open(_) if !self.connection.io.lock().endpoint.failed() => {
+            Phase::Open(_) if !self.connection.io().endpoint.failed() => {
                 self.fail(violation(close::INTERNAL_ERROR, "internal error"));
                 self.finish()
             }

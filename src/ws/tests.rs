@@ -423,3 +423,56 @@ fn writer_over_loopback() -> (super::connection::Writer, TcpStream) {
         client,
     )
 }
+
+/// Records, for each message, whether its connection's lock is biased to the connection's loop.
+#[derive(Default)]
+struct BiasSeen {
+    biased: Mutex<Vec<bool>>,
+    changed: Condvar,
+}
+
+impl EventHandler for Arc<BiasSeen> {
+    fn handle(&self, event: &Event<'_>) {
+        if event.kind == EventKind::Message {
+            let _ = event.connection.send(Outgoing::Text, event.data);
+            self.biased.lock().push(event.connection.io_is_biased());
+            self.changed.notify_all();
+        }
+    }
+}
+
+/// With two loops, the listener's loop accepts every connection and hands half of them to the
+/// other loop: each connection's lock is still biased to its own loop when its messages come
+/// (the accepting thread locks it before the bias is taken, which costs no revocation).
+#[test]
+fn connections_on_every_loop_keep_their_lock_biased() {
+    let _serial = RUNTIME.lock();
+    crate::runtime::initialize(2, 64 * 1024, None).unwrap();
+    let seen = Arc::new(BiasSeen::default());
+    let config = ServerConfig::parse(&[
+        ("port".into(), "0".into()),
+        ("bind-address".into(), "127.0.0.1".into()),
+    ])
+    .unwrap();
+    let server = Server::create(config, Arc::new(Delegate::new(Box::new(seen.clone())))).unwrap();
+    server.start().unwrap();
+    let port = server.local_port().unwrap();
+    let mut streams: Vec<TcpStream> = (0..4).map(|_| connect(port)).collect();
+    for stream in &mut streams {
+        send_text(stream, b"hello");
+        assert_eq!(read_frame(stream), (0x1, b"hello".to_vec()));
+    }
+    let biased = seen.biased.lock().clone();
+    assert_eq!(biased.len(), 4);
+    if crate::runtime::biased_locks_available() {
+        assert!(
+            biased.iter().all(|&b| b),
+            "a connection lost its bias: {biased:?}"
+        );
+    } else {
+        eprintln!("no private expedited membarrier here: locks are never biased");
+    }
+    drop(streams);
+    server.shutdown().unwrap();
+    super::registry::finalize().unwrap();
+}
