@@ -19,7 +19,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 const WAKER: Token = Token(usize::MAX);
@@ -118,6 +118,9 @@ pub struct LoopShared {
     /// only when something is there.
     queued: AtomicBool,
     ids: Ids,
+    /// The `pthread_self` of the loop's thread while it runs, else 0 (no thread's id). Only
+    /// the loop's thread stores its own id, so only that thread can read it back as its own.
+    thread: AtomicUsize,
 }
 
 struct Queue {
@@ -135,15 +138,13 @@ enum Queued {
 }
 
 thread_local! {
-    /// The address of the `LoopShared` of the event loop running on this thread, if any (0:
-    /// none). An address, not an index: a connection outliving its runtime keeps its loop's
-    /// `LoopShared`, so no later loop can take it for its own.
-    static CURRENT_LOOP: Cell<usize> = const { Cell::new(0) };
+    /// The index of the event loop running on this thread, if any.
+    static CURRENT_LOOP: Cell<Option<usize>> = const { Cell::new(None) };
 }
 
 /// True on any event-loop thread (inside a callback): the caller must not block on a loop.
 pub fn on_loop_thread() -> bool {
-    CURRENT_LOOP.with(Cell::get) != 0
+    CURRENT_LOOP.with(Cell::get).is_some()
 }
 
 impl LoopShared {
@@ -154,10 +155,13 @@ impl LoopShared {
         self.ids.reserve()
     }
 
-    /// True when called on this loop's own thread.
+    /// True when called on this loop's own thread: a comparison of thread ids, cheaper than a
+    /// thread-local lookup in a shared library (`pthread_self` reads the thread pointer).
     #[inline]
     pub fn is_current(&self) -> bool {
-        CURRENT_LOOP.with(Cell::get) == self as *const LoopShared as usize
+        // SAFETY: pthread_self has no preconditions.
+        let this_thread = unsafe { libc::pthread_self() } as usize;
+        this_thread == self.thread.load(Ordering::Relaxed)
     }
 
     /// Queues a command. From another thread the loop is woken; on the loop's own thread the
@@ -415,6 +419,7 @@ impl EventLoop {
             }),
             queued: AtomicBool::new(false),
             ids: Ids::new(index),
+            thread: AtomicUsize::new(0),
         });
         Ok(EventLoop {
             tasks: Tasks {
@@ -436,7 +441,13 @@ impl EventLoop {
     }
 
     pub fn run(mut self) {
-        CURRENT_LOOP.with(|c| c.set(Arc::as_ptr(&self.tasks.shared) as usize));
+        CURRENT_LOOP.with(|c| c.set(Some(self.tasks.shared.index)));
+        // SAFETY: pthread_self has no preconditions.
+        let this_thread = unsafe { libc::pthread_self() } as usize;
+        self.tasks
+            .shared
+            .thread
+            .store(this_thread, Ordering::Relaxed);
         self.tasks.receive_buffer = vec![0; self.tasks.receive_buffer_size];
         let mut events = Events::with_capacity(256);
         while self.tasks.running {
@@ -509,7 +520,9 @@ impl EventLoop {
             std::mem::take(&mut queue.commands)
         };
         drop(left);
-        CURRENT_LOOP.with(|c| c.set(0));
+        CURRENT_LOOP.with(|c| c.set(None));
+        // (A thread made later may get this one's id: it must not pass for the loop.)
+        self.tasks.shared.thread.store(0, Ordering::Relaxed);
     }
 }
 
