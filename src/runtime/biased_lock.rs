@@ -265,6 +265,38 @@ mod tests {
         unsafe { lock.lock(true) }
     }
 
+    /// A thread that locks as a non-owner, says it got in, increments, and with `then_bias`
+    /// becomes the owner.
+    fn locker(
+        lock: &Arc<BiasedLock<u64>>,
+        got_in: &Arc<AtomicBool>,
+        then_bias: bool,
+    ) -> std::thread::JoinHandle<()> {
+        let (lock, got_in) = (lock.clone(), got_in.clone());
+        std::thread::spawn(move || {
+            let mut value = lock.lock_shared();
+            got_in.store(true, Ordering::SeqCst);
+            *value += 1;
+            if then_bias {
+                // SAFETY: the test's first owner gave the bias up; no other thread claims it.
+                unsafe { value.bias() };
+            }
+        })
+    }
+
+    /// Watches `got_in` stay false for 50 ms (the window in which a broken handshake lets the
+    /// other thread in: it would be in within microseconds).
+    fn stays_out(got_in: &AtomicBool, when: &str) {
+        let watched = std::time::Instant::now();
+        while watched.elapsed() < std::time::Duration::from_millis(50) {
+            assert!(
+                !got_in.load(Ordering::SeqCst),
+                "another thread got in {when}"
+            );
+            std::thread::yield_now();
+        }
+    }
+
     #[test]
     fn the_owner_enters_without_the_mutex_until_another_thread_locks() {
         let lock = biased(0u64);
@@ -296,26 +328,12 @@ mod tests {
         }
         let got_in = Arc::new(AtomicBool::new(false));
         let mut inside = own(&lock);
-        let other = {
-            let (lock, got_in) = (lock.clone(), got_in.clone());
-            std::thread::spawn(move || {
-                let mut value = lock.lock_shared();
-                got_in.store(true, Ordering::SeqCst);
-                *value += 1;
-            })
-        };
+        let other = locker(&lock, &got_in, false);
         // The other thread has begun revoking once the bias is gone.
         while lock.is_biased() {
             std::thread::yield_now();
         }
-        let watched = std::time::Instant::now();
-        while watched.elapsed() < std::time::Duration::from_millis(50) {
-            assert!(
-                !got_in.load(Ordering::SeqCst),
-                "another thread got in while the owner was inside"
-            );
-            std::thread::yield_now();
-        }
+        stays_out(&got_in, "while the owner was inside");
         *inside += 1;
         drop(inside);
         other.join().unwrap();
@@ -340,25 +358,8 @@ mod tests {
         let mut inside = own(&lock);
         inside.give_up_bias();
         assert!(!lock.is_biased());
-        let other = {
-            let (lock, got_in) = (lock.clone(), got_in.clone());
-            std::thread::spawn(move || {
-                let mut value = lock.lock_shared();
-                got_in.store(true, Ordering::SeqCst);
-                *value += 1;
-                // This thread becomes the owner.
-                // SAFETY: the first owner gave the bias up; no other thread claims it.
-                unsafe { value.bias() };
-            })
-        };
-        let watched = std::time::Instant::now();
-        while watched.elapsed() < std::time::Duration::from_millis(50) {
-            assert!(
-                !got_in.load(Ordering::SeqCst),
-                "another thread got in while the owner that gave up the bias was inside"
-            );
-            std::thread::yield_now();
-        }
+        let other = locker(&lock, &got_in, true);
+        stays_out(&got_in, "while the owner that gave the bias up was inside");
         *inside += 1;
         drop(inside);
         other.join().unwrap();

@@ -36,6 +36,19 @@ impl EventHandler for Arc<Echo> {
     }
 }
 
+/// A started server on 127.0.0.1 (an ephemeral port) whose events go to `handler`.
+fn start_server(handler: impl EventHandler + 'static) -> (Arc<Server>, u16) {
+    let config = ServerConfig::parse(&[
+        ("port".into(), "0".into()),
+        ("bind-address".into(), "127.0.0.1".into()),
+    ])
+    .unwrap();
+    let server = Server::create(config, Arc::new(Delegate::new(Box::new(handler)))).unwrap();
+    server.start().unwrap();
+    let port = server.local_port().unwrap();
+    (server, port)
+}
+
 fn connect(port: u16) -> TcpStream {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
@@ -77,14 +90,7 @@ fn a_panic_fails_one_connection_with_1011_and_the_loop_goes_on() {
     let _serial = RUNTIME.lock();
     crate::runtime::initialize(1, 64 * 1024, None).unwrap();
     let echo = Arc::new(Echo::default());
-    let config = ServerConfig::parse(&[
-        ("port".into(), "0".into()),
-        ("bind-address".into(), "127.0.0.1".into()),
-    ])
-    .unwrap();
-    let server = Server::create(config, Arc::new(Delegate::new(Box::new(echo.clone())))).unwrap();
-    server.start().unwrap();
-    let port = server.local_port().unwrap();
+    let (server, port) = start_server(echo.clone());
 
     // Two connections on the one event loop.
     let mut doomed = connect(port);
@@ -145,15 +151,8 @@ fn a_panic_in_onerror_still_ends_with_onclose() {
         seen: Mutex::default(),
         changed: Condvar::new(),
     });
-    let config = ServerConfig::parse(&[
-        ("port".into(), "0".into()),
-        ("bind-address".into(), "127.0.0.1".into()),
-    ])
-    .unwrap();
-    let server =
-        Server::create(config, Arc::new(Delegate::new(Box::new(handler.clone())))).unwrap();
-    server.start().unwrap();
-    let mut stream = connect(server.local_port().unwrap());
+    let (server, port) = start_server(handler.clone());
+    let mut stream = connect(port);
     // Text that is not UTF-8: onError 1007 (which panics), then onClose.
     let mask = [1u8, 2, 3, 4];
     let mut frame = vec![0x81, 0x82];
@@ -298,14 +297,8 @@ impl EventHandler for Replies {
 fn replies_collected_under_the_cork_arrive_in_order() {
     let _serial = RUNTIME.lock();
     crate::runtime::initialize(1, 64 * 1024, None).unwrap();
-    let config = ServerConfig::parse(&[
-        ("port".into(), "0".into()),
-        ("bind-address".into(), "127.0.0.1".into()),
-    ])
-    .unwrap();
-    let server = Server::create(config, Arc::new(Delegate::new(Box::new(Replies)))).unwrap();
-    server.start().unwrap();
-    let mut stream = connect(server.local_port().unwrap());
+    let (server, port) = start_server(Replies);
+    let mut stream = connect(port);
     let expect = |stream: &mut TcpStream, replies: &[&[u8]]| {
         for reply in replies {
             assert_eq!(read_frame(stream), (0x1, reply.to_vec()));
@@ -449,14 +442,7 @@ fn connections_on_every_loop_keep_their_lock_biased() {
     let _serial = RUNTIME.lock();
     crate::runtime::initialize(2, 64 * 1024, None).unwrap();
     let seen = Arc::new(BiasSeen::default());
-    let config = ServerConfig::parse(&[
-        ("port".into(), "0".into()),
-        ("bind-address".into(), "127.0.0.1".into()),
-    ])
-    .unwrap();
-    let server = Server::create(config, Arc::new(Delegate::new(Box::new(seen.clone())))).unwrap();
-    server.start().unwrap();
-    let port = server.local_port().unwrap();
+    let (server, port) = start_server(seen.clone());
     let mut streams: Vec<TcpStream> = (0..4).map(|_| connect(port)).collect();
     for stream in &mut streams {
         send_text(stream, b"hello");
