@@ -542,6 +542,52 @@ static void test_retained_event(WsConnection *conn1)
     CHECK(wsEventRelease(kept) == 0, "wsEventRelease");
 }
 
+/* A retained event released by a thread's exit destructor (a pthread key's: it runs after
+ * the library's own thread-locals on that thread are gone) is released like any other. */
+static pthread_key_t release_key;
+static int release_at_exit_result = 1;
+
+static void release_at_exit(void *event)
+{
+    release_at_exit_result = wsEventRelease((WsEvent *)event);
+}
+
+static void *keeper_thread(void *event)
+{
+    const uint8_t *data = NULL;
+    /* A lookup first, so that the library's thread-locals exist on this thread. */
+    if (wsEventData((WsEvent *)event, &data) == 9)
+        pthread_setspecific(release_key, event);
+    return NULL;
+}
+
+static void test_release_at_thread_exit(WsConnection *conn1)
+{
+    pthread_t thread;
+    WsEvent *kept;
+    int ok;
+
+    tu_lock();
+    c1.retain_next = 1;
+    c1.kept = NULL;
+    tu_unlock();
+    CHECK(wsSendText(conn1, "retain-me") == 0 && wsSendText(conn1, "after-3") == 0, "two more texts");
+    TU_WAIT_FOR(ok, c1.last_len == 7 && memcmp(c1.last_data, "after-3", 7) == 0, TU_TIMEOUT_MS);
+    CHECK(ok, "client got both echoes");
+    tu_lock();
+    kept = c1.kept;
+    tu_unlock();
+    CHECK(kept != NULL, "wsEventRetain in onMessage");
+    if (kept == NULL || pthread_key_create(&release_key, release_at_exit) != 0)
+        return;
+    if (pthread_create(&thread, NULL, keeper_thread, kept) == 0)
+        pthread_join(thread, NULL);
+    CHECK(release_at_exit_result == 0, "wsEventRelease from a thread's exit destructor returns 0 (got %d)",
+          release_at_exit_result);
+    CHECK(wsEventRelease(kept) == -1 && errno == EBADF, "the event is gone after that release");
+    pthread_key_delete(release_key);
+}
+
 static void test_close_with_status(WsConnection *conn1)
 {
     conn_rec *s = &srv.conns[0];
@@ -709,6 +755,7 @@ int main(void)
         test_messages(conn1);
         test_sends_while_busy(conn1);
         test_retained_event(conn1);
+        test_release_at_thread_exit(conn1);
         test_close_with_status(conn1);
         CHECK(wsConnectionRelease(conn1) == 0, "wsConnectionRelease of the first client");
         check_client_released("client that closed with 4001", &c1);
