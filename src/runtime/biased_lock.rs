@@ -207,15 +207,16 @@ impl<T> BiasedGuard<'_, T> {
         self.lock.biased.store(false, Ordering::Release);
     }
 
-    /// The calling thread becomes the lock's owner (where the kernel allows biased locks).
-    /// Only with the mutex held: a guard taken by the bias is the owner's already.
+    /// The calling thread becomes the lock's owner (where the kernel allows biased locks). A
+    /// guard taken by the bias is the owner's already: then nothing changes.
     ///
     /// # Safety
     /// No other thread passes `on_owner_thread` to [`BiasedLock::lock`] from now on, until
     /// the calling thread gives the bias up.
     pub unsafe fn bias(&self) {
-        assert!(self.mutex.is_some(), "biased while inside by the bias");
-        self.lock.biased.store(*MEMBARRIER, Ordering::Relaxed);
+        if self.mutex.is_some() {
+            self.lock.biased.store(*MEMBARRIER, Ordering::Relaxed);
+        }
     }
 }
 
@@ -326,6 +327,21 @@ mod tests {
         assert!(!lock.is_biased(), "another thread's lock revokes the bias");
         *own(&lock) += 1;
         assert_eq!(*lock.lock_shared(), 3);
+    }
+
+    /// Biasing a lock to the owner that holds it by the bias already (a second session start
+    /// on one connection, say) changes nothing.
+    #[test]
+    fn biasing_again_by_the_owner_changes_nothing() {
+        let lock = biased(1u8);
+        let biased_at_start = lock.is_biased();
+        {
+            let inside = own(&lock);
+            // SAFETY: this thread is the owner.
+            unsafe { inside.bias() };
+        }
+        assert_eq!(lock.is_biased(), biased_at_start);
+        assert_eq!(*own(&lock), 1);
     }
 
     /// Another thread that locks while the owner is inside by the bias revokes the bias, then
