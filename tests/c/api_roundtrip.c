@@ -515,24 +515,40 @@ static void test_sends_while_busy(WsConnection *conn1)
     tu_unlock();
 }
 
-static void test_retained_event(WsConnection *conn1)
+/* Sends "retain-me", whose echo the first client's onMessage retains, then the texts of `after` (the
+ * list ends with NULL); waits for the last echo. Returns the retained event, or NULL. */
+static WsEvent *retained_echo(WsConnection *conn1, const char *const *after)
 {
-    const uint8_t *data = NULL;
-    char text[32];
+    const char *last = "retain-me";
     WsEvent *kept;
-    int ok;
+    int ok, sent;
 
     tu_lock();
     c1.retain_next = 1;
+    c1.kept = NULL;
     tu_unlock();
-    CHECK(wsSendText(conn1, "retain-me") == 0 && wsSendText(conn1, "after-1") == 0 && wsSendText(conn1, "after-2") == 0,
-          "three more texts");
-    TU_WAIT_FOR(ok, c1.last_len == 7 && memcmp(c1.last_data, "after-2", 7) == 0, TU_TIMEOUT_MS);
-    CHECK(ok, "client got all three echoes");
+    sent = wsSendText(conn1, last) == 0;
+    for (; *after; after++) {
+        sent = sent && wsSendText(conn1, *after) == 0;
+        last = *after;
+    }
+    CHECK(sent, "\"retain-me\" and the texts after it sent");
+    TU_WAIT_FOR(ok, c1.last_len == strlen(last) && memcmp(c1.last_data, last, strlen(last)) == 0, TU_TIMEOUT_MS);
+    CHECK(ok, "client got every echo, the last one \"%s\"", last);
     tu_lock();
     kept = c1.kept;
     tu_unlock();
     CHECK(kept != NULL, "wsEventRetain in onMessage");
+    return kept;
+}
+
+static void test_retained_event(WsConnection *conn1)
+{
+    static const char *const after[] = {"after-1", "after-2", NULL};
+    const uint8_t *data = NULL;
+    char text[32];
+    WsEvent *kept = retained_echo(conn1, after);
+
     if (kept == NULL)
         return;
     CHECK(wsEventData(kept, &data) == 9 && memcmp(data, "retain-me", 9) == 0,
@@ -563,21 +579,10 @@ static void *keeper_thread(void *event)
 
 static void test_release_at_thread_exit(WsConnection *conn1)
 {
+    static const char *const after[] = {"after-3", NULL};
     pthread_t thread;
-    WsEvent *kept;
-    int ok;
+    WsEvent *kept = retained_echo(conn1, after);
 
-    tu_lock();
-    c1.retain_next = 1;
-    c1.kept = NULL;
-    tu_unlock();
-    CHECK(wsSendText(conn1, "retain-me") == 0 && wsSendText(conn1, "after-3") == 0, "two more texts");
-    TU_WAIT_FOR(ok, c1.last_len == 7 && memcmp(c1.last_data, "after-3", 7) == 0, TU_TIMEOUT_MS);
-    CHECK(ok, "client got both echoes");
-    tu_lock();
-    kept = c1.kept;
-    tu_unlock();
-    CHECK(kept != NULL, "wsEventRetain in onMessage");
     if (kept == NULL || pthread_key_create(&release_key, release_at_exit) != 0)
         return;
     if (pthread_create(&thread, NULL, keeper_thread, kept) == 0)
