@@ -327,9 +327,8 @@ pub(crate) fn with_c_event(event: &Event<'_>, call: impl FnOnce(*mut WsEvent)) {
     call(handle as *mut WsEvent);
     CURRENT.set(outer);
 
-    // The thread's own slot is locked as its owner: without an atomic operation unless
-    // another thread has locked it (see `BiasedLock`). A nested callback's slot is never biased.
-    // SAFETY: the thread's own slot when not nested; a nested callback's slot is never biased
+    // SAFETY: the thread's own slot, locked as its owner (without an atomic operation unless
+    // another thread has locked it), when not nested; a nested callback's slot is never biased
     // and is locked as any thread would.
     let mut slot = unsafe { slot.lock(!nested) };
     let entry = slot

@@ -10,9 +10,9 @@
 //!
 //! Each slot of a [`SlotTable`] (events, HTTP requests) has its own small lock, a
 //! [`BiasedLock`]: a lookup touches only the slot of its handle, and an event slot's callback
-//! thread takes it without an atomic operation. The table-wide lock guards only the free list (taken when a
-//! handle is created or freed). Servers and connections have a more compact table of their own,
-//! with the same handles (`handle_table.rs`).
+//! thread takes it without an atomic operation. The table-wide lock guards only the free list
+//! (taken when a handle is created or freed). Servers and connections have a more compact table
+//! of their own, with the same handles (`handle_table.rs`).
 
 use crate::error::{Error, Result};
 use crate::runtime::{BiasedGuard, BiasedLock};

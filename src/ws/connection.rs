@@ -216,8 +216,9 @@ impl Connection {
     /// (Before, the connection is made and locked on whatever thread accepted or opened it.)
     pub fn bias_to_loop(&self, running: &LoopShared) {
         if std::ptr::eq(running, Arc::as_ptr(&self.common.event_loop)) {
-            // SAFETY: the loop's thread is the only one that passes `on_owner_thread`.
-            unsafe { self.io_on(running).bias() };
+            // SAFETY: the loop's thread (a task's context exists only there) is the only one
+            // that passes `on_owner_thread`.
+            unsafe { self.io.lock(true).bias() };
         }
     }
 
