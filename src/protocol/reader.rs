@@ -17,13 +17,11 @@ use super::frame::{self, FrameInfo, Opcode, Parse};
 use super::utf8::{self, Utf8};
 use super::{Limits, MessageKind, Role};
 
+mod direct;
+
 /// Frames at least this large are read straight into the reader's own buffer
 /// ([`Reader::direct_read_buffer`]): the socket's bytes are then copied once, not twice.
 pub const LARGE_FRAME: usize = 16 * 1024;
-
-/// How much a direct read asks for beyond the frame in progress: the next frames' bytes too,
-/// so a stream of large frames costs about one read per frame.
-const DIRECT_READ: usize = 64 * 1024;
 
 /// What arrived, borrowed from the input or from the reader until the next call.
 #[derive(Debug, PartialEq, Eq)]
@@ -70,6 +68,8 @@ struct PartialFrame {
     /// The size of the cut frame once its header is known, else 0 (a frame is at most
     /// `message_max`, an i32, so it fits).
     needed: u32,
+    /// What the next direct read asks for beyond `filled` (0: `direct::DIRECT_READ`; see there).
+    room: u32,
 }
 
 /// The fragmented message being assembled (its opcode is the reader's).
@@ -146,33 +146,6 @@ impl Reader {
             bytes,
             offset: 0,
             source: Source::Input,
-        }
-    }
-
-    /// A buffer to read straight into while large frames flow (after a large frame, or while
-    /// a large frame is cut), or None: then read into the caller's buffer and `feed` it.
-    pub fn direct_read_buffer(&mut self) -> Option<&mut [u8]> {
-        if !self.wants_direct_read() {
-            return None;
-        }
-        self.compact_partial();
-        let partial = &mut self.held().partial;
-        // Room for one more read: the buffer grows with what arrives, never by what a header
-        // merely claims (a 14-byte header may announce 16 MiB).
-        let want = partial.filled + DIRECT_READ;
-        if partial.bytes.len() < want {
-            partial.bytes.resize(want, 0);
-        }
-        Some(&mut partial.bytes[partial.filled..])
-    }
-
-    /// `n` bytes were read into [`Reader::direct_read_buffer`]: parse them from there.
-    pub fn direct_filled(&mut self, n: usize) -> Input<'static> {
-        self.held().partial.filled += n;
-        Input {
-            bytes: &mut [],
-            offset: 0,
-            source: Source::Partial,
         }
     }
 
@@ -348,40 +321,6 @@ impl Reader {
                 }
             }
         }
-    }
-
-    /// The socket is drained: the buffer kept for large frames is given back when no frame is
-    /// cut, so an idle connection owns no buffer whatever it received before. The caller may
-    /// keep it for the next reader that wants one ([`Reader::lend_buffer`]).
-    pub fn release_if_idle(&mut self) -> Option<Vec<u8>> {
-        let held = self.held.as_mut()?;
-        let partial = &mut held.partial;
-        if partial.filled == partial.consumed && partial.bytes.capacity() > 0 {
-            let bytes = std::mem::take(partial).bytes;
-            self.drop_held_if_empty();
-            return Some(bytes);
-        }
-        None
-    }
-
-    /// True when the next read should go straight into the reader's buffer.
-    pub fn wants_direct_read(&self) -> bool {
-        self.large_frames
-            || self
-                .held
-                .as_ref()
-                .is_some_and(|held| held.partial.needed as usize >= LARGE_FRAME)
-    }
-
-    /// Hands the reader a buffer for its direct reads (one a drained reader gave back), when it
-    /// has none: no allocation, and no zero-filling, per burst of large frames.
-    pub fn lend_buffer(&mut self, buffer: Vec<u8>) -> Option<Vec<u8>> {
-        let partial = &mut self.held().partial;
-        if partial.bytes.capacity() == 0 && partial.filled == 0 {
-            partial.bytes = buffer;
-            return None;
-        }
-        Some(buffer)
     }
 
     /// Frees what the reader holds (the connection ended).

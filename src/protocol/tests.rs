@@ -5,6 +5,9 @@ use super::frame::{self, MAX_HEADER, Opcode};
 use super::*;
 use std::time::{Duration, Instant};
 
+mod direct_reads;
+use direct_reads::READ_MAX;
+
 fn limits() -> Limits {
     Limits {
         message_max: 1 << 20,
@@ -270,45 +273,6 @@ fn text_is_checked_across_fragments_and_reads() {
 }
 
 #[test]
-fn direct_reads_of_large_frames() {
-    let big = vec![b'a'; 100_000];
-    let stream = [
-        client_frame(Opcode::Text, true, &big),
-        client_frame(Opcode::Text, true, &big),
-    ]
-    .concat();
-    let mut reader = Reader::default();
-    let mut delivered = 0;
-    let mut fed = 0;
-    while fed < stream.len() {
-        let mut input = match reader.direct_read_buffer() {
-            Some(target) => {
-                let n = target.len().min(stream.len() - fed).min(30_000);
-                target[..n].copy_from_slice(&stream[fed..fed + n]);
-                fed += n;
-                reader.direct_filled(n)
-            }
-            None => {
-                let n = (stream.len() - fed).min(30_000);
-                let mut chunk = stream[fed..fed + n].to_vec();
-                fed += n;
-                let mut input = reader.feed(&mut chunk);
-                while let Some(event) = reader.next(&mut input, Role::Server, &limits()) {
-                    assert!(matches!(event, Incoming::Message { data, .. } if data == big));
-                    delivered += 1;
-                }
-                continue;
-            }
-        };
-        while let Some(event) = reader.next(&mut input, Role::Server, &limits()) {
-            assert!(matches!(event, Incoming::Message { data, .. } if data == big));
-            delivered += 1;
-        }
-    }
-    assert_eq!(delivered, 2);
-}
-
-#[test]
 fn endpoint_sends_closes_and_fails_in_the_documented_order() {
     let now = Instant::now();
     let limits = limits();
@@ -463,7 +427,7 @@ fn random_streams_read_in_random_pieces() {
                     let n = n.min(target.len());
                     target[..n].copy_from_slice(&stream[fed..fed + n]);
                     fed += n;
-                    reader.direct_filled(n)
+                    reader.direct_filled(n, READ_MAX)
                 }
                 None => {
                     chunk.extend_from_slice(&stream[fed..fed + n]);
@@ -485,29 +449,6 @@ fn random_streams_read_in_random_pieces() {
         let _ = reader.release_if_idle();
         assert_eq!(reader.buffered(), 0, "seed {seed}: buffer kept while idle");
     }
-}
-
-#[test]
-fn a_header_alone_allocates_nothing_like_what_it_claims() {
-    let mut limits = limits();
-    limits.message_max = 16 << 20;
-    let mut header = [0; MAX_HEADER];
-    let n = frame::encode_header(
-        &mut header,
-        Opcode::Binary,
-        true,
-        16 << 20,
-        Some([1, 2, 3, 4]),
-    );
-    let mut bytes = header[..n].to_vec();
-    bytes.push(0);
-    let mut reader = Reader::default();
-    let mut input = reader.feed(&mut bytes);
-    assert!(reader.next(&mut input, Role::Server, &limits).is_none());
-    assert!(reader.buffered() < 1024, "{} bytes held", reader.buffered());
-    // Reading straight into the reader grows it by one read at a time, not to 16 MiB.
-    let target = reader.direct_read_buffer().expect("a large frame is cut");
-    assert!(target.len() <= 128 * 1024, "{} bytes offered", target.len());
 }
 
 /// A deadline kept in 8 bytes reads back as the very instant stored (the loop removes a

@@ -152,7 +152,8 @@ impl Session {
                 Ok(0) => return self.on_transport_gone("peer closed the TCP connection"),
                 Ok(n) => {
                     let flow = match direct {
-                        true => self.on_direct_read(n),
+                        // (The loop's buffer is as large as one read may be.)
+                        true => self.on_direct_read(n, buffer.len()),
                         false => self.on_bytes(&mut buffer[..n]),
                     };
                     if flow == Flow::Finished {
@@ -178,14 +179,14 @@ impl Session {
         }
     }
 
-    /// `n` bytes were read straight into the reader's buffer. (Not inlined, as
-    /// `direct_read_buffer`: only large frames come this way.)
+    /// `n` bytes were read straight into the reader's buffer; `read_max`, the most a read may
+    /// take. (Not inlined, as `direct_read_buffer`: only large frames come this way.)
     #[inline(never)]
-    fn on_direct_read(&mut self, n: usize) -> Flow {
+    fn on_direct_read(&mut self, n: usize, read_max: usize) -> Flow {
         let Phase::Open(reader) = &mut self.phase else {
             return Flow::Continue;
         };
-        let input = reader.direct_filled(n);
+        let input = reader.direct_filled(n, read_max);
         self.on_input(input)
     }
 

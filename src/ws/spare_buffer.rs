@@ -8,8 +8,9 @@ use crate::protocol::Reader;
 
 /// A large-frame buffer a drained connection gave back, kept by its loop thread for the next
 /// connection whose large frames need one: bursts of large frames cost no allocation, and idle
-/// connections own no buffer. Larger buffers than this are not kept.
-const SPARE_BUFFER_MAX: usize = 256 * 1024;
+/// connections own no buffer. Larger buffers than this are not kept. (Reads of the default size,
+/// 256 KiB, after a cut frame of up to 256 KiB: the room a fast stream of large frames grows.)
+const SPARE_BUFFER_MAX: usize = 512 * 1024;
 
 thread_local! {
     static SPARE_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
