@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# System calls per echoed message, by name, for servers driven through one cell of the echo
+# benchmark: each server runs pinned to CPU 0 under `perf stat` with the kernel's system-call
+# tracepoints (no hardware counters needed), wsload on CPU 1; the count of each call is divided
+# by the messages wsload saw echoed. (strace would slow the server enough to change how much
+# each read finds waiting.)
+#
+#   tools/syscalls-per-message.sh SECS CONNS SIZE WINDOW NAME="cmd {port}" ...
+#   e.g. tools/syscalls-per-message.sh 3 1 65536 16 uws="/tmp/bench-peers/uws_echo {port}" \
+#          echo="build/echo_server {port} 127.0.0.1"
+set -euo pipefail
+top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+[ $# -ge 5 ] || { sed -n '2,10p' "$0"; exit 2; }
+secs="$1" conns="$2" size="$3" window="$4"; shift 4
+. "$top/tools/wsload-common.sh"
+wsload_prepare
+work="$(mktemp -d)"
+server=""
+trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
+calls="recvfrom recvmsg read sendto sendmsg write writev epoll_wait epoll_pwait"
+events=$(for c in $calls; do printf 'syscalls:sys_enter_%s,' "$c"; done)
+for spec in "$@"; do
+    name="${spec%%=*}"; cmd="${spec#*=}"
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    taskset -c 0 ${cmd//\{port\}/$port} >"$work/$name.log" 2>&1 & server=$!
+    for _ in $(seq 50); do ss -Hltn "sport = :$port" | grep -q . && break; sleep 0.1; done
+    perf stat -x, -e "${events%,}" -p "$server" -o "$work/$name.perf" & perf=$!
+    taskset -c 1 "$wsload" --url "ws://127.0.0.1:$port/" --text --conns "$conns" --size "$size" \
+        --window "$window" --secs "$secs" --warmup 0 2>/dev/null | tail -1 >"$work/$name.json"
+    kill -INT "$perf"; wait "$perf" || true
+    kill "$server"; wait "$server" 2>/dev/null || true; server=""
+    python3 - "$name" "$work/$name.json" "$work/$name.perf" <<'PY'
+import json, sys
+name, report, counts = sys.argv[1:4]
+messages = json.load(open(report))["msgs"]
+parts = []
+for line in open(counts):
+    fields = line.strip().split(",")
+    if len(fields) < 3 or not fields[2].startswith("syscalls:sys_enter_"):
+        continue
+    if fields[0].isdigit() and int(fields[0]) > 0:
+        parts.append(f"{fields[2][len('syscalls:sys_enter_'):]} {int(fields[0]) / messages:.3f}")
+print(f"{name:12s} {messages:8d} messages   per message: " + ", ".join(parts))
+PY
+done
