@@ -23,6 +23,9 @@ use oasisnet::protocol::{
 };
 use std::time::{Duration, Instant};
 
+/// The most one read takes: the event loop's default read size (`event-loop-read-size`).
+const READ_MAX: usize = 256 * 1024;
+
 #[derive(Default)]
 struct Wire(Vec<u8>);
 
@@ -89,7 +92,7 @@ fn drive(
                 let n = n.min(target.len());
                 target[..n].copy_from_slice(&stream[offset..offset + n]);
                 offset += n;
-                reader.direct_filled(n)
+                reader.direct_filled(n, READ_MAX)
             }
             None => {
                 piece.extend_from_slice(&stream[offset..offset + n]);
