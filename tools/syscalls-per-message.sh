@@ -3,7 +3,9 @@
 # benchmark: each server runs pinned to CPU 0 under `perf stat` with the kernel's system-call
 # tracepoints (no hardware counters needed), wsload on CPU 1; the count of each call is divided
 # by the messages wsload saw echoed. (strace would slow the server enough to change how much
-# each read finds waiting.)
+# each read finds waiting.) perf attaches as wsload starts, so the first milliseconds' calls may
+# go uncounted: well under 1 % of a run of a few seconds. A command that is a wrapper script
+# must `exec` the server, so that the PID counted and stopped is the server's.
 #
 #   tools/syscalls-per-message.sh SECS CONNS SIZE WINDOW NAME="cmd {port}" ...
 #   e.g. tools/syscalls-per-message.sh 3 1 65536 16 uws="/tmp/bench-peers/uws_echo {port}" \
@@ -15,8 +17,8 @@ secs="$1" conns="$2" size="$3" window="$4"; shift 4
 . "$top/tools/wsload-common.sh"
 wsload_prepare
 work="$(mktemp -d)"
-server=""
-trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
+server="" perf=""
+trap 'for p in $perf $server; do kill "$p" 2>/dev/null; done; rm -rf "$work"' EXIT
 calls="recvfrom recvmsg read sendto sendmsg write writev epoll_wait epoll_pwait"
 events=$(for c in $calls; do printf 'syscalls:sys_enter_%s,' "$c"; done)
 for spec in "$@"; do
@@ -27,12 +29,14 @@ for spec in "$@"; do
     perf stat -x, -e "${events%,}" -p "$server" -o "$work/$name.perf" & perf=$!
     taskset -c 1 "$wsload" --url "ws://127.0.0.1:$port/" --text --conns "$conns" --size "$size" \
         --window "$window" --secs "$secs" --warmup 0 2>/dev/null | tail -1 >"$work/$name.json"
-    kill -INT "$perf"; wait "$perf" || true
+    kill -INT "$perf" 2>/dev/null || true; wait "$perf" || true; perf=""
     kill "$server"; wait "$server" 2>/dev/null || true; server=""
     python3 - "$name" "$work/$name.json" "$work/$name.perf" <<'PY'
 import json, sys
 name, report, counts = sys.argv[1:4]
 messages = json.load(open(report))["msgs"]
+if not messages:
+    sys.exit(f"{name}: no message was echoed")
 parts = []
 for line in open(counts):
     fields = line.strip().split(",")

@@ -418,6 +418,7 @@ impl Reader {
             // directly); otherwise an idle connection owns none.
             if !large_frames {
                 partial.bytes = Vec::new();
+                partial.room = 0;
                 self.drop_held_if_empty();
             }
         }

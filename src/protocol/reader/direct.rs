@@ -3,13 +3,13 @@
 //! [`Reader::direct_read_buffer`] before each read, and gives a drained reader's buffer to the
 //! next reader that wants one.
 
-use super::{Input, LARGE_FRAME, Reader, Source};
+use super::{Input, LARGE_FRAME, PartialFrame, Reader, Source};
 
 /// How much a direct read first asks for beyond the frame in progress: the next frames' bytes
-/// too, so a stream of large frames costs at most one read per frame. While reads come back
-/// full (more is waiting than was asked for) the room doubles, up to the caller's largest read:
-/// a window of 64 KiB messages then takes four a read at 256 KiB. A short read (a slow or
-/// trickling peer) sets it back, so only a peer that keeps the socket full makes it grow.
+/// too, so a stream of frames up to this size costs about one read per frame. While reads come
+/// back full (more is waiting than was asked for) the room doubles, up to the caller's largest
+/// read: a window of 64 KiB messages then takes four a read at 256 KiB. A short read (a slow
+/// or trickling peer) sets it back, so only a peer that keeps the socket full makes it grow.
 pub(super) const DIRECT_READ: usize = 64 * 1024;
 
 impl Reader {
@@ -23,14 +23,16 @@ impl Reader {
         let partial = &mut self.held().partial;
         // Room for one more read: the buffer grows with what arrives, never by what a header
         // merely claims (a 14-byte header may announce 16 MiB).
-        let room = match partial.room {
-            0 => DIRECT_READ,
-            room => room as usize,
-        };
-        let want = partial.filled + room;
+        let want = partial.filled + partial.room();
         if partial.bytes.len() < want {
+            // Exactly: the zero-filled length is what becomes resident, and the capacity is
+            // what the loop's spare limit weighs.
+            partial.bytes.reserve_exact(want - partial.bytes.len());
             partial.bytes.resize(want, 0);
         }
+        // All of the buffer beyond `filled`, also where it is larger than the room (a lent spare,
+        // or room left after moving a cut frame to the front): a frame a little over the room
+        // (64 KiB of payload and its header) then still comes in one read.
         Some(&mut partial.bytes[partial.filled..])
     }
 
@@ -39,6 +41,7 @@ impl Reader {
     /// twice as much, within it (but never less than [`DIRECT_READ`]).
     pub fn direct_filled(&mut self, n: usize, read_max: usize) -> Input<'static> {
         let partial = &mut self.held().partial;
+        // (What `direct_read_buffer` offered.)
         let space = partial.bytes.len() - partial.filled;
         partial.room = if n == space {
             let doubled = space.saturating_mul(2).min(read_max).max(DIRECT_READ);
@@ -77,6 +80,14 @@ impl Reader {
                 .is_some_and(|held| held.partial.needed as usize >= LARGE_FRAME)
     }
 
+    /// What the next direct read asks for beyond the frame in progress, at least.
+    #[cfg(test)]
+    pub fn direct_room(&self) -> usize {
+        self.held
+            .as_ref()
+            .map_or(DIRECT_READ, |held| held.partial.room())
+    }
+
     /// Hands the reader a buffer for its direct reads (one a drained reader gave back), when it
     /// has none: no allocation, and no zero-filling, per burst of large frames.
     pub fn lend_buffer(&mut self, buffer: Vec<u8>) -> Option<Vec<u8>> {
@@ -86,5 +97,15 @@ impl Reader {
             return None;
         }
         Some(buffer)
+    }
+}
+
+impl PartialFrame {
+    /// What the next direct read asks for beyond `filled`.
+    fn room(&self) -> usize {
+        match self.room {
+            0 => DIRECT_READ,
+            room => room as usize,
+        }
     }
 }
