@@ -274,8 +274,8 @@ pub const KEYS: &[KeyInfo] = &[
             min: 4096,
             max: 16 * 1024 * 1024,
         },
-        default: Some("262144"),
-        default_note: "256 KiB",
+        default: Some("524288"),
+        default_note: "512 KiB",
         effect: "Bytes one read on an event loop may take, into a buffer each event-loop thread allocates once and its connections share. Larger reads take a stream of large messages in fewer system calls; the buffer's pages become resident only as reads fill them. Frames of 16 KiB and more are read into a buffer of their connection's own: 64 KiB at a time, growing up to this size (when it is larger) while reads come back full, or as much as that buffer already has room for (a spare one from the loop, or one grown for a frame larger still).",
         initialize: Some(|config, value| config.receive_buffer_size = value.size()),
         ..UNSET

@@ -474,7 +474,7 @@ mod tests {
             Duration::from_millis(10_000)
         );
         assert_eq!(RuntimeConfig::default().event_loop_threads, 1);
-        assert_eq!(RuntimeConfig::default().receive_buffer_size, 256 * 1024);
+        assert_eq!(RuntimeConfig::default().receive_buffer_size, 512 * 1024);
     }
 
     #[test]

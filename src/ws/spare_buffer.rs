@@ -8,8 +8,9 @@ use crate::protocol::Reader;
 
 /// A large-frame buffer a drained connection gave back, kept by its loop thread for the next
 /// connection whose large frames need one: bursts of large frames cost no allocation, and idle
-/// connections own no buffer. Larger buffers than this are not kept. (Reads of the default size,
-/// 256 KiB, after a cut frame of up to 256 KiB: the room a fast stream of large frames grows.)
+/// connections own no buffer. Larger buffers than this are not kept, so that what a loop holds
+/// between bursts stays bounded: a stream that grew its reads to the default size (512 KiB)
+/// beyond a cut frame frees its buffer when drained, and its next burst allocates again.
 const SPARE_BUFFER_MAX: usize = 512 * 1024;
 
 thread_local! {

@@ -24,7 +24,7 @@ use oasisnet::protocol::{
 use std::time::{Duration, Instant};
 
 /// The most one read takes: the event loop's default read size (`event-loop-read-size`).
-const READ_MAX: usize = 256 * 1024;
+const READ_MAX: usize = 512 * 1024;
 
 #[derive(Default)]
 struct Wire(Vec<u8>);
