@@ -55,6 +55,9 @@
 #   make sample-nolog  build/ws_server_sample_nolog: the documented server sample with its #define
 #                    DLOG_FLAGS line set to DLOG_FLAGS_DEFAULT (its per-message DLOG lines compiled out),
 #                    built -O3 as the benchmark's uWebSockets peer and its echo program are
+#   make sample-noalloc  build/ws_server_sample_noalloc: that sample with its per-message vector
+#                    and string made once per thread (a measurement: what the sample's own
+#                    allocations cost it, beside what the library costs; docs/BENCHMARKS.md)
 #   make venv        .venv/ with the Python test peers (tests/python/requirements.txt)
 #   make clean       remove build/ (cargo clean for target/)
 
@@ -209,7 +212,7 @@ STATIC_TEST_SRC ?= $(firstword $(filter-out tests/c/autobahn_client.c,$(T_C)))
 STATIC_TEST     := $(if $(STATIC_TEST_SRC),$(STATIC_TEST_SRC:tests/c/%.c=$(BUILD)/tests/%_static))
 
 .PHONY: all lib cross install uninstall check-header examples examples-static certs c-tests c-tests-shared c-tests-asan static-test print-static-test \
-        test fuzz demo demo-echo bench bench-callgrind bench-scale sample-nolog venv clean setup-demo setup-test FORCE
+        test fuzz demo demo-echo bench bench-callgrind bench-scale sample-nolog sample-noalloc venv clean setup-demo setup-test FORCE
 .DELETE_ON_ERROR:
 
 all: lib examples c-tests
@@ -297,6 +300,17 @@ $(BUILD)/ws_server_sample_nolog.cpp: c-examples/ws_server_sample.cpp | $(BUILD)
 # applications' own code compiled alike. (At -O2 the sample's std::string made from a uint8_t
 # range is a byte loop; -O3 vectorizes it: docs/BENCHMARKS.md.)
 $(BUILD)/ws_server_sample_nolog: $(BUILD)/ws_server_sample_nolog.cpp $(HEADERS) $(LIBSO) | $(BUILD)
+	$(CXX) $(EXAMPLE_CXXFLAGS) -O3 $(OASIS_CPPFLAGS) -o $@ $< $(SHARED_LIBS)
+
+# The same sample with the two allocations of its onMessage made once per thread: its vector and
+# string become thread_locals, and the string is assigned as chars (from a uint8_t range the
+# assignment would build a temporary string, an allocation again). Every library call stays.
+sample-noalloc: $(BUILD)/ws_server_sample_noalloc
+$(BUILD)/ws_server_sample_noalloc.cpp: $(BUILD)/ws_server_sample_nolog.cpp
+	sed -e 's/^std::vector<uint8_t> data;$$/static thread_local std::vector<uint8_t> data;/' \
+	    -e 's/^std::string str(data.data(), data.data()+data.size());$$/static thread_local std::string str; str.assign((const char *)data.data(), data.size());/' $< >$@
+	test "$$(diff $< $@ | grep -c '^>')" = 2
+$(BUILD)/ws_server_sample_noalloc: $(BUILD)/ws_server_sample_noalloc.cpp $(HEADERS) $(LIBSO) | $(BUILD)
 	$(CXX) $(EXAMPLE_CXXFLAGS) -O3 $(OASIS_CPPFLAGS) -o $@ $< $(SHARED_LIBS)
 
 $(BUILD)/%: c-examples/%.c $(HEADERS) $(LIBSO) | $(BUILD)
