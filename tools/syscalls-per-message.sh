@@ -18,7 +18,7 @@ secs="$1" conns="$2" size="$3" window="$4"; shift 4
 wsload_prepare
 work="$(mktemp -d)"
 server="" perf=""
-trap 'for p in $perf $server; do kill "$p" 2>/dev/null; done; rm -rf "$work"' EXIT
+trap 'for p in $perf $server; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
 calls="recvfrom recvmsg read sendto sendmsg write writev epoll_wait epoll_pwait"
 events=$(for c in $calls; do printf 'syscalls:sys_enter_%s,' "$c"; done)
 for spec in "$@"; do

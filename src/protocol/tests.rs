@@ -422,7 +422,7 @@ fn random_streams_read_in_random_pieces() {
         while fed < stream.len() {
             let n = (1 + rng.below(max_chunk) as usize).min(stream.len() - fed);
             let mut chunk = Vec::new();
-            let mut input = match reader.direct_read_buffer() {
+            let mut input = match reader.direct_read_buffer(READ_MAX) {
                 Some(target) => {
                     let n = n.min(target.len());
                     target[..n].copy_from_slice(&stream[fed..fed + n]);

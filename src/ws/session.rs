@@ -124,6 +124,8 @@ impl Session {
 
     fn read_loop(&mut self, cx: &mut Context, to_the_end: bool) -> Flow {
         let buffer = cx.receive_buffer.as_mut_slice();
+        // (The loop's buffer is as large as one read may be.)
+        let read_max = buffer.len();
         loop {
             // An open connection's reader of large frames has them read straight into its own
             // buffer.
@@ -135,7 +137,7 @@ impl Session {
                     return Flow::Continue;
                 };
                 let target = match direct {
-                    true => direct_read_buffer(&mut self.phase),
+                    true => direct_read_buffer(&mut self.phase, read_max),
                     false => None,
                 };
                 // (Some exactly when `direct`: the reader wants a direct read.)
@@ -152,8 +154,7 @@ impl Session {
                 Ok(0) => return self.on_transport_gone("peer closed the TCP connection"),
                 Ok(n) => {
                     let flow = match direct {
-                        // (The loop's buffer is as large as one read may be.)
-                        true => self.on_direct_read(n, buffer.len()),
+                        true => self.on_direct_read(n, read_max),
                         false => self.on_bytes(&mut buffer[..n]),
                     };
                     if flow == Flow::Finished {

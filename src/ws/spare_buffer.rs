@@ -8,9 +8,10 @@ use crate::protocol::Reader;
 
 /// A large-frame buffer a drained connection gave back, kept by its loop thread for the next
 /// connection whose large frames need one: bursts of large frames cost no allocation, and idle
-/// connections own no buffer. Larger buffers than this are not kept, so that what a loop holds
-/// between bursts stays bounded: a stream that grew its reads to the default size (512 KiB)
-/// beyond a cut frame frees its buffer when drained, and its next burst allocates again.
+/// connections own no buffer. A stream of frames smaller than a read grows its buffer up to the
+/// read size (512 KiB by default, `Reader::direct_read_buffer`), which is kept. Larger buffers
+/// (a larger frame, or a larger read size) are not: what a loop holds between bursts stays
+/// bounded, and such a burst allocates again.
 const SPARE_BUFFER_MAX: usize = 512 * 1024;
 
 thread_local! {
@@ -22,7 +23,7 @@ thread_local! {
 /// (Not inlined: the thread-local lookup would be hoisted into every read of its caller, and
 /// the caller's common path tests whether the reader wants one, not the phase again.)
 #[inline(never)]
-pub(super) fn direct_read_buffer(phase: &mut Phase) -> Option<&mut [u8]> {
+pub(super) fn direct_read_buffer(phase: &mut Phase, read_max: usize) -> Option<&mut [u8]> {
     let Phase::Open(reader) = phase else {
         return None;
     };
@@ -34,7 +35,7 @@ pub(super) fn direct_read_buffer(phase: &mut Phase) -> Option<&mut [u8]> {
             SPARE_BUFFER.set(unused);
         }
     }
-    reader.direct_read_buffer()
+    reader.direct_read_buffer(read_max)
 }
 
 /// Takes back a drained reader's buffer as the loop's spare (or frees it).

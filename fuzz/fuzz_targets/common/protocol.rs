@@ -87,7 +87,7 @@ fn drive(
         // As a session reads: straight into the reader while large frames flow, else into a
         // buffer of its own that the reader parses in place.
         let mut piece = Vec::new();
-        let mut input = match reader.direct_read_buffer() {
+        let mut input = match reader.direct_read_buffer(READ_MAX) {
             Some(target) => {
                 let n = n.min(target.len());
                 target[..n].copy_from_slice(&stream[offset..offset + n]);

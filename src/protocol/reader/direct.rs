@@ -15,15 +15,22 @@ pub(super) const DIRECT_READ: usize = 64 * 1024;
 impl Reader {
     /// A buffer to read straight into while large frames flow (after a large frame, or while
     /// a large frame is cut), or None: then read into the caller's buffer and `feed` it.
-    pub fn direct_read_buffer(&mut self) -> Option<&mut [u8]> {
+    /// `read_max`: the most one read should take (as for [`Reader::direct_filled`]).
+    pub fn direct_read_buffer(&mut self, read_max: usize) -> Option<&mut [u8]> {
         if !self.wants_direct_read() {
             return None;
         }
         self.compact_partial();
         let partial = &mut self.held().partial;
         // Room for one more read: the buffer grows with what arrives, never by what a header
-        // merely claims (a 14-byte header may announce 16 MiB).
-        let want = partial.filled + partial.room();
+        // merely claims (a 14-byte header may announce 16 MiB). Nor past the read size, unless
+        // the frame in progress is larger still: a buffer grown by a stream of frames smaller
+        // than a read stays within what the loop keeps as its spare for the next burst. Every
+        // read is still offered at least `DIRECT_READ`.
+        let cap = read_max
+            .max(partial.needed as usize)
+            .max(partial.filled + DIRECT_READ);
+        let want = (partial.filled + partial.room()).min(cap);
         if partial.bytes.len() < want {
             // Exactly: the zero-filled length is what becomes resident, and the capacity is
             // what the loop's spare limit weighs.

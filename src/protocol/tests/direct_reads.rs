@@ -19,7 +19,7 @@ fn direct_reads_of_large_frames() {
     let mut delivered = 0;
     let mut fed = 0;
     while fed < stream.len() {
-        let mut input = match reader.direct_read_buffer() {
+        let mut input = match reader.direct_read_buffer(READ_MAX) {
             Some(target) => {
                 let n = target.len().min(stream.len() - fed).min(30_000);
                 target[..n].copy_from_slice(&stream[fed..fed + n]);
@@ -47,7 +47,8 @@ fn direct_reads_of_large_frames() {
 }
 
 /// While reads come back full, a direct read asks for twice as much each time, up to the
-/// largest read; a short read sets it back to 64 KiB beyond the frame in progress.
+/// largest read; a short read sets it back to 64 KiB beyond the frame in progress. Frames
+/// smaller than a read never grow the buffer past the read size.
 #[test]
 fn direct_reads_grow_only_while_they_come_back_full() {
     let payload: Vec<u8> = (0..65_536).map(|i| b'a' + (i % 26) as u8).collect();
@@ -60,8 +61,16 @@ fn direct_reads_grow_only_while_they_come_back_full() {
     assert!(reader.next(&mut input, Role::Server, &limits()).is_none());
     let mut delivered = 0;
     let mut read = |reader: &mut Reader, fed: &mut usize, short: bool| {
-        let target = reader.direct_read_buffer().expect("large frames flow");
+        // (The stream repeats one frame, and every whole frame read so far was taken.)
+        let cut = *fed % frame.len();
+        let target = reader
+            .direct_read_buffer(READ_MAX)
+            .expect("large frames flow");
         let offered = target.len();
+        assert!(
+            cut + offered <= READ_MAX,
+            "{offered} offered after {cut} bytes"
+        );
         let n = if short { offered / 2 } else { offered };
         target[..n].copy_from_slice(&stream[*fed..*fed + n]);
         *fed += n;
@@ -72,13 +81,17 @@ fn direct_reads_grow_only_while_they_come_back_full() {
         }
         offered
     };
-    // The room doubles with each full read; what is offered is at least the room (all of the
-    // buffer beyond the frame in progress).
+    // The room doubles with each full read; what is offered is all of the buffer beyond the
+    // frame in progress: at least the room, within the read size.
     let mut rooms = Vec::new();
     for _ in 0..5 {
         let room = reader.direct_room();
+        let cut = fed % frame.len();
         let offered = read(&mut reader, &mut fed, false);
-        assert!(offered >= room, "{offered} offered for a room of {room}");
+        assert!(
+            offered >= room.min(READ_MAX - cut),
+            "{offered} offered for a room of {room} after {cut} bytes"
+        );
         rooms.push(room);
     }
     assert_eq!(
@@ -86,11 +99,12 @@ fn direct_reads_grow_only_while_they_come_back_full() {
         [64 * 1024, 128 * 1024, 256 * 1024, READ_MAX, READ_MAX]
     );
     assert_eq!(reader.direct_room(), READ_MAX);
-    // A short read sets the room back to 64 KiB; full reads grow it again.
+    // A short read sets the room back to 64 KiB; a full read grows it again, from what it was
+    // offered: all of the buffer beyond the frame in progress, which is already grown.
     read(&mut reader, &mut fed, true);
     assert_eq!(reader.direct_room(), 64 * 1024);
     read(&mut reader, &mut fed, false);
-    assert!(reader.direct_room() > 64 * 1024);
+    assert_eq!(reader.direct_room(), READ_MAX);
     assert!(delivered >= 10, "{delivered} messages");
 
     // A peer that never fills a read (slow, or trickling on purpose) is never offered more
@@ -103,7 +117,9 @@ fn direct_reads_grow_only_while_they_come_back_full() {
     assert!(reader.next(&mut input, Role::Server, &limits()).is_none());
     while fed < 20 * frame.len() {
         assert_eq!(reader.direct_room(), 64 * 1024);
-        let target = reader.direct_read_buffer().expect("large frames flow");
+        let target = reader
+            .direct_read_buffer(READ_MAX)
+            .expect("large frames flow");
         assert!(
             target.len() <= frame.len() + 64 * 1024,
             "{} offered",
@@ -136,6 +152,56 @@ fn a_header_alone_allocates_nothing_like_what_it_claims() {
     assert!(reader.next(&mut input, Role::Server, &limits).is_none());
     assert!(reader.buffered() < 1024, "{} bytes held", reader.buffered());
     // Reading straight into the reader grows it by one read at a time, not to 16 MiB.
-    let target = reader.direct_read_buffer().expect("a large frame is cut");
+    let target = reader
+        .direct_read_buffer(READ_MAX)
+        .expect("a large frame is cut");
     assert!(target.len() <= 128 * 1024, "{} bytes offered", target.len());
+}
+
+/// A frame larger than a read grows the buffer to that frame, and no further: it is delivered
+/// whole, and reads near the read size still take more than 64 KiB at a time.
+#[test]
+fn a_frame_larger_than_a_read_grows_the_buffer_to_the_frame() {
+    let payload = vec![b'b'; READ_MAX + 100_000];
+    let frame = client_frame(Opcode::Text, true, &payload);
+    let stream = frame.repeat(2);
+    let mut reader = Reader::default();
+    let mut fed = 20_000;
+    let mut first = stream[..fed].to_vec();
+    let mut input = reader.feed(&mut first);
+    assert!(reader.next(&mut input, Role::Server, &limits()).is_none());
+    let (mut delivered, mut largest, mut offered_past_read_size) = (0, 0, 0);
+    while fed < stream.len() {
+        // (Every whole frame read so far was taken.)
+        let cut = fed % frame.len();
+        let target = reader
+            .direct_read_buffer(READ_MAX)
+            .expect("a large frame flows");
+        let offered = target.len();
+        assert!(
+            cut + offered <= frame.len() + 64 * 1024,
+            "{offered} offered after {cut} bytes"
+        );
+        largest = largest.max(cut + offered);
+        if cut + 64 * 1024 > READ_MAX {
+            offered_past_read_size = offered_past_read_size.max(offered);
+        }
+        let n = offered.min(stream.len() - fed);
+        target[..n].copy_from_slice(&stream[fed..fed + n]);
+        fed += n;
+        let mut input = reader.direct_filled(n, READ_MAX);
+        while let Some(event) = reader.next(&mut input, Role::Server, &limits()) {
+            assert!(matches!(event, Incoming::Message { data, .. } if data == payload));
+            delivered += 1;
+        }
+    }
+    assert_eq!(delivered, 2);
+    assert!(
+        largest > READ_MAX,
+        "the buffer stayed within {largest} bytes"
+    );
+    assert!(
+        offered_past_read_size > 64 * 1024,
+        "{offered_past_read_size} bytes a read"
+    );
 }
