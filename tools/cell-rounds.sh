@@ -17,20 +17,19 @@ rounds="$1" conns="$2" size="$3" window="$4"; shift 4
 . "$top/tools/wsload-common.sh"
 wsload_prepare
 work="$(mktemp -d)"
-declare -A pid port
+declare -A pids ports
 names=()
-trap 'for n in "${names[@]}"; do kill "${pid[$n]}" 2>/dev/null || true; done; rm -rf "$work"' EXIT
+server=""
+trap 'for p in "${pids[@]}" $server; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
 for spec in "$@"; do
     name="${spec%%=*}"; cmd="${spec#*=}"; names+=("$name")
-    port[$name]=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    taskset -c 0 ${cmd//\{port\}/${port[$name]}} >"$work/$name.log" 2>&1 & pid[$name]=$!
-    # Listening yet? (Asked of the kernel: a test connection would be one more for the server.)
-    for _ in $(seq 50); do ss -Hltn "sport = :${port[$name]}" | grep -q . && break; sleep 0.1; done
+    start_pinned "$cmd" "$work/$name.log"
+    pids[$name]=$server ports[$name]=$port
 done
 for _ in $(seq "$rounds"); do
     for name in "${names[@]}"; do
-        taskset -c 1 "$wsload" --url "ws://127.0.0.1:${port[$name]}/" --text --conns "$conns" \
-            --size "$size" --window "$window" --secs 1 --warmup 0.3 --pid "${pid[$name]}" \
+        taskset -c 1 "$wsload" --url "ws://127.0.0.1:${ports[$name]}/" --text --conns "$conns" \
+            --size "$size" --window "$window" --secs 1 --warmup 0.3 --pid "${pids[$name]}" \
             2>/dev/null | tail -1 | python3 -c \
             "import json,sys; j=json.load(sys.stdin); print('$name', j['msgs_per_s'], j['server_us_per_op'])" \
             >>"$work/rounds"

@@ -20,10 +20,7 @@ trap '[ -n "$server" ] && { kill "$server" 2>/dev/null || true; }; rm -rf "$work
 kib() { awk -v key="$1:" '$1 == key { print $2 }' "/proc/$2/status"; }
 for spec in "$@"; do
     name="${spec%%=*}"; cmd="${spec#*=}"
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    taskset -c 0 ${cmd//\{port\}/$port} >"$work/$name.log" 2>&1 & server=$!
-    for _ in $(seq 50); do ss -Hltn "sport = :$port" | grep -q . && break; sleep 0.1; done
-    ss -Hltn "sport = :$port" | grep -q . || { echo "$name: not listening" >&2; cat "$work/$name.log" >&2; exit 1; }
+    start_pinned "$cmd" "$work/$name.log"
     start=$(kib VmRSS "$server")
     taskset -c 1 "$wsload" --url "ws://127.0.0.1:$port/" --text --conns "$conns" --size "$size" \
         --window "$window" --secs "$secs" --warmup 0 2>/dev/null | tail -1 >"$work/$name.json"

@@ -23,9 +23,7 @@ calls="recvfrom recvmsg read sendto sendmsg write writev epoll_wait epoll_pwait"
 events=$(for c in $calls; do printf 'syscalls:sys_enter_%s,' "$c"; done)
 for spec in "$@"; do
     name="${spec%%=*}"; cmd="${spec#*=}"
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    taskset -c 0 ${cmd//\{port\}/$port} >"$work/$name.log" 2>&1 & server=$!
-    for _ in $(seq 50); do ss -Hltn "sport = :$port" | grep -q . && break; sleep 0.1; done
+    start_pinned "$cmd" "$work/$name.log"
     perf stat -x, -e "${events%,}" -p "$server" -o "$work/$name.perf" & perf=$!
     taskset -c 1 "$wsload" --url "ws://127.0.0.1:$port/" --text --conns "$conns" --size "$size" \
         --window "$window" --secs "$secs" --warmup 0 2>/dev/null | tail -1 >"$work/$name.json"

@@ -6,6 +6,9 @@
 #                       raises the descriptor limit; sets $wsload to the binary
 #   wait_listening LOG  waits up to 5 s for a server's "listening on" line in LOG (fails with
 #                       the log on stderr otherwise); prints the port that line names
+#   start_pinned CMD LOG  starts CMD ({port} replaced by a free port) pinned to CPU 0, its output
+#                       in LOG; waits up to 5 s for it to listen (fails with the log on stderr
+#                       otherwise); sets $port, and $server to its PID
 
 wsload_prepare() {
     local src="${BENCH_SRC:-$top/../shared/bench}" work="${BENCH_WORK:-/tmp/oasisnet-bench}"
@@ -20,4 +23,13 @@ wait_listening() {
     for _ in $(seq 50); do grep -q listening "$1" && break; sleep 0.1; done
     grep -q listening "$1" || { cat "$1" >&2; return 1; }
     grep -o 'listening on .*' "$1" | head -1 | grep -o '[0-9]*$'
+}
+
+start_pinned() {
+    local _
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    taskset -c 0 ${1//\{port\}/$port} >"$2" 2>&1 & server=$!
+    # Listening yet? (Asked of the kernel: a test connection would be one more for the server.)
+    for _ in $(seq 50); do ss -Hltn "sport = :$port" | grep -q . && break; sleep 0.1; done
+    ss -Hltn "sport = :$port" | grep -q . || { cat "$2" >&2; return 1; }
 }

@@ -54,11 +54,7 @@ fn direct_reads_grow_only_while_they_come_back_full() {
     let payload: Vec<u8> = (0..65_536).map(|i| b'a' + (i % 26) as u8).collect();
     let frame = client_frame(Opcode::Text, true, &payload);
     let stream = frame.repeat(40);
-    let mut reader = Reader::default();
-    let mut fed = 20_000;
-    let mut first = stream[..fed].to_vec();
-    let mut input = reader.feed(&mut first);
-    assert!(reader.next(&mut input, Role::Server, &limits()).is_none());
+    let (mut reader, mut fed) = cut_in_first_frame(&stream);
     let mut delivered = 0;
     let mut read = |reader: &mut Reader, fed: &mut usize, short: bool| {
         // (The stream repeats one frame, and every whole frame read so far was taken.)
@@ -110,11 +106,7 @@ fn direct_reads_grow_only_while_they_come_back_full() {
     // A peer that never fills a read (slow, or trickling on purpose) is never offered more
     // than 64 KiB: the buffer's used part (what is zero-filled, and so resident) stays within
     // its cut frame and 64 KiB.
-    let mut reader = Reader::default();
-    let mut fed = 20_000;
-    let mut first = stream[..fed].to_vec();
-    let mut input = reader.feed(&mut first);
-    assert!(reader.next(&mut input, Role::Server, &limits()).is_none());
+    let (mut reader, mut fed) = cut_in_first_frame(&stream);
     while fed < 20 * frame.len() {
         assert_eq!(reader.direct_room(), 64 * 1024);
         let target = reader
@@ -165,11 +157,7 @@ fn a_frame_larger_than_a_read_grows_the_buffer_to_the_frame() {
     let payload = vec![b'b'; READ_MAX + 100_000];
     let frame = client_frame(Opcode::Text, true, &payload);
     let stream = frame.repeat(2);
-    let mut reader = Reader::default();
-    let mut fed = 20_000;
-    let mut first = stream[..fed].to_vec();
-    let mut input = reader.feed(&mut first);
-    assert!(reader.next(&mut input, Role::Server, &limits()).is_none());
+    let (mut reader, mut fed) = cut_in_first_frame(&stream);
     let (mut delivered, mut largest, mut offered_past_read_size) = (0, 0, 0);
     while fed < stream.len() {
         // (Every whole frame read so far was taken.)
@@ -204,4 +192,15 @@ fn a_frame_larger_than_a_read_grows_the_buffer_to_the_frame() {
         offered_past_read_size > 64 * 1024,
         "{offered_past_read_size} bytes a read"
     );
+}
+
+/// A reader that was fed the first 20,000 bytes of `stream`, a frame of 16 KiB or more cut
+/// there, and the count of bytes fed.
+fn cut_in_first_frame(stream: &[u8]) -> (Reader, usize) {
+    let mut reader = Reader::default();
+    let fed = 20_000;
+    let mut first = stream[..fed].to_vec();
+    let mut input = reader.feed(&mut first);
+    assert!(reader.next(&mut input, Role::Server, &limits()).is_none());
+    (reader, fed)
 }
