@@ -1,5 +1,7 @@
 # Sourced by the tools that drive a server with the shared benchmark's load generator
-# (tools/idle-rss.sh, tools/tls-idle-rss.sh, tools/scale.sh). Expects $top (the project root).
+# (tools/idle-rss.sh, tools/tls-idle-rss.sh, tools/scale.sh, tools/cell-rounds.sh,
+# tools/cycle-perf.sh, tools/syscalls-per-message.sh, tools/peak-rss.sh). Expects $top (the
+# project root).
 #
 #   wsload_prepare      copies the shared benchmark (BENCH_SRC, default ../shared/bench) to a
 #                       writable folder (BENCH_WORK, default /tmp/oasisnet-bench), builds wsload,
@@ -30,6 +32,6 @@ start_pinned() {
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     taskset -c 0 ${1//\{port\}/$port} >"$2" 2>&1 & server=$!
     # Listening yet? (Asked of the kernel: a test connection would be one more for the server.)
-    for _ in $(seq 50); do ss -Hltn "sport = :$port" | grep -q . && break; sleep 0.1; done
-    ss -Hltn "sport = :$port" | grep -q . || { cat "$2" >&2; return 1; }
+    for _ in $(seq 50); do [ -n "$(ss -Hltn "sport = :$port")" ] && break; sleep 0.1; done
+    [ -n "$(ss -Hltn "sport = :$port")" ] || { echo "not listening on $port: $1" >&2; cat "$2" >&2; return 1; }
 }

@@ -89,6 +89,8 @@ fn drive(
         let mut piece = Vec::new();
         let mut input = match reader.direct_read_buffer(READ_MAX) {
             Some(target) => {
+                // (An empty offer would read as the end of the stream.)
+                assert!(!target.is_empty(), "a direct read offered nothing");
                 let n = n.min(target.len());
                 target[..n].copy_from_slice(&stream[offset..offset + n]);
                 offset += n;

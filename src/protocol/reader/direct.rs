@@ -8,7 +8,7 @@ use super::{Input, LARGE_FRAME, PartialFrame, Reader, Source};
 /// How much a direct read first asks for beyond the frame in progress: the next frames' bytes
 /// too, so a stream of frames up to this size costs about one read per frame. While reads come
 /// back full (more is waiting than was asked for) the room doubles, up to the caller's largest
-/// read: a window of 64 KiB messages then takes eight a read at 512 KiB (the default). A short read (a slow
+/// read: a window of 64 KiB messages then takes about seven a read at 512 KiB (the default). A short read (a slow
 /// or trickling peer) sets it back, so only a peer that keeps the socket full makes it grow.
 pub(super) const DIRECT_READ: usize = 64 * 1024;
 
@@ -24,12 +24,14 @@ impl Reader {
         let partial = &mut self.held().partial;
         // Room for one more read: the buffer grows with what arrives, never by what a header
         // merely claims (a 14-byte header may announce 16 MiB). Nor past the read size, unless
-        // the frame in progress is larger still: a buffer grown by a stream of frames smaller
-        // than a read stays within what the loop keeps as its spare for the next burst. Every
-        // read is still offered at least `DIRECT_READ`.
+        // the frame in progress is larger still, and then to that frame: a buffer grown by a
+        // stream of frames smaller than a read stays within what the loop keeps as its spare
+        // for the next burst. (A cut frame's bytes are fewer than its size, and than a read's
+        // while its header is incomplete, so the cap leaves room; the `filled + 1` only makes
+        // sure that no read is ever offered nothing, which it would report as the end.)
         let cap = read_max
             .max(partial.needed as usize)
-            .max(partial.filled + DIRECT_READ);
+            .max(partial.filled + 1);
         let want = (partial.filled + partial.room()).min(cap);
         if partial.bytes.len() < want {
             // Exactly: the zero-filled length is what becomes resident, and the capacity is
