@@ -52,44 +52,26 @@ fn direct_reads_of_large_frames() {
 #[test]
 fn direct_reads_grow_only_while_they_come_back_full() {
     let payload: Vec<u8> = (0..65_536).map(|i| b'a' + (i % 26) as u8).collect();
-    let frame = client_frame(Opcode::Text, true, &payload);
-    let stream = frame.repeat(40);
-    let (mut reader, mut fed) = cut_in_first_frame(&stream);
-    let mut delivered = 0;
-    let mut read = |reader: &mut Reader, fed: &mut usize, short: bool| {
-        // (The stream repeats one frame, and every whole frame read so far was taken.)
-        let cut = *fed % frame.len();
-        let target = reader
-            .direct_read_buffer(READ_MAX)
-            .expect("large frames flow");
-        let offered = target.len();
+    let mut s = Stream::of(client_frame(Opcode::Text, true, &payload), 40, payload);
+    let read = |s: &mut Stream, short: bool| {
+        let cut = s.cut();
+        let offered = s.read(|offered| if short { offered / 2 } else { offered });
         assert!(
             cut + offered <= READ_MAX,
             "{offered} offered after {cut} bytes"
         );
-        let n = if short { offered / 2 } else { offered };
-        target[..n].copy_from_slice(&stream[*fed..*fed + n]);
-        *fed += n;
-        let mut input = reader.direct_filled(n, READ_MAX);
-        while let Some(event) = reader.next(&mut input, Role::Server, &limits()) {
-            assert!(matches!(event, Incoming::Message { data, .. } if data == payload));
-            delivered += 1;
-        }
         // What the loop weighs before keeping the buffer as its spare.
-        assert!(
-            reader.buffered() <= READ_MAX,
-            "{} bytes held",
-            reader.buffered()
-        );
+        let held = s.reader.buffered();
+        assert!(held <= READ_MAX, "{held} bytes held");
         offered
     };
     // The room doubles with each full read; what is offered is all of the buffer beyond the
     // frame in progress: at least the room, within the read size.
     let mut rooms = Vec::new();
     for _ in 0..5 {
-        let room = reader.direct_room();
-        let cut = fed % frame.len();
-        let offered = read(&mut reader, &mut fed, false);
+        let room = s.reader.direct_room();
+        let cut = s.cut();
+        let offered = read(&mut s, false);
         assert!(
             offered >= room.min(READ_MAX - cut),
             "{offered} offered for a room of {room} after {cut} bytes"
@@ -100,30 +82,23 @@ fn direct_reads_grow_only_while_they_come_back_full() {
         rooms,
         [64 * 1024, 128 * 1024, 256 * 1024, READ_MAX, READ_MAX]
     );
-    assert_eq!(reader.direct_room(), READ_MAX);
+    assert_eq!(s.reader.direct_room(), READ_MAX);
     // A short read sets the room back to 64 KiB; a full read grows it again, from what it was
     // offered: all of the buffer beyond the frame in progress, which is already grown.
-    read(&mut reader, &mut fed, true);
-    assert_eq!(reader.direct_room(), 64 * 1024);
-    read(&mut reader, &mut fed, false);
-    assert_eq!(reader.direct_room(), READ_MAX);
-    assert!(delivered >= 10, "{delivered} messages");
+    read(&mut s, true);
+    assert_eq!(s.reader.direct_room(), 64 * 1024);
+    read(&mut s, false);
+    assert_eq!(s.reader.direct_room(), READ_MAX);
+    assert!(s.delivered >= 10, "{} messages", s.delivered);
 
     // A peer that never fills a read (slow, or trickling on purpose) never makes the room grow:
     // the buffer (zero-filled, and so resident) stays within one frame and 64 KiB.
-    let (mut reader, mut fed) = cut_in_first_frame(&stream);
-    while fed < 20 * frame.len() {
-        assert_eq!(reader.direct_room(), 64 * 1024);
-        let target = reader
-            .direct_read_buffer(READ_MAX)
-            .expect("large frames flow");
-        let n = (target.len() - 1).min(40_000);
-        target[..n].copy_from_slice(&stream[fed..fed + n]);
-        fed += n;
-        let mut input = reader.direct_filled(n, READ_MAX);
-        while reader.next(&mut input, Role::Server, &limits()).is_some() {}
-        let held = reader.buffered();
-        assert!(held <= frame.len() + 64 * 1024, "{held} bytes held");
+    let mut s = Stream::of(s.frame, 40, s.payload);
+    while s.fed < 20 * s.frame.len() {
+        assert_eq!(s.reader.direct_room(), 64 * 1024);
+        s.read(|offered| (offered - 1).min(40_000));
+        let held = s.reader.buffered();
+        assert!(held <= s.frame.len() + 64 * 1024, "{held} bytes held");
     }
 }
 
@@ -157,35 +132,21 @@ fn a_header_alone_allocates_nothing_like_what_it_claims() {
 #[test]
 fn a_frame_larger_than_a_read_grows_the_buffer_to_the_frame() {
     let payload = vec![b'b'; READ_MAX + 100_000];
-    let frame = client_frame(Opcode::Text, true, &payload);
-    let stream = frame.repeat(2);
-    let (mut reader, mut fed) = cut_in_first_frame(&stream);
-    let (mut delivered, mut largest, mut offered_past_read_size) = (0, 0, 0);
-    while fed < stream.len() {
-        // (Every whole frame read so far was taken.)
-        let cut = fed % frame.len();
-        let target = reader
-            .direct_read_buffer(READ_MAX)
-            .expect("a large frame flows");
-        let offered = target.len();
+    let mut s = Stream::of(client_frame(Opcode::Text, true, &payload), 2, payload);
+    let (mut largest, mut offered_past_read_size) = (0, 0);
+    while s.fed < s.bytes.len() {
+        let cut = s.cut();
+        let offered = s.read(|offered| offered);
         assert!(
-            cut + offered <= frame.len(),
+            cut + offered <= s.frame.len(),
             "{offered} offered after {cut} bytes"
         );
         largest = largest.max(cut + offered);
         if cut + 64 * 1024 > READ_MAX {
             offered_past_read_size = offered_past_read_size.max(offered);
         }
-        let n = offered.min(stream.len() - fed);
-        target[..n].copy_from_slice(&stream[fed..fed + n]);
-        fed += n;
-        let mut input = reader.direct_filled(n, READ_MAX);
-        while let Some(event) = reader.next(&mut input, Role::Server, &limits()) {
-            assert!(matches!(event, Incoming::Message { data, .. } if data == payload));
-            delivered += 1;
-        }
     }
-    assert_eq!(delivered, 2);
+    assert_eq!(s.delivered, 2);
     assert!(
         largest > READ_MAX,
         "the buffer stayed within {largest} bytes"
@@ -196,43 +157,73 @@ fn a_frame_larger_than_a_read_grows_the_buffer_to_the_frame() {
     );
 }
 
-/// A reader that was fed the first 20,000 bytes of `stream`, a frame of 16 KiB or more cut
-/// there, and the count of bytes fed.
-fn cut_in_first_frame(stream: &[u8]) -> (Reader, usize) {
-    let mut reader = Reader::default();
-    let fed = 20_000;
-    let mut first = stream[..fed].to_vec();
-    let mut input = reader.feed(&mut first);
-    assert!(reader.next(&mut input, Role::Server, &limits()).is_none());
-    (reader, fed)
-}
-
 /// Frames a little smaller than a read, the largest that still fit one, keep the buffer within
 /// the read size too: the loop keeps it as its spare.
 #[test]
 fn frames_nearly_as_large_as_a_read_stay_within_it() {
     let payload = vec![b'c'; READ_MAX - 20_000];
-    let frame = client_frame(Opcode::Binary, true, &payload);
-    let stream = frame.repeat(4);
-    let (mut reader, mut fed) = cut_in_first_frame(&stream);
-    let mut delivered = 0;
-    while fed < stream.len() {
-        let target = reader
+    let mut s = Stream::of(client_frame(Opcode::Binary, true, &payload), 4, payload);
+    while s.fed < s.bytes.len() {
+        s.read(|offered| offered);
+        let held = s.reader.buffered();
+        assert!(held <= READ_MAX, "{held} bytes held");
+    }
+    assert_eq!(s.delivered, 4);
+}
+
+/// A stream of one frame repeated, read straight into a reader as a session reads it.
+struct Stream {
+    frame: Vec<u8>,
+    bytes: Vec<u8>,
+    payload: Vec<u8>,
+    reader: Reader,
+    /// Bytes of `bytes` given to the reader so far.
+    fed: usize,
+    /// Messages the reader handed out, each checked to be `payload`.
+    delivered: usize,
+}
+
+impl Stream {
+    /// `count` copies of `frame` (carrying `payload`), the first cut after 20,000 bytes: a
+    /// frame of 16 KiB or more then wants reads straight into the reader.
+    fn of(frame: Vec<u8>, count: usize, payload: Vec<u8>) -> Stream {
+        let bytes = frame.repeat(count);
+        let mut reader = Reader::default();
+        let fed = 20_000;
+        let mut first = bytes[..fed].to_vec();
+        let mut input = reader.feed(&mut first);
+        assert!(reader.next(&mut input, Role::Server, &limits()).is_none());
+        Stream {
+            frame,
+            bytes,
+            payload,
+            reader,
+            fed,
+            delivered: 0,
+        }
+    }
+
+    /// The bytes of the frame in progress the reader holds (every whole frame fed was taken).
+    fn cut(&self) -> usize {
+        self.fed % self.frame.len()
+    }
+
+    /// One read: the reader offers its buffer, `amount` says how much of the offer arrives
+    /// (capped at what is left), and the frames it completes are taken. Returns the offer.
+    fn read(&mut self, amount: impl FnOnce(usize) -> usize) -> usize {
+        let target = self
+            .reader
             .direct_read_buffer(READ_MAX)
             .expect("large frames flow");
-        let n = target.len().min(stream.len() - fed);
-        target[..n].copy_from_slice(&stream[fed..fed + n]);
-        fed += n;
-        let mut input = reader.direct_filled(n, READ_MAX);
-        while let Some(event) = reader.next(&mut input, Role::Server, &limits()) {
-            assert!(matches!(event, Incoming::Message { data, .. } if data == payload));
-            delivered += 1;
+        let offered = target.len();
+        let n = amount(offered).min(self.bytes.len() - self.fed);
+        target[..n].copy_from_slice(&self.bytes[self.fed..self.fed + n]);
+        self.fed += n;
+        let mut input = self.reader.direct_filled(n, READ_MAX);
+        while let Some(event) = self.reader.next(&mut input, Role::Server, &limits()) {
+            assert!(matches!(event, Incoming::Message { data, .. } if data == self.payload));
+            self.delivered += 1;
         }
-        assert!(
-            reader.buffered() <= READ_MAX,
-            "{} bytes held",
-            reader.buffered()
-        );
+        offered
     }
-    assert_eq!(delivered, 4);
 }
