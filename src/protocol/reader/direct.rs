@@ -8,8 +8,9 @@ use super::{Input, LARGE_FRAME, PartialFrame, Reader, Source};
 /// How much a direct read first asks for beyond the frame in progress: the next frames' bytes
 /// too, so a stream of frames up to this size costs about one read per frame. While reads come
 /// back full (more is waiting than was asked for) the room doubles, up to the caller's largest
-/// read: a window of 64 KiB messages then takes about seven a read at 512 KiB (the default). A short read (a slow
-/// or trickling peer) sets it back, so only a peer that keeps the socket full makes it grow.
+/// read: a window of 64 KiB messages then takes about seven a read at 512 KiB (the default).
+/// A short read (a slow or trickling peer) sets it back, so only a peer that keeps the socket
+/// full makes it grow.
 pub(super) const DIRECT_READ: usize = 64 * 1024;
 
 impl Reader {
