@@ -353,6 +353,76 @@ fn uncorked_small_frames_go_out_at_once_and_leave_no_send_buffer() {
     }
 }
 
+/// Under the cork, a read's first large reply goes out straight from the caller's buffer and
+/// the next ones wait in the send buffer, to go out together at the uncork; the next read's
+/// first large reply goes straight again. Everything arrives whole and in order.
+#[test]
+fn under_the_cork_large_replies_after_the_first_go_out_together() {
+    use crate::protocol::FrameSink;
+    let (mut writer, client) = writer_over_loopback();
+    let mut spare = Vec::with_capacity(1000);
+    let header = [0x82, 0x7e, 0x50, 0x00];
+    let payloads: Vec<Vec<u8>> = (0..6u8).map(|i| vec![b'a' + i; 0x5000]).collect();
+    let framed = header.len() + 0x5000;
+    let mut expected = Vec::new();
+    for read in payloads.chunks(3) {
+        writer.cork_with(&mut spare);
+        for (i, payload) in read.iter().enumerate() {
+            writer.frame(&header, payload, None);
+            expected.extend_from_slice(&header);
+            expected.extend_from_slice(payload);
+            assert_eq!(
+                writer.queued(),
+                i * framed,
+                "reply {i}: the first written at once, the others waiting"
+            );
+        }
+        writer.uncork_into(&mut spare);
+        assert_eq!(writer.queued(), 0, "the uncork wrote the waiting replies");
+    }
+    let mut received = vec![0u8; expected.len()];
+    (&client).read_exact(&mut received).unwrap();
+    assert!(received == expected, "every reply whole, in order");
+}
+
+/// A reply of CORK_FLUSH (128 KiB) or more is not copied whole to wait under the cork: it goes
+/// straight when nothing waits before it, also after the read's first large reply, and only
+/// what the socket did not take waits.
+#[test]
+fn under_the_cork_a_reply_of_128_kib_or_more_goes_straight() {
+    use crate::protocol::FrameSink;
+    let (mut writer, client) = writer_over_loopback();
+    let mut spare = Vec::with_capacity(1000);
+    let small_header = [0x82, 0x7e, 0x50, 0x00];
+    let first = vec![b'f'; 0x5000];
+    // More than a socket takes while its peer does not read.
+    let large = vec![b'L'; 8 * 1024 * 1024];
+    let large_header = [0x82, 0x7f, 0, 0, 0, 0, 0, 0x80, 0, 0];
+    writer.cork_with(&mut spare);
+    writer.frame(&small_header, &first, None);
+    writer.frame(&large_header, &large, None);
+    let waiting = writer.queued();
+    assert!(waiting > 0, "the socket cannot take 8 MiB at once");
+    assert!(
+        writer.capacity() < large.len(),
+        "only the part the socket did not take was copied: {} bytes held",
+        writer.capacity()
+    );
+    let total = small_header.len() + first.len() + large_header.len() + large.len();
+    let reader = std::thread::spawn(move || {
+        let mut received = vec![0u8; total];
+        (&client).read_exact(&mut received).unwrap();
+        received
+    });
+    writer.uncork_into(&mut spare);
+    while writer.queued() > 0 {
+        writer.flush();
+        std::thread::yield_now();
+    }
+    let received = reader.join().unwrap();
+    assert!(received[4..4 + first.len()] == first[..] && received.ends_with(&large));
+}
+
 /// An uncork that the socket does not take whole keeps the rest queued (and the lent buffer with
 /// it) until the socket drains; then the buffer goes back to the loop.
 #[test]
