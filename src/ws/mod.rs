@@ -41,3 +41,5 @@ mod writer;
 mod handover_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod writer_tests;

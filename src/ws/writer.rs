@@ -1,9 +1,10 @@
 //! The socket of a connection and what waits to be written to it. A small frame is copied into
 //! the send buffer and written with one send(2) (at once, or under the event loop's cork with
 //! the read's other replies); a large one goes out straight from the caller's buffer when
-//! nothing waits, except a read's second and later large replies, which wait under the cork to
-//! go out together. What the socket does not take waits in the send buffer. A connection owns a
-//! send buffer only while bytes wait in it.
+//! nothing waits, except a read's second and later large replies below 128 KiB, which wait
+//! under the cork to go out together. What the socket does not take waits in the send buffer. A
+//! connection owns a send buffer only while bytes wait in it; the event loop keeps the one its
+//! last read's replies used.
 
 use super::outbox::Outbox;
 use crate::protocol::frame::EncodedHeader;
@@ -23,12 +24,19 @@ thread_local! {
     static SPARE_OUTBOX: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
+/// A drained send buffer up to this size goes back to its event loop as the loop's spare, for
+/// the next read's replies: a read's replies fill up to CORK_FLUSH and a frame before they are
+/// written, and the buffer they grew to would otherwise be freed and grown again (through
+/// every doubling, each a copy) at the next such read. One per loop thread.
+const LOOP_SPARE_KEEP: usize = 512 * 1024;
+
 /// While corked, the send buffer is written out once it holds this much: replies are batched
 /// into large writes without letting a long burst pile up.
 const CORK_FLUSH: usize = 128 * 1024;
 
 /// A payload this large is written at once, straight from the caller's buffer, when nothing
-/// waits before it (also under the cork); a smaller one goes through the send buffer.
+/// waits before it (under the cork: the read's first such reply, and any of CORK_FLUSH or
+/// more); a smaller one goes through the send buffer.
 const CORK_BYPASS: usize = OUTBOX_KEEP;
 
 /// The socket and what waits to be written to it.
@@ -105,24 +113,29 @@ impl Writer {
             return true;
         }
         let drained = !transport.has_pending();
-        self.release_outbox(spare);
+        if self.corked {
+            // A flush in the middle of a cork (at CORK_FLUSH): the read's next replies fill the
+            // buffer again, so it stays, emptied; the uncork lets it go.
+            self.outbox = Outbox::from_vec(self.outbox.take_vec());
+        } else {
+            self.release_outbox(spare);
+        }
         drained
     }
 
-    /// Lets go of the drained send buffer: to `spare` when that is given and empty, else to
-    /// this thread's spare; a large one is freed.
+    /// Lets go of the drained send buffer: to `spare` (the event loop's) when that is given
+    /// and empty, up to LOOP_SPARE_KEEP; else to this thread's spare, up to OUTBOX_KEEP; a
+    /// larger one is freed.
     #[inline(always)]
     fn release_outbox(&mut self, spare: Option<&mut Vec<u8>>) {
         let capacity = self.outbox.capacity();
         if capacity == 0 {
             return;
         }
-        if capacity > OUTBOX_KEEP {
-            self.outbox = Outbox::new();
-        } else if let Some(spare) = spare.filter(|spare| spare.capacity() == 0) {
-            *spare = self.outbox.take_vec();
-        } else {
-            give_spare_outbox(self.outbox.take_vec());
+        match spare.filter(|spare| spare.capacity() == 0) {
+            Some(spare) if capacity <= LOOP_SPARE_KEEP => *spare = self.outbox.take_vec(),
+            _ if capacity <= OUTBOX_KEEP => give_spare_outbox(self.outbox.take_vec()),
+            _ => self.outbox = Outbox::new(),
         }
     }
 
@@ -181,6 +194,7 @@ impl Writer {
     /// (so a read that comes with a writable edge needs no flush of its own).
     pub fn uncork(&mut self) {
         self.corked = false;
+        self.wrote_straight = false;
         self.flush();
     }
 
@@ -199,6 +213,7 @@ impl Writer {
     #[inline]
     pub fn uncork_into(&mut self, spare: &mut Vec<u8>) {
         self.corked = false;
+        self.wrote_straight = false;
         if let Some(Transport::Plain(stream)) = self.transport.as_mut() {
             // The usual cases, on plain TCP: nothing collected (no reply, or only large ones
             // written at once), or replies that one send takes whole. Anything else (a short

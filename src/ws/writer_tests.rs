@@ -1,0 +1,305 @@
+//! The writer over a real socket pair: what waits in the send buffer and what goes out at
+//! once, under the event loop's cork and outside it, and where a drained send buffer goes (the
+//! thread's spare, the loop's spare, or freed).
+
+use super::connection::Writer;
+use crate::protocol::FrameSink;
+use crate::transport::Transport;
+use std::io::Read;
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+/// A drained send buffer goes to the thread's spare: an idle connection owns none, and the
+/// next connection that queues something on this thread reuses it.
+#[test]
+fn a_drained_send_buffer_is_not_kept_by_its_connection() {
+    let (mut writer, client) = writer_over_loopback();
+    writer.corked = true;
+    writer.write_raw(&[b'x'; 300]);
+    assert!(writer.capacity() >= 300, "queued while corked");
+    writer.uncork();
+    assert_eq!(writer.queued(), 0);
+    assert_eq!(
+        writer.capacity(),
+        0,
+        "drained: the buffer went to the spare"
+    );
+    writer.corked = true;
+    writer.write_raw(b"again");
+    assert!(writer.capacity() >= 300, "the spare came back");
+    writer.uncork();
+    let mut received = vec![0u8; 305];
+    (&client).read_exact(&mut received).unwrap();
+    assert!(received.ends_with(b"xagain"));
+}
+
+/// The event loop lends its spare send buffer for a cork: replies collect in it, and once they
+/// are written it goes back to the loop, not to the connection.
+#[test]
+fn a_send_buffer_lent_for_a_cork_goes_back_to_the_loop() {
+    let (mut writer, client) = writer_over_loopback();
+    let mut spare = Vec::with_capacity(1000);
+    writer.cork_with(&mut spare);
+    assert_eq!(spare.capacity(), 0, "lent to the writer");
+    writer.write_raw(b"corked");
+    writer.uncork_into(&mut spare);
+    assert_eq!(writer.queued(), 0);
+    assert_eq!(
+        writer.capacity(),
+        0,
+        "an idle connection owns no send buffer"
+    );
+    assert!(
+        spare.capacity() >= 1000 && spare.is_empty(),
+        "back, cleared"
+    );
+    // Nothing sent under the cork: the buffer comes back all the same.
+    writer.cork_with(&mut spare);
+    writer.uncork_into(&mut spare);
+    assert!(spare.capacity() >= 1000);
+    let mut received = [0u8; 6];
+    (&client).read_exact(&mut received).unwrap();
+    assert_eq!(&received, b"corked");
+}
+
+/// A send buffer that a read's replies grew past 16 KiB goes back to the loop as its spare
+/// (up to 512 KiB), so that the next read's replies need no allocation and no growth.
+#[test]
+fn a_send_buffer_grown_by_a_reads_replies_goes_back_to_the_loop() {
+    let (mut writer, client) = writer_over_loopback();
+    let replies = 16 * 2048;
+    let reader = std::thread::spawn(move || {
+        let mut received = vec![0u8; 2 * replies];
+        (&client).read_exact(&mut received).unwrap();
+        received
+    });
+    let mut spare = Vec::new();
+    for round in 0..2 {
+        writer.cork_with(&mut spare);
+        for _ in 0..16 {
+            writer.write_raw(&[b'r'; 2048]);
+        }
+        writer.uncork_into(&mut spare);
+        drain(&mut writer);
+        if round == 0 {
+            assert!(
+                spare.capacity() >= replies,
+                "kept by the loop: {} bytes",
+                spare.capacity()
+            );
+        }
+    }
+    assert!(spare.capacity() >= replies, "and again after the next read");
+    assert_eq!(writer.capacity(), 0, "the connection keeps none");
+    assert!(reader.join().unwrap().iter().all(|&b| b == b'r'));
+}
+
+/// Outside a cork a frame below 16 KiB is copied into the send buffer and written at once (one
+/// send(2)): it arrives without waiting for another event, and the connection keeps no send
+/// buffer afterwards.
+#[test]
+fn uncorked_small_frames_go_out_at_once_and_leave_no_send_buffer() {
+    let (mut writer, client) = writer_over_loopback();
+    let larger = vec![b'L'; 4096];
+    for payload in [&b"small"[..], &larger] {
+        writer.frame(&[0x82, 0x7e], payload, None);
+        assert_eq!(
+            writer.queued(),
+            0,
+            "{} bytes: written at once",
+            payload.len()
+        );
+        assert_eq!(writer.capacity(), 0, "no send buffer kept");
+        let mut received = vec![0u8; 2 + payload.len()];
+        (&client).read_exact(&mut received).unwrap();
+        assert_eq!(&received[2..], payload);
+    }
+}
+
+/// Under the cork, a read's first large reply goes out straight from the caller's buffer and
+/// the next ones wait in the send buffer, to go out together at the uncork; the next read's
+/// first large reply goes straight again. Everything arrives whole and in order.
+#[test]
+fn under_the_cork_large_replies_after_the_first_go_out_together() {
+    let (mut writer, client) = writer_over_loopback();
+    let mut spare = Vec::with_capacity(1000);
+    let header = [0x82, 0x7e, 0x50, 0x00];
+    let payloads: Vec<Vec<u8>> = (0..6u8).map(|i| vec![b'a' + i; 0x5000]).collect();
+    let framed = header.len() + 0x5000;
+    let mut expected = Vec::new();
+    for read in payloads.chunks(3) {
+        writer.cork_with(&mut spare);
+        for (i, payload) in read.iter().enumerate() {
+            writer.frame(&header, payload, None);
+            expected.extend_from_slice(&header);
+            expected.extend_from_slice(payload);
+            assert_eq!(
+                writer.queued(),
+                i * framed,
+                "reply {i}: the first written at once, the others waiting"
+            );
+        }
+        writer.uncork_into(&mut spare);
+        assert_eq!(writer.queued(), 0, "the uncork wrote the waiting replies");
+    }
+    let mut received = vec![0u8; expected.len()];
+    (&client).read_exact(&mut received).unwrap();
+    assert!(received == expected, "every reply whole, in order");
+}
+
+/// A reply of CORK_FLUSH (128 KiB) or more is not copied whole to wait under the cork: it goes
+/// straight when nothing waits before it, also after the read's first large reply, and only
+/// what the socket did not take waits.
+#[test]
+fn under_the_cork_a_reply_of_128_kib_or_more_goes_straight() {
+    let (mut writer, client) = writer_over_loopback();
+    // Socket buffers of a known size (the kernel doubles what is asked): whatever the host's
+    // defaults, 8 MiB cannot go at once while the peer does not read.
+    let Some(Transport::Plain(socket)) = writer.transport.as_ref() else {
+        unreachable!("a plain socket");
+    };
+    set_buffer_size(socket, libc::SO_SNDBUF, 256 * 1024);
+    set_buffer_size(&client, libc::SO_RCVBUF, 256 * 1024);
+    let mut spare = Vec::with_capacity(1000);
+    let small_header = [0x82, 0x7e, 0x50, 0x00];
+    let first = vec![b'f'; 0x5000];
+    let large = vec![b'L'; 8 * 1024 * 1024];
+    let large_header = [0x82, 0x7f, 0, 0, 0, 0, 0, 0x80, 0, 0];
+    writer.cork_with(&mut spare);
+    writer.frame(&small_header, &first, None);
+    writer.frame(&large_header, &large, None);
+    assert!(writer.queued() > 0, "the socket cannot take 8 MiB at once");
+    assert!(
+        writer.capacity() < large.len(),
+        "only the part the socket did not take was copied: {} bytes held",
+        writer.capacity()
+    );
+    let expected = [&small_header[..], &first, &large_header, &large].concat();
+    let total = expected.len();
+    let reader = std::thread::spawn(move || {
+        let mut received = vec![0u8; total];
+        (&client).read_exact(&mut received).unwrap();
+        received
+    });
+    writer.uncork_into(&mut spare);
+    drain(&mut writer);
+    assert!(
+        reader.join().unwrap() == expected,
+        "both frames whole, in order"
+    );
+}
+
+/// A flush in the middle of a cork (the replies reached CORK_FLUSH) keeps the send buffer,
+/// emptied, for the read's next replies; the uncork then gives it to the loop.
+#[test]
+fn a_flush_in_the_middle_of_a_cork_keeps_the_send_buffer() {
+    let (mut writer, client) = writer_over_loopback();
+    let header = [0x82, 0x7e, 0xc0, 0x00];
+    let payload = vec![b'p'; 0xc000];
+    let total = 4 * (header.len() + payload.len());
+    let reader = std::thread::spawn(move || {
+        let mut received = vec![0u8; total];
+        (&client).read_exact(&mut received).unwrap();
+        received
+    });
+    let mut spare = Vec::new();
+    writer.cork_with(&mut spare);
+    // The first goes straight; the next three wait, and the third takes them past 128 KiB.
+    for _ in 0..4 {
+        writer.frame(&header, &payload, None);
+    }
+    drain(&mut writer);
+    assert!(
+        writer.capacity() >= 3 * payload.len(),
+        "kept while corked: {} bytes",
+        writer.capacity()
+    );
+    writer.uncork_into(&mut spare);
+    assert_eq!(writer.capacity(), 0, "the connection keeps none");
+    assert!(spare.capacity() >= 3 * payload.len(), "the loop has it");
+    let expected = [&header[..], &payload].concat().repeat(4);
+    assert!(reader.join().unwrap() == expected);
+}
+
+/// An uncork that the socket does not take whole keeps the rest queued (and the lent buffer with
+/// it) until the socket drains; then the buffer goes back to the loop.
+#[test]
+fn an_uncork_into_a_full_socket_keeps_the_rest_queued() {
+    let (mut writer, client) = writer_over_loopback();
+    let mut spare = Vec::with_capacity(1000);
+    writer.cork_with(&mut spare);
+    // More than any socket takes while its peer does not read.
+    let total = 64 * 1024 * 1024;
+    let chunk = vec![b'q'; 1024 * 1024];
+    for _ in 0..total / chunk.len() {
+        writer.write_raw(&chunk);
+    }
+    writer.uncork_into(&mut spare);
+    let waiting = writer.queued();
+    assert!(
+        waiting > 0 && waiting < total,
+        "partly written: {waiting} waiting"
+    );
+    assert_eq!(
+        spare.capacity(),
+        0,
+        "the buffer stays with the bytes that wait"
+    );
+    let reader = std::thread::spawn(move || {
+        let mut received = 0;
+        let mut buffer = vec![0u8; 1 << 20];
+        while received < total {
+            let n = (&client).read(&mut buffer).unwrap();
+            assert!(n > 0 && buffer[..n].iter().all(|b| *b == b'q'));
+            received += n;
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !writer.flush() {
+        assert!(
+            Instant::now() < deadline,
+            "{} bytes never drained",
+            writer.queued()
+        );
+        std::thread::yield_now();
+    }
+    reader.join().unwrap();
+    assert_eq!(
+        writer.capacity(),
+        0,
+        "drained: the connection keeps no buffer"
+    );
+}
+
+/// A writer over the server end of a loopback connection (non-blocking), and the client end.
+fn writer_over_loopback() -> (Writer, TcpStream) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    server.set_nonblocking(true).unwrap();
+    let server = mio::net::TcpStream::from_std(server);
+    (Writer::new(Some(Transport::Plain(server))), client)
+}
+
+/// Flushes until nothing waits: the test's reader thread is taking the bytes.
+fn drain(writer: &mut Writer) {
+    while writer.queued() > 0 {
+        writer.flush();
+        std::thread::yield_now();
+    }
+}
+
+fn set_buffer_size(socket: &impl AsRawFd, option: libc::c_int, bytes: libc::c_int) {
+    // SAFETY: a valid socket and an int-sized option value.
+    let result = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            option,
+            (&raw const bytes).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(result, 0, "setsockopt");
+}
