@@ -58,9 +58,11 @@ def calls(found):
 
 
 wsload = counts(client)
+if "task-clock" not in wsload:
+    sys.exit(f"{name}: perf counted no task-clock for wsload ({client})")
 print(f"{name:12s} {messages:8d} messages   per message: " + calls(counts(server)))
 # (task-clock is in milliseconds.)
 print(f"{'':12s} {'':8s} wsload, per message: {calls(wsload)}; "
-      f"CPU {wsload.get('task-clock', 0) * 1000:.2f} us")
+      f"CPU {wsload['task-clock'] * 1000:.2f} us")
 PY
 done
