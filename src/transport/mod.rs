@@ -24,6 +24,23 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use tls::TlsStream;
 
+/// Sets the int-valued option `option` at `level` of `socket` (setsockopt(2)); false when it
+/// failed. (The server's listening socket; the client sets none.)
+#[cfg(any(feature = "server", test))]
+pub(crate) fn set_int_option(socket: &impl AsRawFd, level: i32, option: i32, value: i32) -> bool {
+    // SAFETY: a valid descriptor, and an option value of the size given that outlives the call.
+    let done = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            option,
+            (&raw const value).cast(),
+            size_of_val(&value) as libc::socklen_t,
+        )
+    };
+    done == 0
+}
+
 #[inline(never)]
 fn read_tls(tls: &mut TlsStream, buffer: &mut [u8]) -> io::Result<usize> {
     tls.read(buffer)

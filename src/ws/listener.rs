@@ -202,19 +202,7 @@ fn set_defer_accept(listener: &std::net::TcpListener) -> bool {
 
 /// Sets the `IPPROTO_TCP` option `option` of `listener` to `value`; false when it failed.
 fn set_tcp_option(listener: &std::net::TcpListener, option: i32, value: i32) -> bool {
-    use std::os::fd::AsRawFd;
-    // The options' values are ints (32 bits on Linux).
-    // SAFETY: a valid descriptor, and an option value of the size given that outlives the call.
-    let done = unsafe {
-        libc::setsockopt(
-            listener.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            option,
-            (&raw const value).cast(),
-            size_of_val(&value) as libc::socklen_t,
-        )
-    };
-    done == 0
+    crate::transport::set_int_option(listener, libc::IPPROTO_TCP, option, value)
 }
 
 impl Listener {

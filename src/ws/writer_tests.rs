@@ -291,15 +291,8 @@ fn drain(writer: &mut Writer) {
 }
 
 fn set_buffer_size(socket: &impl AsRawFd, option: libc::c_int, bytes: libc::c_int) {
-    // SAFETY: a valid socket and an int-sized option value.
-    let result = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            option,
-            (&raw const bytes).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(result, 0, "setsockopt");
+    assert!(
+        crate::transport::set_int_option(socket, libc::SOL_SOCKET, option, bytes),
+        "setsockopt"
+    );
 }
