@@ -25,7 +25,7 @@ use std::sync::Arc;
 use tls::TlsStream;
 
 /// Sets the int-valued option `option` at `level` of `socket` (setsockopt(2)); false when it
-/// failed. (The server's listening socket; the client sets none.)
+/// failed. (The server's listening socket, and the tests' sockets; the client sets none.)
 #[cfg(any(feature = "server", test))]
 pub(crate) fn set_int_option(socket: &impl AsRawFd, level: i32, option: i32, value: i32) -> bool {
     // SAFETY: a valid descriptor, and an option value of the size given that outlives the call.

@@ -106,6 +106,10 @@ impl Session {
     pub(super) fn read_all(&mut self, cx: &mut Context, to_the_end: bool) -> Flow {
         let flow = self.read_loop(cx, to_the_end);
         if flow == Flow::Finished {
+            // The connection ended inside the read's cork: its send buffer (often the loop's,
+            // lent for the read) goes back to the loop rather than stay with a closed socket.
+            let mut io = self.connection.io_on(cx.event_loop);
+            io.writer.end_cork_into(cx.send_spare);
             return flow;
         }
         let broken = {

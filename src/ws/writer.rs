@@ -3,8 +3,8 @@
 //! the read's other replies); a large one goes out straight from the caller's buffer when
 //! nothing waits, except a read's second and later large replies below 128 KiB, which wait
 //! under the cork to go out together. What the socket does not take waits in the send buffer. A
-//! connection owns a send buffer only while bytes wait in it; the event loop keeps the one its
-//! last read's replies used.
+//! connection owns a send buffer only while bytes wait in it; its event loop keeps one, up to
+//! 512 KiB, for the next read's replies.
 
 use super::outbox::Outbox;
 use crate::protocol::frame::EncodedHeader;
@@ -84,19 +84,23 @@ impl Writer {
             return true;
         };
         // Nothing queued on plain TCP (every read's uncork, most writable edges): nothing to
-        // write; a send buffer lent for a cork goes back.
+        // write; an emptied send buffer goes (one lent for a cork, back to its loop).
         if self.outbox.queued() == 0 && !transport.is_tls() {
-            if let Some(spare) = spare
-                && spare.capacity() == 0
-            {
-                *spare = self.outbox.take_vec();
+            if !self.corked {
+                self.release_outbox(spare);
             }
             return true;
         }
         // What the transport still holds (TLS records) goes first.
         match transport.flush_pending() {
             Ok(true) => {}
-            Ok(false) => return false,
+            Ok(false) => {
+                // The records wait for the socket; an emptied send buffer need not wait too.
+                if !self.corked && self.outbox.queued() == 0 {
+                    self.release_outbox(spare);
+                }
+                return false;
+            }
             Err(_) => self.broken = true,
         }
         while !self.broken && self.outbox.queued() > 0 {
@@ -205,6 +209,17 @@ impl Writer {
         self.wrote_straight = false;
         if !self.outbox.is_allocated() && Outbox::fits_in(spare) {
             self.outbox = Outbox::from_vec(std::mem::take(spare));
+        }
+    }
+
+    /// Ends a cork whose read ended the connection (the socket is closed, or nothing waits):
+    /// the send buffer goes back to `spare`, with any bytes that can no longer be written.
+    pub fn end_cork_into(&mut self, spare: &mut Vec<u8>) {
+        self.corked = false;
+        self.wrote_straight = false;
+        if self.transport.is_none() || self.outbox.queued() == 0 {
+            self.outbox = Outbox::from_vec(self.outbox.take_vec());
+            self.release_outbox(Some(spare));
         }
     }
 

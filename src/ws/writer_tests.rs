@@ -68,6 +68,7 @@ fn a_send_buffer_lent_for_a_cork_goes_back_to_the_loop() {
 #[test]
 fn a_send_buffer_grown_by_a_reads_replies_goes_back_to_the_loop() {
     let (mut writer, client) = writer_over_loopback();
+    roomy(&writer, &client);
     let replies = 16 * 2048;
     let reader = std::thread::spawn(move || {
         let mut received = vec![0u8; 2 * replies];
@@ -81,7 +82,7 @@ fn a_send_buffer_grown_by_a_reads_replies_goes_back_to_the_loop() {
             writer.write_raw(&[b'r'; 2048]);
         }
         writer.uncork_into(&mut spare);
-        drain(&mut writer);
+        assert_eq!(writer.queued(), 0, "the uncork wrote the replies");
         if round == 0 {
             assert!(
                 spare.capacity() >= replies,
@@ -123,6 +124,7 @@ fn uncorked_small_frames_go_out_at_once_and_leave_no_send_buffer() {
 #[test]
 fn under_the_cork_large_replies_after_the_first_go_out_together() {
     let (mut writer, client) = writer_over_loopback();
+    roomy(&writer, &client);
     let mut spare = Vec::with_capacity(1000);
     let header = [0x82, 0x7e, 0x50, 0x00];
     let payloads: Vec<Vec<u8>> = (0..6u8).map(|i| vec![b'a' + i; 0x5000]).collect();
@@ -195,6 +197,7 @@ fn under_the_cork_a_reply_of_128_kib_or_more_goes_straight() {
 #[test]
 fn a_flush_in_the_middle_of_a_cork_keeps_the_send_buffer() {
     let (mut writer, client) = writer_over_loopback();
+    roomy(&writer, &client);
     let header = [0x82, 0x7e, 0xc0, 0x00];
     let payload = vec![b'p'; 0xc000];
     let total = 4 * (header.len() + payload.len());
@@ -206,10 +209,11 @@ fn a_flush_in_the_middle_of_a_cork_keeps_the_send_buffer() {
     let mut spare = Vec::new();
     writer.cork_with(&mut spare);
     // The first goes straight; the next three wait, and the third takes them past 128 KiB.
-    for _ in 0..4 {
+    for i in 0..4 {
         writer.frame(&header, &payload, None);
+        let waiting = [0, 1, 2, 0][i] * (header.len() + payload.len());
+        assert_eq!(writer.queued(), waiting, "after reply {i}");
     }
-    drain(&mut writer);
     assert!(
         writer.capacity() >= 3 * payload.len(),
         "kept while corked: {} bytes",
@@ -222,8 +226,31 @@ fn a_flush_in_the_middle_of_a_cork_keeps_the_send_buffer() {
     assert!(reader.join().unwrap() == expected);
 }
 
+/// A connection that ends inside its read's cork (the peer's close frame answered, the socket
+/// closed) gives the send buffer back to the loop, with any bytes it can no longer write.
+#[test]
+fn a_cork_ended_by_the_connection_gives_the_send_buffer_back() {
+    let (mut writer, _client) = writer_over_loopback();
+    let mut spare = Vec::with_capacity(1000);
+    writer.cork_with(&mut spare);
+    writer.write_raw(b"close");
+    writer.flush();
+    assert!(writer.capacity() > 0, "kept while corked");
+    writer.end_cork_into(&mut spare);
+    assert_eq!(writer.capacity(), 0, "the connection keeps none");
+    assert!(spare.capacity() >= 1000, "back with the loop");
+    // Bytes that wait when the socket is gone go with it.
+    writer.cork_with(&mut spare);
+    writer.write_raw(b"never written");
+    writer.transport = None;
+    writer.end_cork_into(&mut spare);
+    assert_eq!(writer.capacity(), 0);
+    assert!(spare.capacity() >= 1000 && spare.is_empty());
+}
+
 /// An uncork that the socket does not take whole keeps the rest queued (and the lent buffer with
-/// it) until the socket drains; then the buffer goes back to the loop.
+/// it) until the socket drains; then the buffer, grown past what the thread keeps, is freed
+/// (the flushes of writable edges have no loop to give it to).
 #[test]
 fn an_uncork_into_a_full_socket_keeps_the_rest_queued() {
     let (mut writer, client) = writer_over_loopback();
@@ -284,13 +311,29 @@ fn writer_over_loopback() -> (Writer, TcpStream) {
 
 /// Flushes until nothing waits: the test's reader thread is taking the bytes.
 fn drain(writer: &mut Writer) {
+    let deadline = Instant::now() + Duration::from_secs(30);
     while writer.queued() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} bytes never drained",
+            writer.queued()
+        );
         writer.flush();
         std::thread::yield_now();
     }
 }
 
-fn set_buffer_size(socket: &impl AsRawFd, option: libc::c_int, bytes: libc::c_int) {
+/// Socket buffers of 1 MiB at both ends (the kernel doubles what is asked), so that the writes
+/// of a test take everything it sends at once, whatever the host's defaults.
+fn roomy(writer: &Writer, client: &TcpStream) {
+    let Some(Transport::Plain(socket)) = writer.transport.as_ref() else {
+        unreachable!("a plain socket");
+    };
+    set_buffer_size(socket, libc::SO_SNDBUF, 1 << 20);
+    set_buffer_size(client, libc::SO_RCVBUF, 1 << 20);
+}
+
+fn set_buffer_size(socket: &impl AsRawFd, option: i32, bytes: i32) {
     assert!(
         crate::transport::set_int_option(socket, libc::SOL_SOCKET, option, bytes),
         "setsockopt"
