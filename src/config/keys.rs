@@ -276,7 +276,7 @@ pub const KEYS: &[KeyInfo] = &[
         },
         default: Some("524288"),
         default_note: "512 KiB",
-        effect: "Bytes one read on an event loop may take, into a buffer each event-loop thread allocates once and its connections share. Larger reads take a stream of large messages in fewer system calls; the buffer's pages become resident only as reads reach them, and then stay. Frames of 16 KiB and more are read into a buffer of their connection's own: 64 KiB at a time, more while reads come back full (up to this size, when it is larger), or as much as that buffer already has room for (a spare one from the loop, or one grown for a larger frame); the buffer grows no larger than this size, or than the frame in progress when that is larger.",
+        effect: "Bytes one read on an event loop may take, into a buffer each event-loop thread allocates once and its connections share. Larger reads take a stream of large messages in fewer system calls; the buffer's pages become resident only as reads reach them, and then stay. Frames of 16 KiB and more are read into a buffer of their connection's own: 64 KiB at a time, more while reads come back full (up to this size, when it is larger), or as much as that buffer already has room for (a spare one from the loop, or one grown for a larger frame); the buffer grows no larger than this size, or than the frame in progress when that is larger. The loop also keeps the send buffer that one read's replies grew, up to this size, for the next read's replies.",
         initialize: Some(|config, value| config.receive_buffer_size = value.size()),
         ..UNSET
     },

@@ -224,6 +224,8 @@ pub struct Tasks {
     receive_buffer: Vec<u8>,
     /// The size of one read: the receive buffer's length.
     receive_buffer_size: usize,
+    /// A send buffer, lent to a task for the replies to one read and given back drained: kept
+    /// no larger than one read (`receive_buffer_size`, after each task's turn).
     send_spare: Vec<u8>,
     /// An empty queue buffer, kept for [`Tasks::run_commands`].
     spare_queue: Vec<Queued>,
@@ -331,6 +333,11 @@ impl Tasks {
             }
         };
         let handed_over = cx.handed_over.get();
+        // The loop keeps no larger a send buffer than it reads at once: replies that grew one
+        // beyond (large ones, over TLS) do not pin it.
+        if self.send_spare.capacity() > self.receive_buffer_size {
+            self.send_spare = Vec::new();
+        }
         let after = match flow {
             Flow::Continue => task.deadline(),
             Flow::Finished => None,

@@ -107,3 +107,24 @@ fn each_lends_every_task_over_several_chunks() {
     expected.remove(CHUNK);
     assert_eq!(seen, expected);
 }
+
+/// The send buffer a task gives back to the loop is kept for the next task's replies up to the
+/// size of one read, and freed when larger.
+#[test]
+fn the_loop_keeps_a_send_buffer_up_to_the_size_of_a_read() {
+    let read = 64 * 1024;
+    let mut tasks = EventLoop::new(0, read).unwrap().tasks;
+    let id = tasks.shared.reserve();
+    tasks.adopt(id, probe(id));
+    for (given, kept) in [(read, true), (read + 1, false)] {
+        tasks.with::<Probe>(id, |_, cx| {
+            *cx.send_spare = Vec::with_capacity(given);
+            Flow::Continue
+        });
+        assert_eq!(
+            tasks.send_spare.capacity() >= given,
+            kept,
+            "{given} bytes given back"
+        );
+    }
+}

@@ -4,7 +4,7 @@
 //! nothing waits, except a read's second and later large replies below 128 KiB, which wait
 //! under the cork to go out together. What the socket does not take waits in the send buffer. A
 //! connection owns a send buffer only while bytes wait in it; its event loop keeps one, up to
-//! 512 KiB, for the next read's replies.
+//! the size of a read, for the next read's replies.
 
 use super::outbox::Outbox;
 use crate::protocol::frame::EncodedHeader;
@@ -23,12 +23,6 @@ thread_local! {
     /// allocation.
     static SPARE_OUTBOX: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
-
-/// A drained send buffer up to this size goes back to its event loop as the loop's spare, for
-/// the next read's replies: a read's replies fill up to CORK_FLUSH and a frame before they are
-/// written, and the buffer they grew to would otherwise be freed and grown again (through
-/// every doubling, each a copy) at the next such read. One per loop thread.
-const LOOP_SPARE_KEEP: usize = 512 * 1024;
 
 /// While corked, the send buffer is written out once it holds this much: replies are batched
 /// into large writes without letting a long burst pile up.
@@ -127,9 +121,9 @@ impl Writer {
         drained
     }
 
-    /// Lets go of the drained send buffer: to `spare` (the event loop's) when that is given
-    /// and empty, up to LOOP_SPARE_KEEP; else to this thread's spare, up to OUTBOX_KEEP; a
-    /// larger one is freed.
+    /// Lets go of the drained send buffer: to `spare` (the event loop's, which keeps it for the
+    /// next read's replies, up to the size of a read) when that is given and empty; else to
+    /// this thread's spare, up to OUTBOX_KEEP; a larger one is freed.
     #[inline(always)]
     fn release_outbox(&mut self, spare: Option<&mut Vec<u8>>) {
         let capacity = self.outbox.capacity();
@@ -137,7 +131,7 @@ impl Writer {
             return;
         }
         match spare.filter(|spare| spare.capacity() == 0) {
-            Some(spare) if capacity <= LOOP_SPARE_KEEP => *spare = self.outbox.take_vec(),
+            Some(spare) => *spare = self.outbox.take_vec(),
             _ if capacity <= OUTBOX_KEEP => give_spare_outbox(self.outbox.take_vec()),
             _ => self.outbox = Outbox::new(),
         }

@@ -64,7 +64,7 @@ fn a_send_buffer_lent_for_a_cork_goes_back_to_the_loop() {
 }
 
 /// A send buffer that a read's replies grew past 16 KiB goes back to the loop as its spare
-/// (up to 512 KiB), so that the next read's replies need no allocation and no growth.
+/// (up to the size of a read), so that the next read's replies need no allocation and no growth.
 #[test]
 fn a_send_buffer_grown_by_a_reads_replies_goes_back_to_the_loop() {
     let (mut writer, client) = writer_over_loopback();
