@@ -54,6 +54,17 @@ impl Outbox {
         unsafe { block.as_ptr().cast::<Head>().write_unaligned(head) }
     }
 
+    /// Forgets what the block holds (written or not) and keeps the block, if any.
+    pub(super) fn clear(&mut self) {
+        if let Some(head) = self.head() {
+            self.set_head(Head {
+                len: 0,
+                sent: 0,
+                ..head
+            });
+        }
+    }
+
     /// Whether a block is allocated (an idle connection's outbox has none).
     #[inline]
     pub(super) fn is_allocated(&self) -> bool {

@@ -45,7 +45,8 @@ pub struct Writer {
     /// in the send buffer and go out with one write afterwards, instead of one per message.
     pub corked: bool,
     /// Under the cork, a large frame went out straight from its caller's buffer: the read's
-    /// next large replies wait in the send buffer (see [`Writer::frame`]).
+    /// next large replies wait in the send buffer (see [`Writer::frame`]). Read only while
+    /// corked, and cleared where a read's cork begins ([`Writer::cork_with`]).
     wrote_straight: bool,
 }
 
@@ -114,7 +115,7 @@ impl Writer {
         if self.corked {
             // A flush in the middle of a cork (at CORK_FLUSH): the read's next replies fill the
             // buffer again, so it stays, emptied; the uncork lets it go.
-            self.outbox = Outbox::from_vec(self.outbox.take_vec());
+            self.outbox.clear();
         } else {
             self.release_outbox(spare);
         }
@@ -192,7 +193,6 @@ impl Writer {
     /// (so a read that comes with a writable edge needs no flush of its own).
     pub fn uncork(&mut self) {
         self.corked = false;
-        self.wrote_straight = false;
         self.flush();
     }
 
@@ -210,9 +210,8 @@ impl Writer {
     /// the send buffer goes back to `spare`, with any bytes that can no longer be written.
     pub fn end_cork_into(&mut self, spare: &mut Vec<u8>) {
         self.corked = false;
-        self.wrote_straight = false;
         if self.transport.is_none() || self.outbox.queued() == 0 {
-            self.outbox = Outbox::from_vec(self.outbox.take_vec());
+            self.outbox.clear();
             self.release_outbox(Some(spare));
         }
     }
@@ -222,7 +221,6 @@ impl Writer {
     #[inline]
     pub fn uncork_into(&mut self, spare: &mut Vec<u8>) {
         self.corked = false;
-        self.wrote_straight = false;
         if let Some(Transport::Plain(stream)) = self.transport.as_mut() {
             // The usual cases, on plain TCP: nothing collected (no reply, or only large ones
             // written at once), or replies that one send takes whole. Anything else (a short

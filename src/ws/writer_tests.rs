@@ -7,7 +7,6 @@ use crate::protocol::FrameSink;
 use crate::transport::Transport;
 use std::io::Read;
 use std::net::TcpStream;
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 /// A drained send buffer goes to the thread's spare: an idle connection owns none, and the
@@ -158,11 +157,7 @@ fn under_the_cork_a_reply_of_128_kib_or_more_goes_straight() {
     let (mut writer, client) = writer_over_loopback();
     // Socket buffers of a known size (the kernel doubles what is asked): whatever the host's
     // defaults, 8 MiB cannot go at once while the peer does not read.
-    let Some(Transport::Plain(socket)) = writer.transport.as_ref() else {
-        unreachable!("a plain socket");
-    };
-    set_buffer_size(socket, libc::SO_SNDBUF, 256 * 1024);
-    set_buffer_size(&client, libc::SO_RCVBUF, 256 * 1024);
+    set_buffer_sizes(&writer, &client, 256 * 1024);
     let mut spare = Vec::with_capacity(1000);
     let small_header = [0x82, 0x7e, 0x50, 0x00];
     let first = vec![b'f'; 0x5000];
@@ -282,15 +277,7 @@ fn an_uncork_into_a_full_socket_keeps_the_rest_queued() {
             received += n;
         }
     });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !writer.flush() {
-        assert!(
-            Instant::now() < deadline,
-            "{} bytes never drained",
-            writer.queued()
-        );
-        std::thread::yield_now();
-    }
+    drain(&mut writer);
     reader.join().unwrap();
     assert_eq!(
         writer.capacity(),
@@ -326,16 +313,16 @@ fn drain(writer: &mut Writer) {
 /// Socket buffers of 1 MiB at both ends (the kernel doubles what is asked), so that the writes
 /// of a test take everything it sends at once, whatever the host's defaults.
 fn roomy(writer: &Writer, client: &TcpStream) {
+    set_buffer_sizes(writer, client, 1 << 20);
+}
+
+/// The writer's send buffer and the client's receive buffer, each of `bytes` (as asked: the
+/// kernel doubles it, within its limits).
+fn set_buffer_sizes(writer: &Writer, client: &TcpStream, bytes: i32) {
     let Some(Transport::Plain(socket)) = writer.transport.as_ref() else {
         unreachable!("a plain socket");
     };
-    set_buffer_size(socket, libc::SO_SNDBUF, 1 << 20);
-    set_buffer_size(client, libc::SO_RCVBUF, 1 << 20);
-}
-
-fn set_buffer_size(socket: &impl AsRawFd, option: i32, bytes: i32) {
-    assert!(
-        crate::transport::set_int_option(socket, libc::SOL_SOCKET, option, bytes),
-        "setsockopt"
-    );
+    let sndbuf = crate::transport::set_int_option(socket, libc::SOL_SOCKET, libc::SO_SNDBUF, bytes);
+    let rcvbuf = crate::transport::set_int_option(client, libc::SOL_SOCKET, libc::SO_RCVBUF, bytes);
+    assert!(sndbuf && rcvbuf, "setsockopt");
 }
