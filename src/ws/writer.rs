@@ -2,7 +2,8 @@
 //! the send buffer and written with one send(2) (at once, or under the event loop's cork with
 //! the read's other replies); a large one goes out straight from the caller's buffer when
 //! nothing waits, except a read's second and later large replies below 128 KiB, which wait
-//! under the cork to go out together. What the socket does not take waits in the send buffer. A
+//! under the cork to go out together; the one that brings them to 128 KiB goes out with them,
+//! straight from its caller's buffer. What the socket does not take waits in the send buffer. A
 //! connection owns a send buffer only while bytes wait in it; its event loop keeps one, up to
 //! the size of a read, for the next read's replies.
 
@@ -244,6 +245,44 @@ impl Writer {
         }
         self.flush_into(Some(spare));
     }
+
+    /// Under the cork, with replies waiting: writes them and one more frame, straight from the
+    /// caller's buffer, in one vectored write; what the socket does not take waits in the send
+    /// buffer (the socket is full then: its writable edge, or the uncork, writes the rest).
+    fn write_with_queued(&mut self, header: &[u8], payload: &[u8]) {
+        let transport = self.transport.as_mut().expect("checked by the caller");
+        let pending = self.outbox.pending();
+        let waiting = pending.len();
+        let parts = [
+            IoSlice::new(pending),
+            IoSlice::new(header),
+            IoSlice::new(payload),
+        ];
+        let written = loop {
+            match transport.write_vectored(&parts) {
+                Ok(count) => break count,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break 0,
+                Err(_) => {
+                    self.broken = true;
+                    return;
+                }
+            }
+        };
+        if written < waiting {
+            self.outbox.consume(written);
+            self.queue_frame(header, payload);
+            return;
+        }
+        // The waiting replies are out: the emptied buffer stays for the read's next replies.
+        self.outbox.clear();
+        let sent = written - waiting;
+        if sent < header.len() {
+            self.queue_frame(&header[sent..], payload);
+        } else {
+            self.queue(&payload[sent - header.len()..]);
+        }
+    }
 }
 
 impl FrameSink for Writer {
@@ -271,15 +310,26 @@ impl FrameSink for Writer {
         // written straight from the caller's buffer when nothing waits before it: at 64 KiB the
         // copy costs more. TLS copies into records anyway, so it always goes through the buffer.
         // Under the cork, only the read's first large reply goes straight; the next ones below
-        // CORK_FLUSH are copied and go out together. A peer then takes the replies to a stream
+        // CORK_FLUSH are copied and go out together (with the one that fills the batch, which
+        // is not copied: see `write_with_queued`). A peer then takes the replies to a stream
         // of large messages in a few large writes, not one per message: measured at 16 messages
         // of 64 KiB in flight, both ends spend a quarter less CPU a message and the echo rate
         // rises by a third (docs/BENCHMARKS.md, "large replies under the cork"). A read with one
         // large message (one in flight) still costs no copy.
+        // The reply that brings the read's replies to CORK_FLUSH goes out with them in that
+        // write, straight from the caller's buffer: of a stream of large replies, every other
+        // one is not copied (docs/BENCHMARKS.md, "the reply that fills the batch").
         let tls = self.transport.as_ref().is_some_and(Transport::is_tls);
         let small = payload.len() < CORK_BYPASS;
         let queued = self.queued();
         let was_empty = queued == 0;
+        if self.corked && !was_empty && !small && !tls {
+            let frame_len = header.len() + payload.len();
+            if queued + frame_len >= CORK_FLUSH {
+                self.write_with_queued(header, payload);
+                return;
+            }
+        }
         let joins_replies = self.corked && self.wrote_straight && payload.len() < CORK_FLUSH;
         let mut written = 0;
         if was_empty && !small && !tls && !joins_replies {
