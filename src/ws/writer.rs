@@ -2,8 +2,8 @@
 //! the send buffer and written with one send(2) (at once, or under the event loop's cork with
 //! the read's other replies); a large one goes out straight from the caller's buffer when
 //! nothing waits, except a read's second and later large replies below 128 KiB, which wait
-//! under the cork to go out together; the one that brings them to 128 KiB goes out with them,
-//! straight from its caller's buffer. What the socket does not take waits in the send buffer. A
+//! under the cork to go out together; the one that brings what waits to 128 KiB goes out with
+//! it, straight from its caller's buffer. What the socket does not take waits in the send buffer. A
 //! connection owns a send buffer only while bytes wait in it; its event loop keeps one, up to
 //! the size of a read, for the next read's replies.
 
@@ -31,7 +31,8 @@ const CORK_FLUSH: usize = 128 * 1024;
 
 /// A payload this large is written at once, straight from the caller's buffer, when nothing
 /// waits before it (under the cork: the read's first such reply, and any of CORK_FLUSH or
-/// more); a smaller one goes through the send buffer.
+/// more), or under the cork with what waits when it brings that to CORK_FLUSH; a smaller one
+/// goes through the send buffer.
 const CORK_BYPASS: usize = OUTBOX_KEEP;
 
 /// The socket and what waits to be written to it.
@@ -264,11 +265,15 @@ impl Writer {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break 0,
                 Err(_) => {
+                    // As `flush_into`: a broken writer holds no send buffer.
                     self.broken = true;
+                    self.outbox = Outbox::new();
                     return;
                 }
             }
         };
+        // This reply went out as a read's first large one does: the next ones join the batch.
+        self.wrote_straight = true;
         if written < waiting {
             self.outbox.consume(written);
             self.queue_frame(header, payload);
@@ -287,8 +292,8 @@ impl Writer {
 
 impl FrameSink for Writer {
     /// A server frame goes through the send buffer, or (large) straight from the caller's
-    /// buffer as header + payload in one vectored write; a client frame is masked into the send
-    /// buffer.
+    /// buffer as header + payload in one vectored write (after what waits, under the cork, when
+    /// that fills the batch); a client frame is masked into the send buffer.
     fn frame(&mut self, header: &[u8], payload: &[u8], mask: Option<[u8; 4]>) {
         if self.broken || self.transport.is_none() {
             return;
@@ -316,9 +321,9 @@ impl FrameSink for Writer {
         // of 64 KiB in flight, both ends spend a quarter less CPU a message and the echo rate
         // rises by a third (docs/BENCHMARKS.md, "large replies under the cork"). A read with one
         // large message (one in flight) still costs no copy.
-        // The reply that brings the read's replies to CORK_FLUSH goes out with them in that
-        // write, straight from the caller's buffer: of a stream of large replies, every other
-        // one is not copied (docs/BENCHMARKS.md, "the reply that fills the batch").
+        // The reply that brings what waits under the cork to CORK_FLUSH goes out with it in
+        // that write, straight from the caller's buffer: of a stream of 64 KiB replies, every
+        // other one is not copied (docs/BENCHMARKS.md, "the reply that fills the batch").
         let tls = self.transport.as_ref().is_some_and(Transport::is_tls);
         let small = payload.len() < CORK_BYPASS;
         let queued = self.queued();

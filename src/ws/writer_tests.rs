@@ -187,10 +187,45 @@ fn under_the_cork_a_reply_of_128_kib_or_more_goes_straight() {
     );
 }
 
-/// A flush in the middle of a cork (the replies reached CORK_FLUSH) keeps the send buffer,
+/// A flush in the middle of a cork (small replies reached CORK_FLUSH) keeps the send buffer,
 /// emptied, for the read's next replies; the uncork then gives it to the loop.
 #[test]
 fn a_flush_in_the_middle_of_a_cork_keeps_the_send_buffer() {
+    let (mut writer, client) = writer_over_loopback();
+    roomy(&writer, &client);
+    let header = [0x82, 0x7e, 0x20, 0x00];
+    let payload = vec![b's'; 0x2000];
+    let framed = header.len() + payload.len();
+    let count = 20;
+    let reader = std::thread::spawn(move || read_all_of(client, count * framed));
+    let mut spare = Vec::new();
+    writer.cork_with(&mut spare);
+    let mut flushed = false;
+    for _ in 0..count {
+        let before = writer.queued();
+        writer.frame(&header, &payload, None);
+        if writer.queued() < before {
+            flushed = true;
+            assert_eq!(writer.queued(), 0, "the flush wrote everything");
+            assert!(
+                writer.capacity() >= 128 * 1024 - framed,
+                "kept while corked: {} bytes",
+                writer.capacity()
+            );
+        }
+    }
+    assert!(flushed, "the replies reached 128 KiB and were written");
+    writer.uncork_into(&mut spare);
+    assert_eq!(writer.capacity(), 0, "the connection keeps none");
+    assert!(spare.capacity() >= 128 * 1024 - framed, "the loop has it");
+    let expected = [&header[..], &payload].concat().repeat(count);
+    assert!(reader.join().unwrap() == expected);
+}
+
+/// The same when a large reply fills the batch and goes out with it: the send buffer, emptied,
+/// stays for the read's next replies, and did not have to hold that reply.
+#[test]
+fn a_batch_written_in_the_middle_of_a_cork_keeps_the_send_buffer() {
     let (mut writer, client) = writer_over_loopback();
     roomy(&writer, &client);
     let header = [0x82, 0x7e, 0xc0, 0x00];
@@ -203,8 +238,8 @@ fn a_flush_in_the_middle_of_a_cork_keeps_the_send_buffer() {
     });
     let mut spare = Vec::new();
     writer.cork_with(&mut spare);
-    // The first goes straight; the next two wait, and the third would take them past 128 KiB:
-    // it goes out with them, from its own buffer.
+    // The first goes straight; the second and third wait, and the fourth would take them past
+    // 128 KiB: it goes out with them, from its own buffer.
     for i in 0..4 {
         writer.frame(&header, &payload, None);
         let waiting = [0, 1, 2, 0][i] * (header.len() + payload.len());
@@ -227,13 +262,49 @@ fn a_flush_in_the_middle_of_a_cork_keeps_the_send_buffer() {
     assert!(reader.join().unwrap() == expected);
 }
 
+/// A large reply that fills a batch of small ones counts as the read's first large reply:
+/// the next large one waits to join the next batch rather than take a write of its own.
+#[test]
+fn after_a_batch_a_large_reply_filled_the_next_one_waits() {
+    let (mut writer, client) = writer_over_loopback();
+    roomy(&writer, &client);
+    let small_header = [0x82, 0x7e, 0x20, 0x00];
+    let small = vec![b's'; 0x2000];
+    let large_header = [0x82, 0x7e, 0xc0, 0x00];
+    let large = vec![b'L'; 0xc000];
+    let mut expected = Vec::new();
+    let mut spare = Vec::new();
+    writer.cork_with(&mut spare);
+    for _ in 0..10 {
+        writer.frame(&small_header, &small, None);
+        expected.extend_from_slice(&[&small_header[..], &small].concat());
+    }
+    assert!(writer.queued() > 0, "the small replies wait");
+    writer.frame(&large_header, &large, None);
+    assert_eq!(writer.queued(), 0, "the large reply went out with them");
+    writer.frame(&large_header, &large, None);
+    assert_eq!(
+        writer.queued(),
+        large_header.len() + large.len(),
+        "the next large reply waits for the next batch"
+    );
+    expected.extend_from_slice(&[&large_header[..], &large].concat().repeat(2));
+    let total = expected.len();
+    let reader = std::thread::spawn(move || read_all_of(client, total));
+    writer.uncork_into(&mut spare);
+    assert!(
+        reader.join().unwrap() == expected,
+        "every reply whole, in order"
+    );
+}
+
 /// The reply that fills the batch goes out with the waiting replies in one write; when the
 /// socket takes only part of that write (a peer that does not read), whatever it did not take
-/// waits, in order, whether the write ended inside the waiting replies, inside the frame's
-/// header or inside its payload: several sizes put the socket's limit at different places.
+/// waits, in order, whether the write ended inside the waiting replies or inside the frame's
+/// payload: several sizes put the socket's limit at different places.
 #[test]
 fn a_batch_a_full_socket_cuts_short_arrives_whole_and_in_order() {
-    for (size, count) in [(0x5000, 12), (0xc000, 9), (0x18000, 6), (0x4321, 40)] {
+    for (size, count) in [(0x5000, 24), (0xc000, 9), (0x18000, 6), (0x4321, 40)] {
         let (mut writer, client) = writer_over_loopback();
         set_buffer_sizes(&writer, &client, 64 * 1024);
         let mut spare = Vec::new();
@@ -253,11 +324,7 @@ fn a_batch_a_full_socket_cuts_short_arrives_whole_and_in_order() {
             "{size}: the socket cannot take all of it"
         );
         let total = expected.len();
-        let reader = std::thread::spawn(move || {
-            let mut received = vec![0u8; total];
-            (&client).read_exact(&mut received).unwrap();
-            received
-        });
+        let reader = std::thread::spawn(move || read_all_of(client, total));
         writer.uncork_into(&mut spare);
         drain(&mut writer);
         assert!(
@@ -265,6 +332,17 @@ fn a_batch_a_full_socket_cuts_short_arrives_whole_and_in_order() {
             "{size} x {count}: every frame whole, in order"
         );
     }
+}
+
+/// What the peer reads, `total` bytes, or a failure after 10 s: bytes lost fail the test
+/// rather than hang it.
+fn read_all_of(client: TcpStream, total: usize) -> Vec<u8> {
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut received = vec![0u8; total];
+    (&client).read_exact(&mut received).unwrap();
+    received
 }
 
 /// A connection that ends inside its read's cork (the peer's close frame answered, the socket
