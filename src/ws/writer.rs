@@ -249,7 +249,7 @@ impl Writer {
 
     /// Under the cork, with replies waiting: writes them and one more frame, straight from the
     /// caller's buffer, in one vectored write; what the socket does not take waits in the send
-    /// buffer (the socket is full then: its writable edge, or the uncork, writes the rest).
+    /// buffer (the uncork, which ends every cork, writes on until the socket is full).
     fn write_with_queued(&mut self, header: &[u8], payload: &[u8]) {
         let transport = self.transport.as_mut().expect("checked by the caller");
         let pending = self.outbox.pending();
@@ -315,15 +315,14 @@ impl FrameSink for Writer {
         // written straight from the caller's buffer when nothing waits before it: at 64 KiB the
         // copy costs more. TLS copies into records anyway, so it always goes through the buffer.
         // Under the cork, only the read's first large reply goes straight; the next ones below
-        // CORK_FLUSH are copied and go out together (with the one that fills the batch, which
-        // is not copied: see `write_with_queued`). A peer then takes the replies to a stream
+        // CORK_FLUSH are copied and go out together. A peer then takes the replies to a stream
         // of large messages in a few large writes, not one per message: measured at 16 messages
         // of 64 KiB in flight, both ends spend a quarter less CPU a message and the echo rate
         // rises by a third (docs/BENCHMARKS.md, "large replies under the cork"). A read with one
-        // large message (one in flight) still costs no copy.
-        // The reply that brings what waits under the cork to CORK_FLUSH goes out with it in
-        // that write, straight from the caller's buffer: of a stream of 64 KiB replies, every
-        // other one is not copied (docs/BENCHMARKS.md, "the reply that fills the batch").
+        // large message (one in flight) still costs no copy. The reply that brings what waits to
+        // CORK_FLUSH is not copied: it goes out with it in that write (`write_with_queued`), so
+        // of a stream of 64 KiB replies every other one is copied, not 15 of 16
+        // (docs/BENCHMARKS.md, "the reply that fills the batch").
         let tls = self.transport.as_ref().is_some_and(Transport::is_tls);
         let small = payload.len() < CORK_BYPASS;
         let queued = self.queued();
