@@ -231,11 +231,7 @@ fn a_batch_written_in_the_middle_of_a_cork_keeps_the_send_buffer() {
     let header = [0x82, 0x7e, 0xc0, 0x00];
     let payload = vec![b'p'; 0xc000];
     let total = 4 * (header.len() + payload.len());
-    let reader = std::thread::spawn(move || {
-        let mut received = vec![0u8; total];
-        (&client).read_exact(&mut received).unwrap();
-        received
-    });
+    let reader = std::thread::spawn(move || read_all_of(client, total));
     let mut spare = Vec::new();
     writer.cork_with(&mut spare);
     // The first goes straight; the second and third wait, and the fourth would take them past
