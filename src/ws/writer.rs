@@ -259,18 +259,11 @@ impl Writer {
             IoSlice::new(header),
             IoSlice::new(payload),
         ];
-        let written = loop {
-            match transport.write_vectored(&parts) {
-                Ok(count) => break count,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break 0,
-                Err(_) => {
-                    // As `flush_into`: a broken writer holds no send buffer.
-                    self.broken = true;
-                    self.outbox = Outbox::new();
-                    return;
-                }
-            }
+        let Ok(written) = write_straight(transport, &parts) else {
+            // As `flush_into`: a broken writer holds no send buffer.
+            self.broken = true;
+            self.outbox = Outbox::new();
+            return;
         };
         // This reply went out as a read's first large one does: the next ones join the batch.
         self.wrote_straight = true;
@@ -281,7 +274,12 @@ impl Writer {
         }
         // The waiting replies are out: the emptied buffer stays for the read's next replies.
         self.outbox.clear();
-        let sent = written - waiting;
+        self.queue_unwritten(header, payload, written - waiting);
+    }
+
+    /// Queues what of a frame written straight the socket did not take: `sent` bytes of
+    /// header and payload went out.
+    fn queue_unwritten(&mut self, header: &[u8], payload: &[u8], sent: usize) {
         if sent < header.len() {
             self.queue_frame(&header[sent..], payload);
         } else {
@@ -339,29 +337,15 @@ impl FrameSink for Writer {
         if was_empty && !small && !tls && !joins_replies {
             self.wrote_straight = self.corked;
             let transport = self.transport.as_mut().expect("checked above");
-            loop {
-                match transport.write_vectored(&[IoSlice::new(header), IoSlice::new(payload)]) {
-                    Ok(count) => {
-                        written = count;
-                        break;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(_) => {
-                        self.broken = true;
-                        return;
-                    }
-                }
-            }
+            let parts = [IoSlice::new(header), IoSlice::new(payload)];
+            let Ok(count) = write_straight(transport, &parts) else {
+                self.broken = true;
+                return;
+            };
+            written = count;
         }
         let n = header.len();
-        if written == 0 {
-            self.queue_frame(header, payload);
-        } else if written < n {
-            self.queue_frame(&header[written..], payload);
-        } else {
-            self.queue(&payload[written - n..]);
-        }
+        self.queue_unwritten(header, payload, written);
         // Outside a cork a small frame goes out now, unless bytes waited before it (the socket
         // is full: its writable edge flushes them all).
         // (What waits now: what waited, and what of this frame was not written at once.)
@@ -418,6 +402,18 @@ fn mask_key() -> [u8; 4] {
 /// This thread's spare send buffer (or an unallocated one). Not inlined: the thread-local lookup
 /// would be hoisted into its callers' paths that do not need it.
 #[inline(never)]
+/// One vectored write straight from the caller's buffers: the bytes the socket took (0 when it
+/// is full), retried when a signal interrupts it; an error means the peer is gone.
+fn write_straight(transport: &mut Transport, parts: &[IoSlice<'_>]) -> io::Result<usize> {
+    loop {
+        match transport.write_vectored(parts) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(0),
+            result => return result,
+        }
+    }
+}
+
 fn take_spare_outbox() -> Vec<u8> {
     SPARE_OUTBOX.take()
 }
