@@ -114,6 +114,26 @@ fn fragments_are_reassembled_and_pings_answered_and_reported() {
     oasis_finalize();
 }
 
+/// A reply larger than `send-buffer-size-max` waits under the cork for the rest of the read's
+/// replies: that is not a peer that stopped reading, so a ping in the same read is answered.
+#[test]
+fn a_ping_behind_a_large_reply_in_one_read_is_answered() {
+    init();
+    let events = Recorder::new(true);
+    let (server, port) = start_server(&events, &[("send-buffer-size-max", "1024")]);
+    let mut peer = RawClient::connect(port);
+    let text = vec![b't'; 4000];
+    let mut both = client_frame(0x81, &text);
+    both.extend(client_frame(0x89, b"still there?"));
+    peer.stream.write_all(&both).unwrap();
+    assert_eq!(peer.read_frame(), Some((0x81, text)));
+    assert_eq!(peer.read_frame(), Some((0x8a, b"still there?".to_vec())));
+    peer.send_frame(0x88, &1000u16.to_be_bytes());
+    assert_eq!(peer.read_close_code(), Some(1000));
+    destroyWsServer(server);
+    oasis_finalize();
+}
+
 #[test]
 fn vanished_peer_and_garbage_end_in_1006_or_refusal() {
     init();

@@ -245,14 +245,10 @@ impl Connection {
         // Backpressure (only while bytes wait: a message may always start an empty buffer).
         if writer.queued() > 0 && endpoint.is_open() {
             let framed = Endpoint::framed_len(payload.len(), limits);
-            let over_cap = |writer: &Writer| {
-                writer.queued() > 0 && writer.queued() + framed > limits.send_buffer_max
-            };
-            // Replies collected under the cork are not backpressure: write them out first.
-            if over_cap(writer) && writer.corked {
-                writer.flush();
-            }
-            if over_cap(writer) {
+            // Room for this message: what may wait before it.
+            let cap = limits.send_buffer_max.saturating_sub(framed);
+            writer.flush_corked_past(cap);
+            if writer.queued() > cap {
                 return Err(send_buffer_full(writer.queued(), limits.send_buffer_max));
             }
         }

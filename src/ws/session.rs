@@ -244,6 +244,8 @@ impl Session {
                 {
                     let mut io = self.connection.io();
                     let Io { endpoint, writer } = &mut *io;
+                    // (A pong is skipped only for a peer that does not read.)
+                    writer.flush_corked_past(limits.send_buffer_max);
                     endpoint.on_ping(data.bytes(), limits, writer);
                 }
                 self.emit(EventKind::Message, MessageKind::Ping, 0, data.bytes());

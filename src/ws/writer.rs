@@ -69,6 +69,14 @@ impl Writer {
         self.outbox.queued()
     }
 
+    /// Replies collected under the cork are not backpressure: when more than `cap` bytes wait,
+    /// they go out now, so that only what the socket does not take counts against a limit.
+    pub fn flush_corked_past(&mut self, cap: usize) {
+        if self.corked && self.queued() > cap {
+            self.flush();
+        }
+    }
+
     /// Writes what waits in the send buffer until the socket is full. Returns true when empty.
     pub fn flush(&mut self) -> bool {
         self.flush_into(None)
