@@ -13,20 +13,17 @@ runs="${1:-2}"; secs="${2:-3}"; shift 2 || true
 [ $# -gt 0 ] || { sed -n '2,9p' "$0"; exit 2; }
 . "$top/tools/wsload-common.sh"
 wsload_prepare
-work="$(mktemp -d)"; srv=""
-trap '[ -n "$srv" ] && kill "$srv" 2>/dev/null; rm -rf "$work"' EXIT
+work="$(mktemp -d)"; server=""
+trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq "$runs"); do
     for spec in "$@"; do
         name="${spec%%=*}"; cmd="${spec#*=}"
-        port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-        taskset -c 0 ${cmd//\{port\}/$port} >"$work/server.log" 2>&1 & srv=$!
-        # Listening yet? (Asked of the kernel: a test connection would be one more cycle.)
-        for _ in $(seq 50); do ss -Hltn "sport = :$port" | grep -q . && break; sleep 0.1; done
-        perf stat -x, -e task-clock,context-switches,raw_syscalls:sys_enter -p "$srv" -o "$work/perf" & perf=$!
+        start_pinned "$cmd" "$work/server.log"
+        perf stat -x, -e task-clock,context-switches,raw_syscalls:sys_enter -p "$server" -o "$work/perf" & perf=$!
         taskset -c 1 "$wsload" --url "ws://127.0.0.1:$port/" --connect-rate --secs "$secs" --warmup 0.2 \
-            --pid "$srv" | tail -1 >"$work/load.json"
+            --pid "$server" | tail -1 >"$work/load.json"
         kill -INT "$perf"; wait "$perf" || true
-        kill "$srv"; wait "$srv" 2>/dev/null || true; srv=""
+        kill "$server"; wait "$server" 2>/dev/null || true; server=""
         python3 - "$name" "$work/load.json" "$work/perf" <<'PY'
 import json, sys
 name, load, perf = sys.argv[1:]
