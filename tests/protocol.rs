@@ -286,6 +286,67 @@ fn rss_kib() -> usize {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
+/// An application streams to a peer that reads steadily but a little slower, and retries on
+/// EAGAIN: no more than `send-buffer-size-max` (16 MiB) ever waits, and memory stays within a
+/// few times that, though the send buffer never drains completely and hundreds of MiB go
+/// through it.
+#[test]
+fn a_send_buffer_that_never_drains_does_not_grow_with_what_was_sent() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+    init();
+    let events = Recorder::new(false);
+    let (server, port) = start_server(&events, &[("send-buffer-size-max", "16777216")]);
+    let peer = RawClient::connect(port);
+    let seen = events.wait_for("onOpen", |e| e.iter().any(|(_, s)| *s == Seen::Open));
+    let handle = seen.iter().find(|(_, s)| *s == Seen::Open).unwrap().0 as *mut WsConnection;
+    assert_eq!(wsConnectionRetain(handle), 0);
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let mut reader = peer.stream.try_clone().unwrap();
+    let drainer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buffer = vec![0u8; 64 * 1024];
+            while !stop.load(Ordering::Relaxed) {
+                if !matches!(reader.read(&mut buffer), Ok(n) if n > 0) {
+                    break;
+                }
+                // (Pacing, not waiting for anything: a reader a little slower than the sender.)
+                std::thread::sleep(Duration::from_micros(500));
+            }
+        })
+    };
+    let before = rss_kib();
+    let payload = vec![b'v'; 8 * 1024];
+    let start = Instant::now();
+    let (mut sent, mut peak) = (0usize, before);
+    while start.elapsed() < Duration::from_secs(4) {
+        if unsafe { wsSendBinary(handle, payload.as_ptr().cast(), payload.len()) } == 0 {
+            sent += payload.len();
+            if sent.is_multiple_of(1 << 20) {
+                peak = peak.max(rss_kib());
+            }
+        } else {
+            assert_eq!(errno(), libc::EAGAIN, "{}", last_error());
+            std::thread::yield_now();
+        }
+    }
+    let grown = peak.max(rss_kib()).saturating_sub(before) >> 10;
+    stop.store(true, Ordering::Relaxed);
+    wsConnectionRelease(handle);
+    drop(peer);
+    drainer.join().unwrap();
+    destroyWsServer(server);
+    oasis_finalize();
+    assert!(sent > 64 << 20, "the peer read only {} MiB", sent >> 20);
+    assert!(
+        grown < 64,
+        "RSS grew by {grown} MiB while at most 16 MiB waited ({} MiB sent)",
+        sent >> 20
+    );
+}
+
 /// Pings the server's delegate received, and a signal for waiting on the count.
 static PINGS: parking_lot::Mutex<usize> = parking_lot::Mutex::new(0);
 static PINGED: parking_lot::Condvar = parking_lot::Condvar::new();

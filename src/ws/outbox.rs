@@ -76,7 +76,8 @@ impl Outbox {
         self.head().map_or(0, |head| head.cap - HEAD)
     }
 
-    /// Bytes queued (written ones included, until [`Outbox::clear`]).
+    /// Bytes queued (written ones included, until [`Outbox::clear`] or until making room moves
+    /// them out: [`Outbox::grow`]).
     #[inline]
     pub(super) fn len(&self) -> usize {
         self.head().map_or(0, |head| head.len)
@@ -204,10 +205,18 @@ impl Outbox {
         true
     }
 
-    /// Makes room for `additional` more bytes (a `Vec`'s amortised growth).
+    /// Makes room for `additional` more bytes: by moving the bytes that wait to the front of
+    /// the block when at least half of what it holds was written, else by a `Vec`'s amortised
+    /// growth. Without the move, a buffer that never drains completely (a peer that reads
+    /// steadily, a little slower than the application sends) would keep every byte ever
+    /// written and grow with them; with it, the block stays within a few times what waits,
+    /// and each byte moved was paid for by a byte written.
     #[cold]
     #[inline(never)]
     fn grow(&mut self, additional: usize) {
+        if self.is_allocated() && self.compact() >= additional {
+            return;
+        }
         let head = self.head();
         let mut vec = match head {
             Some(head) => self.as_vec(head.len),
@@ -226,6 +235,28 @@ impl Outbox {
             sent: head.map_or(0, |head| head.sent),
         };
         self.set_head(head);
+    }
+
+    /// Moves the bytes that wait to the front of the block when at least half of what it holds
+    /// was written (see [`Outbox::grow`]). Returns the room after them (0 without a block).
+    fn compact(&mut self) -> usize {
+        let Some(head) = self.head() else {
+            return 0;
+        };
+        let mut kept = head;
+        if head.sent > 0 && head.sent >= head.len / 2 {
+            let block = self.0.expect("a block with a header");
+            // SAFETY: the block holds `HEAD + len` initialised bytes; `ptr::copy` allows the
+            // source (the unwritten bytes) and the destination (after the header) to overlap.
+            unsafe {
+                let base = block.as_ptr().add(HEAD);
+                ptr::copy(base.add(head.sent), base, head.len - head.sent);
+            }
+            kept.len = head.len - head.sent;
+            kept.sent = 0;
+            self.set_head(kept);
+        }
+        kept.cap - HEAD - kept.len
     }
 
     /// The block as the `Vec` it was allocated as, holding the header and `len` bytes; this
@@ -342,6 +373,47 @@ mod tests {
             (outbox.len(), outbox.queued(), outbox.pending()),
             (5005, 0, &[][..])
         );
+    }
+
+    /// A buffer whose peer always leaves a little unwritten: what was written makes room for
+    /// what comes next, once it is half of what the block holds, so the block stays the size
+    /// of what waits; the bytes come out whole and in order.
+    #[test]
+    fn a_buffer_that_never_drains_keeps_its_size() {
+        let mut outbox = Outbox::new();
+        let mut expected = std::collections::VecDeque::new();
+        let mut capacity_after_warmup = 0;
+        for round in 0..10_000u32 {
+            let bytes = round.to_le_bytes().repeat(100);
+            outbox.push(&bytes, b"");
+            expected.extend(bytes.iter().copied());
+            // The peer takes all but about 1000 bytes.
+            let taken = outbox
+                .queued()
+                .saturating_sub(1000)
+                .min(outbox.queued() - 1);
+            outbox.consume(taken);
+            expected.drain(..taken);
+            assert!(outbox.pending().iter().eq(expected.iter()), "round {round}");
+            if round == 100 {
+                capacity_after_warmup = outbox.capacity();
+            }
+        }
+        assert!(outbox.partly_written());
+        assert_eq!(
+            outbox.capacity(),
+            capacity_after_warmup,
+            "the block grew with what was written"
+        );
+        // Less than half written: the block grows instead of moving most of what waits.
+        let mut outbox = Outbox::new();
+        outbox.push(&[1; 1000], b"");
+        outbox.consume(10);
+        let capacity = outbox.capacity();
+        outbox.push(&vec![2; capacity], b"");
+        assert!(outbox.capacity() > capacity);
+        assert_eq!(outbox.queued(), 990 + capacity);
+        assert_eq!(outbox.pending()[989..991], [1, 2]);
     }
 
     #[test]

@@ -306,8 +306,9 @@ impl FrameSink for Writer {
         }
         if let Some(mask) = mask {
             self.queue(header);
-            let start = self.outbox.len();
             self.queue(payload);
+            // (Counted from the end: making room may have moved the bytes that wait.)
+            let start = self.outbox.len() - payload.len();
             frame::apply_mask(self.outbox.tail_mut(start), mask);
             if !self.corked || self.queued() >= CORK_FLUSH {
                 self.flush();

@@ -406,6 +406,51 @@ fn an_uncork_into_a_full_socket_keeps_the_rest_queued() {
     );
 }
 
+/// A client's masked frames into a socket that takes a little at a time: the send buffer
+/// makes room by moving what waits to its front, also between a frame's header and its
+/// payload, and every payload is still masked where it lies, so the peer unmasks each whole.
+#[test]
+fn masked_frames_arrive_whole_while_the_send_buffer_makes_room() {
+    use crate::protocol::frame::{EncodedHeader, Opcode, apply_mask};
+    let (mut writer, client) = writer_over_loopback();
+    set_buffer_sizes(&writer, &client, 32 * 1024);
+    client.set_nonblocking(true).unwrap();
+    let mut received = Vec::new();
+    let mut sent = Vec::new();
+    let mut seed = 7u32;
+    for round in 0..400u32 {
+        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        let len = 200 + (seed >> 16) as usize % 5000;
+        let payload: Vec<u8> = (0..len).map(|i| (i as u32 + round) as u8).collect();
+        let mask = round.to_le_bytes();
+        let header = EncodedHeader::new(Opcode::Binary, true, len, Some(mask));
+        writer.frame(&header.padded()[..header.size()], &payload, Some(mask));
+        sent.push(payload);
+        // The peer takes a little of what came: the send buffer never drains.
+        let mut some = [0u8; 2000];
+        if let Ok(n) = (&client).read(&mut some) {
+            received.extend_from_slice(&some[..n]);
+        }
+    }
+    client.set_nonblocking(false).unwrap();
+    let total: usize = sent.iter().map(|p| p.len() + 8).sum();
+    let rest = total - received.len();
+    let reader = std::thread::spawn(move || read_all_of(client, rest));
+    drain(&mut writer);
+    received.extend(reader.join().unwrap());
+    let mut at = 0;
+    for (index, payload) in sent.iter().enumerate() {
+        let len = u16::from_be_bytes([received[at + 2], received[at + 3]]) as usize;
+        assert_eq!(len, payload.len(), "frame {index}'s length");
+        let mask: [u8; 4] = received[at + 4..at + 8].try_into().unwrap();
+        let mut bytes = received[at + 8..at + 8 + len].to_vec();
+        apply_mask(&mut bytes, mask);
+        assert!(bytes == *payload, "frame {index}'s payload");
+        at += 8 + len;
+    }
+    assert_eq!(at, received.len());
+}
+
 /// A writer over the server end of a loopback connection (non-blocking), and the client end.
 fn writer_over_loopback() -> (Writer, TcpStream) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
