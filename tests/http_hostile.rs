@@ -7,6 +7,7 @@ use common::http::*;
 use common::http_server::*;
 use common::*;
 use std::io::{Read, Write};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::time::{Duration, Instant};
 
@@ -153,4 +154,76 @@ fn nothing_upgrades_after_a_stop() {
     assert!(raw.sees_eof(), "the connection ends after the refusal");
     assert_eq!(events.count(|s| matches!(s, Seen::Open)), 0, "no onOpen");
     served.destroy();
+}
+
+/// A peer that pipelines requests faster than they are answered (and reads the answers) fills
+/// every read the server makes: the loop still serves another connection while it goes on,
+/// after a turn's reads of the busy one, not once it pauses.
+#[test]
+fn a_flood_of_requests_on_one_connection_does_not_stall_the_others() {
+    use std::sync::atomic::AtomicBool;
+    let _alone = exclusive();
+    init();
+    let answered = Arc::new(Count::default());
+    let counted = answered.clone();
+    let served = start_http(
+        &[],
+        Some(Upstream::answer(move |request| {
+            // A little work a request, as a device's handler has: slower than the peer asks.
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_micros(1) {
+                std::hint::spin_loop();
+            }
+            request.set_body(Some("text/plain"), b"ok");
+            counted.add();
+        })),
+    );
+    let flood = std::net::TcpStream::connect(("127.0.0.1", served.port)).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let cap = Duration::from_secs(20);
+    let asker = {
+        let (mut flood, stop) = (flood.try_clone().unwrap(), stop.clone());
+        std::thread::spawn(move || {
+            let batch = b"GET /busy HTTP/1.1\r\nHost: a\r\n\r\n".repeat(10_000);
+            let start = Instant::now();
+            while start.elapsed() < cap {
+                if stop.load(Ordering::Relaxed) {
+                    return true;
+                }
+                if flood.write_all(&batch).is_err() {
+                    return false;
+                }
+            }
+            false
+        })
+    };
+    let drainer = std::thread::spawn(move || {
+        let mut buffer = vec![0u8; 1 << 20];
+        while matches!((&flood).read(&mut buffer), Ok(n) if n > 0) {}
+    });
+    answered.wait_for(50_000);
+    let before = answered.get();
+    let mut other = std::net::TcpStream::connect(("127.0.0.1", served.port)).unwrap();
+    other.set_read_timeout(Some(cap * 2)).unwrap();
+    other
+        .write_all(b"GET /other HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let mut head = [0u8; 12];
+    other.read_exact(&mut head).unwrap();
+    let meanwhile = answered.get() - before;
+    stop.store(true, Ordering::Relaxed);
+    let flooding = asker.join().unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    assert!(
+        flooding,
+        "the other connection was answered only once the flood had stopped"
+    );
+    // What the sockets held and a turn's reads or two (16 of 512 KiB, some 270,000 of these
+    // requests): not the flood.
+    assert!(
+        meanwhile < 1_500_000,
+        "{meanwhile} requests of the flood answered while the other connection waited"
+    );
+    served.destroy();
+    drainer.join().unwrap();
 }

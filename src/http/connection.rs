@@ -16,7 +16,7 @@ use super::parse::response;
 use super::server::ServerShared;
 use super::stream::{FileStream, Pump};
 use crate::log::log;
-use crate::runtime::{Context, Flow, Readiness, Task};
+use crate::runtime::{Context, Flow, READS_PER_TURN, Readiness, Task};
 use crate::ws::admission::Admission;
 use crate::ws::connection::Writer;
 use std::any::Any;
@@ -124,7 +124,7 @@ impl HttpConnection {
     }
 
     fn read_loop(&mut self, cx: &mut Context, buffer: &mut [u8], to_the_end: bool) -> Flow {
-        loop {
+        for _ in 0..READS_PER_TURN {
             self.must_read = false;
             if matches!(self.state, State::Streaming(_) | State::Closing(_)) {
                 // Pipelined requests wait in the socket until the answer before them is out.
@@ -165,6 +165,11 @@ impl HttpConnection {
                 }
             }
         }
+        // A peer that fills every read has had its share of this turn (a connection that
+        // discards what it reads while it ends, too): the loop comes back to it after the
+        // others.
+        cx.read_again_later(to_the_end);
+        Flow::Continue
     }
 
     /// Answers the complete requests in `input`, then writes and checks the socket.

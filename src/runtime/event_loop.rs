@@ -20,12 +20,18 @@ use std::os::fd::AsRawFd;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const WAKER: Token = Token(usize::MAX);
 
 /// Work for a loop, run on its thread with access to its tasks.
 pub type Command = Box<dyn FnOnce(&mut Tasks) + Send>;
+
+/// The reads one connection makes in one turn of its event loop before the loop serves the
+/// others ([`Context::read_again_later`]): up to 8 MiB at the default read size, more than a
+/// stream of large messages with many in flight fills in one go (reads of large frames grow
+/// from 64 KiB). Usually the first read comes back short and ends the turn's reading anyway.
+pub const READS_PER_TURN: usize = 16;
 
 /// What a task wants after handling something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +65,9 @@ pub struct Context<'a> {
     slot: usize,
     /// The task placed a successor under its own id: its slot stays reserved for that one.
     handed_over: Cell<bool>,
+    /// The task stopped reading before its socket drained (`Some(closed)`, see
+    /// [`Context::read_again_later`]).
+    read_later: Cell<Option<bool>>,
 }
 
 impl Context<'_> {
@@ -78,6 +87,14 @@ impl Context<'_> {
             target.wake();
         }
         drop(refused);
+    }
+
+    /// The task stopped reading before its socket drained, so that one busy peer does not keep
+    /// the loop from its other tasks, timers and commands: the loop calls its `ready` again,
+    /// readable (and `closed` as given), in its next turn, which then does not sleep.
+    /// Edge-triggered readiness would not report the socket again by itself.
+    pub fn read_again_later(&self, closed: bool) {
+        self.read_later.set(Some(closed));
     }
 }
 
@@ -229,6 +246,10 @@ pub struct Tasks {
     send_spare: Vec<u8>,
     /// An empty queue buffer, kept for [`Tasks::run_commands`].
     spare_queue: Vec<Queued>,
+    /// The slots of tasks to call again, readable, next turn ([`Context::read_again_later`]),
+    /// with whether their peer had closed; and an empty list that changes places with it.
+    read_later: Vec<(usize, bool)>,
+    spare_read_later: Vec<(usize, bool)>,
     running: bool,
 }
 
@@ -317,6 +338,7 @@ impl Tasks {
             event_loop: &self.shared,
             slot,
             handed_over: Cell::new(false),
+            read_later: Cell::new(None),
         };
         let flow = match std::panic::catch_unwind(AssertUnwindSafe(|| f(&mut **task, &mut cx))) {
             Ok(flow) => flow,
@@ -333,6 +355,12 @@ impl Tasks {
             }
         };
         let handed_over = cx.handed_over.get();
+        if let Some(closed) = cx.read_later.get()
+            && flow == Flow::Continue
+            && !self.read_later.iter().any(|(later, _)| *later == slot)
+        {
+            self.read_later.push((slot, closed));
+        }
         // The loop keeps no larger a send buffer than it reads at once: replies that grew one
         // beyond (large ones, over TLS) do not pin it.
         if self.send_spare.capacity() > self.receive_buffer_size {
@@ -438,6 +466,8 @@ impl EventLoop {
                 receive_buffer_size,
                 send_spare: Vec::new(),
                 spare_queue: Vec::new(),
+                read_later: Vec::new(),
+                spare_read_later: Vec::new(),
                 running: true,
             },
         })
@@ -481,10 +511,17 @@ impl EventLoop {
     /// One wait for readiness, commands or a deadline, and the work it brings.
     fn turn(&mut self, events: &mut Events) {
         let tasks = &mut self.tasks;
-        let timeout = tasks
-            .deadlines
-            .first()
-            .map(|(when, _)| when.saturating_duration_since(Instant::now()));
+        // Tasks that stopped reading last turn are called again in this one, which therefore
+        // only looks for readiness and does not sleep.
+        let mut read_now = std::mem::take(&mut tasks.spare_read_later);
+        std::mem::swap(&mut read_now, &mut tasks.read_later);
+        let timeout = match read_now.is_empty() {
+            false => Some(Duration::ZERO),
+            true => tasks
+                .deadlines
+                .first()
+                .map(|(when, _)| when.saturating_duration_since(Instant::now())),
+        };
         if let Err(err) = events.wait(tasks.poll.as_raw_fd(), timeout) {
             if err.kind() != io::ErrorKind::Interrupted {
                 log!(
@@ -506,6 +543,15 @@ impl EventLoop {
             };
             tasks.drive(event.token, |task, cx| task.ready(cx, readiness));
         }
+        for (slot, closed) in read_now.drain(..) {
+            let readiness = Readiness {
+                readable: true,
+                writable: false,
+                closed,
+            };
+            tasks.drive(slot, |task, cx| task.ready(cx, readiness));
+        }
+        tasks.spare_read_later = read_now;
         tasks.expire_deadlines();
         tasks.run_commands();
     }

@@ -12,7 +12,8 @@ mod wait;
 pub use biased_lock::{BiasedGuard, BiasedLock, register as biased_locks_available};
 
 pub use event_loop::{
-    Command, Context, Flow, LoopShared, Readiness, Task, Tasks, on_loop_thread, token,
+    Command, Context, Flow, LoopShared, READS_PER_TURN, Readiness, Task, Tasks, on_loop_thread,
+    token,
 };
 
 use crate::error::{Error, Result};

@@ -17,7 +17,7 @@ use crate::log::log;
 use crate::protocol::close::{self, Violation, violation};
 use crate::protocol::handshake::ServerHandshake;
 use crate::protocol::{Deadline, Expired, Input, Reader, TcpClose};
-use crate::runtime::{Context, Flow, Readiness, Task, Tasks, oneshot};
+use crate::runtime::{Context, Flow, READS_PER_TURN, Readiness, Task, Tasks, oneshot};
 use crate::transport::tls::tls_failure;
 use std::any::Any;
 use std::io;
@@ -130,13 +130,18 @@ impl Session {
         let buffer = cx.receive_buffer.as_mut_slice();
         // (The loop's buffer is as large as one read may be.)
         let read_max = buffer.len();
-        loop {
+        for reads in 0..READS_PER_TURN {
             // An open connection's reader of large frames has them read straight into its own
             // buffer.
             let direct = matches!(&self.phase, Phase::Open(reader) if reader.wants_direct_read());
             let (result, space, at_end) = {
                 let mut io = self.connection.io_on(cx.event_loop);
                 io.writer.cork_with(cx.send_spare);
+                // The replies to the reads before go out before the next: a peer that keeps
+                // the socket full must not hold a pong, a close or a small reply back.
+                if reads > 0 && io.writer.queued() > 0 {
+                    io.writer.flush();
+                }
                 let Some(transport) = io.writer.transport.as_mut() else {
                     return Flow::Continue;
                 };
@@ -182,6 +187,10 @@ impl Session {
                 Err(e) => return self.on_read_error(&e),
             }
         }
+        // A peer that fills every read has had its share of this turn: the loop comes back to
+        // it after the other connections' events, its timers and commands.
+        cx.read_again_later(to_the_end);
+        Flow::Continue
     }
 
     /// `n` bytes were read straight into the reader's buffer; `read_max`, the most a read may
