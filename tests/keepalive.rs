@@ -120,6 +120,55 @@ fn a_quiet_live_peer_keeps_its_connection() {
     assert_eq!(oasisnet::ffi::destroyWsServer(server), 0);
 }
 
+/// A live peer reading a large message more slowly than the pong timeout: the server's ping
+/// waits behind the message, and the peer answers it as soon as it arrives. Taking bytes all
+/// along, the peer is not dropped as silent meanwhile.
+#[test]
+fn a_peer_reading_a_long_message_is_not_dropped_before_it_reaches_the_ping() {
+    init();
+    let server_seen = Recorder::new(false);
+    let mut params = keepalive();
+    params.push(("send-buffer-size-max", (64 << 20).to_string()));
+    let (server, port) = start_server(&server_seen, &params_of(&params));
+    let mut peer = RawClient::connect(port);
+    let opened = server_seen.wait_for("onOpen", |e| e.iter().any(|(_, s)| *s == Seen::Open));
+    let handle = opened.iter().find(|(_, s)| *s == Seen::Open).unwrap().0
+        as *mut oasisnet::ffi::WsConnection;
+    let big = vec![b'b'; 16 << 20];
+    let sent = unsafe { oasisnet::ffi::wsSendBinary(handle, big.as_ptr().cast(), big.len()) };
+    assert_eq!(sent, 0, "{}", last_error());
+    // Read at about 8 MiB/s: two seconds, several pong timeouts. (The pauses pace the reader;
+    // nothing waits on them.)
+    let mut head = [0u8; 10];
+    peer.stream.read_exact(&mut head).unwrap();
+    assert_eq!(head[0], 0x82);
+    let mut chunk = vec![0u8; 32 * 1024];
+    let mut left = big.len();
+    while left > 0 {
+        let want = left.min(chunk.len());
+        if let Err(e) = peer.stream.read_exact(&mut chunk[..want]) {
+            panic!("dropped while reading, {} KiB to go: {e}", left >> 10);
+        }
+        left -= want;
+        std::thread::sleep(Duration::from_millis(4));
+    }
+    let ping = peer
+        .read_frame()
+        .expect("the keepalive ping, after the message");
+    assert_eq!(ping.0, 0x89);
+    peer.send_frame(0x8a, &ping.1);
+    // Still open: the closing handshake completes with our code.
+    peer.send_frame(0x88, &1000u16.to_be_bytes());
+    assert_eq!(peer.read_close_code(), Some(1000));
+    server_seen.wait_for("onClose", |e| e.iter().any(|(_, s)| is_close(s)));
+    assert!(
+        server_seen.seen().contains(&Seen::Close(1000, Vec::new())),
+        "{:?}",
+        server_seen.seen()
+    );
+    assert_eq!(oasisnet::ffi::destroyWsServer(server), 0);
+}
+
 #[test]
 fn a_server_detects_a_vanished_client() {
     init();

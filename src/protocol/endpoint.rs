@@ -24,6 +24,11 @@ pub trait FrameSink {
     }
     /// Bytes accepted but not yet written.
     fn queued(&self) -> usize;
+    /// Bytes the peer's side has taken so far, modulo 2^32 (a count that moves while the peer
+    /// reads; 0 from a sink that does not count).
+    fn taken(&self) -> u32 {
+        0
+    }
     /// A fresh masking key for a client frame. RFC 6455 section 5.3 wants it unpredictable: the
     /// owner draws it from its random source (a test or a fuzzer may use a fixed one).
     fn mask_key(&mut self) -> [u8; 4];
@@ -139,6 +144,9 @@ struct Keepalive {
     /// When the peer was last heard from.
     last_heard: Instant,
     ping_outstanding: bool,
+    /// [`FrameSink::taken`] when the outstanding ping was queued, or when the peer last took
+    /// bytes since.
+    taken_at_check: u32,
 }
 
 impl Endpoint {
@@ -175,6 +183,7 @@ impl Endpoint {
             self.keepalive = Some(Box::new(Keepalive {
                 last_heard: now,
                 ping_outstanding: false,
+                taken_at_check: 0,
             }));
             self.set_timer(now + interval, Timer::Keepalive);
         }
@@ -404,6 +413,15 @@ impl Endpoint {
             return Expired::Nothing;
         };
         if keepalive.ping_outstanding {
+            // A peer that took bytes since is reading, though it sent nothing: the ping may
+            // wait behind a large message it is still reading, and cannot be answered before
+            // it arrives. It gets another pong timeout; one in which it takes nothing ends it.
+            let taken = sink.taken();
+            if taken != keepalive.taken_at_check {
+                keepalive.taken_at_check = taken;
+                self.set_timer(now + limits.pong_timeout, Timer::Keepalive);
+                return Expired::Nothing;
+            }
             return Expired::PeerSilent;
         }
         // Traffic since the timer was set moves the ping (no timer churn per read).
@@ -414,6 +432,11 @@ impl Endpoint {
         }
         keepalive.ping_outstanding = true;
         self.write_frame(Opcode::Ping, true, &[], sink);
+        // (After the ping: that the socket took the ping itself is no sign of the peer.)
+        let taken = sink.taken();
+        if let Some(keepalive) = self.keepalive.as_mut() {
+            keepalive.taken_at_check = taken;
+        }
         self.set_timer(now + limits.pong_timeout, Timer::Keepalive);
         Expired::Nothing
     }

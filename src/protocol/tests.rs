@@ -361,6 +361,86 @@ fn keepalive_pings_then_gives_up_on_a_silent_peer() {
     assert_eq!(server.ended(), close::ABNORMAL);
 }
 
+/// A sink whose peer takes bytes when the test says (`taken`, as a socket counts them).
+#[derive(Default)]
+struct Reading {
+    wire: Wire,
+    taken: u32,
+}
+
+impl FrameSink for Reading {
+    fn frame(&mut self, header: &[u8], payload: &[u8], mask: Option<[u8; 4]>) {
+        self.wire.frame(header, payload, mask);
+    }
+    fn queued(&self) -> usize {
+        self.wire.queued()
+    }
+    fn taken(&self) -> u32 {
+        self.taken
+    }
+    fn mask_key(&mut self) -> [u8; 4] {
+        self.wire.mask_key()
+    }
+}
+
+/// A keepalive ping queued behind a large message: the peer reads the message (takes bytes)
+/// for longer than the pong timeout, and cannot answer a ping it has not received. It is given
+/// another pong timeout for each in which it took bytes; one in which it took none ends it.
+#[test]
+fn keepalive_gives_a_peer_that_reads_time_to_reach_the_ping() {
+    let start = Instant::now();
+    let mut limits = limits();
+    limits.ping_interval = Some(Duration::from_secs(10));
+    limits.pong_timeout = Duration::from_secs(2);
+    let at = |secs| start + Duration::from_secs(secs);
+    let mut server = Endpoint::new(Role::Server, start, &limits);
+    server.opened(start, &limits);
+    let mut sink = Reading {
+        taken: 7,
+        ..Reading::default()
+    };
+    assert_eq!(
+        server.on_timeout(at(10), &limits, &mut sink),
+        Expired::Nothing
+    );
+    assert_eq!(sink.wire.0, b"\x89\x00", "a ping");
+    // The socket takes bytes of the message queued before the ping, slowly.
+    sink.taken += 64 * 1024;
+    assert_eq!(
+        server.on_timeout(at(12), &limits, &mut sink),
+        Expired::Nothing
+    );
+    assert_eq!(server.timeout(), Some(at(14)), "another pong timeout");
+    sink.taken = sink.taken.wrapping_add(u32::MAX); // (the count wraps)
+    assert_eq!(
+        server.on_timeout(at(14), &limits, &mut sink),
+        Expired::Nothing
+    );
+    // Nothing taken in the next two seconds, and no pong.
+    assert_eq!(
+        server.on_timeout(at(16), &limits, &mut sink),
+        Expired::PeerSilent
+    );
+    // A peer that answers in time needs none of this: heard, it is not outstanding.
+    let mut server = Endpoint::new(Role::Server, start, &limits);
+    server.opened(start, &limits);
+    let mut sink = Reading::default();
+    assert_eq!(
+        server.on_timeout(at(10), &limits, &mut sink),
+        Expired::Nothing
+    );
+    server.heard(at(11));
+    assert_eq!(
+        server.on_timeout(at(12), &limits, &mut sink),
+        Expired::Nothing
+    );
+    assert_eq!(
+        server.timeout(),
+        Some(at(21)),
+        "the next ping, 10 s after the pong"
+    );
+}
+
 #[test]
 fn pongs_stop_when_the_peer_does_not_read() {
     let now = Instant::now();

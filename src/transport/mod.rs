@@ -200,6 +200,18 @@ impl Transport {
         self.tcp().peer_addr()
     }
 
+    /// Bytes written to the socket that the peer's TCP has not acknowledged yet (`SIOCOUTQ`;
+    /// 0 where the system does not say). Asked only by keepalive, once a pong timeout.
+    pub fn unacknowledged(&self) -> usize {
+        let mut bytes: i32 = 0;
+        // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one int through the pointer, which is valid.
+        let asked = unsafe { libc::ioctl(self.tcp().as_raw_fd(), libc::TIOCOUTQ, &mut bytes) };
+        match asked {
+            0 => usize::try_from(bytes).unwrap_or(0),
+            _ => 0,
+        }
+    }
+
     /// The raw descriptor, for a caller that waits on it with poll(2).
     pub fn raw_fd(&self) -> std::os::fd::RawFd {
         self.tcp().as_raw_fd()

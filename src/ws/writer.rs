@@ -50,6 +50,10 @@ pub struct Writer {
     /// next large replies wait in the send buffer (see [`Writer::frame`]). Read only while
     /// corked, and cleared where a read's cork begins ([`Writer::cork_with`]).
     wrote_straight: bool,
+    /// Bytes the socket has taken so far, modulo 2^32: a peer that takes bytes is reading,
+    /// which keepalive counts as a sign of life (`FrameSink::taken`). (In the struct's padding:
+    /// it costs an idle connection nothing.)
+    taken: u32,
 }
 
 impl Writer {
@@ -61,6 +65,7 @@ impl Writer {
             broken: false,
             corked: false,
             wrote_straight: false,
+            taken: 0,
         }
     }
 
@@ -111,7 +116,10 @@ impl Writer {
         while !self.broken && self.outbox.queued() > 0 {
             match transport.write(self.outbox.pending()) {
                 Ok(0) => self.broken = true,
-                Ok(n) => self.outbox.consume(n),
+                Ok(n) => {
+                    self.outbox.consume(n);
+                    self.taken = self.taken.wrapping_add(n as u32);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => self.broken = true,
@@ -243,10 +251,14 @@ impl Writer {
             if !self.outbox.partly_written() && !self.broken {
                 match NoSigPipe(stream).write(pending) {
                     Ok(n) if n == pending.len() => {
+                        self.taken = self.taken.wrapping_add(n as u32);
                         self.release_outbox(Some(spare));
                         return;
                     }
-                    Ok(n) => self.outbox.consume(n),
+                    Ok(n) => {
+                        self.taken = self.taken.wrapping_add(n as u32);
+                        self.outbox.consume(n);
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                     Err(_) => {}
                 }
@@ -273,6 +285,7 @@ impl Writer {
             self.outbox = Outbox::new();
             return;
         };
+        self.taken = self.taken.wrapping_add(written as u32);
         // This reply went out as a read's first large one does: the next ones join the batch.
         self.wrote_straight = true;
         if written < waiting {
@@ -352,6 +365,7 @@ impl FrameSink for Writer {
                 return;
             };
             written = count;
+            self.taken = self.taken.wrapping_add(count as u32);
         }
         let n = header.len();
         self.queue_unwritten(header, payload, written);
@@ -389,6 +403,14 @@ impl FrameSink for Writer {
 
     fn queued(&self) -> usize {
         Writer::queued(self)
+    }
+
+    /// What the peer's TCP acknowledged: what the socket took, less what it still holds
+    /// unacknowledged. A peer that reads keeps this moving until everything up to the last
+    /// byte taken has reached its receive buffer.
+    fn taken(&self) -> u32 {
+        let unacknowledged = self.transport.as_ref().map_or(0, Transport::unacknowledged);
+        self.taken.wrapping_sub(unacknowledged as u32)
     }
 
     fn mask_key(&mut self) -> [u8; 4] {
