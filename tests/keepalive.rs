@@ -131,6 +131,24 @@ fn a_peer_reading_a_long_message_is_not_dropped_before_it_reaches_the_ping() {
     params.push(("send-buffer-size-max", (64 << 20).to_string()));
     let (server, port) = start_server(&server_seen, &params_of(&params));
     let mut peer = RawClient::connect(port);
+    // A receive buffer of 128 KiB, as behind a slow link: the peer's TCP acknowledges the ping
+    // some 16 ms before its application reads it, well inside a pong timeout. (Data its TCP
+    // has acknowledged is the peer's to read within one timeout: docs/DESIGN-NOTES.md.)
+    {
+        use std::os::fd::AsRawFd;
+        let size: i32 = 64 * 1024;
+        // SAFETY: a valid descriptor, and a pointer to an int of the size given.
+        let set = unsafe {
+            libc::setsockopt(
+                peer.stream.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                (&raw const size).cast(),
+                size_of::<i32>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(set, 0);
+    }
     let opened = server_seen.wait_for("onOpen", |e| e.iter().any(|(_, s)| *s == Seen::Open));
     let handle = opened.iter().find(|(_, s)| *s == Seen::Open).unwrap().0
         as *mut oasisnet::ffi::WsConnection;

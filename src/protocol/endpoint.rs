@@ -24,10 +24,11 @@ pub trait FrameSink {
     }
     /// Bytes accepted but not yet written.
     fn queued(&self) -> usize;
-    /// Bytes the peer's side has taken so far, modulo 2^32 (a count that moves while the peer
-    /// reads; 0 from a sink that does not count).
-    fn taken(&self) -> u32 {
-        0
+    /// How far the peer's TCP has acknowledged what was queued: (acknowledged, the end of
+    /// what is queued now), as positions in the byte stream modulo 2^32. None where the sink
+    /// cannot tell.
+    fn acknowledged(&self) -> Option<(u32, u32)> {
+        None
     }
     /// A fresh masking key for a client frame. RFC 6455 section 5.3 wants it unpredictable: the
     /// owner draws it from its random source (a test or a fuzzer may use a fixed one).
@@ -144,9 +145,11 @@ struct Keepalive {
     /// When the peer was last heard from.
     last_heard: Instant,
     ping_outstanding: bool,
-    /// [`FrameSink::taken`] when the outstanding ping was queued, or when the peer last took
-    /// bytes since.
-    taken_at_check: u32,
+    /// Where the outstanding ping ends in the byte stream, and how far the peer's TCP had
+    /// acknowledged it at the last look ([`FrameSink::acknowledged`]; equal when the sink
+    /// cannot tell).
+    ping_end: u32,
+    acknowledged_at_check: u32,
 }
 
 impl Endpoint {
@@ -183,7 +186,8 @@ impl Endpoint {
             self.keepalive = Some(Box::new(Keepalive {
                 last_heard: now,
                 ping_outstanding: false,
-                taken_at_check: 0,
+                ping_end: 0,
+                acknowledged_at_check: 0,
             }));
             self.set_timer(now + interval, Timer::Keepalive);
         }
@@ -413,14 +417,17 @@ impl Endpoint {
             return Expired::Nothing;
         };
         if keepalive.ping_outstanding {
-            // A peer that took bytes since is reading, though it sent nothing: the ping may
-            // wait behind a large message it is still reading, and cannot be answered before
-            // it arrives. It gets another pong timeout; one in which it takes nothing ends it.
-            let taken = sink.taken();
-            if taken != keepalive.taken_at_check {
-                keepalive.taken_at_check = taken;
-                self.set_timer(now + limits.pong_timeout, Timer::Keepalive);
-                return Expired::Nothing;
+            // The ping waits behind what was queued before it, and cannot be answered before
+            // it arrives. A peer whose TCP acknowledged more of what comes before the ping is
+            // reading, though it sent nothing: it gets another pong timeout. Once its TCP has
+            // the ping, or in a timeout in which it acknowledged nothing, the timeout is final.
+            if let Some((acknowledged, _)) = sink.acknowledged() {
+                let before_ping = (keepalive.ping_end.wrapping_sub(acknowledged) as i32) > 0;
+                if before_ping && acknowledged != keepalive.acknowledged_at_check {
+                    keepalive.acknowledged_at_check = acknowledged;
+                    self.set_timer(now + limits.pong_timeout, Timer::Keepalive);
+                    return Expired::Nothing;
+                }
             }
             return Expired::PeerSilent;
         }
@@ -432,10 +439,9 @@ impl Endpoint {
         }
         keepalive.ping_outstanding = true;
         self.write_frame(Opcode::Ping, true, &[], sink);
-        // (After the ping: that the socket took the ping itself is no sign of the peer.)
-        let taken = sink.taken();
+        let (acknowledged, end) = sink.acknowledged().unwrap_or((0, 0));
         if let Some(keepalive) = self.keepalive.as_mut() {
-            keepalive.taken_at_check = taken;
+            (keepalive.ping_end, keepalive.acknowledged_at_check) = (end, acknowledged);
         }
         self.set_timer(now + limits.pong_timeout, Timer::Keepalive);
         Expired::Nothing

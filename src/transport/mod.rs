@@ -200,8 +200,30 @@ impl Transport {
         self.tcp().peer_addr()
     }
 
+    /// Bytes of this connection the peer's TCP has acknowledged (`TCP_INFO`'s
+    /// `tcpi_bytes_acked`, Linux 4.1 and later; None where the system does not say). Asked by
+    /// keepalive only, when a ping goes out and when its timeout passes.
+    pub fn bytes_acknowledged(&self) -> Option<u64> {
+        // SAFETY: an all-zero tcp_info is a valid value of a plain C struct.
+        let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+        let mut length = size_of::<libc::tcp_info>() as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `length` bytes into `info`, which holds that many,
+        // and the length it filled into `length`.
+        let asked = unsafe {
+            libc::getsockopt(
+                self.tcp().as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_INFO,
+                (&raw mut info).cast(),
+                &mut length,
+            )
+        };
+        let filled = std::mem::offset_of!(libc::tcp_info, tcpi_bytes_acked) + size_of::<u64>();
+        (asked == 0 && length as usize >= filled).then_some(info.tcpi_bytes_acked)
+    }
+
     /// Bytes written to the socket that the peer's TCP has not acknowledged yet (`SIOCOUTQ`;
-    /// 0 where the system does not say). Asked only by keepalive, once a pong timeout.
+    /// 0 where the system does not say). Asked by keepalive only, as above.
     pub fn unacknowledged(&self) -> usize {
         let mut bytes: i32 = 0;
         // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one int through the pointer, which is valid.

@@ -50,10 +50,6 @@ pub struct Writer {
     /// next large replies wait in the send buffer (see [`Writer::frame`]). Read only while
     /// corked, and cleared where a read's cork begins ([`Writer::cork_with`]).
     wrote_straight: bool,
-    /// Bytes the socket has taken so far, modulo 2^32: a peer that takes bytes is reading,
-    /// which keepalive counts as a sign of life (`FrameSink::taken`). (In the struct's padding:
-    /// it costs an idle connection nothing.)
-    taken: u32,
 }
 
 impl Writer {
@@ -65,7 +61,6 @@ impl Writer {
             broken: false,
             corked: false,
             wrote_straight: false,
-            taken: 0,
         }
     }
 
@@ -116,10 +111,7 @@ impl Writer {
         while !self.broken && self.outbox.queued() > 0 {
             match transport.write(self.outbox.pending()) {
                 Ok(0) => self.broken = true,
-                Ok(n) => {
-                    self.outbox.consume(n);
-                    self.taken = self.taken.wrapping_add(n as u32);
-                }
+                Ok(n) => self.outbox.consume(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => self.broken = true,
@@ -251,14 +243,10 @@ impl Writer {
             if !self.outbox.partly_written() && !self.broken {
                 match NoSigPipe(stream).write(pending) {
                     Ok(n) if n == pending.len() => {
-                        self.taken = self.taken.wrapping_add(n as u32);
                         self.release_outbox(Some(spare));
                         return;
                     }
-                    Ok(n) => {
-                        self.taken = self.taken.wrapping_add(n as u32);
-                        self.outbox.consume(n);
-                    }
+                    Ok(n) => self.outbox.consume(n),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                     Err(_) => {}
                 }
@@ -285,7 +273,6 @@ impl Writer {
             self.outbox = Outbox::new();
             return;
         };
-        self.taken = self.taken.wrapping_add(written as u32);
         // This reply went out as a read's first large one does: the next ones join the batch.
         self.wrote_straight = true;
         if written < waiting {
@@ -365,7 +352,6 @@ impl FrameSink for Writer {
                 return;
             };
             written = count;
-            self.taken = self.taken.wrapping_add(count as u32);
         }
         let n = header.len();
         self.queue_unwritten(header, payload, written);
@@ -405,12 +391,19 @@ impl FrameSink for Writer {
         Writer::queued(self)
     }
 
-    /// What the peer's TCP acknowledged: what the socket took, less what it still holds
-    /// unacknowledged. A peer that reads keeps this moving until everything up to the last
-    /// byte taken has reached its receive buffer.
-    fn taken(&self) -> u32 {
-        let unacknowledged = self.transport.as_ref().map_or(0, Transport::unacknowledged);
-        self.taken.wrapping_sub(unacknowledged as u32)
+    /// On plain TCP, from the kernel: the bytes the peer's TCP acknowledged, and that count plus
+    /// what the socket holds unacknowledged plus what waits here. Over TLS the records' sizes
+    /// are not what waits here, so it cannot tell.
+    fn acknowledged(&self) -> Option<(u32, u32)> {
+        let Some(transport @ Transport::Plain(_)) = self.transport.as_ref() else {
+            return None;
+        };
+        let acknowledged = transport.bytes_acknowledged()?;
+        let end = acknowledged
+            .wrapping_add(transport.unacknowledged() as u64)
+            .wrapping_add(self.queued() as u64);
+        // (Positions modulo 2^32: the endpoint compares them within a few timeouts' traffic.)
+        Some((acknowledged as u32, end as u32))
     }
 
     fn mask_key(&mut self) -> [u8; 4] {
