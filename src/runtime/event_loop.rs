@@ -246,10 +246,11 @@ pub struct Tasks {
     send_spare: Vec<u8>,
     /// An empty queue buffer, kept for [`Tasks::run_commands`].
     spare_queue: Vec<Queued>,
-    /// The slots of tasks to call again, readable, next turn ([`Context::read_again_later`]),
-    /// with whether their peer had closed; and an empty list that changes places with it.
-    read_later: Vec<(usize, bool)>,
-    spare_read_later: Vec<(usize, bool)>,
+    /// The tasks to call again, readable, next turn ([`Context::read_again_later`]): their ids
+    /// (a task gone by then is not called, nor one that took its slot), with whether their
+    /// peer had closed; and an empty list that changes places with it.
+    read_later: Vec<(u64, bool)>,
+    spare_read_later: Vec<(u64, bool)>,
     running: bool,
 }
 
@@ -355,11 +356,11 @@ impl Tasks {
             }
         };
         let handed_over = cx.handed_over.get();
+        // (A task driven twice in a turn may be listed twice: its second read finds nothing.)
         if let Some(closed) = cx.read_later.get()
             && flow == Flow::Continue
-            && !self.read_later.iter().any(|(later, _)| *later == slot)
         {
-            self.read_later.push((slot, closed));
+            self.read_later.push((task.id(), closed));
         }
         // The loop keeps no larger a send buffer than it reads at once: replies that grew one
         // beyond (large ones, over TLS) do not pin it.
@@ -543,13 +544,15 @@ impl EventLoop {
             };
             tasks.drive(event.token, |task, cx| task.ready(cx, readiness));
         }
-        for (slot, closed) in read_now.drain(..) {
+        for (id, closed) in read_now.drain(..) {
             let readiness = Readiness {
                 readable: true,
                 writable: false,
                 closed,
             };
-            tasks.drive(slot, |task, cx| task.ready(cx, readiness));
+            if let Some(slot) = tasks.find(id) {
+                tasks.drive(slot, |task, cx| task.ready(cx, readiness));
+            }
         }
         tasks.spare_read_later = read_now;
         tasks.expire_deadlines();

@@ -128,3 +128,95 @@ fn the_loop_keeps_a_send_buffer_up_to_the_size_of_a_read() {
         );
     }
 }
+
+/// A task that asks to be read again after each of its next `left` readiness calls, and keeps
+/// the `closed` flag of each call.
+struct Greedy {
+    id: u64,
+    left: usize,
+    calls: Vec<bool>,
+}
+
+impl Task for Greedy {
+    fn start(&mut self, _cx: &mut Context) -> Flow {
+        Flow::Continue
+    }
+
+    fn ready(&mut self, cx: &mut Context, readiness: Readiness) -> Flow {
+        self.calls.push(readiness.closed);
+        if self.left > 0 {
+            self.left -= 1;
+            cx.read_again_later(readiness.closed);
+        }
+        Flow::Continue
+    }
+
+    fn panicked(&mut self, _cx: &mut Context) -> Flow {
+        Flow::Finished
+    }
+
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+fn greedy(tasks: &mut Tasks, left: usize) -> u64 {
+    let id = tasks.shared.reserve();
+    tasks.adopt(
+        id,
+        Box::new(Greedy {
+            id,
+            left,
+            calls: Vec::new(),
+        }),
+    );
+    id
+}
+
+/// Its readiness calls so far (`closed` of each).
+fn calls(tasks: &mut Tasks, id: u64) -> Vec<bool> {
+    let mut calls = Vec::new();
+    tasks.with::<Greedy>(id, |task, _| {
+        calls = task.calls.clone();
+        Flow::Continue
+    });
+    calls
+}
+
+const CLOSED: Readiness = Readiness {
+    readable: true,
+    writable: false,
+    closed: true,
+};
+
+/// A task that stopped reading before its socket drained is called again, readable and with
+/// the peer's close as it was, in each next turn for as long as it asks (those turns do not
+/// sleep: nothing else is ready here); a task gone by its turn is not called, nor the task
+/// that took its slot.
+#[test]
+fn a_task_that_stopped_reading_is_called_again_next_turn_while_it_is_there() {
+    let mut event_loop = EventLoop::new(0, 64 * 1024).unwrap();
+    let mut events = Events::with_capacity(8);
+    let id = greedy(&mut event_loop.tasks, 2);
+    event_loop
+        .tasks
+        .with::<Greedy>(id, |task, cx| task.ready(cx, CLOSED));
+    event_loop.turn(&mut events);
+    event_loop.turn(&mut events);
+    assert_eq!(calls(&mut event_loop.tasks, id), [true, true, true]);
+    assert!(event_loop.tasks.read_later.is_empty(), "it asked twice");
+
+    let gone = greedy(&mut event_loop.tasks, 1);
+    event_loop
+        .tasks
+        .with::<Greedy>(gone, |task, cx| task.ready(cx, CLOSED));
+    event_loop.tasks.with::<Greedy>(gone, |_, _| Flow::Finished);
+    let successor = greedy(&mut event_loop.tasks, 0);
+    assert_eq!(slot_of(successor), slot_of(gone), "the slot is reused");
+    event_loop.turn(&mut events);
+    assert!(calls(&mut event_loop.tasks, successor).is_empty());
+}

@@ -76,8 +76,8 @@ impl Outbox {
         self.head().map_or(0, |head| head.cap - HEAD)
     }
 
-    /// Bytes queued (written ones included, until [`Outbox::clear`] or until making room moves
-    /// them out: [`Outbox::grow`]).
+    /// Bytes queued (written ones included, until [`Outbox::clear`] or until making room lets
+    /// them go: [`Outbox::grow`]).
     #[inline]
     pub(super) fn len(&self) -> usize {
         self.head().map_or(0, |head| head.len)
@@ -205,58 +205,56 @@ impl Outbox {
         true
     }
 
-    /// Makes room for `additional` more bytes: by moving the bytes that wait to the front of
-    /// the block when at least half of what it holds was written, else by a `Vec`'s amortised
-    /// growth. Without the move, a buffer that never drains completely (a peer that reads
-    /// steadily, a little slower than the application sends) would keep every byte ever
-    /// written and grow with them; with it, the block stays within a few times what waits,
-    /// and each byte moved was paid for by a byte written.
+    /// Makes room for `additional` more bytes. When at least half of what the block holds was
+    /// written and moving the bytes that wait to its front makes the room, they move; else a
+    /// larger block takes only the bytes that wait (twice as many as it keeps, at least, for
+    /// amortised growth). Without either, a buffer that never drains completely (a peer that
+    /// reads steadily, a little slower than the application sends) kept every byte ever written
+    /// and grew with them; now the block stays within a few times what waits, and each byte
+    /// moved in place was paid for by a byte written.
     #[cold]
     #[inline(never)]
     fn grow(&mut self, additional: usize) {
-        if self.is_allocated() && self.compact() >= additional {
-            return;
-        }
-        let head = self.head();
-        let mut vec = match head {
-            Some(head) => self.as_vec(head.len),
-            // (One allocation: room for the header and what is added.)
-            None => Vec::with_capacity(HEAD + additional.max(1)),
-        };
-        if vec.len() < HEAD {
-            vec.resize(HEAD, 0);
-        }
-        vec.reserve(additional.max(1));
-        let mut vec = ManuallyDrop::new(vec);
-        self.0 = NonNull::new(vec.as_mut_ptr());
-        let head = Head {
-            cap: vec.capacity(),
-            len: vec.len() - HEAD,
-            sent: head.map_or(0, |head| head.sent),
-        };
-        self.set_head(head);
-    }
-
-    /// Moves the bytes that wait to the front of the block when at least half of what it holds
-    /// was written (see [`Outbox::grow`]). Returns the room after them (0 without a block).
-    fn compact(&mut self) -> usize {
         let Some(head) = self.head() else {
-            return 0;
+            // (One allocation: room for the header and what is added.)
+            let mut vec = ManuallyDrop::new(vec![0; HEAD]);
+            vec.reserve_exact(additional.max(1));
+            self.adopt(&mut vec, 0);
+            return;
         };
-        let mut kept = head;
-        if head.sent > 0 && head.sent >= head.len / 2 {
+        let waiting = head.len - head.sent;
+        let room_after_move = head.cap - HEAD - waiting;
+        if head.sent > 0 && head.sent >= head.len / 2 && room_after_move >= additional {
             let block = self.0.expect("a block with a header");
             // SAFETY: the block holds `HEAD + len` initialised bytes; `ptr::copy` allows the
             // source (the unwritten bytes) and the destination (after the header) to overlap.
             unsafe {
                 let base = block.as_ptr().add(HEAD);
-                ptr::copy(base.add(head.sent), base, head.len - head.sent);
+                ptr::copy(base.add(head.sent), base, waiting);
             }
-            kept.len = head.len - head.sent;
-            kept.sent = 0;
-            self.set_head(kept);
+            self.set_head(Head {
+                len: waiting,
+                sent: 0,
+                ..head
+            });
+            return;
         }
-        kept.cap - HEAD - kept.len
+        let needed = HEAD + waiting + additional.max(1);
+        let mut vec = ManuallyDrop::new(Vec::with_capacity(needed.max(2 * (HEAD + waiting))));
+        vec.resize(HEAD, 0);
+        vec.extend_from_slice(self.pending());
+        drop(self.as_vec(head.len));
+        self.adopt(&mut vec, waiting);
+    }
+
+    /// Makes `vec` (the header's room, then `len` bytes that wait) this outbox's block.
+    fn adopt(&mut self, vec: &mut ManuallyDrop<Vec<u8>>, len: usize) {
+        self.0 = NonNull::new(vec.as_mut_ptr());
+        self.set_head(Head {
+            cap: vec.capacity(),
+            len,
+            sent: 0,
+        });
     }
 
     /// The block as the `Vec` it was allocated as, holding the header and `len` bytes; this
@@ -361,17 +359,19 @@ mod tests {
         assert!(outbox.partly_written());
         assert_eq!(outbox.queued(), 5001);
         assert_eq!(&outbox.pending()[..2], b"d\x07");
-        outbox.push(b"", b"z");
+        // Full: a larger block takes what waits, not what was written.
+        let capacity = outbox.capacity();
+        outbox.push(&vec![8u8; capacity - 5004 + 1], b"z");
+        assert!(outbox.capacity() > capacity);
+        assert_eq!(&outbox.pending()[..2], b"d\x07");
         assert_eq!(outbox.pending().last(), Some(&b'z'));
-        assert_eq!(
-            outbox.queued(),
-            5002,
-            "the written part stays written after growth"
-        );
-        outbox.consume(5002);
+        let waiting = 5001 + capacity - 5004 + 2;
+        assert_eq!((outbox.len(), outbox.queued()), (waiting, waiting));
+        assert!(!outbox.partly_written());
+        outbox.consume(waiting);
         assert_eq!(
             (outbox.len(), outbox.queued(), outbox.pending()),
-            (5005, 0, &[][..])
+            (waiting, 0, &[][..])
         );
     }
 

@@ -418,6 +418,7 @@ fn masked_frames_arrive_whole_while_the_send_buffer_makes_room() {
     let mut received = Vec::new();
     let mut sent = Vec::new();
     let mut seed = 7u32;
+    let mut most_held = 0;
     for round in 0..400u32 {
         seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
         let len = 200 + (seed >> 16) as usize % 5000;
@@ -425,6 +426,7 @@ fn masked_frames_arrive_whole_while_the_send_buffer_makes_room() {
         let mask = round.to_le_bytes();
         let header = EncodedHeader::new(Opcode::Binary, true, len, Some(mask));
         writer.frame(&header.padded()[..header.size()], &payload, Some(mask));
+        most_held = most_held.max(writer.capacity());
         sent.push(payload);
         // The peer takes a little of what came: the send buffer never drains.
         let mut some = [0u8; 2000];
@@ -434,6 +436,11 @@ fn masked_frames_arrive_whole_while_the_send_buffer_makes_room() {
     }
     client.set_nonblocking(false).unwrap();
     let total: usize = sent.iter().map(|p| p.len() + 8).sum();
+    // The buffer made room from what was written: it never held most of what went through.
+    assert!(
+        most_held < total / 2,
+        "the send buffer grew to {most_held} bytes for {total} sent"
+    );
     let rest = total - received.len();
     let reader = std::thread::spawn(move || read_all_of(client, rest));
     drain(&mut writer);
