@@ -86,8 +86,8 @@ fn collect(
 }
 
 /// 40 rounds of 1 to 24 echoed messages of random sizes (from a few bytes to 528 KiB), written
-/// in one go with pings among them, to a peer with a 64 KiB receive buffer: every echo and
-/// every pong arrives, whole and in order.
+/// in one go with pings among them, to a peer with a small receive buffer (64 KiB asked, which
+/// the kernel doubles): every echo and every pong arrives, whole and in order.
 fn echo_round_trips(extra: &[(&str, &str)], seed: u64) {
     init();
     let events = Recorder::new(true);

@@ -130,6 +130,9 @@ impl Session {
         let buffer = cx.receive_buffer.as_mut_slice();
         // (The loop's buffer is as large as one read may be.)
         let read_max = buffer.len();
+        // A flush between reads that left bytes waiting found the socket full: no more until
+        // the writable edge (one write a read that could only say EAGAIN).
+        let mut socket_full = false;
         for reads in 0..READS_PER_TURN {
             // An open connection's reader of large frames has them read straight into its own
             // buffer.
@@ -139,8 +142,8 @@ impl Session {
                 io.writer.cork_with(cx.send_spare);
                 // The replies to the reads before go out before the next: a peer that keeps
                 // the socket full must not hold a pong, a close or a small reply back.
-                if reads > 0 && io.writer.queued() > 0 {
-                    io.writer.flush();
+                if reads > 0 && !socket_full && io.writer.queued() > 0 {
+                    socket_full = !io.writer.flush();
                 }
                 let Some(transport) = io.writer.transport.as_mut() else {
                     return Flow::Continue;
