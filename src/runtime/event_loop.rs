@@ -408,6 +408,34 @@ impl Tasks {
         }
     }
 
+    /// The tasks to read again this turn ([`Context::read_again_later`]), if any; the list
+    /// left for the next turn is the spare one.
+    #[inline]
+    fn take_read_later(&mut self) -> Option<Vec<(u64, bool)>> {
+        if self.read_later.is_empty() {
+            return None;
+        }
+        let spare = std::mem::take(&mut self.spare_read_later);
+        Some(std::mem::replace(&mut self.read_later, spare))
+    }
+
+    /// Calls each task in `ids` that is still there as readable; keeps the emptied list.
+    #[cold]
+    #[inline(never)]
+    fn read_again(&mut self, mut ids: Vec<(u64, bool)>) {
+        for (id, closed) in ids.drain(..) {
+            let readiness = Readiness {
+                readable: true,
+                writable: false,
+                closed,
+            };
+            if let Some(slot) = self.find(id) {
+                self.drive(slot, |task, cx| task.ready(cx, readiness));
+            }
+        }
+        self.spare_read_later = ids;
+    }
+
     /// Runs queued commands (including ones queued meanwhile). The queue's buffer and
     /// `spare_queue` change places each round, so that queueing allocates nothing once both
     /// have grown.
@@ -514,11 +542,10 @@ impl EventLoop {
         let tasks = &mut self.tasks;
         // Tasks that stopped reading last turn are called again in this one, which therefore
         // only looks for readiness and does not sleep.
-        let mut read_now = std::mem::take(&mut tasks.spare_read_later);
-        std::mem::swap(&mut read_now, &mut tasks.read_later);
-        let timeout = match read_now.is_empty() {
-            false => Some(Duration::ZERO),
-            true => tasks
+        let read_now = tasks.take_read_later();
+        let timeout = match read_now {
+            Some(_) => Some(Duration::ZERO),
+            None => tasks
                 .deadlines
                 .first()
                 .map(|(when, _)| when.saturating_duration_since(Instant::now())),
@@ -544,17 +571,9 @@ impl EventLoop {
             };
             tasks.drive(event.token, |task, cx| task.ready(cx, readiness));
         }
-        for (id, closed) in read_now.drain(..) {
-            let readiness = Readiness {
-                readable: true,
-                writable: false,
-                closed,
-            };
-            if let Some(slot) = tasks.find(id) {
-                tasks.drive(slot, |task, cx| task.ready(cx, readiness));
-            }
+        if let Some(read_now) = read_now {
+            tasks.read_again(read_now);
         }
-        tasks.spare_read_later = read_now;
         tasks.expire_deadlines();
         tasks.run_commands();
     }
