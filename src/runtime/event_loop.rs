@@ -27,10 +27,9 @@ const WAKER: Token = Token(usize::MAX);
 /// Work for a loop, run on its thread with access to its tasks.
 pub type Command = Box<dyn FnOnce(&mut Tasks) + Send>;
 
-/// The reads one connection makes in one turn of its event loop before the loop serves the
-/// others ([`Context::read_again_later`]): up to 8 MiB at the default read size, more than a
-/// stream of large messages with many in flight fills in one go (reads of large frames grow
-/// from 64 KiB). Usually the first read comes back short and ends the turn's reading anyway.
+/// The reads a connection makes in one turn before its loop serves the others
+/// ([`Context::read_again_later`]): up to 8 MiB at the default read size, more than a stream of
+/// large messages fills at once. Usually the first read comes back short and ends it anyway.
 pub const READS_PER_TURN: usize = 16;
 
 /// What a task wants after handling something.
@@ -65,8 +64,7 @@ pub struct Context<'a> {
     slot: usize,
     /// The task placed a successor under its own id: its slot stays reserved for that one.
     handed_over: Cell<bool>,
-    /// The task stopped reading before its socket drained (`Some(closed)`, see
-    /// [`Context::read_again_later`]).
+    /// The task stopped reading before its socket drained: [`Context::read_again_later`].
     read_later: Cell<Option<bool>>,
 }
 
@@ -246,9 +244,8 @@ pub struct Tasks {
     send_spare: Vec<u8>,
     /// An empty queue buffer, kept for [`Tasks::run_commands`].
     spare_queue: Vec<Queued>,
-    /// The tasks to call again, readable, next turn ([`Context::read_again_later`]): their ids
-    /// (a task gone by then is not called, nor one that took its slot), with whether their
-    /// peer had closed; and an empty list that changes places with it.
+    /// The ids of tasks to call again, readable, next turn ([`Context::read_again_later`]), with
+    /// whether their peer had closed; and an empty list that changes places with it.
     read_later: Vec<(u64, bool)>,
     spare_read_later: Vec<(u64, bool)>,
     running: bool,
@@ -408,18 +405,16 @@ impl Tasks {
         }
     }
 
-    /// The tasks to read again this turn ([`Context::read_again_later`]), if any; the list
-    /// left for the next turn is the spare one.
+    /// The tasks to read again this turn, if any; the spare list takes their place.
     #[inline]
     fn take_read_later(&mut self) -> Option<Vec<(u64, bool)>> {
-        if self.read_later.is_empty() {
-            return None;
-        }
-        let spare = std::mem::take(&mut self.spare_read_later);
-        Some(std::mem::replace(&mut self.read_later, spare))
+        let spare = &mut self.spare_read_later;
+        (!self.read_later.is_empty())
+            .then(|| std::mem::replace(&mut self.read_later, std::mem::take(spare)))
     }
 
-    /// Calls each task in `ids` that is still there as readable; keeps the emptied list.
+    /// Calls each task of `ids` as readable, if it is still there (not one that took its slot);
+    /// keeps the emptied list.
     #[cold]
     #[inline(never)]
     fn read_again(&mut self, mut ids: Vec<(u64, bool)>) {
@@ -540,8 +535,7 @@ impl EventLoop {
     /// One wait for readiness, commands or a deadline, and the work it brings.
     fn turn(&mut self, events: &mut Events) {
         let tasks = &mut self.tasks;
-        // Tasks that stopped reading last turn are called again in this one, which therefore
-        // only looks for readiness and does not sleep.
+        // Tasks that stopped reading last turn are read again in this one, which does not sleep.
         let read_now = tasks.take_read_later();
         let timeout = match read_now {
             Some(_) => Some(Duration::ZERO),
