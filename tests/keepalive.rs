@@ -134,21 +134,7 @@ fn a_peer_reading_a_long_message_is_not_dropped_before_it_reaches_the_ping() {
     // A receive buffer of 128 KiB, as behind a slow link: the peer's TCP acknowledges the ping
     // some 16 ms before its application reads it, well inside a pong timeout. (Data its TCP
     // has acknowledged is the peer's to read within one timeout: docs/DESIGN-NOTES.md.)
-    {
-        use std::os::fd::AsRawFd;
-        let size: i32 = 64 * 1024;
-        // SAFETY: a valid descriptor, and a pointer to an int of the size given.
-        let set = unsafe {
-            libc::setsockopt(
-                peer.stream.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUF,
-                (&raw const size).cast(),
-                size_of::<i32>() as libc::socklen_t,
-            )
-        };
-        assert_eq!(set, 0);
-    }
+    peer.set_receive_buffer(64 * 1024);
     let opened = server_seen.wait_for("onOpen", |e| e.iter().any(|(_, s)| *s == Seen::Open));
     let handle = opened.iter().find(|(_, s)| *s == Seen::Open).unwrap().0
         as *mut oasisnet::ffi::WsConnection;

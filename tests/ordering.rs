@@ -96,19 +96,7 @@ fn echo_round_trips(extra: &[(&str, &str)], seed: u64) {
     let (server, port) = start_server(&events, &list);
     let mut rng = Rng(seed);
     let mut peer = RawClient::connect(port);
-    {
-        use std::os::fd::AsRawFd;
-        let size: i32 = 65536;
-        unsafe {
-            libc::setsockopt(
-                peer.stream.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUF,
-                (&raw const size).cast(),
-                size_of::<i32>() as libc::socklen_t,
-            )
-        };
-    }
+    peer.set_receive_buffer(64 * 1024);
     for round in 0..40 {
         let count = 1 + rng.below(24) as usize;
         let mut sent = Vec::new();

@@ -279,6 +279,22 @@ pub struct RawClient {
 }
 
 impl RawClient {
+    /// Asks for a receive buffer of `bytes` (the kernel doubles it, and stops tuning it).
+    pub fn set_receive_buffer(&self, bytes: i32) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a valid descriptor, and a pointer to an int of the size given.
+        let set = unsafe {
+            libc::setsockopt(
+                self.stream.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                (&raw const bytes).cast(),
+                size_of::<i32>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(set, 0, "setsockopt SO_RCVBUF");
+    }
+
     /// Connects and completes the upgrade; panics if the server does not answer 101.
     pub fn connect(port: u16) -> RawClient {
         use std::io::{Read, Write};
