@@ -208,7 +208,10 @@ fn a_task_that_stopped_reading_is_called_again_next_turn_while_it_is_there() {
     event_loop.turn(&mut events);
     event_loop.turn(&mut events);
     assert_eq!(calls(&mut event_loop.tasks, id), [true, true, true]);
-    assert!(event_loop.tasks.read_later.is_empty(), "it asked twice");
+    assert!(
+        event_loop.tasks.read_later.is_empty(),
+        "it asked only twice"
+    );
 
     let gone = greedy(&mut event_loop.tasks, 1);
     event_loop
