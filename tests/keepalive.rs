@@ -125,16 +125,43 @@ fn a_quiet_live_peer_keeps_its_connection() {
 /// along, the peer is not dropped as silent meanwhile.
 #[test]
 fn a_peer_reading_a_long_message_is_not_dropped_before_it_reaches_the_ping() {
+    reads_a_long_message_then_answers_the_ping(&[], |port| {
+        let peer = RawClient::connect(port);
+        peer.set_receive_buffer(RECEIVE_BUFFER);
+        peer
+    });
+}
+
+#[test]
+fn a_tls_peer_reading_a_long_message_is_not_dropped_before_it_reaches_the_ping() {
+    let (chain, key) = (cert("fullchain.pem"), cert("privkey.pem"));
+    let tls = [("cert-file-path", chain), ("pkey-file-path", key)];
+    reads_a_long_message_then_answers_the_ping(&tls, |port| {
+        let peer = RawClient::connect_tls(port);
+        set_receive_buffer(&peer.stream.sock, RECEIVE_BUFFER);
+        peer
+    });
+}
+
+/// A receive buffer of 128 KiB, as behind a slow link: the peer's TCP acknowledges the ping
+/// some 16 ms before its application reads it, well inside a pong timeout. (Data its TCP has
+/// acknowledged is the peer's to read within one timeout: docs/DESIGN-NOTES.md.)
+const RECEIVE_BUFFER: i32 = 64 * 1024;
+
+/// A server with keepalive sends a 16 MiB message to a peer that reads it slowly, for several
+/// pong timeouts; the peer then answers the ping that waited behind the message, and the
+/// connection is still open.
+fn reads_a_long_message_then_answers_the_ping<S: Read + Write>(
+    extra: &[(&'static str, String)],
+    connect: impl FnOnce(u16) -> RawClient<S>,
+) {
     init();
     let server_seen = Recorder::new(false);
     let mut params = keepalive();
     params.push(("send-buffer-size-max", (64 << 20).to_string()));
+    params.extend_from_slice(extra);
     let (server, port) = start_server(&server_seen, &params_of(&params));
-    let mut peer = RawClient::connect(port);
-    // A receive buffer of 128 KiB, as behind a slow link: the peer's TCP acknowledges the ping
-    // some 16 ms before its application reads it, well inside a pong timeout. (Data its TCP
-    // has acknowledged is the peer's to read within one timeout: docs/DESIGN-NOTES.md.)
-    peer.set_receive_buffer(64 * 1024);
+    let mut peer = connect(port);
     let opened = server_seen.wait_for("onOpen", |e| e.iter().any(|(_, s)| *s == Seen::Open));
     let handle = opened.iter().find(|(_, s)| *s == Seen::Open).unwrap().0
         as *mut oasisnet::ffi::WsConnection;
@@ -175,16 +202,37 @@ fn a_peer_reading_a_long_message_is_not_dropped_before_it_reaches_the_ping() {
 
 #[test]
 fn a_server_detects_a_vanished_client() {
+    server_detects_a_vanished_client(false);
+}
+
+#[test]
+fn a_tls_server_detects_a_vanished_client() {
+    server_detects_a_vanished_client(true);
+}
+
+fn server_detects_a_vanished_client(tls: bool) {
     init();
     let server_seen = Recorder::new(false);
-    let keep = keepalive();
-    let (server, port) = start_server(&server_seen, &params_of(&keep));
+    let (chain, key, root) = (
+        cert("fullchain.pem"),
+        cert("privkey.pem"),
+        cert("RootCA.pem"),
+    );
+    let mut params = keepalive();
+    if tls {
+        params.extend([("cert-file-path", chain), ("pkey-file-path", key)]);
+    }
+    let (server, port) = start_server(&server_seen, &params_of(&params));
     let proxy = Proxy::start(port);
     let client_seen = Recorder::new(false);
+    let (scheme, client_params) = match tls {
+        true => ("wss", vec![("ca-certs-file-path", root.as_str())]),
+        false => ("ws", vec![]),
+    };
     let connection = open(
-        &format!("ws://127.0.0.1:{}/", proxy.port),
+        &format!("{scheme}://localhost:{}/", proxy.port),
         &client_seen,
-        &[],
+        &client_params,
         5000,
     );
     assert!(!connection.is_null(), "{}", last_error());

@@ -222,6 +222,16 @@ impl Transport {
         (asked == 0 && length as usize >= filled).then_some(info.tcpi_bytes_acked)
     }
 
+    /// The most bytes the socket is still to be given for what the transport holds and for
+    /// `queued` bytes written to it after that: as many on plain TCP; over TLS, the records
+    /// held plus the records those bytes will be sealed into. Asked by keepalive only.
+    pub fn wire_bytes_at_most(&self, queued: usize) -> usize {
+        match self {
+            Transport::Plain(_) => queued,
+            Transport::Tls(tls) => tls.wire_bytes_at_most(queued),
+        }
+    }
+
     /// Bytes written to the socket that the peer's TCP has not acknowledged yet (`SIOCOUTQ`;
     /// 0 where the system does not say). Asked by keepalive only, as above.
     pub fn unacknowledged(&self) -> usize {

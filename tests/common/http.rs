@@ -6,7 +6,6 @@
 use super::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::Arc;
 use std::time::Duration;
 
 // ---- the client ------------------------------------------------------------------------------
@@ -86,25 +85,10 @@ impl Client {
     /// Over TLS, verifying the server's certificate for "localhost" against RootCA.pem. The
     /// handshake happens with the first send.
     pub fn connect_tls(port: u16) -> Client {
-        use rustls::pki_types::pem::PemObject;
-        let mut roots = rustls::RootCertStore::empty();
-        for ca in rustls::pki_types::CertificateDer::pem_file_iter(cert("RootCA.pem")).unwrap() {
-            roots.add(ca.unwrap()).unwrap();
-        }
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        let session =
-            rustls::ClientConnection::new(Arc::new(config), "localhost".try_into().unwrap())
-                .unwrap();
         let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
         tcp.set_nodelay(true).unwrap();
         tcp.set_read_timeout(Some(WAIT)).unwrap();
-        let stream = rustls::StreamOwned::new(session, tcp.try_clone().unwrap());
+        let stream = super::tls_client(tcp.try_clone().unwrap());
         Client {
             io: Box::new(stream),
             tcp,

@@ -273,33 +273,77 @@ pub fn is_close(s: &Seen) -> bool {
     matches!(s, Seen::Close(..))
 }
 
-/// A hand-driven client socket, for sending what a well-behaved library never would.
-pub struct RawClient {
-    pub stream: std::net::TcpStream,
+/// A hand-driven client socket, for sending what a well-behaved library never would: over
+/// plain TCP, or over TLS (`connect_tls`).
+pub struct RawClient<S = std::net::TcpStream> {
+    pub stream: S,
+}
+
+/// Asks for a receive buffer of `bytes` on `socket` (the kernel doubles it, and stops tuning
+/// it).
+pub fn set_receive_buffer(socket: &std::net::TcpStream, bytes: i32) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid descriptor, and a pointer to an int of the size given.
+    let set = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&raw const bytes).cast(),
+            size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(set, 0, "setsockopt SO_RCVBUF");
+}
+
+/// A TLS client over `tcp`, verifying the server's certificate for "localhost" against
+/// RootCA.pem; the handshake happens with the first write.
+pub fn tls_client(
+    tcp: std::net::TcpStream,
+) -> rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in rustls::pki_types::CertificateDer::pem_file_iter(cert("RootCA.pem")).unwrap() {
+        roots.add(ca.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let session =
+        rustls::ClientConnection::new(Arc::new(config), "localhost".try_into().unwrap()).unwrap();
+    rustls::StreamOwned::new(session, tcp)
 }
 
 impl RawClient {
-    /// Asks for a receive buffer of `bytes` (the kernel doubles it, and stops tuning it).
+    /// Asks for a receive buffer of `bytes` (see [`set_receive_buffer`]).
     pub fn set_receive_buffer(&self, bytes: i32) {
-        use std::os::fd::AsRawFd;
-        // SAFETY: a valid descriptor, and a pointer to an int of the size given.
-        let set = unsafe {
-            libc::setsockopt(
-                self.stream.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUF,
-                (&raw const bytes).cast(),
-                size_of::<i32>() as libc::socklen_t,
-            )
-        };
-        assert_eq!(set, 0, "setsockopt SO_RCVBUF");
+        set_receive_buffer(&self.stream, bytes);
     }
 
     /// Connects and completes the upgrade; panics if the server does not answer 101.
     pub fn connect(port: u16) -> RawClient {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
         stream.set_read_timeout(Some(WAIT)).unwrap();
+        RawClient::upgrade(stream)
+    }
+}
+
+impl RawClient<rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>> {
+    /// As [`RawClient::connect`], over TLS ([`tls_client`]).
+    pub fn connect_tls(port: u16) -> Self {
+        let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        tcp.set_read_timeout(Some(WAIT)).unwrap();
+        RawClient::upgrade(tls_client(tcp))
+    }
+}
+
+impl<S: std::io::Read + std::io::Write> RawClient<S> {
+    /// Completes the upgrade on a connected stream; panics if the server does not answer 101.
+    pub fn upgrade(mut stream: S) -> RawClient<S> {
         stream
             .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
             .unwrap();
@@ -323,14 +367,12 @@ impl RawClient {
 
     /// Sends one masked frame with the given first byte (FIN/RSV/opcode).
     pub fn send_frame(&mut self, first: u8, payload: &[u8]) {
-        use std::io::Write;
         let frame = client_frame(first, payload);
         self.stream.write_all(&frame).unwrap();
     }
 
     /// Reads one unmasked server frame: (first byte, payload). None on EOF.
     pub fn read_frame(&mut self) -> Option<(u8, Vec<u8>)> {
-        use std::io::Read;
         let mut head = [0u8; 2];
         self.stream.read_exact(&mut head).ok()?;
         let mut len = (head[1] & 0x7f) as usize;
@@ -364,7 +406,6 @@ impl RawClient {
 
     /// True when the server closes the TCP connection (EOF) within WAIT.
     pub fn sees_eof(&mut self) -> bool {
-        use std::io::Read;
         let mut buf = [0u8; 4096];
         loop {
             match self.stream.read(&mut buf) {

@@ -135,7 +135,7 @@ fn keepalive_gives_a_peer_that_reads_time_to_reach_the_ping() {
         Expired::PeerSilent
     );
 
-    // A sink that cannot tell (TLS): the pong timeout is final, as it always was.
+    // A sink that cannot tell (a system that does not say): the pong timeout is final.
     let mut server = opened();
     let mut wire = Wire::default();
     assert_eq!(

@@ -23,6 +23,12 @@ const EARLY_LIMIT: usize = 64 * 1024;
 /// a first guess of a buffer size that rustls corrects when it is short.
 const RECORD_OVERHEAD: usize = 64;
 
+/// The most bytes `plain` bytes of plaintext take on the wire once written: each write call
+/// seals at most `WRITE_CHUNK` of them into one record, which adds at most `RECORD_OVERHEAD`.
+pub fn sealed_size_at_most(plain: usize) -> usize {
+    plain + plain.div_ceil(WRITE_CHUNK) * RECORD_OVERHEAD
+}
+
 pub enum Session {
     Server(UnbufferedServerConnection),
     Client(UnbufferedClientConnection),

@@ -10,7 +10,7 @@
 
 use super::ClientTarget;
 use super::failure::{TlsFailure, describe};
-use super::records::{Held, Job, Session};
+use super::records::{Held, Job, Session, sealed_size_at_most};
 use crate::error::{Error, Result};
 use crate::transport::NoSigPipe;
 use mio::net::TcpStream;
@@ -143,6 +143,12 @@ impl TlsStream {
     /// True while records wait for the socket.
     pub fn wants_write(&self) -> bool {
         !self.held.tx.is_empty()
+    }
+
+    /// The most bytes the socket is still to be given for the records held here and for
+    /// `plain` bytes of plaintext written after them.
+    pub fn wire_bytes_at_most(&self, plain: usize) -> usize {
+        self.held.tx.len() + sealed_size_at_most(plain)
     }
 
     /// Writes pending TLS records; `Ok(false)` when the socket is full.

@@ -345,3 +345,43 @@ fn after_a_failure_the_peer_gets_one_alert_and_nothing_more() {
     assert_eq!(at, raw.len(), "whole records");
     assert_eq!(records, 1, "one record (the alert) in {raw:02x?}");
 }
+
+/// Keepalive takes `Transport::wire_bytes_at_most` for where its ping ends on the wire. Short
+/// of the truth, it would drop a live peer still reading what came before the ping: so the
+/// plaintext of every size, written as the send buffer writes it, takes no more on the wire.
+#[test]
+fn written_plaintext_takes_no_more_on_the_wire_than_keepalive_counts() {
+    use super::records::WRITE_CHUNK;
+    use crate::transport::Transport;
+    fn stream(transport: &mut Transport) -> &mut TlsStream {
+        match transport {
+            Transport::Tls(tls) => tls,
+            Transport::Plain(_) => unreachable!("a TLS transport"),
+        }
+    }
+    let (server, mut client) = pair();
+    let mut server = Transport::Tls(Box::new(server));
+    for len in [
+        1,
+        100,
+        WRITE_CHUNK - 1,
+        WRITE_CHUNK,
+        WRITE_CHUNK + 1,
+        5 * WRITE_CHUNK + 7,
+        1 << 20,
+    ] {
+        wait_delivered(stream(&mut server));
+        assert_eq!(server.wire_bytes_at_most(0), 0, "nothing is held");
+        let acknowledged_before = server.bytes_acknowledged().unwrap();
+        let bound = server.wire_bytes_at_most(len);
+        let data = pattern(len);
+        let got = transfer(stream(&mut server), &mut client, &data, 64 * 1024);
+        assert!(got == data);
+        wait_delivered(stream(&mut server));
+        let on_the_wire = (server.bytes_acknowledged().unwrap() - acknowledged_before) as usize;
+        assert!(
+            on_the_wire > len && on_the_wire <= bound,
+            "{len} bytes of plaintext took {on_the_wire} on the wire; counted at most {bound}"
+        );
+    }
+}
