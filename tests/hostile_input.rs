@@ -7,45 +7,9 @@ use oasisnet::protocol::handshake::{ClientHandshake, ServerHandshake};
 use oasisnet::protocol::{close, frame};
 use oasisnet::ws::url;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn bytes(&mut self, max: usize) -> Vec<u8> {
-        let n = self.below(max + 1);
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-    /// `seed` with a few bytes flipped, inserted or cut.
-    fn mutate(&mut self, seed: &[u8]) -> Vec<u8> {
-        let mut data = seed.to_vec();
-        for _ in 0..1 + self.below(4) {
-            match self.below(3) {
-                0 if !data.is_empty() => {
-                    let i = self.below(data.len());
-                    data[i] = self.next() as u8;
-                }
-                1 => {
-                    let i = self.below(data.len() + 1);
-                    data.insert(i, self.next() as u8);
-                }
-                _ if !data.is_empty() => {
-                    let i = self.below(data.len());
-                    data.truncate(i);
-                }
-                _ => {}
-            }
-        }
-        data
-    }
-}
+#[path = "common/rng.rs"]
+mod rng;
+use rng::Rng;
 
 const ROUNDS: usize = 20_000;
 

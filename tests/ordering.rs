@@ -4,25 +4,11 @@
 //! echoes, under its cork.
 
 mod common;
+use common::rng::Rng;
 use common::*;
 use oasisnet::ffi::*;
 use std::io::Write;
 use std::time::{Duration, Instant};
-
-/// A small deterministic generator (xorshift), so that a failure names its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// Reads server frames, reassembling fragmented messages: (messages, pong payloads), until
 /// `count` messages came or the deadline passed.
@@ -40,7 +26,7 @@ fn collect(
         // A reader that sometimes pauses (pacing, nothing waits on it): the server's sends
         // meet a full socket at varying points.
         if pace.below(8) == 0 {
-            std::thread::sleep(Duration::from_millis(pace.below(5)));
+            std::thread::sleep(Duration::from_millis(pace.below(5) as u64));
         }
         let mut head = [0u8; 2];
         if stream.read_exact(&mut head).is_err() {
@@ -98,7 +84,7 @@ fn echo_round_trips(extra: &[(&str, &str)], seed: u64) {
     let mut peer = RawClient::connect(port);
     peer.set_receive_buffer(64 * 1024);
     for round in 0..40 {
-        let count = 1 + rng.below(24) as usize;
+        let count = 1 + rng.below(24);
         let mut sent = Vec::new();
         let mut bytes = Vec::new();
         let mut pings = Vec::new();
@@ -110,7 +96,7 @@ fn echo_round_trips(extra: &[(&str, &str)], seed: u64) {
                 3 => 64 * 1024 + rng.below(64 * 1024),
                 4 => 120 * 1024 + rng.below(16 * 1024),
                 _ => 128 * 1024 + rng.below(400 * 1024),
-            } as usize;
+            };
             let payload: Vec<u8> = (0..size)
                 .map(|j| (j as u8) ^ (i as u8) ^ (round as u8))
                 .collect();

@@ -5,6 +5,7 @@
 pub mod counting;
 pub mod http;
 pub mod http_server;
+pub mod rng;
 
 use oasisnet::ffi::*;
 use parking_lot::{Condvar, Mutex};
