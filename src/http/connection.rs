@@ -16,7 +16,7 @@ use super::parse::response;
 use super::server::ServerShared;
 use super::stream::{FileStream, Pump};
 use crate::log::log;
-use crate::runtime::{Context, Flow, READS_PER_TURN, Readiness, Task};
+use crate::runtime::{Context, Flow, ReadShare, Readiness, Task};
 use crate::ws::admission::Admission;
 use crate::ws::connection::Writer;
 use std::any::Any;
@@ -124,7 +124,8 @@ impl HttpConnection {
     }
 
     fn read_loop(&mut self, cx: &mut Context, buffer: &mut [u8], to_the_end: bool) -> Flow {
-        for _ in 0..READS_PER_TURN {
+        let mut share = ReadShare::default();
+        while share.another() {
             self.must_read = false;
             if matches!(self.state, State::Streaming(_) | State::Closing(_)) {
                 // Pipelined requests wait in the socket until the answer before them is out.

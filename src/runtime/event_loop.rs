@@ -6,6 +6,7 @@
 //! that implements [`Task`], and a command is a closure run on the loop's thread. Tasks live in
 //! the loop's slab and are named by ids the loop hands out (`slab.rs`).
 
+use super::read_share::ReadLater;
 use super::slab::{Ids, Slab, slot_of};
 use super::wait::Events;
 use crate::error::panic_text;
@@ -26,11 +27,6 @@ const WAKER: Token = Token(usize::MAX);
 
 /// Work for a loop, run on its thread with access to its tasks.
 pub type Command = Box<dyn FnOnce(&mut Tasks) + Send>;
-
-/// The reads a connection makes in one turn before its loop serves the others
-/// ([`Context::read_again_later`]): up to 8 MiB at the default read size, more than a stream of
-/// large messages fills at once. Usually the first read comes back short and ends it anyway.
-pub const READS_PER_TURN: usize = 16;
 
 /// What a task wants after handling something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,10 +240,8 @@ pub struct Tasks {
     send_spare: Vec<u8>,
     /// An empty queue buffer, kept for [`Tasks::run_commands`].
     spare_queue: Vec<Queued>,
-    /// The ids of tasks to call again, readable, next turn ([`Context::read_again_later`]), with
-    /// whether their peer had closed; and an empty list that changes places with it.
-    read_later: Vec<(u64, bool)>,
-    spare_read_later: Vec<(u64, bool)>,
+    /// The tasks to call again, readable, next turn ([`Context::read_again_later`]).
+    read_later: ReadLater,
     running: bool,
 }
 
@@ -353,11 +347,10 @@ impl Tasks {
             }
         };
         let handed_over = cx.handed_over.get();
-        // (A task driven twice in a turn may be listed twice: its second read finds nothing.)
         if let Some(closed) = cx.read_later.get()
             && flow == Flow::Continue
         {
-            self.read_later.push((task.id(), closed));
+            self.read_later.list(task.id(), closed);
         }
         // The loop keeps no larger a send buffer than it reads at once: replies that grew one
         // beyond (large ones, over TLS) do not pin it.
@@ -405,20 +398,15 @@ impl Tasks {
         }
     }
 
-    /// The tasks to read again this turn, if any; the spare list takes their place.
-    #[inline]
-    fn take_read_later(&mut self) -> Option<Vec<(u64, bool)>> {
-        let spare = &mut self.spare_read_later;
-        (!self.read_later.is_empty())
-            .then(|| std::mem::replace(&mut self.read_later, std::mem::take(spare)))
-    }
-
-    /// Calls each task of `ids` as readable, if it is still there (not one that took its slot);
-    /// keeps the emptied list.
+    /// Calls each task of `ids` as readable, if it is still there (not one that took its slot)
+    /// and was not read on its readiness in this turn already; keeps the emptied list.
     #[cold]
     #[inline(never)]
     fn read_again(&mut self, mut ids: Vec<(u64, bool)>) {
         for (id, closed) in ids.drain(..) {
+            if self.read_later.holds(id, closed) {
+                continue;
+            }
             let readiness = Readiness {
                 readable: true,
                 writable: false,
@@ -428,7 +416,7 @@ impl Tasks {
                 self.drive(slot, |task, cx| task.ready(cx, readiness));
             }
         }
-        self.spare_read_later = ids;
+        self.read_later.give_back(ids);
     }
 
     /// Runs queued commands (including ones queued meanwhile). The queue's buffer and
@@ -490,8 +478,7 @@ impl EventLoop {
                 receive_buffer_size,
                 send_spare: Vec::new(),
                 spare_queue: Vec::new(),
-                read_later: Vec::new(),
-                spare_read_later: Vec::new(),
+                read_later: ReadLater::default(),
                 running: true,
             },
         })
@@ -536,7 +523,7 @@ impl EventLoop {
     fn turn(&mut self, events: &mut Events) {
         let tasks = &mut self.tasks;
         // Tasks that stopped reading last turn are read again in this one, which does not sleep.
-        let read_now = tasks.take_read_later();
+        let read_now = tasks.read_later.take();
         let timeout = match read_now {
             Some(_) => Some(Duration::ZERO),
             None => tasks

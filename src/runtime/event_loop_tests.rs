@@ -130,15 +130,22 @@ fn the_loop_keeps_a_send_buffer_up_to_the_size_of_a_read() {
 }
 
 /// A task that asks to be read again after each of its next `left` readiness calls, and keeps
-/// the `closed` flag of each call.
+/// the `closed` flag of each call; with a socket, its readiness is reported by the loop too.
 struct Greedy {
     id: u64,
     left: usize,
     calls: Vec<bool>,
+    socket: Option<mio::net::UnixStream>,
 }
 
 impl Task for Greedy {
-    fn start(&mut self, _cx: &mut Context) -> Flow {
+    fn start(&mut self, cx: &mut Context) -> Flow {
+        if let Some(socket) = self.socket.as_mut() {
+            let interest = mio::Interest::READABLE;
+            cx.registry
+                .register(socket, token(self.id), interest)
+                .unwrap();
+        }
         Flow::Continue
     }
 
@@ -165,6 +172,10 @@ impl Task for Greedy {
 }
 
 fn greedy(tasks: &mut Tasks, left: usize) -> u64 {
+    greedy_on(tasks, left, None)
+}
+
+fn greedy_on(tasks: &mut Tasks, left: usize, socket: Option<mio::net::UnixStream>) -> u64 {
     let id = tasks.shared.reserve();
     tasks.adopt(
         id,
@@ -172,6 +183,7 @@ fn greedy(tasks: &mut Tasks, left: usize) -> u64 {
             id,
             left,
             calls: Vec::new(),
+            socket,
         }),
     );
     id
@@ -222,4 +234,22 @@ fn a_task_that_stopped_reading_is_called_again_next_turn_while_it_is_there() {
     assert_eq!(slot_of(successor), slot_of(gone), "the slot is reused");
     event_loop.turn(&mut events);
     assert!(calls(&mut event_loop.tasks, successor).is_empty());
+}
+
+/// A task that asked to be read again, and in the next turn is read on its readiness (an edge
+/// of a socket its peer keeps full) and asks again, is called once in that turn, not a second
+/// time from the list, and is listed once: one call a turn, however many turns it goes on.
+#[test]
+fn a_task_read_on_its_readiness_is_not_read_again_in_the_same_turn() {
+    use std::io::Write;
+    let mut event_loop = EventLoop::new(0, 64 * 1024).unwrap();
+    let mut events = Events::with_capacity(8);
+    let (ours, mut peer) = mio::net::UnixStream::pair().unwrap();
+    let id = greedy_on(&mut event_loop.tasks, usize::MAX, Some(ours));
+    for turn in 1..=5 {
+        // A byte more, never read: a new edge in each turn.
+        peer.write_all(b"x").unwrap();
+        event_loop.turn(&mut events);
+        assert_eq!(calls(&mut event_loop.tasks, id).len(), turn, "turn {turn}");
+    }
 }

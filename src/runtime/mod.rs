@@ -5,6 +5,7 @@
 mod biased_lock;
 mod event_loop;
 pub mod oneshot;
+mod read_share;
 mod slab;
 pub mod sys;
 mod wait;
@@ -12,9 +13,9 @@ mod wait;
 pub use biased_lock::{BiasedGuard, BiasedLock, register as biased_locks_available};
 
 pub use event_loop::{
-    Command, Context, Flow, LoopShared, READS_PER_TURN, Readiness, Task, Tasks, on_loop_thread,
-    token,
+    Command, Context, Flow, LoopShared, Readiness, Task, Tasks, on_loop_thread, token,
 };
+pub use read_share::ReadShare;
 
 use crate::error::{Error, Result};
 use crate::log::{self, log};

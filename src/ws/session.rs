@@ -17,7 +17,7 @@ use crate::log::log;
 use crate::protocol::close::{self, Violation, violation};
 use crate::protocol::handshake::ServerHandshake;
 use crate::protocol::{Deadline, Expired, Input, Reader, TcpClose};
-use crate::runtime::{Context, Flow, READS_PER_TURN, Readiness, Task, Tasks, oneshot};
+use crate::runtime::{Context, Flow, ReadShare, Readiness, Task, Tasks, oneshot};
 use crate::transport::tls::tls_failure;
 use std::any::Any;
 use std::io;
@@ -132,8 +132,8 @@ impl Session {
         let read_max = buffer.len();
         // A flush between reads that left bytes waiting found the socket full: no more until
         // the writable edge (one write a read that could only say EAGAIN).
-        let mut socket_full = false;
-        for reads in 0..READS_PER_TURN {
+        let (mut share, mut socket_full) = (ReadShare::default(), false);
+        while share.another() {
             // An open connection's reader of large frames has them read straight into its own
             // buffer.
             let direct = matches!(&self.phase, Phase::Open(reader) if reader.wants_direct_read());
@@ -142,7 +142,7 @@ impl Session {
                 io.writer.cork_with(cx.send_spare);
                 // The replies to the reads before go out before the next: a peer that keeps
                 // the socket full must not hold a pong, a close or a small reply back.
-                if reads > 0 && !socket_full && io.writer.queued() > 0 {
+                if share.reads() > 1 && !socket_full && io.writer.queued() > 0 {
                     socket_full = !io.writer.flush();
                 }
                 let Some(transport) = io.writer.transport.as_mut() else {
