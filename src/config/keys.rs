@@ -417,7 +417,7 @@ pub const KEYS: &[KeyInfo] = &[
         TIMEOUT,
         Some("10000"),
         "",
-        "Keepalive: how long after its ping the peer has to answer (or send anything); past it the connection ends with onClose 1006. A peer that vanished without closing TCP is detected within websocket-ping-interval-ms + this. A ping queued behind other bytes does not count against a peer still reading them: while the peer's TCP acknowledges more of what comes before the ping, each timeout is followed by another.",
+        "Keepalive: how long after its ping the peer has to answer (or send anything); past it the connection ends with onClose 1006. A peer that vanished without closing TCP is detected within websocket-ping-interval-ms + this. A ping queued behind other bytes does not count against a peer still reading them: while the peer's TCP acknowledges more of what comes before the ping, each timeout is followed by another, and one more follows the timeout in which its TCP got the ping.",
         connection_setters!(|settings: &mut ConnectionSettings, value: &Value| settings
             .limits
             .pong_timeout =

@@ -150,6 +150,9 @@ struct Keepalive {
     /// cannot tell).
     ping_end: u32,
     acknowledged_at_check: u32,
+    /// Other bytes were still on their way to the peer when the ping was queued: its TCP may
+    /// get the ping at any time in a timeout, not at its start.
+    behind_backlog: bool,
 }
 
 impl Endpoint {
@@ -188,6 +191,7 @@ impl Endpoint {
                 ping_outstanding: false,
                 ping_end: 0,
                 acknowledged_at_check: 0,
+                behind_backlog: false,
             }));
             self.set_timer(now + interval, Timer::Keepalive);
         }
@@ -418,12 +422,18 @@ impl Endpoint {
         };
         if keepalive.ping_outstanding {
             // The ping waits behind what was queued before it, and cannot be answered before
-            // it arrives. A peer whose TCP acknowledged more of what comes before the ping is
-            // reading, though it sent nothing: it gets another pong timeout. Once its TCP has
-            // the ping, or in a timeout in which it acknowledged nothing, the timeout is final.
+            // it arrives. A peer whose TCP acknowledged more during the timeout is reading,
+            // though it sent nothing: it gets another pong timeout while its TCP has not got
+            // the ping, and, when the ping waited behind other bytes, one more after the
+            // timeout in which its TCP got it: a whole timeout to reach it. A timeout in which
+            // it acknowledged nothing, or the one after that, is final.
             if let Some((acknowledged, _)) = sink.acknowledged() {
-                let before_ping = (keepalive.ping_end.wrapping_sub(acknowledged) as i32) > 0;
-                if before_ping && acknowledged != keepalive.acknowledged_at_check {
+                let before_ping = |at: u32| (keepalive.ping_end.wrapping_sub(at) as i32) > 0;
+                let reading = acknowledged != keepalive.acknowledged_at_check;
+                let got_it_since = before_ping(keepalive.acknowledged_at_check);
+                if reading
+                    && (before_ping(acknowledged) || keepalive.behind_backlog && got_it_since)
+                {
                     keepalive.acknowledged_at_check = acknowledged;
                     self.set_timer(now + limits.pong_timeout, Timer::Keepalive);
                     return Expired::Nothing;
@@ -438,10 +448,12 @@ impl Endpoint {
             return Expired::Nothing;
         }
         keepalive.ping_outstanding = true;
+        let backlog = sink.acknowledged().is_some_and(|(acked, end)| acked != end);
         self.write_frame(Opcode::Ping, true, &[], sink);
         let (acknowledged, end) = sink.acknowledged().unwrap_or((0, 0));
         if let Some(keepalive) = self.keepalive.as_mut() {
             (keepalive.ping_end, keepalive.acknowledged_at_check) = (end, acknowledged);
+            keepalive.behind_backlog = backlog;
         }
         self.set_timer(now + limits.pong_timeout, Timer::Keepalive);
         Expired::Nothing

@@ -66,8 +66,8 @@ impl FrameSink for Reading {
 /// A keepalive ping queued behind a large message: the peer reads the message (its TCP
 /// acknowledges more of it) for longer than the pong timeout, and cannot answer a ping it has
 /// not received. It gets another pong timeout for each in which its TCP acknowledged more of
-/// what comes before the ping; once its TCP has the ping, or after a timeout in which it
-/// acknowledged nothing, no more.
+/// what comes before the ping, and one after the timeout in which its TCP got the ping; after
+/// that, or after a timeout in which it acknowledged nothing, no more.
 #[test]
 fn keepalive_gives_a_peer_that_reads_time_to_reach_the_ping() {
     let start = Instant::now();
@@ -129,9 +129,31 @@ fn keepalive_gives_a_peer_that_reads_time_to_reach_the_ping() {
         server.on_timeout(at(12), &limits, &mut sink),
         Expired::Nothing
     );
+    // Its TCP got the ping in that timeout, perhaps at its end: a whole timeout more to read
+    // it, and no more.
     sink.acknowledged = 5002 + 70_000;
     assert_eq!(
         server.on_timeout(at(14), &limits, &mut sink),
+        Expired::Nothing
+    );
+    sink.acknowledged = 5002 + 140_000;
+    assert_eq!(
+        server.on_timeout(at(16), &limits, &mut sink),
+        Expired::PeerSilent
+    );
+
+    // A ping that waited behind nothing reached the peer's TCP at the start of the timeout:
+    // a peer that does not answer it within the timeout is done (a stuck application is
+    // detected within interval + timeout), though its TCP acknowledged the ping.
+    let mut sink = Reading::default();
+    let mut server = opened();
+    assert_eq!(
+        server.on_timeout(at(10), &limits, &mut sink),
+        Expired::Nothing
+    );
+    sink.acknowledged = 2;
+    assert_eq!(
+        server.on_timeout(at(12), &limits, &mut sink),
         Expired::PeerSilent
     );
 

@@ -23,10 +23,16 @@ const EARLY_LIMIT: usize = 64 * 1024;
 /// a first guess of a buffer size that rustls corrects when it is short.
 const RECORD_OVERHEAD: usize = 64;
 
-/// The most bytes `plain` bytes of plaintext take on the wire once written: each write call
-/// seals at most `WRITE_CHUNK` of them into one record, which adds at most `RECORD_OVERHEAD`.
+/// The most bytes on the wire up to the end of the record that carries the last of `plain`
+/// bytes of plaintext waiting to be written, when more may be written after them. Each write
+/// call seals the first `WRITE_CHUNK` bytes of what waits into one record (all of it when
+/// less waits), which adds at most `RECORD_OVERHEAD`. So that record is the
+/// `plain / WRITE_CHUNK`th, rounded up, and ends at most where its chunk would: it may carry
+/// bytes written after the `plain` ones, which the peer must have before it reads the last of
+/// these.
 pub fn sealed_size_at_most(plain: usize) -> usize {
-    plain + plain.div_ceil(WRITE_CHUNK) * RECORD_OVERHEAD
+    let records = plain.div_ceil(WRITE_CHUNK);
+    records * (WRITE_CHUNK + RECORD_OVERHEAD)
 }
 
 pub enum Session {

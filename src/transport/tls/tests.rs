@@ -385,3 +385,66 @@ fn written_plaintext_takes_no_more_on_the_wire_than_keepalive_counts() {
         );
     }
 }
+
+/// Keepalive's ping is sealed with what follows it when the application sends more before the
+/// ping leaves the send buffer: the ping's record then ends up to 16 KiB of plaintext past the
+/// ping. The peer can read the ping only once it has that whole record, so where keepalive
+/// takes the ping to end must not fall short of that record's end. (Records are read raw off
+/// the client's socket; TLS 1.3 adds 17 bytes to the plaintext inside a record's length.)
+#[test]
+fn the_record_that_carries_the_last_byte_counted_ends_within_the_count() {
+    use super::records::WRITE_CHUNK;
+    use crate::transport::Transport;
+    use std::io::Read;
+    for counted in [
+        1,
+        100,
+        WRITE_CHUNK - 1,
+        WRITE_CHUNK + 1,
+        5 * WRITE_CHUNK + 7,
+    ] {
+        let (server, client) = pair();
+        let mut server = Transport::Tls(Box::new(server));
+        let bound = server.wire_bytes_at_most(counted);
+        // What was counted, then as much again and 16 KiB more, written as the send buffer
+        // writes: all that waits, each time.
+        let data = pattern(2 * counted + WRITE_CHUNK);
+        let (mut written, mut raw) = (0, Vec::new());
+        let mut record_end = None;
+        while record_end.is_none() {
+            while written < data.len() {
+                match server.write(&data[written..]) {
+                    Ok(n) => written += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => panic!("write: {e}"),
+                }
+            }
+            wait_readable(&client);
+            let mut buffer = [0u8; 64 * 1024];
+            match (&client.tcp).read(&mut buffer) {
+                Ok(n) => raw.extend_from_slice(&buffer[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("read: {e}"),
+            }
+            // Whole records so far: where the one that brings the plaintext past `counted` ends.
+            let (mut at, mut plain) = (0, 0);
+            while at + 5 <= raw.len() {
+                let length = u16::from_be_bytes([raw[at + 3], raw[at + 4]]) as usize;
+                if at + 5 + length > raw.len() {
+                    break;
+                }
+                at += 5 + length;
+                plain += length - 17;
+                if plain >= counted {
+                    record_end = Some(at);
+                    break;
+                }
+            }
+        }
+        let record_end = record_end.unwrap();
+        assert!(
+            record_end <= bound,
+            "{counted} bytes counted: their last one's record ends at {record_end}, counted {bound}"
+        );
+    }
+}
