@@ -1,7 +1,8 @@
 //! Keepalive (`websocket-ping-interval-ms`, `websocket-pong-timeout-ms`): a live but quiet peer
 //! keeps its connection, and a peer that vanished without a FIN — a proxy between the two ends
 //! stops forwarding and keeps both sockets open — is detected within interval + timeout, on the
-//! server side and on the client side.
+//! server side and on the client side. A peer still reading what was sent before our ping or
+//! our close frame is given the time to reach it.
 
 mod common;
 
@@ -155,34 +156,9 @@ fn reads_a_long_message_then_answers_the_ping<S: Read + Write>(
     extra: &[(&'static str, String)],
     connect: impl FnOnce(u16) -> RawClient<S>,
 ) {
-    init();
-    let server_seen = Recorder::new(false);
     let mut params = keepalive();
-    params.push(("send-buffer-size-max", (64 << 20).to_string()));
     params.extend_from_slice(extra);
-    let (server, port) = start_server(&server_seen, &params_of(&params));
-    let mut peer = connect(port);
-    let opened = server_seen.wait_for("onOpen", |e| e.iter().any(|(_, s)| *s == Seen::Open));
-    let handle = opened.iter().find(|(_, s)| *s == Seen::Open).unwrap().0
-        as *mut oasisnet::ffi::WsConnection;
-    let big = vec![b'b'; 16 << 20];
-    let sent = unsafe { oasisnet::ffi::wsSendBinary(handle, big.as_ptr().cast(), big.len()) };
-    assert_eq!(sent, 0, "{}", last_error());
-    // Read at about 8 MiB/s: two seconds, several pong timeouts. (The pauses pace the reader;
-    // nothing waits on them.)
-    let mut head = [0u8; 10];
-    peer.stream.read_exact(&mut head).unwrap();
-    assert_eq!(head[0], 0x82);
-    let mut chunk = vec![0u8; 32 * 1024];
-    let mut left = big.len();
-    while left > 0 {
-        let want = left.min(chunk.len());
-        if let Err(e) = peer.stream.read_exact(&mut chunk[..want]) {
-            panic!("dropped while reading, {} KiB to go: {e}", left >> 10);
-        }
-        left -= want;
-        std::thread::sleep(Duration::from_millis(4));
-    }
+    let (server, server_seen, mut peer) = send_a_long_message(&params, connect, |_| {});
     let ping = peer
         .read_frame()
         .expect("the keepalive ping, after the message");
@@ -198,6 +174,101 @@ fn reads_a_long_message_then_answers_the_ping<S: Read + Write>(
         server_seen.seen()
     );
     assert_eq!(oasisnet::ffi::destroyWsServer(server), 0);
+}
+
+#[test]
+fn a_peer_reading_a_long_message_gets_all_of_it_and_the_close_after_it() {
+    let (chain, key) = (cert("fullchain.pem"), cert("privkey.pem"));
+    let tls = [("cert-file-path", chain), ("pkey-file-path", key)];
+    for over_tls in [false, true] {
+        let mut params = vec![("close-timeout-ms", TIMEOUT_MS.to_string())];
+        if over_tls {
+            params.extend_from_slice(&tls);
+        }
+        // The application closes right after its send: the close frame waits behind the
+        // message, for several close timeouts.
+        let close = |handle| assert_eq!(oasisnet::ffi::wsCloseConnection(handle), 0);
+        let (server, server_seen) = match over_tls {
+            false => {
+                let connect = |port| {
+                    let peer = RawClient::connect(port);
+                    peer.set_receive_buffer(RECEIVE_BUFFER);
+                    peer
+                };
+                let (server, seen, mut peer) = send_a_long_message(&params, connect, close);
+                answer_the_close(&mut peer);
+                (server, seen)
+            }
+            true => {
+                let connect = |port| {
+                    let peer = RawClient::connect_tls(port);
+                    set_receive_buffer(&peer.stream.sock, RECEIVE_BUFFER);
+                    peer
+                };
+                let (server, seen, mut peer) = send_a_long_message(&params, connect, close);
+                answer_the_close(&mut peer);
+                (server, seen)
+            }
+        };
+        server_seen.wait_for("onClose", |e| e.iter().any(|(_, s)| is_close(s)));
+        assert!(
+            server_seen.seen().contains(&Seen::Close(1000, Vec::new())),
+            "over TLS: {over_tls}; {:?}",
+            server_seen.seen()
+        );
+        assert_eq!(oasisnet::ffi::destroyWsServer(server), 0);
+    }
+}
+
+/// Reads the server's close frame, which came after the message, and answers it.
+fn answer_the_close<S: Read + Write>(peer: &mut RawClient<S>) {
+    let close = peer
+        .read_frame()
+        .expect("our close frame, after the message");
+    assert_eq!(close, (0x88, 1000u16.to_be_bytes().to_vec()));
+    peer.send_frame(0x88, &1000u16.to_be_bytes());
+}
+
+/// Starts a server with `params` and a 64 MiB send buffer, connects a peer, has the server
+/// send it a 16 MiB message (then `after_send` with the connection), and reads the message
+/// at about 8 MiB/s: two seconds, several timeouts. (The pauses pace the reader; nothing
+/// waits on them.) The server, what it saw, and the peer.
+fn send_a_long_message<S: Read + Write>(
+    params: &[(&'static str, String)],
+    connect: impl FnOnce(u16) -> RawClient<S>,
+    after_send: impl FnOnce(*mut oasisnet::ffi::WsConnection),
+) -> (*mut oasisnet::ffi::WsServer, Arc<Recorder>, RawClient<S>) {
+    init();
+    let server_seen = Recorder::new(false);
+    let mut params = params.to_vec();
+    params.push(("send-buffer-size-max", (64 << 20).to_string()));
+    let (server, port) = start_server(&server_seen, &params_of(&params));
+    let mut peer = connect(port);
+    let opened = server_seen.wait_for("onOpen", |e| e.iter().any(|(_, s)| *s == Seen::Open));
+    let handle = opened.iter().find(|(_, s)| *s == Seen::Open).unwrap().0
+        as *mut oasisnet::ffi::WsConnection;
+    let big = vec![b'b'; 16 << 20];
+    let sent = unsafe { oasisnet::ffi::wsSendBinary(handle, big.as_ptr().cast(), big.len()) };
+    assert_eq!(sent, 0, "{}", last_error());
+    after_send(handle);
+    let mut head = [0u8; 10];
+    peer.stream.read_exact(&mut head).unwrap();
+    assert_eq!(head[0], 0x82);
+    let mut chunk = vec![0u8; 32 * 1024];
+    let mut left = big.len();
+    while left > 0 {
+        let want = left.min(chunk.len());
+        if let Err(e) = peer.stream.read_exact(&mut chunk[..want]) {
+            panic!("dropped while reading, {} KiB to go: {e}", left >> 10);
+        }
+        assert!(
+            chunk[..want].iter().all(|&b| b == b'b'),
+            "the message as sent"
+        );
+        left -= want;
+        std::thread::sleep(Duration::from_millis(4));
+    }
+    (server, server_seen, peer)
 }
 
 #[test]
