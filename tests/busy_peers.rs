@@ -37,9 +37,11 @@ const MOST_HANDLED_MEANWHILE: usize = 2_000_000;
 /// waits. A turn of the streaming connection ends after 16 reads, or once 2 ms passed since its
 /// second read began, and it is read once a turn (docs/DESIGN-NOTES.md). A full read here is
 /// 512 KiB, 13,797 of these messages, which take the callback 14 ms at least: so a turn reads
-/// it twice, and the request waits for the rest of one such turn and at most one more: four
-/// reads, with one to spare. (16 reads a turn, read twice, made it 385,000 in a test.)
-const MOST_HANDLED_WHILE_ANOTHER_WAITS: usize = 5 * 13_797;
+/// it twice, and the request waits for the rest of one such turn and at most one more (three
+/// reads, 41,391 messages, in most runs). The bound is ten reads: the test thread may be held
+/// between counting and sending on a loaded machine. (16 reads a turn, read twice a turn,
+/// made it 385,000 in a test.)
+const MOST_HANDLED_WHILE_ANOTHER_WAITS: usize = 10 * 13_797;
 
 /// About a microsecond of work a message, as a real callback has: slower than the peer sends.
 /// A message that starts with "echo" is echoed instead.
@@ -144,7 +146,9 @@ fn a_stream_on_one_connection_does_not_stall_the_others() {
     other.send_frame(0x82, b"echo from another connection");
     let echo = other.read_frame();
     // (Counted by the callback: the test thread may wake well after the echo went out.)
-    let meanwhile = HANDLED_BEFORE_ECHO.load(Ordering::SeqCst) - before;
+    let meanwhile = HANDLED_BEFORE_ECHO
+        .load(Ordering::SeqCst)
+        .saturating_sub(before);
     stop.store(true, Ordering::Relaxed);
     let streaming = streamer.join().unwrap();
     assert_eq!(echo, Some((0x82, b"echo from another connection".to_vec())));

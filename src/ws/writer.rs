@@ -394,13 +394,17 @@ impl FrameSink for Writer {
     /// From the kernel: the bytes the peer's TCP acknowledged; and that count plus what the
     /// socket holds unacknowledged plus what the socket is still to be given for what waits
     /// here. Over TLS that last part is a bound: the records the waiting bytes will be sealed
-    /// into are at most that long. (A position past the ping's true end costs a live peer
-    /// nothing and a hung one at most one more timeout; one short of it could drop a live peer.)
+    /// into are at most that long. (A position past the frame's true end costs a live peer
+    /// nothing, and a hung one the timeouts its TCP takes to acknowledge the difference; one
+    /// short of it could drop a live peer.)
     fn acknowledged(&self) -> Option<(u32, u32)> {
         let transport = self.transport.as_ref()?;
+        // What the socket holds unacknowledged first: an acknowledgement that comes between
+        // the two calls then counts twice (the end too far), not never (too short).
+        let unacknowledged = transport.unacknowledged() as u64;
         let acknowledged = transport.bytes_acknowledged()?;
         let end = acknowledged
-            .wrapping_add(transport.unacknowledged() as u64)
+            .wrapping_add(unacknowledged)
             .wrapping_add(transport.wire_bytes_at_most(self.queued()) as u64);
         // (Positions modulo 2^32: the endpoint compares them within a few timeouts' traffic.)
         Some((acknowledged as u32, end as u32))
