@@ -126,22 +126,32 @@ fn a_quiet_live_peer_keeps_its_connection() {
 /// along, the peer is not dropped as silent meanwhile.
 #[test]
 fn a_peer_reading_a_long_message_is_not_dropped_before_it_reaches_the_ping() {
-    reads_a_long_message_then_answers_the_ping(&[], |port| {
-        let peer = RawClient::connect(port);
-        peer.set_receive_buffer(RECEIVE_BUFFER);
-        peer
-    });
+    reads_a_long_message_then_answers_the_ping(&[], slow_peer);
 }
 
 #[test]
 fn a_tls_peer_reading_a_long_message_is_not_dropped_before_it_reaches_the_ping() {
+    reads_a_long_message_then_answers_the_ping(&tls_params(), slow_tls_peer);
+}
+
+/// A peer with a small receive buffer ([`RECEIVE_BUFFER`]), upgraded over plain TCP.
+fn slow_peer(port: u16) -> RawClient {
+    let peer = RawClient::connect(port);
+    peer.set_receive_buffer(RECEIVE_BUFFER);
+    peer
+}
+
+/// As [`slow_peer`], over TLS.
+fn slow_tls_peer(port: u16) -> RawClient<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
+    let peer = RawClient::connect_tls(port);
+    set_receive_buffer(&peer.stream.sock, RECEIVE_BUFFER);
+    peer
+}
+
+/// The server keys of a TLS server with the test certificate.
+fn tls_params() -> [(&'static str, String); 2] {
     let (chain, key) = (cert("fullchain.pem"), cert("privkey.pem"));
-    let tls = [("cert-file-path", chain), ("pkey-file-path", key)];
-    reads_a_long_message_then_answers_the_ping(&tls, |port| {
-        let peer = RawClient::connect_tls(port);
-        set_receive_buffer(&peer.stream.sock, RECEIVE_BUFFER);
-        peer
-    });
+    [("cert-file-path", chain), ("pkey-file-path", key)]
 }
 
 /// A receive buffer of 128 KiB, as behind a slow link: the peer's TCP acknowledges the ping
@@ -167,6 +177,11 @@ fn reads_a_long_message_then_answers_the_ping<S: Read + Write>(
     // Still open: the closing handshake completes with our code.
     peer.send_frame(0x88, &1000u16.to_be_bytes());
     assert_eq!(peer.read_close_code(), Some(1000));
+    closed_with_1000(server, &server_seen);
+}
+
+/// The server saw the closing handshake complete with 1000; then it is destroyed.
+fn closed_with_1000(server: *mut oasisnet::ffi::WsServer, server_seen: &Recorder) {
     server_seen.wait_for("onClose", |e| e.iter().any(|(_, s)| is_close(s)));
     assert!(
         server_seen.seen().contains(&Seen::Close(1000, Vec::new())),
@@ -178,45 +193,27 @@ fn reads_a_long_message_then_answers_the_ping<S: Read + Write>(
 
 #[test]
 fn a_peer_reading_a_long_message_gets_all_of_it_and_the_close_after_it() {
-    let (chain, key) = (cert("fullchain.pem"), cert("privkey.pem"));
-    let tls = [("cert-file-path", chain), ("pkey-file-path", key)];
     for over_tls in [false, true] {
         let mut params = vec![("close-timeout-ms", TIMEOUT_MS.to_string())];
         if over_tls {
-            params.extend_from_slice(&tls);
+            params.extend(tls_params());
         }
         // The application closes right after its send: the close frame waits behind the
         // message, for several close timeouts.
         let close = |handle| assert_eq!(oasisnet::ffi::wsCloseConnection(handle), 0);
         let (server, server_seen) = match over_tls {
             false => {
-                let connect = |port| {
-                    let peer = RawClient::connect(port);
-                    peer.set_receive_buffer(RECEIVE_BUFFER);
-                    peer
-                };
-                let (server, seen, mut peer) = send_a_long_message(&params, connect, close);
+                let (server, seen, mut peer) = send_a_long_message(&params, slow_peer, close);
                 answer_the_close(&mut peer);
                 (server, seen)
             }
             true => {
-                let connect = |port| {
-                    let peer = RawClient::connect_tls(port);
-                    set_receive_buffer(&peer.stream.sock, RECEIVE_BUFFER);
-                    peer
-                };
-                let (server, seen, mut peer) = send_a_long_message(&params, connect, close);
+                let (server, seen, mut peer) = send_a_long_message(&params, slow_tls_peer, close);
                 answer_the_close(&mut peer);
                 (server, seen)
             }
         };
-        server_seen.wait_for("onClose", |e| e.iter().any(|(_, s)| is_close(s)));
-        assert!(
-            server_seen.seen().contains(&Seen::Close(1000, Vec::new())),
-            "over TLS: {over_tls}; {:?}",
-            server_seen.seen()
-        );
-        assert_eq!(oasisnet::ffi::destroyWsServer(server), 0);
+        closed_with_1000(server, &server_seen);
     }
 }
 
@@ -284,14 +281,10 @@ fn a_tls_server_detects_a_vanished_client() {
 fn server_detects_a_vanished_client(tls: bool) {
     init();
     let server_seen = Recorder::new(false);
-    let (chain, key, root) = (
-        cert("fullchain.pem"),
-        cert("privkey.pem"),
-        cert("RootCA.pem"),
-    );
+    let root = cert("RootCA.pem");
     let mut params = keepalive();
     if tls {
-        params.extend([("cert-file-path", chain), ("pkey-file-path", key)]);
+        params.extend(tls_params());
     }
     let (server, port) = start_server(&server_seen, &params_of(&params));
     let proxy = Proxy::start(port);
