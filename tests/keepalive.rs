@@ -166,42 +166,10 @@ fn reads_a_long_message_then_answers_the_ping<S: Read + Write>(
     extra: &[(&'static str, String)],
     connect: impl FnOnce(u16) -> RawClient<S>,
 ) {
-    let mut params = keepalive();
-    params.extend_from_slice(extra);
-    let (server, server_seen, mut peer) = send_a_long_message(&params, connect);
-    let ping = peer
-        .read_frame()
-        .expect("the keepalive ping, after the message");
-    assert_eq!(ping.0, 0x89);
-    peer.send_frame(0x8a, &ping.1);
-    // Still open: the closing handshake completes with our code.
-    peer.send_frame(0x88, &1000u16.to_be_bytes());
-    assert_eq!(peer.read_close_code(), Some(1000));
-    closed_with_1000(server, &server_seen);
-}
-
-/// The server saw the closing handshake complete with 1000; then it is destroyed.
-fn closed_with_1000(server: *mut oasisnet::ffi::WsServer, server_seen: &Recorder) {
-    server_seen.wait_for("onClose", |e| e.iter().any(|(_, s)| is_close(s)));
-    assert!(
-        server_seen.seen().contains(&Seen::Close(1000, Vec::new())),
-        "{:?}",
-        server_seen.seen()
-    );
-    assert_eq!(oasisnet::ffi::destroyWsServer(server), 0);
-}
-
-/// Starts a server with `params` and a 64 MiB send buffer, connects a peer, has the server
-/// send it a 16 MiB message, and reads the message at about 8 MiB/s: two seconds, several
-/// timeouts. (The pauses pace the reader; nothing waits on them.) The server, what it saw,
-/// and the peer.
-fn send_a_long_message<S: Read + Write>(
-    params: &[(&'static str, String)],
-    connect: impl FnOnce(u16) -> RawClient<S>,
-) -> (*mut oasisnet::ffi::WsServer, Arc<Recorder>, RawClient<S>) {
     init();
     let server_seen = Recorder::new(false);
-    let mut params = params.to_vec();
+    let mut params = keepalive();
+    params.extend_from_slice(extra);
     params.push(("send-buffer-size-max", (64 << 20).to_string()));
     let (server, port) = start_server(&server_seen, &params_of(&params));
     let mut peer = connect(port);
@@ -211,6 +179,8 @@ fn send_a_long_message<S: Read + Write>(
     let big = vec![b'b'; 16 << 20];
     let sent = unsafe { oasisnet::ffi::wsSendBinary(handle, big.as_ptr().cast(), big.len()) };
     assert_eq!(sent, 0, "{}", last_error());
+    // Read at about 8 MiB/s: two seconds, several pong timeouts. (The pauses pace the reader;
+    // nothing waits on them.)
     let mut head = [0u8; 10];
     peer.stream.read_exact(&mut head).unwrap();
     assert_eq!(head[0], 0x82);
@@ -228,7 +198,21 @@ fn send_a_long_message<S: Read + Write>(
         left -= want;
         std::thread::sleep(Duration::from_millis(4));
     }
-    (server, server_seen, peer)
+    let ping = peer
+        .read_frame()
+        .expect("the keepalive ping, after the message");
+    assert_eq!(ping.0, 0x89);
+    peer.send_frame(0x8a, &ping.1);
+    // Still open: the closing handshake completes with our code.
+    peer.send_frame(0x88, &1000u16.to_be_bytes());
+    assert_eq!(peer.read_close_code(), Some(1000));
+    server_seen.wait_for("onClose", |e| e.iter().any(|(_, s)| is_close(s)));
+    assert!(
+        server_seen.seen().contains(&Seen::Close(1000, Vec::new())),
+        "{:?}",
+        server_seen.seen()
+    );
+    assert_eq!(oasisnet::ffi::destroyWsServer(server), 0);
 }
 
 #[test]
