@@ -291,9 +291,9 @@ int32_t wsSendBinary(struct WsConnection *connection, const void *data, size_t l
 int32_t wsSendPing(struct WsConnection *connection, const void *data, size_t length);
 
 // Starts the closing handshake with 1000 (normal closure) and returns at once; onClose follows
-// when the peer answers (with the peer's code), or 1006 after `close-timeout-ms`. Everything sent
-// before goes out first. A client connection still opening is abandoned (onError 1006; if its
-// handshake completed meanwhile, it is closed normally instead).
+// when the peer answers (with the peer's code), or 1006 after `close-timeout-ms`, which waits for
+// a peer still reading what was sent before (docs/PARAMETERS.md). Everything sent before goes out
+// first. A client still opening is abandoned (onError 1006; opened meanwhile: closed normally).
 //
 // Returns: 0, also when the connection is already closing or closed: then nothing changes
 // (inside onClose and the onError of a failure the reported code stays); -1 with `EBADF` for a

@@ -1,8 +1,8 @@
 //! Keepalive (`websocket-ping-interval-ms`, `websocket-pong-timeout-ms`): a live but quiet peer
 //! keeps its connection, and a peer that vanished without a FIN — a proxy between the two ends
 //! stops forwarding and keeps both sockets open — is detected within interval + timeout, on the
-//! server side and on the client side. A peer still reading what was sent before our ping is
-//! given the time to reach it.
+//! server side and on the client side. A peer still reading what was sent before our ping or
+//! our close frame is given the time to reach it.
 
 mod common;
 
@@ -166,10 +166,138 @@ fn reads_a_long_message_then_answers_the_ping<S: Read + Write>(
     extra: &[(&'static str, String)],
     connect: impl FnOnce(u16) -> RawClient<S>,
 ) {
-    init();
-    let server_seen = Recorder::new(false);
     let mut params = keepalive();
     params.extend_from_slice(extra);
+    let (server, server_seen, mut peer) = send_a_long_message(&params, connect, |_| {});
+    let ping = peer
+        .read_frame()
+        .expect("the keepalive ping, after the message");
+    assert_eq!(ping.0, 0x89);
+    peer.send_frame(0x8a, &ping.1);
+    // Still open: the closing handshake completes with our code.
+    peer.send_frame(0x88, &1000u16.to_be_bytes());
+    assert_eq!(peer.read_close_code(), Some(1000));
+    closed_with_1000(server, &server_seen);
+}
+
+/// The server saw the closing handshake complete with 1000; then it is destroyed.
+fn closed_with_1000(server: *mut oasisnet::ffi::WsServer, server_seen: &Recorder) {
+    server_seen.wait_for("onClose", |e| e.iter().any(|(_, s)| is_close(s)));
+    assert!(
+        server_seen.seen().contains(&Seen::Close(1000, Vec::new())),
+        "{:?}",
+        server_seen.seen()
+    );
+    assert_eq!(oasisnet::ffi::destroyWsServer(server), 0);
+}
+
+#[test]
+fn a_peer_reading_a_long_message_gets_all_of_it_and_the_close_after_it() {
+    for over_tls in [false, true] {
+        let mut params = vec![("close-timeout-ms", TIMEOUT_MS.to_string())];
+        if over_tls {
+            params.extend(tls_params());
+        }
+        // The application closes right after its send: the close frame waits behind the
+        // message, for several close timeouts.
+        let close = |handle| assert_eq!(oasisnet::ffi::wsCloseConnection(handle), 0);
+        let (server, server_seen) = match over_tls {
+            false => {
+                let (server, seen, mut peer) = send_a_long_message(&params, slow_peer, close);
+                answer_the_close(&mut peer);
+                (server, seen)
+            }
+            true => {
+                let (server, seen, mut peer) = send_a_long_message(&params, slow_tls_peer, close);
+                answer_the_close(&mut peer);
+                (server, seen)
+            }
+        };
+        closed_with_1000(server, &server_seen);
+    }
+}
+
+/// A stop waits a close timeout and a second for its connections' onClose. A connection the
+/// application was closing behind a long message, to a peer still reading it, is not given
+/// more time once the stop comes: it ends (1006) within a close timeout, and its onClose comes
+/// before `stopWsServer` returns.
+#[test]
+fn a_stop_ends_a_close_still_draining_to_a_reading_peer() {
+    let params = [("close-timeout-ms", TIMEOUT_MS.to_string())];
+    init();
+    let server_seen = Recorder::new(false);
+    let mut params = params.to_vec();
+    params.push(("send-buffer-size-max", (64 << 20).to_string()));
+    let (server, port) = start_server(&server_seen, &params_of(&params));
+    let mut peer = slow_peer(port);
+    let opened = server_seen.wait_for("onOpen", |e| e.iter().any(|(_, s)| *s == Seen::Open));
+    let handle = opened.iter().find(|(_, s)| *s == Seen::Open).unwrap().0
+        as *mut oasisnet::ffi::WsConnection;
+    let big = vec![b'b'; 16 << 20];
+    let sent = unsafe { oasisnet::ffi::wsSendBinary(handle, big.as_ptr().cast(), big.len()) };
+    assert_eq!(sent, 0, "{}", last_error());
+    assert_eq!(oasisnet::ffi::wsCloseConnection(handle), 0);
+    // The peer reads 4 MiB at about 8 MiB/s (half a second: the close timeout was extended
+    // at least once), says so, then reads on at about 1 MiB/s until the server ends the
+    // connection: 12 more seconds, far longer than the stop waits. (The pauses pace the
+    // reader; nothing waits on them.)
+    let (four_mib_read, read_so_far) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut chunk = vec![0u8; 32 * 1024];
+        let mut total = 0usize;
+        loop {
+            match peer.stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return total,
+                Ok(n) => total += n,
+            }
+            if total >= 4 << 20 {
+                let _ = four_mib_read.send(());
+                std::thread::sleep(Duration::from_millis(30));
+            } else {
+                std::thread::sleep(Duration::from_millis(4));
+            }
+        }
+    });
+    read_so_far
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the peer read 4 MiB");
+    assert!(
+        !server_seen.seen().iter().any(is_close),
+        "still draining before the stop: {:?}",
+        server_seen.seen()
+    );
+    assert_eq!(oasisnet::ffi::stopWsServer(server), 0);
+    assert!(
+        server_seen.seen().contains(&Seen::Close(1006, Vec::new())),
+        "onClose (1006) before stopWsServer returned: {:?}",
+        server_seen.seen()
+    );
+    let read = reader.join().unwrap();
+    assert!(read < 16 << 20, "cut by the stop: {read} bytes read");
+    assert_eq!(oasisnet::ffi::destroyWsServer(server), 0);
+}
+
+/// Reads the server's close frame, which came after the message, and answers it.
+fn answer_the_close<S: Read + Write>(peer: &mut RawClient<S>) {
+    let close = peer
+        .read_frame()
+        .expect("our close frame, after the message");
+    assert_eq!(close, (0x88, 1000u16.to_be_bytes().to_vec()));
+    peer.send_frame(0x88, &1000u16.to_be_bytes());
+}
+
+/// Starts a server with `params` and a 64 MiB send buffer, connects a peer, has the server
+/// send it a 16 MiB message (then `after_send` with the connection), and reads the message
+/// at about 8 MiB/s: two seconds, several timeouts. (The pauses pace the reader; nothing
+/// waits on them.) The server, what it saw, and the peer.
+fn send_a_long_message<S: Read + Write>(
+    params: &[(&'static str, String)],
+    connect: impl FnOnce(u16) -> RawClient<S>,
+    after_send: impl FnOnce(*mut oasisnet::ffi::WsConnection),
+) -> (*mut oasisnet::ffi::WsServer, Arc<Recorder>, RawClient<S>) {
+    init();
+    let server_seen = Recorder::new(false);
+    let mut params = params.to_vec();
     params.push(("send-buffer-size-max", (64 << 20).to_string()));
     let (server, port) = start_server(&server_seen, &params_of(&params));
     let mut peer = connect(port);
@@ -179,8 +307,7 @@ fn reads_a_long_message_then_answers_the_ping<S: Read + Write>(
     let big = vec![b'b'; 16 << 20];
     let sent = unsafe { oasisnet::ffi::wsSendBinary(handle, big.as_ptr().cast(), big.len()) };
     assert_eq!(sent, 0, "{}", last_error());
-    // Read at about 8 MiB/s: two seconds, several pong timeouts. (The pauses pace the reader;
-    // nothing waits on them.)
+    after_send(handle);
     let mut head = [0u8; 10];
     peer.stream.read_exact(&mut head).unwrap();
     assert_eq!(head[0], 0x82);
@@ -198,21 +325,7 @@ fn reads_a_long_message_then_answers_the_ping<S: Read + Write>(
         left -= want;
         std::thread::sleep(Duration::from_millis(4));
     }
-    let ping = peer
-        .read_frame()
-        .expect("the keepalive ping, after the message");
-    assert_eq!(ping.0, 0x89);
-    peer.send_frame(0x8a, &ping.1);
-    // Still open: the closing handshake completes with our code.
-    peer.send_frame(0x88, &1000u16.to_be_bytes());
-    assert_eq!(peer.read_close_code(), Some(1000));
-    server_seen.wait_for("onClose", |e| e.iter().any(|(_, s)| is_close(s)));
-    assert!(
-        server_seen.seen().contains(&Seen::Close(1000, Vec::new())),
-        "{:?}",
-        server_seen.seen()
-    );
-    assert_eq!(oasisnet::ffi::destroyWsServer(server), 0);
+    (server, server_seen, peer)
 }
 
 #[test]

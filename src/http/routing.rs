@@ -334,7 +334,7 @@ impl HttpConnection {
         // it (the flag is set before the group is closed, so one of the two sees the other).
         // Closed after the session is queued, so that the close's timer reaches the session.
         if self.server.is_stopping() {
-            let _ = connection.close(1001, "server stopping");
+            let _ = connection.close_for_stop(1001, "server stopping");
         }
         Routed::HandedOver
     }

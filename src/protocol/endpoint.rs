@@ -99,13 +99,15 @@ pub enum TcpClose {
 pub enum Expired {
     /// The opening handshake did not complete in time.
     Handshake,
-    /// The peer did not answer our close frame in time: end without a handshake (1006).
+    /// The peer did not answer our close frame in time, nor is it still reading what we sent
+    /// before it: end without a handshake (1006).
     Close,
     /// The peer neither answered a keepalive ping nor sent anything else in time (1006).
     PeerSilent,
     /// The closing handshake is over but the TCP close did not come: drop the socket.
     Linger,
-    /// Nothing to do (a keepalive ping went out, or traffic moved the ping time).
+    /// Nothing to do (a keepalive ping went out, traffic moved the ping time, or a peer still
+    /// reading what came before our ping or close frame got more time).
     Nothing,
 }
 
@@ -129,9 +131,8 @@ pub struct Endpoint {
     /// When the timer of kind `timer` runs out (none: `timer` means nothing).
     timer_at: Deadline,
     timer: Timer,
-    /// Keepalive state, only while keepalive is on (boxed: most connections never have it, and
-    /// an idle connection's size is what a device with many of them pays).
-    keepalive: Option<Box<Keepalive>>,
+    /// Keepalive's state and the frame we wait on the peer to answer ([`Watch`]).
+    watch: Option<Box<Watch>>,
 }
 
 /// A close code as the endpoint keeps it. Codes are never 0 (the reader passes on only codes an
@@ -141,18 +142,71 @@ fn stored(code: u16) -> NonZeroU16 {
     NonZeroU16::new(code).unwrap_or(NonZeroU16::new(ABNORMAL).expect("1006"))
 }
 
-struct Keepalive {
-    /// When the peer was last heard from.
-    last_heard: Instant,
+/// What an endpoint keeps beyond its few bytes, boxed: most connections never need it, and an
+/// idle connection's size is what a device with many of them pays. It exists while keepalive
+/// is on, and from the start of a closing handshake the application started.
+#[derive(Default)]
+struct Watch {
+    /// When the peer was last heard from: `None` while keepalive is off.
+    last_heard: Option<Instant>,
     ping_outstanding: bool,
-    /// Where the outstanding ping ends in the byte stream, and how far the peer's TCP had
-    /// acknowledged it at the last look ([`FrameSink::acknowledged`]; equal when the sink
-    /// cannot tell).
-    ping_end: u32,
+    /// Our outstanding ping; once the closing handshake started, our close frame.
+    awaited: Awaited,
+    /// The close timeout is extended for a peer still reading what came before our close frame:
+    /// set by the application's close, cleared by a stop's ([`Endpoint::close_for_stop`]).
+    close_extends: bool,
+}
+
+/// A frame we wait on the peer to answer (our ping, our close frame), and how far the peer's
+/// TCP has got towards it ([`FrameSink::acknowledged`]). The frame waits behind whatever was
+/// queued before it, and cannot be answered before it arrives.
+#[derive(Default)]
+struct Awaited {
+    /// Where the frame ends in the byte stream, and how far the peer's TCP had acknowledged at
+    /// the last look (both 0 when the sink cannot tell).
+    end: u32,
     acknowledged_at_check: u32,
-    /// Other bytes were still on their way to the peer when the ping was queued: its TCP may
-    /// get the ping at any time in a timeout, not at its start.
+    /// Other bytes were still on their way to the peer when the frame was queued: its TCP may
+    /// get the frame at any time in a timeout, not at its start.
     behind_backlog: bool,
+}
+
+impl Awaited {
+    /// Whether bytes are on their way to the peer (asked just before a frame is queued).
+    fn backlog(sink: &impl FrameSink) -> bool {
+        sink.acknowledged().is_some_and(|(acked, end)| acked != end)
+    }
+
+    /// The frame just queued, `behind_backlog` as [`Awaited::backlog`] said before it.
+    fn queued(sink: &impl FrameSink, behind_backlog: bool) -> Awaited {
+        let (acknowledged_at_check, end) = sink.acknowledged().unwrap_or((0, 0));
+        Awaited {
+            end,
+            acknowledged_at_check,
+            behind_backlog,
+        }
+    }
+
+    /// The time for the answer ran out. A peer whose TCP acknowledged more since the last look
+    /// is reading, though it sent nothing: it gets another timeout while its TCP has not got the
+    /// frame, and, when the frame waited behind other bytes, one more after the timeout in
+    /// which its TCP got it (perhaps at its end): a whole timeout to reach it. A timeout in
+    /// which it acknowledged nothing, or the one after that, is final.
+    fn peer_still_reading(&mut self, sink: &impl FrameSink) -> bool {
+        let Some((acknowledged, _)) = sink.acknowledged() else {
+            return false;
+        };
+        // (Positions modulo 2^32: they are compared within a few timeouts' traffic.)
+        let before_frame = |at: u32| (self.end.wrapping_sub(at) as i32) > 0;
+        let reading = acknowledged != self.acknowledged_at_check;
+        let got_it_since = before_frame(self.acknowledged_at_check);
+        let another =
+            reading && (before_frame(acknowledged) || self.behind_backlog && got_it_since);
+        if another {
+            self.acknowledged_at_check = acknowledged;
+        }
+        another
+    }
 }
 
 impl Endpoint {
@@ -165,7 +219,7 @@ impl Endpoint {
             failure: None,
             timer_at: Deadline::new(Some(now + limits.handshake_timeout)),
             timer: Timer::Handshake,
-            keepalive: None,
+            watch: None,
         }
     }
 
@@ -186,12 +240,9 @@ impl Endpoint {
         self.state = State::Open;
         self.timer_at = Deadline::default();
         if let Some(interval) = limits.ping_interval {
-            self.keepalive = Some(Box::new(Keepalive {
-                last_heard: now,
-                ping_outstanding: false,
-                ping_end: 0,
-                acknowledged_at_check: 0,
-                behind_backlog: false,
+            self.watch = Some(Box::new(Watch {
+                last_heard: Some(now),
+                ..Watch::default()
             }));
             self.set_timer(now + interval, Timer::Keepalive);
         }
@@ -199,15 +250,19 @@ impl Endpoint {
 
     /// Bytes arrived from the peer (only needed while keepalive is on: [`Endpoint::wants_traffic`]).
     pub fn heard(&mut self, now: Instant) {
-        if let Some(keepalive) = self.keepalive.as_mut() {
-            keepalive.last_heard = now;
-            keepalive.ping_outstanding = false;
+        if let Some(watch) = self.watch.as_mut()
+            && let Some(last_heard) = watch.last_heard.as_mut()
+        {
+            *last_heard = now;
+            watch.ping_outstanding = false;
         }
     }
 
     /// True when the owner should report received traffic with [`Endpoint::heard`].
     pub fn wants_traffic(&self) -> bool {
-        self.keepalive.is_some()
+        self.watch
+            .as_ref()
+            .is_some_and(|watch| watch.last_heard.is_some())
     }
 
     /// Frames and queues a message (fragmented by `limits.fragment_max`; masked by a client).
@@ -261,11 +316,42 @@ impl Endpoint {
         payload + MAX_HEADER * fragments
     }
 
-    /// Starts the closing handshake with `code` and `reason`.
+    /// Starts the closing handshake with `code` and `reason`, for the application. Our close
+    /// frame waits behind what was sent before it; a peer still reading that when the close
+    /// timeout passes is not dropped while its TCP acknowledges more (see
+    /// [`Awaited::peer_still_reading`]): nothing the application sent is cut.
     pub fn close(
         &mut self,
         code: i32,
         reason: &str,
+        now: Instant,
+        limits: &Limits,
+        sink: &mut impl FrameSink,
+    ) -> Result<CloseStarted, CloseError> {
+        self.start_close(code, reason, true, now, limits, sink)
+    }
+
+    /// Starts the closing handshake for a stop (of a server, a service, the library), which
+    /// waits for its connections' ends about a close timeout: as [`Endpoint::close`], but the
+    /// close timeout is final, also for a closing handshake the application started before,
+    /// which is not extended again. (Its deadline is never more than a close timeout away: each
+    /// extension set it a close timeout from its own time.)
+    pub fn close_for_stop(
+        &mut self,
+        code: i32,
+        reason: &str,
+        now: Instant,
+        limits: &Limits,
+        sink: &mut impl FrameSink,
+    ) -> Result<CloseStarted, CloseError> {
+        self.start_close(code, reason, false, now, limits, sink)
+    }
+
+    fn start_close(
+        &mut self,
+        code: i32,
+        reason: &str,
+        extends: bool,
         now: Instant,
         limits: &Limits,
         sink: &mut impl FrameSink,
@@ -277,15 +363,27 @@ impl Endpoint {
         if reason.len() > 123 {
             return Err(CloseError::ReasonTooLong(reason.len()));
         }
-        Ok(match self.state {
+        let started = match self.state {
             State::Open => {
+                let backlog = extends.then(|| Awaited::backlog(sink));
                 self.write_close(Some(code), reason, sink);
+                if let Some(backlog) = backlog {
+                    let watch = self.watch.get_or_insert_with(Box::default);
+                    watch.awaited = Awaited::queued(sink, backlog);
+                }
                 self.set_timer(now + limits.close_timeout, Timer::Close);
                 CloseStarted::Started
             }
             State::Opening => CloseStarted::StillOpening,
             State::Closing | State::Closed => CloseStarted::AlreadyClosing,
-        })
+        };
+        if let Some(watch) = self.watch.as_mut() {
+            match extends {
+                true => watch.close_extends |= started == CloseStarted::Started,
+                false => watch.close_extends = false,
+            }
+        }
+        Ok(started)
     }
 
     /// A ping arrived: answer it, unless the peer does not read what we send (RFC 6455 5.5.3
@@ -399,7 +497,15 @@ impl Endpoint {
         self.timer_at = Deadline::default();
         match self.timer {
             Timer::Handshake => Expired::Handshake,
-            Timer::Close => Expired::Close,
+            Timer::Close => {
+                // The peer is still reading what we sent before our close frame.
+                let watch = self.watch.as_mut();
+                if watch.is_some_and(|w| w.close_extends && w.awaited.peer_still_reading(sink)) {
+                    self.set_timer(now + limits.close_timeout, Timer::Close);
+                    return Expired::Nothing;
+                }
+                Expired::Close
+            }
             Timer::Linger => Expired::Linger,
             Timer::Keepalive => self.keepalive_due(now, limits, sink),
         }
@@ -417,43 +523,30 @@ impl Endpoint {
         if self.state != State::Open {
             return Expired::Nothing;
         }
-        let Some(keepalive) = self.keepalive.as_mut() else {
+        let Some(watch) = self.watch.as_mut() else {
             return Expired::Nothing;
         };
-        if keepalive.ping_outstanding {
-            // The ping waits behind what was queued before it, and cannot be answered before
-            // it arrives. A peer whose TCP acknowledged more during the timeout is reading,
-            // though it sent nothing: it gets another pong timeout while its TCP has not got
-            // the ping, and, when the ping waited behind other bytes, one more after the
-            // timeout in which its TCP got it: a whole timeout to reach it. A timeout in which
-            // it acknowledged nothing, or the one after that, is final.
-            if let Some((acknowledged, _)) = sink.acknowledged() {
-                let before_ping = |at: u32| (keepalive.ping_end.wrapping_sub(at) as i32) > 0;
-                let reading = acknowledged != keepalive.acknowledged_at_check;
-                let got_it_since = before_ping(keepalive.acknowledged_at_check);
-                if reading
-                    && (before_ping(acknowledged) || keepalive.behind_backlog && got_it_since)
-                {
-                    keepalive.acknowledged_at_check = acknowledged;
-                    self.set_timer(now + limits.pong_timeout, Timer::Keepalive);
-                    return Expired::Nothing;
-                }
+        let Some(last_heard) = watch.last_heard else {
+            return Expired::Nothing;
+        };
+        if watch.ping_outstanding {
+            if watch.awaited.peer_still_reading(sink) {
+                self.set_timer(now + limits.pong_timeout, Timer::Keepalive);
+                return Expired::Nothing;
             }
             return Expired::PeerSilent;
         }
         // Traffic since the timer was set moves the ping (no timer churn per read).
-        let ping_at = keepalive.last_heard + interval;
+        let ping_at = last_heard + interval;
         if now < ping_at {
             self.set_timer(ping_at, Timer::Keepalive);
             return Expired::Nothing;
         }
-        keepalive.ping_outstanding = true;
-        let backlog = sink.acknowledged().is_some_and(|(acked, end)| acked != end);
+        watch.ping_outstanding = true;
+        let backlog = Awaited::backlog(sink);
         self.write_frame(Opcode::Ping, true, &[], sink);
-        let (acknowledged, end) = sink.acknowledged().unwrap_or((0, 0));
-        if let Some(keepalive) = self.keepalive.as_mut() {
-            (keepalive.ping_end, keepalive.acknowledged_at_check) = (end, acknowledged);
-            keepalive.behind_backlog = backlog;
+        if let Some(watch) = self.watch.as_mut() {
+            watch.awaited = Awaited::queued(sink, backlog);
         }
         self.set_timer(now + limits.pong_timeout, Timer::Keepalive);
         Expired::Nothing

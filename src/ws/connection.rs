@@ -257,18 +257,28 @@ impl Connection {
             .map_err(not_sent)
     }
 
-    /// Starts the closing handshake. `status` must be a code an endpoint may send.
+    /// Starts the closing handshake for the application. `status` must be a code an endpoint
+    /// may send. What was sent before reaches a peer that keeps reading it ([`Endpoint::close`]).
     pub fn close(&self, status: i32, reason: &str) -> Result<()> {
+        self.start_close(status, reason, false)
+    }
+
+    /// Starts the closing handshake for a stop, which waits about a close timeout for it: the
+    /// close timeout is final, also for a close the application started before
+    /// ([`Endpoint::close_for_stop`]).
+    pub fn close_for_stop(&self, status: i32, reason: &str) -> Result<()> {
+        self.start_close(status, reason, true)
+    }
+
+    fn start_close(&self, status: i32, reason: &str, for_stop: bool) -> Result<()> {
         let started = {
             let mut io = self.io();
             let Io { endpoint, writer } = &mut *io;
-            endpoint.close(
-                status,
-                reason,
-                Instant::now(),
-                &self.common.settings.limits,
-                writer,
-            )
+            let (now, limits) = (Instant::now(), &self.common.settings.limits);
+            match for_stop {
+                false => endpoint.close(status, reason, now, limits, writer),
+                true => endpoint.close_for_stop(status, reason, now, limits, writer),
+            }
         };
         match started {
             Err(CloseError::CodeNotSendable(code)) => Err(Error::invalid(format!(

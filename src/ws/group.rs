@@ -73,7 +73,7 @@ impl ConnectionGroup {
         });
         // Closed once the walk is over: a close queues commands to this loop.
         for connection in members {
-            let _ = connection.close(code, reason);
+            let _ = connection.close_for_stop(code, reason);
         }
     }
 
@@ -116,7 +116,7 @@ impl Session {
     /// walked its loop's tasks), as the close would have.
     pub(super) fn close_if_group_closing(&self) {
         if let Some((code, reason)) = self.connection.common.group.closing() {
-            let _ = self.connection.close(code, &reason);
+            let _ = self.connection.close_for_stop(code, &reason);
         }
     }
 }

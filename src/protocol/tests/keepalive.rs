@@ -1,5 +1,6 @@
 //! Keepalive in the endpoint: pings after the interval without traffic, the pong timeout, and
-//! the peer still reading what was queued before its ping.
+//! the peer still reading what was queued before its ping; and the close timeout for a peer
+//! still reading what was queued before our close frame.
 
 use super::*;
 
@@ -186,4 +187,142 @@ fn keepalive_gives_a_peer_that_reads_time_to_reach_the_ping() {
         Some(at(21)),
         "the next ping, 10 s after the pong"
     );
+}
+
+/// Our close frame queued behind a large message: the peer reads the message for longer than
+/// the close timeout, and cannot answer a close frame it has not received. As with a ping, it
+/// gets another timeout for each in which its TCP acknowledged more, and one after the timeout
+/// in which its TCP got our close frame; then, or after a timeout in which it acknowledged
+/// nothing, the connection ends (1006).
+#[test]
+fn the_close_timeout_gives_a_peer_that_reads_time_to_reach_our_close() {
+    let start = Instant::now();
+    let mut limits = limits();
+    limits.close_timeout = Duration::from_secs(2);
+    let at = |secs| start + Duration::from_secs(secs);
+    let opened = || {
+        let mut server = Endpoint::new(Role::Server, start, &limits);
+        server.opened(start, &limits);
+        server
+    };
+    // 1 MiB waits before the close frame, which is 4 bytes (code 1000, no reason).
+    let mut sink = Reading {
+        ahead: 1 << 20,
+        ..Reading::default()
+    };
+    let mut server = opened();
+    let started = server.close(1000, "", at(1), &limits, &mut sink);
+    assert_eq!(started, Ok(CloseStarted::Started));
+    assert_eq!(sink.wire.0, b"\x88\x02\x03\xe8", "our close frame");
+    sink.acknowledged = 400_000;
+    assert_eq!(
+        server.on_timeout(at(3), &limits, &mut sink),
+        Expired::Nothing
+    );
+    assert_eq!(server.timeout(), Some(at(5)), "another close timeout");
+    // Its TCP got our close frame in this one, perhaps at its end: one more, and no more.
+    sink.acknowledged = (1 << 20) + 4;
+    assert_eq!(
+        server.on_timeout(at(5), &limits, &mut sink),
+        Expired::Nothing
+    );
+    assert_eq!(server.on_timeout(at(7), &limits, &mut sink), Expired::Close);
+
+    // A peer that stops acknowledging before our close frame: the next timeout is final.
+    let mut sink = Reading {
+        ahead: 1 << 20,
+        ..Reading::default()
+    };
+    let mut server = opened();
+    let started = server.close(1000, "", at(1), &limits, &mut sink);
+    assert_eq!(started, Ok(CloseStarted::Started));
+    sink.acknowledged = 400_000;
+    assert_eq!(
+        server.on_timeout(at(3), &limits, &mut sink),
+        Expired::Nothing
+    );
+    assert_eq!(server.on_timeout(at(5), &limits, &mut sink), Expired::Close);
+
+    // Nothing before our close frame: its TCP got it at the start of the timeout, which is
+    // final, as always.
+    let mut sink = Reading::default();
+    let mut server = opened();
+    let started = server.close(1000, "", at(1), &limits, &mut sink);
+    assert_eq!(started, Ok(CloseStarted::Started));
+    sink.acknowledged = 4;
+    assert_eq!(server.on_timeout(at(3), &limits, &mut sink), Expired::Close);
+
+    // A sink that cannot tell: final, as always.
+    let mut wire = Wire::default();
+    let mut server = opened();
+    let started = server.close(1000, "", at(1), &limits, &mut wire);
+    assert_eq!(started, Ok(CloseStarted::Started));
+    assert_eq!(server.on_timeout(at(3), &limits, &mut wire), Expired::Close);
+}
+
+/// A stop waits about a close timeout for its connections' ends, so the close it starts is
+/// final at its timeout, even for a peer still reading; and a closing handshake the
+/// application started before the stop is not extended again.
+#[test]
+fn a_stops_close_timeout_is_final() {
+    let start = Instant::now();
+    let mut limits = limits();
+    limits.close_timeout = Duration::from_secs(2);
+    let at = |secs| start + Duration::from_secs(secs);
+    let opened = |limits: &Limits| {
+        let mut server = Endpoint::new(Role::Server, start, limits);
+        server.opened(start, limits);
+        server
+    };
+    let reading = || Reading {
+        ahead: 1 << 20,
+        ..Reading::default()
+    };
+
+    // The stop's own close, to a peer reading what came before it: 1006 at its timeout.
+    let mut sink = reading();
+    let mut server = opened(&limits);
+    let started = server.close_for_stop(1001, "", at(1), &limits, &mut sink);
+    assert_eq!(started, Ok(CloseStarted::Started));
+    assert_eq!(sink.wire.0, b"\x88\x02\x03\xe9", "our close frame, 1001");
+    sink.acknowledged = 400_000;
+    assert_eq!(server.on_timeout(at(3), &limits, &mut sink), Expired::Close);
+
+    // The application's close, extended once; then a stop: its deadline stays, and is final.
+    let mut sink = reading();
+    let mut server = opened(&limits);
+    let started = server.close(1000, "", at(1), &limits, &mut sink);
+    assert_eq!(started, Ok(CloseStarted::Started));
+    sink.acknowledged = 400_000;
+    assert_eq!(
+        server.on_timeout(at(3), &limits, &mut sink),
+        Expired::Nothing
+    );
+    let stopped = server.close_for_stop(1001, "", at(4), &limits, &mut sink);
+    assert_eq!(stopped, Ok(CloseStarted::AlreadyClosing));
+    assert_eq!(
+        server.timeout(),
+        Some(at(5)),
+        "within a close timeout of the stop"
+    );
+    sink.acknowledged = 800_000;
+    assert_eq!(server.on_timeout(at(5), &limits, &mut sink), Expired::Close);
+
+    // With keepalive on (its state already boxed), the same.
+    limits.ping_interval = Some(Duration::from_secs(10));
+    let mut sink = reading();
+    let mut server = opened(&limits);
+    let started = server.close(1000, "", at(1), &limits, &mut sink);
+    assert_eq!(started, Ok(CloseStarted::Started));
+    assert_eq!(
+        server.close_for_stop(1001, "", at(2), &limits, &mut sink),
+        Ok(CloseStarted::AlreadyClosing)
+    );
+    // A second close by the application gives back no extension either.
+    assert_eq!(
+        server.close(1000, "", at(2), &limits, &mut sink),
+        Ok(CloseStarted::AlreadyClosing)
+    );
+    sink.acknowledged = 400_000;
+    assert_eq!(server.on_timeout(at(3), &limits, &mut sink), Expired::Close);
 }
