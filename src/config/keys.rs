@@ -392,7 +392,7 @@ pub const KEYS: &[KeyInfo] = &[
         TIMEOUT,
         Some("5000"),
         "",
-        "Time allowed for the peer to answer a close frame (and to drain what was queued before it); then the connection is dropped and onClose reports 1006. A peer still reading what was queued before the close frame is not dropped: while its TCP acknowledges more of it, each timeout is followed by another, and one more follows the timeout in which its TCP got the close frame. A stop (stopWsServer, destroyWsServer, wsServerShutdown, oasis_finalize) extends no close: it waits this long plus 1 s for its connections.",
+        "Time allowed for the peer to answer a close frame (and to drain what was queued before it); then the connection is dropped and onClose reports 1006. A peer still reading what was queued before the close frame is not dropped: while its TCP acknowledges more of it, each timeout is followed by another, and one more follows the timeout in which its TCP got the close frame. A peer that stopped reading counts as reading while its TCP still takes bytes into its receive buffer. A stop (of a server or HTTP server, oasis_finalize) extends no close: it waits this long plus 1 s for its connections (oasis_finalize: the largest server's, at least 5 s).",
         connection_setters!(|settings: &mut ConnectionSettings, value: &Value| settings
             .limits
             .close_timeout =
