@@ -224,19 +224,8 @@ fn a_peer_reading_a_long_message_gets_all_of_it_and_the_close_after_it() {
 #[test]
 fn a_stop_ends_a_close_still_draining_to_a_reading_peer() {
     let params = [("close-timeout-ms", TIMEOUT_MS.to_string())];
-    init();
-    let server_seen = Recorder::new(false);
-    let mut params = params.to_vec();
-    params.push(("send-buffer-size-max", (64 << 20).to_string()));
-    let (server, port) = start_server(&server_seen, &params_of(&params));
-    let mut peer = slow_peer(port);
-    let opened = server_seen.wait_for("onOpen", |e| e.iter().any(|(_, s)| *s == Seen::Open));
-    let handle = opened.iter().find(|(_, s)| *s == Seen::Open).unwrap().0
-        as *mut oasisnet::ffi::WsConnection;
-    let big = vec![b'b'; 16 << 20];
-    let sent = unsafe { oasisnet::ffi::wsSendBinary(handle, big.as_ptr().cast(), big.len()) };
-    assert_eq!(sent, 0, "{}", last_error());
-    assert_eq!(oasisnet::ffi::wsCloseConnection(handle), 0);
+    let close = |handle| assert_eq!(oasisnet::ffi::wsCloseConnection(handle), 0);
+    let (server, server_seen, mut peer) = start_a_long_message(&params, slow_peer, close);
     // The peer reads 4 MiB at about 8 MiB/s (half a second: the close timeout was extended
     // at least once), says so, then reads on at about 1 MiB/s until the server ends the
     // connection: 12 more seconds, far longer than the stop waits. (The pauses pace the
@@ -286,33 +275,19 @@ fn answer_the_close<S: Read + Write>(peer: &mut RawClient<S>) {
     peer.send_frame(0x88, &1000u16.to_be_bytes());
 }
 
-/// Starts a server with `params` and a 64 MiB send buffer, connects a peer, has the server
-/// send it a 16 MiB message (then `after_send` with the connection), and reads the message
-/// at about 8 MiB/s: two seconds, several timeouts. (The pauses pace the reader; nothing
-/// waits on them.) The server, what it saw, and the peer.
+/// As [`start_a_long_message`], then reads the message at about 8 MiB/s: two seconds, several
+/// timeouts. (The pauses pace the reader; nothing waits on them.)
 fn send_a_long_message<S: Read + Write>(
     params: &[(&'static str, String)],
     connect: impl FnOnce(u16) -> RawClient<S>,
     after_send: impl FnOnce(*mut oasisnet::ffi::WsConnection),
 ) -> (*mut oasisnet::ffi::WsServer, Arc<Recorder>, RawClient<S>) {
-    init();
-    let server_seen = Recorder::new(false);
-    let mut params = params.to_vec();
-    params.push(("send-buffer-size-max", (64 << 20).to_string()));
-    let (server, port) = start_server(&server_seen, &params_of(&params));
-    let mut peer = connect(port);
-    let opened = server_seen.wait_for("onOpen", |e| e.iter().any(|(_, s)| *s == Seen::Open));
-    let handle = opened.iter().find(|(_, s)| *s == Seen::Open).unwrap().0
-        as *mut oasisnet::ffi::WsConnection;
-    let big = vec![b'b'; 16 << 20];
-    let sent = unsafe { oasisnet::ffi::wsSendBinary(handle, big.as_ptr().cast(), big.len()) };
-    assert_eq!(sent, 0, "{}", last_error());
-    after_send(handle);
+    let (server, server_seen, mut peer) = start_a_long_message(params, connect, after_send);
     let mut head = [0u8; 10];
     peer.stream.read_exact(&mut head).unwrap();
     assert_eq!(head[0], 0x82);
     let mut chunk = vec![0u8; 32 * 1024];
-    let mut left = big.len();
+    let mut left = 16 << 20;
     while left > 0 {
         let want = left.min(chunk.len());
         if let Err(e) = peer.stream.read_exact(&mut chunk[..want]) {
@@ -325,6 +300,30 @@ fn send_a_long_message<S: Read + Write>(
         left -= want;
         std::thread::sleep(Duration::from_millis(4));
     }
+    (server, server_seen, peer)
+}
+
+/// Starts a server with `params` and a 64 MiB send buffer, connects a peer, and has the server
+/// send it a 16 MiB message of `b`s, then runs `after_send` with the connection. The server,
+/// what it saw, and the peer, which has read nothing yet.
+fn start_a_long_message<S: Read + Write>(
+    params: &[(&'static str, String)],
+    connect: impl FnOnce(u16) -> RawClient<S>,
+    after_send: impl FnOnce(*mut oasisnet::ffi::WsConnection),
+) -> (*mut oasisnet::ffi::WsServer, Arc<Recorder>, RawClient<S>) {
+    init();
+    let server_seen = Recorder::new(false);
+    let mut params = params.to_vec();
+    params.push(("send-buffer-size-max", (64 << 20).to_string()));
+    let (server, port) = start_server(&server_seen, &params_of(&params));
+    let peer = connect(port);
+    let opened = server_seen.wait_for("onOpen", |e| e.iter().any(|(_, s)| *s == Seen::Open));
+    let handle = opened.iter().find(|(_, s)| *s == Seen::Open).unwrap().0
+        as *mut oasisnet::ffi::WsConnection;
+    let big = vec![b'b'; 16 << 20];
+    let sent = unsafe { oasisnet::ffi::wsSendBinary(handle, big.as_ptr().cast(), big.len()) };
+    assert_eq!(sent, 0, "{}", last_error());
+    after_send(handle);
     (server, server_seen, peer)
 }
 
