@@ -165,18 +165,6 @@ CARGO_ENV += CARGO_TARGET_$(RUSTFLAGS_ENVID)_RUSTFLAGS='$(strip \
 endif
 endif
 CARGO_ENV += $(CARGO_ENV_SMALL)
-# On x86_64, the library reaches its thread-locals (the event a callback runs with, the thread's
-# event slot, its spare buffers) through TLS descriptors, as every aarch64 build does by default:
-# one load through the descriptor instead of a call to __tls_get_addr, about 13 instructions per
-# access and 64 per echoed message (docs/BENCHMARKS.md, "thread-locals through TLS descriptors").
-# A program linked against liboasisnet.a gets the direct access of an executable either way; 32-bit
-# ARM has no descriptors in LLVM. Only for the library's own link (after `cargo rustc --`), and only
-# where rustc's LLVM knows the option.
-LIB_TARGET_TRIPLE := $(or $(TARGET),$(HOST_TRIPLE))
-ifneq ($(filter x86_64-%,$(LIB_TARGET_TRIPLE)),)
-TLS_DESCRIPTORS := $(shell rustc -C llvm-args=-enable-tlsdesc --print cfg >/dev/null 2>&1 && echo -C llvm-args=-enable-tlsdesc)
-endif
-LIB_RUSTC_FLAGS := $(TLS_DESCRIPTORS)
 LIBSO    := $(LIBDIR)/liboasisnet.so
 LIBA     := $(LIBDIR)/liboasisnet.a
 # The version and the soname's major number come from Cargo.toml (build.rs sets the soname).
@@ -239,7 +227,7 @@ lib: $(LIBSO) $(LIBA) $(LIBDIR)/oasisnet-native-static-libs
 # optimisation (docs/BENCHMARKS.md, "Link-time optimisation").
 $(LIBSO) $(LIBA) &: FORCE
 	$(CARGO_ENV) $(CARGO) rustc --lib $(CARGO_BUILD_ARGS) $(CARGO_FEATURES) \
-	  --crate-type cdylib --crate-type staticlib $(if $(LIB_RUSTC_FLAGS),-- $(LIB_RUSTC_FLAGS))
+	  --crate-type cdylib --crate-type staticlib
 	ln -sf liboasisnet.so $(LIBDIR)/liboasisnet.so.$(SOVERSION)
 FORCE:
 

@@ -7,8 +7,7 @@
 #   declares (each extra or missing one is named), everything the inline C++ layer of
 #   OasisAPI.h/OasisNet.h/OasisWeb.h/OasisLog.h calls is among them (a shared object holding every
 #   inline function of the headers links with --no-undefined), and its SONAME is
-#   liboasisnet.so.MAJOR (Cargo.toml's version); on x86_64 it calls no __tls_get_addr (its
-#   thread-locals go through TLS descriptors).
+#   liboasisnet.so.MAJOR (Cargo.toml's version).
 # install: `make install` into a staging DESTDIR, a look at what it put there (links, headers, no
 #   absolute path in the CMake files, the .pc files right under PKG_CONFIG_SYSROOT_DIR), then the
 #   tree is MOVED elsewhere and used from there as a firmware project would:
@@ -66,16 +65,6 @@ exports() {
       awk '$1 == "U" && $2 !~ /@/' | wc -l) library functions, all exported"
   else
     fail "the inline C++ layer of the headers calls a function liboasisnet.so does not export (above)"
-  fi
-
-  # On x86_64 the library reaches its thread-locals through TLS descriptors (the Makefile's
-  # TLS_DESCRIPTORS): then it does not call __tls_get_addr at all.
-  if [ "$(uname -m)" = x86_64 ] && [ -z "${OASIS_LIB:-}" ]; then
-    if nm -D --undefined-only "$LIB" | grep -qw __tls_get_addr; then
-      fail "$LIB calls __tls_get_addr: its thread-locals are not reached through TLS descriptors"
-    else
-      echo "thread-locals through TLS descriptors: no call to __tls_get_addr"
-    fi
   fi
 
   local soname
