@@ -319,7 +319,7 @@ impl Endpoint {
     /// Starts the closing handshake with `code` and `reason`, for the application. Our close
     /// frame waits behind what was sent before it; a peer still reading that when the close
     /// timeout passes is not dropped while its TCP acknowledges more (see
-    /// [`Awaited::peer_still_reading`]): nothing the application sent is cut.
+    /// [`Awaited::peer_still_reading`]), so a peer that keeps reading gets all of it.
     pub fn close(
         &mut self,
         code: i32,
@@ -332,10 +332,10 @@ impl Endpoint {
     }
 
     /// Starts the closing handshake for a stop (of a server, a service, the library), which
-    /// waits for its connections' ends about a close timeout: as [`Endpoint::close`], but the
-    /// close timeout is final, also for a closing handshake the application started before,
-    /// which is not extended again. (Its deadline is never more than a close timeout away: each
-    /// extension set it a close timeout from its own time.)
+    /// waits a bounded time, about a close timeout, for its connections to end: as
+    /// [`Endpoint::close`], but the close timeout is final, also for a closing handshake the
+    /// application started before, which is not extended again. (Its deadline is never more
+    /// than a close timeout away: each extension set it a close timeout from its own time.)
     pub fn close_for_stop(
         &mut self,
         code: i32,
