@@ -72,6 +72,16 @@ pub enum CloseError {
     ReasonTooLong(usize),
 }
 
+/// Who starts a closing handshake ([`Endpoint::close`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseBy {
+    /// The application: the close timeout waits for a peer still reading what came before.
+    Application,
+    /// A stop (of a server, a service, the library), which waits for it a bounded time: the
+    /// close timeout is final.
+    Stop,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseStarted {
     /// Our close frame is queued; the peer's answer (or the close timeout) ends the connection.
@@ -153,7 +163,7 @@ struct Watch {
     /// Our outstanding ping; once the closing handshake started, our close frame.
     awaited: Awaited,
     /// The close timeout is extended for a peer still reading what came before our close frame:
-    /// set by the application's close, cleared by a stop's ([`Endpoint::close_for_stop`]).
+    /// set by the application's close, cleared by a stop's ([`CloseBy`]).
     close_extends: bool,
 }
 
@@ -316,42 +326,19 @@ impl Endpoint {
         payload + MAX_HEADER * fragments
     }
 
-    /// Starts the closing handshake with `code` and `reason`, for the application. Our close
-    /// frame waits behind what was sent before it; a peer still reading that when the close
-    /// timeout passes is not dropped while its TCP acknowledges more (see
-    /// [`Awaited::peer_still_reading`]), so a peer that keeps reading gets all of it.
+    /// Starts the closing handshake with `code` and `reason`. Our close frame waits behind what
+    /// was sent before it. For the application's close, a peer still reading that when the
+    /// close timeout passes is not dropped while its TCP acknowledges more (see
+    /// [`Awaited::peer_still_reading`]), so a peer that keeps reading gets all of it. A stop
+    /// waits a bounded time, about a close timeout, for its connections to end: its close
+    /// timeout is final, also for a closing handshake the application started before, which is
+    /// not extended again. (That deadline is never more than a close timeout away: each
+    /// extension set it a close timeout from its own time.)
     pub fn close(
         &mut self,
         code: i32,
         reason: &str,
-        now: Instant,
-        limits: &Limits,
-        sink: &mut impl FrameSink,
-    ) -> Result<CloseStarted, CloseError> {
-        self.start_close(code, reason, true, now, limits, sink)
-    }
-
-    /// Starts the closing handshake for a stop (of a server, a service, the library), which
-    /// waits a bounded time, about a close timeout, for its connections to end: as
-    /// [`Endpoint::close`], but the close timeout is final, also for a closing handshake the
-    /// application started before, which is not extended again. (Its deadline is never more
-    /// than a close timeout away: each extension set it a close timeout from its own time.)
-    pub fn close_for_stop(
-        &mut self,
-        code: i32,
-        reason: &str,
-        now: Instant,
-        limits: &Limits,
-        sink: &mut impl FrameSink,
-    ) -> Result<CloseStarted, CloseError> {
-        self.start_close(code, reason, false, now, limits, sink)
-    }
-
-    fn start_close(
-        &mut self,
-        code: i32,
-        reason: &str,
-        extends: bool,
+        by: CloseBy,
         now: Instant,
         limits: &Limits,
         sink: &mut impl FrameSink,
@@ -365,11 +352,12 @@ impl Endpoint {
         }
         let started = match self.state {
             State::Open => {
-                let backlog = extends.then(|| Awaited::backlog(sink));
+                let backlog = (by == CloseBy::Application).then(|| Awaited::backlog(sink));
                 self.write_close(Some(code), reason, sink);
                 if let Some(backlog) = backlog {
                     let watch = self.watch.get_or_insert_with(Box::default);
                     watch.awaited = Awaited::queued(sink, backlog);
+                    watch.close_extends = true;
                 }
                 self.set_timer(now + limits.close_timeout, Timer::Close);
                 CloseStarted::Started
@@ -377,11 +365,10 @@ impl Endpoint {
             State::Opening => CloseStarted::StillOpening,
             State::Closing | State::Closed => CloseStarted::AlreadyClosing,
         };
-        if let Some(watch) = self.watch.as_mut() {
-            match extends {
-                true => watch.close_extends |= started == CloseStarted::Started,
-                false => watch.close_extends = false,
-            }
+        if by == CloseBy::Stop
+            && let Some(watch) = self.watch.as_mut()
+        {
+            watch.close_extends = false;
         }
         Ok(started)
     }

@@ -23,7 +23,8 @@ mod utf8;
 
 pub use deadline::Deadline;
 pub use endpoint::{
-    CloseError, CloseStarted, Endpoint, Expired, FrameSink, Outgoing, SendError, State, TcpClose,
+    CloseBy, CloseError, CloseStarted, Endpoint, Expired, FrameSink, Outgoing, SendError, State,
+    TcpClose,
 };
 pub use reader::{Incoming, Input, LARGE_FRAME, Reader};
 /// For text an application sends (received text is checked by the reader).

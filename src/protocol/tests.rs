@@ -293,14 +293,14 @@ fn endpoint_sends_closes_and_fails_in_the_documented_order() {
     assert_eq!(server.fail(&violation, &mut wire), Some(INVALID_DATA));
     assert_eq!(server.state(), State::Closing);
     assert_eq!(
-        server.close(1000, "", now, &limits, &mut wire),
+        server.close(1000, "", CloseBy::Application, now, &limits, &mut wire),
         Ok(CloseStarted::AlreadyClosing)
     );
     assert_eq!(&wire.0[4..8], &[0x88, 10, 0x03, 0xef]);
     assert_eq!(server.closing_done(now, &limits), INVALID_DATA);
     assert_eq!(server.tcp_close(), TcpClose::ShutdownWriteThenWait);
     assert_eq!(
-        server.close(999, "", now, &limits, &mut wire),
+        server.close(999, "", CloseBy::Application, now, &limits, &mut wire),
         Err(CloseError::CodeNotSendable(999))
     );
 }

@@ -13,7 +13,9 @@ use crate::config::ConnectionSettings;
 use crate::error::{Error, Result};
 use crate::log::log;
 use crate::protocol::handshake::{header_values, split_target};
-use crate::protocol::{CloseError, CloseStarted, Endpoint, Outgoing, Role, SendError, State};
+use crate::protocol::{
+    CloseBy, CloseError, CloseStarted, Endpoint, Outgoing, Role, SendError, State,
+};
 use crate::runtime::{BiasedGuard, BiasedLock, LoopShared};
 use crate::transport::Transport;
 use parking_lot::Mutex;
@@ -260,25 +262,22 @@ impl Connection {
     /// Starts the closing handshake for the application. `status` must be a code an endpoint
     /// may send. What was sent before reaches a peer that keeps reading it ([`Endpoint::close`]).
     pub fn close(&self, status: i32, reason: &str) -> Result<()> {
-        self.start_close(status, reason, false)
+        self.start_close(status, reason, CloseBy::Application)
     }
 
     /// Starts the closing handshake for a stop, which waits about a close timeout for it: the
     /// close timeout is final, also for a close the application started before
-    /// ([`Endpoint::close_for_stop`]).
+    /// ([`CloseBy::Stop`]).
     pub fn close_for_stop(&self, status: i32, reason: &str) -> Result<()> {
-        self.start_close(status, reason, true)
+        self.start_close(status, reason, CloseBy::Stop)
     }
 
-    fn start_close(&self, status: i32, reason: &str, for_stop: bool) -> Result<()> {
+    fn start_close(&self, status: i32, reason: &str, by: CloseBy) -> Result<()> {
         let started = {
             let mut io = self.io();
             let Io { endpoint, writer } = &mut *io;
-            let (now, limits) = (Instant::now(), &self.common.settings.limits);
-            match for_stop {
-                false => endpoint.close(status, reason, now, limits, writer),
-                true => endpoint.close_for_stop(status, reason, now, limits, writer),
-            }
+            let limits = &self.common.settings.limits;
+            endpoint.close(status, reason, by, Instant::now(), limits, writer)
         };
         match started {
             Err(CloseError::CodeNotSendable(code)) => Err(Error::invalid(format!(

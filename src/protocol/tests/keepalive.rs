@@ -211,7 +211,7 @@ fn the_close_timeout_gives_a_peer_that_reads_time_to_reach_our_close() {
         ..Reading::default()
     };
     let mut server = opened();
-    let started = server.close(1000, "", at(1), &limits, &mut sink);
+    let started = server.close(1000, "", CloseBy::Application, at(1), &limits, &mut sink);
     assert_eq!(started, Ok(CloseStarted::Started));
     assert_eq!(sink.wire.0, b"\x88\x02\x03\xe8", "our close frame");
     sink.acknowledged = 400_000;
@@ -234,7 +234,7 @@ fn the_close_timeout_gives_a_peer_that_reads_time_to_reach_our_close() {
         ..Reading::default()
     };
     let mut server = opened();
-    let started = server.close(1000, "", at(1), &limits, &mut sink);
+    let started = server.close(1000, "", CloseBy::Application, at(1), &limits, &mut sink);
     assert_eq!(started, Ok(CloseStarted::Started));
     sink.acknowledged = 400_000;
     assert_eq!(
@@ -247,7 +247,7 @@ fn the_close_timeout_gives_a_peer_that_reads_time_to_reach_our_close() {
     // final, as always.
     let mut sink = Reading::default();
     let mut server = opened();
-    let started = server.close(1000, "", at(1), &limits, &mut sink);
+    let started = server.close(1000, "", CloseBy::Application, at(1), &limits, &mut sink);
     assert_eq!(started, Ok(CloseStarted::Started));
     sink.acknowledged = 4;
     assert_eq!(server.on_timeout(at(3), &limits, &mut sink), Expired::Close);
@@ -255,7 +255,7 @@ fn the_close_timeout_gives_a_peer_that_reads_time_to_reach_our_close() {
     // A sink that cannot tell: final, as always.
     let mut wire = Wire::default();
     let mut server = opened();
-    let started = server.close(1000, "", at(1), &limits, &mut wire);
+    let started = server.close(1000, "", CloseBy::Application, at(1), &limits, &mut wire);
     assert_eq!(started, Ok(CloseStarted::Started));
     assert_eq!(server.on_timeout(at(3), &limits, &mut wire), Expired::Close);
 }
@@ -282,7 +282,7 @@ fn a_stops_close_timeout_is_final() {
     // The stop's own close, to a peer reading what came before it: 1006 at its timeout.
     let mut sink = reading();
     let mut server = opened(&limits);
-    let started = server.close_for_stop(1001, "", at(1), &limits, &mut sink);
+    let started = server.close(1001, "", CloseBy::Stop, at(1), &limits, &mut sink);
     assert_eq!(started, Ok(CloseStarted::Started));
     assert_eq!(sink.wire.0, b"\x88\x02\x03\xe9", "our close frame, 1001");
     sink.acknowledged = 400_000;
@@ -291,14 +291,14 @@ fn a_stops_close_timeout_is_final() {
     // The application's close, extended once; then a stop: its deadline stays, and is final.
     let mut sink = reading();
     let mut server = opened(&limits);
-    let started = server.close(1000, "", at(1), &limits, &mut sink);
+    let started = server.close(1000, "", CloseBy::Application, at(1), &limits, &mut sink);
     assert_eq!(started, Ok(CloseStarted::Started));
     sink.acknowledged = 400_000;
     assert_eq!(
         server.on_timeout(at(3), &limits, &mut sink),
         Expired::Nothing
     );
-    let stopped = server.close_for_stop(1001, "", at(4), &limits, &mut sink);
+    let stopped = server.close(1001, "", CloseBy::Stop, at(4), &limits, &mut sink);
     assert_eq!(stopped, Ok(CloseStarted::AlreadyClosing));
     assert_eq!(
         server.timeout(),
@@ -312,15 +312,15 @@ fn a_stops_close_timeout_is_final() {
     limits.ping_interval = Some(Duration::from_secs(10));
     let mut sink = reading();
     let mut server = opened(&limits);
-    let started = server.close(1000, "", at(1), &limits, &mut sink);
+    let started = server.close(1000, "", CloseBy::Application, at(1), &limits, &mut sink);
     assert_eq!(started, Ok(CloseStarted::Started));
     assert_eq!(
-        server.close_for_stop(1001, "", at(2), &limits, &mut sink),
+        server.close(1001, "", CloseBy::Stop, at(2), &limits, &mut sink),
         Ok(CloseStarted::AlreadyClosing)
     );
     // A second close by the application gives back no extension either.
     assert_eq!(
-        server.close(1000, "", at(2), &limits, &mut sink),
+        server.close(1000, "", CloseBy::Application, at(2), &limits, &mut sink),
         Ok(CloseStarted::AlreadyClosing)
     );
     sink.acknowledged = 400_000;
