@@ -6,7 +6,9 @@
 //!   fixed-size loops over blocks of bytes, which become vector code (a 64-byte block is four
 //!   registers).
 //! - Elsewhere (armv7-unknown-linux-gnueabihf assumes no NEON): machine words. Byte blocks there
-//!   would become byte-at-a-time loops, several times slower than words.
+//!   would become byte-at-a-time loops, several times slower than words. ARMv7 with NEON builds
+//!   as thumbv7neon-unknown-linux-gnueabihf, which takes the blocks: a 64 KiB text message
+//!   echoed costs 20,383 instructions there against 79,759 with words (docs/BENCHMARKS.md, "ARM").
 //! - On x86_64, a payload of 256 bytes or more takes these loops compiled for AVX2 when the
 //!   processor has it ([`crate::simd`]: x86_64's baseline is SSE2 only), over blocks twice as
 //!   large, which fill 32-byte registers as the baseline's fill 16-byte ones.
@@ -33,6 +35,18 @@ const VECTORS: bool = cfg!(any(
 const BLOCK: usize = 64;
 
 const WORD: usize = size_of::<usize>();
+
+/// Whether the target folds a vector register into one value in an instruction or two, as the
+/// ASCII test of every block does: x86_64 takes a mask of the bytes' top bits, aarch64 the
+/// largest lane. 32-bit ARM's NEON has no such instruction, and LLVM leaves that loop a byte at
+/// a time there, 2 instructions a byte (docs/BENCHMARKS.md, "ARM"): the test ORs a stretch of
+/// blocks together lane by lane instead, and tests the stretch once.
+const FOLDS_CHEAPLY: bool = !cfg!(target_arch = "arm");
+
+/// Bytes the ASCII test ORs together before it tests them where vectors do not fold cheaply:
+/// non-ASCII text is found within this many bytes of its first such byte. A multiple of every
+/// block.
+const STRETCH: usize = 1024;
 
 /// Payloads from this size on take the loops compiled for wider registers where the processor
 /// has them ([`crate::simd`]): below it, the baseline loops finish in a few dozen instructions,
@@ -107,21 +121,62 @@ fn ascii_test_double(data: &[u8]) -> bool {
 /// [`is_ascii`] with blocks of `N` bytes (`V`) or with words only.
 #[inline(always)]
 fn ascii_test<const V: bool, const N: usize>(data: &[u8]) -> bool {
-    let rest = if V {
-        let mut blocks = data.chunks_exact(N);
-        for block in &mut blocks {
-            let block: &[u8; N] = block.try_into().expect("a whole block");
-            if block.iter().fold(0, |seen, byte| seen | byte) & 0x80 != 0 {
-                return false;
+    let rest = match (V, FOLDS_CHEAPLY) {
+        (false, _) => data,
+        (true, true) => {
+            let mut blocks = data.chunks_exact(N);
+            for block in &mut blocks {
+                let block: &[u8; N] = block.try_into().expect("a whole block");
+                if block.iter().fold(0, |seen, byte| seen | byte) & 0x80 != 0 {
+                    return false;
+                }
             }
+            blocks.remainder()
         }
-        blocks.remainder()
-    } else {
-        data
+        (true, false) => match ascii_stretches::<N>(data) {
+            Some(rest) => rest,
+            None => return false,
+        },
     };
-    let mut words = rest.chunks_exact(WORD);
-    for word in &mut words {
-        if usize::from_ne_bytes(word.try_into().expect("a word")) & high_bits() != 0 {
+    ascii_words(rest)
+}
+
+/// The blocks of [`ascii_test`] where a vector does not fold cheaply into one value: each
+/// stretch's blocks are ORed together lane by lane, and the stretch is tested once. Returns the
+/// bytes after the last whole block, or `None` when a byte is not ASCII.
+#[inline(always)]
+fn ascii_stretches<const N: usize>(data: &[u8]) -> Option<&[u8]> {
+    let mut rest: &[u8] = &[];
+    for stretch in data.chunks(STRETCH) {
+        let (ascii, after) = ascii_blocks::<N>(stretch);
+        if !ascii {
+            return None;
+        }
+        rest = after;
+    }
+    Some(rest)
+}
+
+/// [`is_ascii`] a machine word at a time, then the last bytes.
+#[inline(always)]
+fn ascii_words(rest: &[u8]) -> bool {
+    // Four words a step, ORed together and tested once, as `words` unmasks them: a test and a
+    // branch per word took armv7 (no NEON) 1.5 instructions a byte, the step 0.8
+    // (docs/BENCHMARKS.md, "ARM").
+    let word = |bytes: &[u8]| usize::from_ne_bytes(bytes.try_into().expect("a word"));
+    let mut steps = rest.chunks_exact(4 * WORD);
+    for step in &mut steps {
+        let seen = word(&step[..WORD])
+            | word(&step[WORD..2 * WORD])
+            | word(&step[2 * WORD..3 * WORD])
+            | word(&step[3 * WORD..]);
+        if seen & high_bits() != 0 {
+            return false;
+        }
+    }
+    let mut words = steps.remainder().chunks_exact(WORD);
+    for bytes in &mut words {
+        if word(bytes) & high_bits() != 0 {
             return false;
         }
     }
@@ -200,6 +255,22 @@ fn words<const ASCII: bool>(data: &mut [u8], mask: [u8; 4]) -> bool {
     !ASCII || (seen & high_bits() == 0 && seen_bytes & 0x80 == 0)
 }
 
+/// ORs the whole `N`-byte blocks at the start of `data` together lane by lane (vector code on
+/// every target with vectors); returns whether they are ASCII and the bytes after them.
+#[inline(always)]
+fn ascii_blocks<const N: usize>(data: &[u8]) -> (bool, &[u8]) {
+    let mut seen = [0u8; N];
+    let mut blocks = data.chunks_exact(N);
+    for block in &mut blocks {
+        let block: &[u8; N] = block.try_into().expect("a whole block");
+        for i in 0..N {
+            seen[i] |= block[i];
+        }
+    }
+    let ascii = seen.iter().fold(0, |all, byte| all | byte) & 0x80 == 0;
+    (ascii, blocks.remainder())
+}
+
 /// The top bit of every byte of a word.
 const fn high_bits() -> usize {
     usize::from_ne_bytes([0x80; WORD])
@@ -235,14 +306,18 @@ mod tests {
         [with_blocks, with_words, with_double, with_public]
     }
 
-    /// [`unmask_every_way`] for the ASCII test alone.
+    /// [`unmask_every_way`] for the ASCII test alone, and with the stretches of targets whose
+    /// vectors do not fold cheaply (run here whatever this target is).
     fn is_ascii_every_way(data: &[u8]) -> [bool; 4] {
-        [
+        let stretches = ascii_stretches::<{ BLOCK / 2 }>(data).is_some_and(ascii_words);
+        let ways = [
             ascii_test::<true, { BLOCK / 2 }>(data),
             ascii_test::<false, { BLOCK / 2 }>(data),
             ascii_test_double(data),
             is_ascii(data),
-        ]
+        ];
+        assert_eq!(stretches, ways[0], "stretches and blocks test alike");
+        ways
     }
 
     /// The byte-at-a-time definition the block and word loops must match.
@@ -305,6 +380,28 @@ mod tests {
                         assert_eq!(is_ascii_every_way(&text[..at]), [true; 4]);
                     }
                 }
+            }
+        }
+    }
+
+    /// Text longer than one stretch of the ASCII test: a byte with its top bit set in any
+    /// stretch, at its edges and in the bytes after the last whole block, is seen.
+    #[test]
+    fn one_non_ascii_byte_in_any_stretch_is_seen() {
+        for len in [
+            STRETCH - 1,
+            STRETCH,
+            STRETCH + 1,
+            2 * STRETCH + 33,
+            3 * STRETCH + 5,
+        ] {
+            let text: Vec<u8> = (0..len).map(|i| b' ' + (i % 95) as u8).collect();
+            assert_eq!(is_ascii_every_way(&text), [true; 4], "length {len}");
+            let edges = (1..=3).flat_map(|k| [k * STRETCH - 1, k * STRETCH, k * STRETCH + 1]);
+            for at in edges.chain([0, 700, len - 1]).filter(|&at| at < len) {
+                let mut text = text.clone();
+                text[at] = 0xC3;
+                assert_eq!(is_ascii_every_way(&text), [false; 4], "at {at} of {len}");
             }
         }
     }
