@@ -17,8 +17,9 @@
 #                    libraries that liboasisnet.a needs (packaging/native-static-libs.sh);
 #                    FEATURES="server http" builds only those Cargo features (--no-default-features
 #                    --features "server http"; README, "Cargo features")
-#   make cross       the same for ARM Linux: target/TRIPLE/release/ for aarch64-unknown-linux-gnu and
-#                    armv7-unknown-linux-gnueabihf (TARGET=TRIPLE with lib, examples, examples-static,
+#   make cross       the same for ARM Linux: target/TRIPLE/release/ for aarch64-unknown-linux-gnu,
+#                    armv7-unknown-linux-gnueabihf and thumbv7neon-unknown-linux-gnueabihf (ARMv7
+#                    with NEON) (TARGET=TRIPLE with lib, examples, examples-static,
 #                    c-tests: one target, programs into build/TRIPLE; CROSS_PREFIX, CROSS_CC,
 #                    CROSS_CXX, CROSS_AR, CROSS_LINKER, CROSS_SYSROOT, CROSS_CFLAGS: another tool chain)
 #   make install     the built library into DESTDIR/PREFIX (default /usr/local): lib/liboasisnet.so.VERSION
@@ -114,11 +115,12 @@ endif
 # a firmware tool chain sets CROSS_CC, CROSS_CXX, CROSS_AR, CROSS_LINKER and CROSS_SYSROOT (or
 # CROSS_CFLAGS) instead. The cargo variables they become (CARGO_TARGET_<TRIPLE>_LINKER,
 # CC_<triple>, AR_<triple>, CFLAGS_<triple>) win when already set in the environment.
-CROSS_TARGETS := aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf
+CROSS_TARGETS := aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf thumbv7neon-unknown-linux-gnueabihf
 TARGET   ?=
 ifneq ($(TARGET),)
 cross_prefix_aarch64-unknown-linux-gnu     := aarch64-linux-gnu-
 cross_prefix_armv7-unknown-linux-gnueabihf := arm-linux-gnueabihf-
+cross_prefix_thumbv7neon-unknown-linux-gnueabihf := arm-linux-gnueabihf-
 TARGET_ID    := $(subst -,_,$(TARGET))
 TARGET_ENVID := $(shell echo '$(TARGET_ID)' | tr a-z A-Z)
 CROSS_PREFIX  ?= $(or $(cross_prefix_$(TARGET)),$(TARGET)-)

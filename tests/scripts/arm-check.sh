@@ -19,7 +19,7 @@
 # of the libraries under test: make cross PROFILE=..., programs in build/TARGET-PROFILE/ (the
 # release profile: build/TARGET/, as `make cross` alone makes them).
 
-ARM_TARGETS=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf)
+ARM_TARGETS=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf thumbv7neon-unknown-linux-gnueabihf)
 ARM_PROFILE="${ARM_PROFILE:-release-small}"
 
 # arm_bdir TARGET: where make puts the target's programs for ARM_PROFILE.
@@ -30,7 +30,7 @@ arm_bdir() { if [ "$ARM_PROFILE" = release ]; then echo "build/$1"; else echo "b
 arm_qemu() {
   case "$1" in
     aarch64-*) echo "qemu-aarch64 /usr/aarch64-linux-gnu AArch64" ;;
-    armv7-*|arm-*) echo "qemu-arm /usr/arm-linux-gnueabihf ARM" ;;
+    armv7-*|thumbv7*|arm-*) echo "qemu-arm /usr/arm-linux-gnueabihf ARM" ;;
     *) echo "arm-check: no QEMU known for $1" >&2; return 1 ;;
   esac
 }

@@ -121,7 +121,7 @@ packages() {
 
 # ---------- 2. Rust ----------
 # The ARM targets of `make cross` (as in the Makefile's CROSS_TARGETS).
-CROSS_TARGETS=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf)
+CROSS_TARGETS=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf thumbv7neon-unknown-linux-gnueabihf)
 rust() {
   if ! command -v cargo >/dev/null; then
     problem "rust: cargo not found; install Rust with rustup (https://rustup.rs):
