@@ -4,6 +4,9 @@
 #   tools/bench.sh                      quick matrix + connection rate + 5000 idle connections
 #   RUNS=3 TYPE=text REPS=3 tools/bench.sh   three whole runs, then tools/bench_targets.py judges
 #                                       them against uWebSockets (the median of the runs)
+#   CONTROL=1 RUNS=3 ... tools/bench.sh adds a second copy of uWebSockets (uwebsockets-again),
+#                                       judged against the first by the same targets: how often
+#                                       a server misses them against itself on this machine
 #   BENCH_SRC=DIR tools/bench.sh        where the shared benchmark lives (default ../shared/bench)
 #   PEERS="..." QUICK=0 HOLD=10000 ...  passed through to the benchmark's run.sh
 #
@@ -31,12 +34,17 @@ if [ -x "$uws_bin" ]; then
 else
     echo "bench: no uWebSockets at $uws_bin; build it with $src/peers/uws/build.sh to compare" >&2
 fi
+extra="oasisnet|9310|$top/build/echo_server {port} 127.0.0.1;oasisnet-sample|9311|$top/build/ws_server_sample_nolog {port}"
+if [ "${CONTROL:-0}" = 1 ] && [ -x "$uws_bin" ]; then
+    peers="$peers uwebsockets-again"
+    extra="$extra;uwebsockets-again|9312|$uws_bin {port}"
+fi
 cd "$work"
 results=()
 for run in $(seq "${RUNS:-1}"); do
     stamp="$(date +%Y%m%d-%H%M%S)"
     PEERS="${PEERS:-$peers}" UWS_BIN="$uws_bin" \
-    EXTRA_PEERS="oasisnet|9310|$top/build/echo_server {port} 127.0.0.1;oasisnet-sample|9311|$top/build/ws_server_sample_nolog {port}" \
+    EXTRA_PEERS="$extra" \
     QUICK="${QUICK:-1}" HOLD="${HOLD:-5000}" RESULTS="$top/target/bench" OUT="$top/target/bench/$stamp.jsonl" \
       ./run.sh
     results+=("$top/target/bench/$stamp.jsonl")

@@ -17,6 +17,11 @@ ratios over the runs, against these targets:
                                          server CPU/msg geomean <= 1.0
     connection cycles (echo_server)      server CPU per cycle <= 0.90
     idle connections (echo_server)       <= 256 bytes each
+
+With a second copy of uWebSockets in the runs (uwebsockets-again: tools/bench.sh CONTROL=1),
+a control follows: the same binary's ratios to the first copy, per run and per cell. A target
+of "every cell >= 1.0" between equals is met or missed by the machine's noise; the control shows
+how far below 1.0 a server's lowest cell falls against itself.
 """
 import json
 import statistics
@@ -24,6 +29,7 @@ import sys
 from collections import defaultdict
 
 BASE = "uwebsockets"
+CONTROL = "uwebsockets-again"
 
 
 def load(path):
@@ -70,7 +76,7 @@ def ratios(echo, peer, key):
 def summarise(path):
     echo, single = load(path)
     run = {}
-    for peer in ("oasisnet", "oasisnet-sample"):
+    for peer in ("oasisnet", "oasisnet-sample", CONTROL):
         run[peer] = {
             "throughput": ratios(echo, peer, "msgs_per_s"),
             "cpu": ratios(echo, peer, "server_us_per_op"),
@@ -81,6 +87,7 @@ def summarise(path):
     run["cycle_us"] = cycle
     run["idle_bytes"] = med(single.get(("hold", "oasisnet"), []), "bytes_per_conn")
     run["idle_bytes_base"] = med(single.get(("hold", BASE), []), "bytes_per_conn")
+    run["name"] = path.rsplit("/", 1)[-1]
     return run
 
 
@@ -157,6 +164,29 @@ def main(paths):
         met += ok
         print(f"| {name} | {fmt(value, 0 if limit > 10 else 2)} | {'yes' if ok else 'no'} |")
     print(f"\n{met} of {len(checks)} targets met")
+    if any(run[CONTROL]["throughput"] for run in runs):
+        control(runs, summary, cell_medians)
+
+
+def control(runs, summary, cell_medians):
+    """uWebSockets against itself, summarised as echo_server is above."""
+    print("\n## Control: uWebSockets against itself (uwebsockets-again / uwebsockets)\n")
+    print("| run | throughput (min cell) | CPU/msg | p99 |")
+    print("|---|---:|---:|---:|")
+    for run in runs:
+        values = run[CONTROL]
+        cells = values["throughput"].values()
+        print(f"| {run['name']} | {fmt(geomean(values['throughput'].values()))} "
+              f"({fmt(min(cells) if cells else None)}) | {fmt(geomean(values['cpu'].values()))} | "
+              f"{fmt(geomean(values['p99'].values()))} |")
+    throughput = cell_medians(CONTROL, "throughput")
+    cpu = cell_medians(CONTROL, "cpu")
+    print("\n| cell | throughput, median over the runs | CPU/msg |")
+    print("|---|---:|---:|")
+    for cell in sorted(throughput):
+        print(f"| {cell[0]}:{cell[1]}:{cell[2]} | {fmt(throughput[cell])} | {fmt(cpu.get(cell))} |")
+    lowest = min(throughput.values()) if throughput else None
+    print(f"\nThe control's lowest cell (median over the runs): {fmt(lowest)}")
 
 
 if __name__ == "__main__":
