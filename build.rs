@@ -22,6 +22,7 @@ fn main() {
         Err(err) => panic!("cbindgen failed: {err}"),
     }
     soname();
+    arm_neon();
 }
 
 /// liboasisnet.so.MAJOR as the soname (ELF targets, GNU-style linkers, cross ones too), so that
@@ -42,5 +43,33 @@ fn soname() {
     if elf {
         let major = std::env::var("CARGO_PKG_VERSION_MAJOR").expect("CARGO_PKG_VERSION_MAJOR");
         println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,liboasisnet.so.{major}");
+    }
+}
+
+/// `cfg(arm_neon)` for 32-bit ARM code compiled for NEON: the thumbv7neon targets, or `+neon`
+/// among the target features. rustc's own `target_feature = "neon"` is unstable on 32-bit ARM,
+/// and a stable compiler leaves it out of `cfg` even where the code is compiled for NEON
+/// (src/protocol/mask.rs chooses its loops by it).
+fn arm_neon() {
+    println!("cargo::rustc-check-cfg=cfg(arm_neon)");
+    println!("cargo:rerun-if-env-changed=RUSTFLAGS");
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    let target = var("TARGET");
+    println!(
+        "cargo:rerun-if-env-changed=CARGO_TARGET_{}_RUSTFLAGS",
+        target.replace(['-', '.'], "_").to_uppercase()
+    );
+    if var("CARGO_CFG_TARGET_ARCH") != "arm" {
+        return;
+    }
+    let neon = target.starts_with("thumbv7neon")
+        || var("CARGO_CFG_TARGET_FEATURE")
+            .split(',')
+            .any(|f| f == "neon")
+        || var("CARGO_ENCODED_RUSTFLAGS")
+            .split('\x1f')
+            .any(|flag| flag.contains("target-feature") && flag.contains("+neon"));
+    if neon {
+        println!("cargo:rustc-cfg=arm_neon");
     }
 }

@@ -6,9 +6,10 @@
 //!   fixed-size loops over blocks of bytes, which become vector code (a 64-byte block is four
 //!   registers).
 //! - Elsewhere (armv7-unknown-linux-gnueabihf assumes no NEON): machine words. Byte blocks there
-//!   would become byte-at-a-time loops, several times slower than words. ARMv7 with NEON builds
-//!   as thumbv7neon-unknown-linux-gnueabihf, which takes the blocks: a 64 KiB text message
-//!   echoed costs 20,383 instructions there against 79,759 with words (docs/BENCHMARKS.md, "ARM").
+//!   would become byte-at-a-time loops, several times slower than words.
+//! - 32-bit ARM compiled for NEON (thumbv7neon-unknown-linux-gnueabihf): words for unmasking,
+//!   which LLVM turns into NEON code there, and blocks for the ASCII test. A 64 KiB text message
+//!   echoed costs a fifth of the instructions it costs armv7 (docs/BENCHMARKS.md, "ARM").
 //! - On x86_64, a payload of 256 bytes or more takes these loops compiled for AVX2 when the
 //!   processor has it ([`crate::simd`]: x86_64's baseline is SSE2 only), over blocks twice as
 //!   large, which fill 32-byte registers as the baseline's fill 16-byte ones.
@@ -26,8 +27,13 @@ use std::mem::size_of;
 const VECTORS: bool = cfg!(any(
     all(target_arch = "x86_64", target_feature = "sse2"),
     all(target_arch = "aarch64", target_feature = "neon"),
-    all(target_arch = "arm", target_feature = "neon"),
 ));
+
+/// The ASCII test takes blocks: where the target has vectors, and on 32-bit ARM compiled for
+/// NEON (`arm_neon`, from build.rs), where it takes stretches of them (see [`ascii_test`]).
+/// Unmasking there keeps the word loop, which LLVM makes NEON code of: fewer instructions than
+/// the blocks (docs/BENCHMARKS.md, "ARM").
+const ASCII_BLOCKS: bool = VECTORS || cfg!(arm_neon);
 
 /// Bytes per step of the vector loop: four 16-byte registers, so the loop's own instructions
 /// (index, compare, branch) are paid once per 64 bytes. A 32-byte step follows for the rest,
@@ -89,7 +95,7 @@ pub fn is_ascii(data: &[u8]) -> bool {
         #[inline(always)]
         || ascii_test_double(data),
     )
-    .unwrap_or_else(|| ascii_test::<VECTORS, { BLOCK / 2 }>(data))
+    .unwrap_or_else(|| ascii_test::<ASCII_BLOCKS, { BLOCK / 2 }>(data))
 }
 
 /// Runs `work` (one of the loops with double blocks, below, in an `#[inline(always)]` closure)
@@ -146,6 +152,8 @@ fn ascii_test<const V: bool, const N: usize>(data: &[u8]) -> bool {
 /// bytes after the last whole block, or `None` when a byte is not ASCII.
 #[inline(always)]
 fn ascii_stretches<const N: usize>(data: &[u8]) -> Option<&[u8]> {
+    // (Otherwise the bytes after the last whole block of every stretch but the last go untested.)
+    const { assert!(STRETCH.is_multiple_of(N), "a stretch is whole blocks") };
     let mut rest: &[u8] = &[];
     for stretch in data.chunks(STRETCH) {
         let (ascii, after) = ascii_blocks::<N>(stretch);
