@@ -1,22 +1,24 @@
 #!/usr/bin/env python3
 """Instructions per echoed WebSocket message on ARM, counted under user-mode QEMU.
 
-    tools/arm_instructions.py [--sizes 32:1000,4096:500,65536:100] [--top T] TRIPLE NAME=COMMAND ...
+    tools/arm_instructions.py [--sizes 32:1000,4096:500,65536:100] [--top T] [--work DIR]
+                              TRIPLE NAME=COMMAND ...
 
 The ARM counterpart of callgrind_echo.py (valgrind does not run ARM programs on this machine):
 each server (COMMAND: an ARM program and its arguments, {port} standing for the port; built
-with `make examples TARGET=TRIPLE`) runs under qemu-aarch64 or qemu-arm with one instruction
-per translation block and every block's execution logged (`-one-insn-per-tb`, called
-`-singlestep` before QEMU 8.1; `-d exec,nochain`), so that each log line is one executed
-instruction of any of its threads. The workload is callgrind_echo.py's: one connection, window
+with `make examples TARGET=TRIPLE`, or with PROFILE=release-small as `make test` builds them)
+runs under qemu-aarch64 or qemu-arm with one instruction per translation block and every
+block's execution logged (`-one-insn-per-tb`, called `-singlestep` before QEMU 8.1;
+`-d exec,nochain`), so that each log line is one executed instruction of any of its threads. The workload is callgrind_echo.py's: one connection, window
 1, SIZE-byte ASCII text messages, each echo compared byte for byte, then a close 1000. Each
 server runs twice, for N messages and for 2N, and (I(2N) - I(N)) / N is printed: start-up, the
 handshake, the close and the exit cancel out. The figure repeats within about 2 % (how often
 the loop thread waits and wakes varies a little).
 
 --top T also names the T functions of liboasisnet.so that take the most of one message (`nm` of
-the cross tool chain); what runs outside the library is one line. Needs qemu-user and the target's C library (tests/scripts/setup.sh test installs
-both).
+the cross tool chain; the library is the file the guest's loader reports it loaded); what runs
+outside the library is one line. Needs qemu-user and the target's C library
+(tests/scripts/setup.sh test installs both).
 """
 
 import argparse
@@ -27,6 +29,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -92,7 +95,8 @@ def run_once(triple, command, size, count, work, histogram):
             time.sleep(0.1)
         ce.client(port, size, count)
     finally:
-        os.kill(server.pid, signal.SIGINT)
+        if server.poll() is None:
+            os.kill(server.pid, signal.SIGINT)
         server.wait(timeout=300)
         reader.join()
     return total[0], open(log, errors="replace").read()
@@ -112,21 +116,16 @@ def symbols(triple, command, loader_log):
                 start = base + (int(parts[0], 16) & ~1)  # (bit 0 marks Thumb code)
                 found.append((start, start + int(parts[1], 16), parts[3]))
 
-    program = os.path.abspath(command[0])
-    for match in re.finditer(r"file=(\S+) \[0\];\s+generating link map\n.*?base: 0x(\w+)", loader_log, re.S):
-        if "oasisnet" in match.group(1):
-            library = os.path.join(os.path.dirname(os.path.realpath(program)), match.group(1))
-            for candidate in [library] + find_library(triple):
-                if os.path.exists(candidate):
-                    add(candidate, int(match.group(2), 16))
-                    break
+    # "file=liboasisnet.so.0 [0];  generating link map ... base: 0x...", then, once it is
+    # loaded, "calling init: /path/to/liboasisnet.so.0": the file the program found.
+    base = re.search(r"file=\S*oasisnet\S* \[0\];\s+generating link map\n.*?base: 0x(\w+)", loader_log, re.S)
+    path = re.search(r"calling init: (\S*liboasisnet\S*)", loader_log)
+    if base and path and os.path.exists(path.group(1)):
+        add(path.group(1), int(base.group(1), 16))
+    else:
+        print("arm-instructions: liboasisnet.so not found in the loader's log; no names",
+              file=sys.stderr)
     return sorted(found)
-
-
-def find_library(triple):
-    top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return [os.path.join(top, "target", triple, profile, "liboasisnet.so")
-            for profile in ("release-small", "release")]
 
 
 def measure(triple, servers, sizes, top, work):
@@ -172,7 +171,9 @@ def main():
     args = parser.parse_args()
     sizes = [tuple(int(x) for x in s.split(":")) for s in args.sizes.split(",")]
     servers = [(s.split("=", 1)[0], s.split("=", 1)[1].split()) for s in args.servers]
-    work = args.work or __import__("tempfile").mkdtemp(prefix="arm-instructions.")
+    if args.work:
+        os.makedirs(args.work, exist_ok=True)
+    work = args.work or tempfile.mkdtemp(prefix="arm-instructions.")
     table = measure(args.triple, servers, sizes, args.top, work)
     print(f"\ninstructions per echoed message ({args.triple}, QEMU, one connection, window 1, ascii text)")
     print("| server | " + " | ".join(f"{size} B" for size, _ in sizes) + " |")
