@@ -21,7 +21,8 @@
 # and the Autobahn|Testsuite (cases 1-10) with the library as server and as client; then the same
 # over TLS: test certificates (tests/scripts/make-certs.sh -> build/certs), the documented secure
 # samples (RSA and ECDSA server, client) against Python `websockets`, and Autobahn over wss://;
-# and on ARM (tests/scripts/arm-check.sh): the library cross-built for aarch64 and armv7
+# and on ARM (tests/scripts/arm-check.sh): the library cross-built for aarch64, armv7 and
+# thumbv7neon (ARMv7 with NEON)
 # (make cross), the samples, the HTTP demo and tests/c programs built against it and run under
 # QEMU against native peers.
 #
@@ -482,11 +483,11 @@ step "cargo clippy -D warnings" 1500 cargo clippy --all-targets -- -D warnings
 # ARM) is linted for each target the library ships for.
 clippy_cross() {
   local target
-  for target in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
+  for target in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf thumbv7neon-unknown-linux-gnueabihf; do
     cargo clippy --all-targets --target "$target" -- -D warnings || { echo "FAIL: clippy, $target"; return 1; }
   done
 }
-step "cargo clippy -D warnings, aarch64 and armv7" 1500 clippy_cross
+step "cargo clippy -D warnings, aarch64, armv7 and thumbv7neon" 1500 clippy_cross
 step "rust tests" 1500 rust_tests
 step "msrv: the library builds with the rust-version of Cargo.toml" 900 msrv_check
 step "cargo features: smaller builds (clippy, header, tests/features.rs and docs.rs)" 900 feature_variants

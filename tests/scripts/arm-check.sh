@@ -1,6 +1,6 @@
 # The ARM steps of tests/run-tests.sh (sourced; uses its helpers and sample checks). For each
 # target of `make cross` (ARM_TARGETS):
-#   lib      both libraries: make cross (make lib TARGET=... for each).
+#   lib      the libraries: make cross (make lib TARGET=... for each).
 #   build    the samples, the HTTP demo and the tests/c programs with the cross compilers,
 #            linked against liboasisnet.so, and the samples, the demo and one C test once more
 #            against liboasisnet.a; every file must be an ELF of the target's machine, the static
@@ -52,8 +52,8 @@ arm_wrap() {
 }
 
 # arm_sizes: the flash each ARM library takes, stripped, against the budgets (README "Size"):
-# with TLS and the HTTP server (all features) at most 1.25 MiB on aarch64 and 1.0 MiB on armv7,
-# without TLS at most 400 KiB on both. The no-TLS variant is built first; the default one last,
+# with TLS and the HTTP server (all features) at most 1.25 MiB on aarch64 and 1.0 MiB on 32-bit
+# ARM (armv7, thumbv7neon), without TLS at most 400 KiB on each. The no-TLS variant is built first; the default one last,
 # so that the libraries the next steps test are the default ones.
 arm_sizes() {
   local t strip size limit ok=0 variant features
@@ -80,7 +80,7 @@ arm_sizes() {
   return $ok
 }
 
-# Both libraries, as a user builds them (make cross; side by side with make -j).
+# The libraries, as a user builds them (make cross; side by side with make -j).
 arm_cross_lib() { make --no-print-directory "$MAKE_J" cross PROFILE="$ARM_PROFILE"; }
 
 arm_build() {
