@@ -45,7 +45,7 @@ const WORD: usize = size_of::<usize>();
 /// Whether the target folds a vector register into one value in an instruction or two, as the
 /// ASCII test of every block does: x86_64 takes a mask of the bytes' top bits, aarch64 the
 /// largest lane. 32-bit ARM's NEON has no such instruction, and LLVM leaves that loop a byte at
-/// a time there, 2 instructions a byte (docs/BENCHMARKS.md, "ARM"): the test ORs a stretch of
+/// a time there, over 2 instructions a byte (docs/BENCHMARKS.md, "ARM"): the test ORs a stretch of
 /// blocks together lane by lane instead, and tests the stretch once.
 const FOLDS_CHEAPLY: bool = !cfg!(target_arch = "arm");
 
