@@ -53,8 +53,8 @@ arm_wrap() {
 
 # arm_sizes: the flash each ARM library takes, stripped, against the budgets (README "Size"):
 # with TLS and the HTTP server (all features) at most 1.25 MiB on aarch64 and 1.0 MiB on 32-bit
-# ARM (armv7, thumbv7neon), without TLS at most 400 KiB on each. The no-TLS variant is built first; the default one last,
-# so that the libraries the next steps test are the default ones.
+# ARM (armv7, thumbv7neon), without TLS at most 400 KiB on each. The no-TLS variant is built
+# first; the default one last, so that the libraries the next steps test are the default ones.
 arm_sizes() {
   local t strip size limit ok=0 variant features
   [ "$ARM_PROFILE" = release-small ] || { echo "ARM_PROFILE=$ARM_PROFILE: the budgets are for release-small; skipped"; return 0; }
