@@ -102,29 +102,25 @@ def run_once(triple, command, size, count, work, histogram):
     return total[0], open(log, errors="replace").read()
 
 
-def symbols(triple, command, loader_log):
+def symbols(triple, loader_log):
     """(start, end, name) of the functions of liboasisnet.so, where the guest's loader put it
     (LD_DEBUG=files); sorted."""
-    _, _, nm = tools_for(triple)
-    found = []
-
-    def add(path, base):
-        out = subprocess.run([nm, "--defined-only", "-C", "-S", path], capture_output=True, text=True)
-        for line in out.stdout.splitlines():
-            parts = line.split(None, 3)
-            if len(parts) == 4 and parts[2] in "tTwW":
-                start = base + (int(parts[0], 16) & ~1)  # (bit 0 marks Thumb code)
-                found.append((start, start + int(parts[1], 16), parts[3]))
-
     # "file=liboasisnet.so.0 [0];  generating link map ... base: 0x...", then, once it is
     # loaded, "calling init: /path/to/liboasisnet.so.0": the file the program found.
     base = re.search(r"file=\S*oasisnet\S* \[0\];\s+generating link map\n.*?base: 0x(\w+)", loader_log, re.S)
     path = re.search(r"calling init: (\S*liboasisnet\S*)", loader_log)
-    if base and path and os.path.exists(path.group(1)):
-        add(path.group(1), int(base.group(1), 16))
-    else:
+    if not (base and path and os.path.exists(path.group(1))):
         print("arm-instructions: liboasisnet.so not found in the loader's log; no names",
               file=sys.stderr)
+        return []
+    _, _, nm = tools_for(triple)
+    out = subprocess.run([nm, "--defined-only", "-C", "-S", path.group(1)], capture_output=True, text=True)
+    found = []
+    for line in out.stdout.splitlines():
+        parts = line.split(None, 3)
+        if len(parts) == 4 and parts[2] in "tTwW":
+            start = int(base.group(1), 16) + (int(parts[0], 16) & ~1)  # (bit 0 marks Thumb code)
+            found.append((start, start + int(parts[1], 16), parts[3]))
     return sorted(found)
 
 
@@ -143,12 +139,12 @@ def measure(triple, servers, sizes, top, work):
                   f"{count} messages, {runs[1][0]} for {2 * count}: {per_message:.0f} per message",
                   file=sys.stderr)
             if top:
-                print_top(triple, command, loader_log, runs, count, top)
+                print_top(triple, loader_log, runs, count, top)
     return table
 
 
-def print_top(triple, command, loader_log, runs, count, top):
-    functions = symbols(triple, command, loader_log)
+def print_top(triple, loader_log, runs, count, top):
+    functions = symbols(triple, loader_log)
     starts = [f[0] for f in functions]
     per_function = collections.Counter()
     for sign, (_, histogram) in ((-1, runs[0]), (1, runs[1])):
