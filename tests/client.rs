@@ -327,3 +327,117 @@ fn ipv6_loopback_when_available() {
     destroyWsServer(server);
     oasis_finalize();
 }
+
+/// A server that answers the upgrade request of the first client to connect with `answer`
+/// (given the `Sec-WebSocket-Accept` value the request calls for), written once `go` is
+/// signalled (at once without it), then closes the connection. Returns its port, a receiver
+/// told when the request has been read, and its thread.
+fn answering_server(
+    answer: impl FnOnce(&str) -> Vec<u8> + Send + 'static,
+    go: Option<std::sync::mpsc::Receiver<()>>,
+) -> (
+    u16,
+    std::sync::mpsc::Receiver<()>,
+    std::thread::JoinHandle<()>,
+) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (request_read, requested) = std::sync::mpsc::channel();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(stream.read(&mut byte).unwrap(), 1, "closed mid-request");
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).unwrap();
+        let key = head
+            .lines()
+            .find_map(|line| line.strip_prefix("Sec-WebSocket-Key: "))
+            .expect("a key");
+        let accept = tungstenite::handshake::derive_accept_key(key.trim().as_bytes());
+        let _ = request_read.send(());
+        if let Some(go) = go {
+            go.recv().unwrap();
+        }
+        let _ = stream.write_all(&answer(&accept));
+        // Dropped here: the FIN follows the answer at once.
+    });
+    (port, requested, server)
+}
+
+/// An unmasked server frame.
+fn server_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    assert!(payload.len() < 126);
+    let mut frame = vec![first, payload.len() as u8];
+    frame.extend_from_slice(payload);
+    frame
+}
+
+unsafe extern "C" fn sleep_a_second(_user: *mut c_void, _event: *mut WsEvent) {
+    std::thread::sleep(std::time::Duration::from_secs(1));
+}
+
+/// The server's answer, frames behind it and its FIN may all be waiting when the connecting
+/// client first reads (its loop was busy meanwhile), more than one read takes: they come with
+/// one readiness edge, and no other comes after them. The client reads on to the end and
+/// reports the FIN (onClose 1006), rather than stop at the first short read and wait for an
+/// edge that never comes, with the connection open forever.
+#[test]
+fn a_server_that_answers_sends_and_closes_at_once_is_seen_closing() {
+    // Reads of 4 KiB (the smallest the parameter allows): an answer and 10 KiB of frames take
+    // several.
+    let p = params(&[("log-level", "info"), ("event-loop-read-size", "4096")]);
+    assert_eq!(
+        unsafe { oasis_initialize(p.pairs.as_ptr(), p.pairs.len()) },
+        0
+    );
+    // A server on the same (only) loop, whose onMessage keeps the loop busy for a second.
+    let (busy_server, busy_port) = start_server_with(
+        &message_vtable(None, Some(sleep_a_second)),
+        std::ptr::null_mut(),
+        &[],
+    );
+    let mut busy = RawClient::connect(busy_port);
+    let (go, start) = std::sync::mpsc::channel();
+    let (port, requested, server) = answering_server(
+        |accept| {
+            let mut all = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+            )
+            .into_bytes();
+            for _ in 0..100 {
+                all.extend(server_frame(0x82, &[9; 100]));
+            }
+            all
+        },
+        Some(start),
+    );
+    let events = Recorder::new(false);
+    let client = open(&format!("ws://127.0.0.1:{port}/"), &events, &[], 0);
+    assert!(!client.is_null(), "{}", last_error());
+    requested.recv_timeout(WAIT).unwrap();
+    busy.send_frame(0x82, b"keep the loop busy");
+    // (Pacing: the loop is inside the callback before the answer goes out.)
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    go.send(()).unwrap();
+    server.join().unwrap();
+    events.wait_for("onClose after the server's FIN", |e| {
+        e.iter().any(|(_, s)| is_close(s))
+    });
+    let seen = events.seen();
+    assert_eq!(
+        seen.iter()
+            .filter(|s| matches!(s, Seen::Message(..)))
+            .count(),
+        100
+    );
+    assert_eq!(seen.last(), Some(&Seen::Close(1006, Vec::new())));
+    drop(busy);
+    wsConnectionRelease(client);
+    destroyWsServer(busy_server);
+    oasis_finalize();
+}

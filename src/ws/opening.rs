@@ -211,8 +211,9 @@ impl Session {
         self.on_leftover(leftover)
     }
 
-    /// Client: the socket of a connect in progress became ready.
-    pub(super) fn on_connecting(&mut self, cx: &mut Context, readable: bool) -> Flow {
+    /// Client: the socket of a connect in progress became ready. `closed`: the peer closed its
+    /// side (or the socket failed), so no further readiness edge will come.
+    pub(super) fn on_connecting(&mut self, cx: &mut Context, readable: bool, closed: bool) -> Flow {
         let Phase::Connecting(connecting) = &mut self.phase else {
             return Flow::Continue;
         };
@@ -250,10 +251,11 @@ impl Session {
         let flow = self.read_upgrade_response(&mut buffer);
         *cx.receive_buffer = buffer;
         match flow {
-            // Go on reading to the end: the socket (or the TLS session) may hold more than the
-            // handshake's read took, and no new edge would announce it.
+            // Go on reading: the socket (or the TLS session) may hold more than the handshake's
+            // read took, and no new edge would announce it. When this edge brought the peer's
+            // FIN, read to the end: a short read then does not mean that nothing more will come.
             Some(Flow::Continue) if matches!(self.phase, Phase::Open(_)) => {
-                self.read_all(cx, false)
+                self.read_all(cx, closed)
             }
             Some(flow) => flow,
             None => Flow::Continue,
