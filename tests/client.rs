@@ -441,3 +441,61 @@ fn a_server_that_answers_sends_and_closes_at_once_is_seen_closing() {
     destroyWsServer(busy_server);
     oasis_finalize();
 }
+
+/// RFC 6455 section 4.1 as a client sees the server's answer. `Sec-WebSocket-Accept` and
+/// `Sec-WebSocket-Protocol` may come once only (section 11.3): a second line, which a client
+/// reading only the first would not notice, is refused — also one that names a subprotocol
+/// the client did not offer, or a wrong accept value. `Upgrade` and `Connection` are lists a
+/// server may split over lines (RFC 7230 section 3.2.2): the token on a later line counts.
+#[test]
+fn the_server_answer_is_checked_line_by_line() {
+    init();
+    let ok = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n";
+    // (`ACCEPT` stands for the value the request calls for.)
+    let refused = [
+        (
+            "the second subprotocol",
+            "Sec-WebSocket-Accept: ACCEPT\r\nSec-WebSocket-Protocol: a\r\nSec-WebSocket-Protocol: zz\r\n",
+        ),
+        (
+            "a second, wrong accept value",
+            "Sec-WebSocket-Accept: ACCEPT\r\nSec-WebSocket-Accept: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+        ),
+        (
+            "an extension on a second line",
+            "Sec-WebSocket-Accept: ACCEPT\r\nSec-WebSocket-Extensions:\r\nSec-WebSocket-Extensions: x-unoffered\r\n",
+        ),
+    ];
+    for (what, headers) in refused {
+        let (port, _, server) = answering_server(
+            move |accept| format!("{ok}{}\r\n", headers.replace("ACCEPT", accept)).into_bytes(),
+            None,
+        );
+        let events = Recorder::new(false);
+        let client = open(
+            &format!("ws://127.0.0.1:{port}/"),
+            &events,
+            &[("websocket-protocols", "a")],
+            5000,
+        );
+        assert!(client.is_null(), "{what}: accepted");
+        assert_eq!(errno(), libc::EPROTO, "{what}: {}", last_error());
+        server.join().unwrap();
+    }
+    let (port, _, server) = answering_server(
+        |accept| {
+            format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: keep-alive\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n").into_bytes()
+        },
+        None,
+    );
+    let events = Recorder::new(false);
+    let client = open(&format!("ws://127.0.0.1:{port}/"), &events, &[], 5000);
+    assert!(
+        !client.is_null(),
+        "Connection split over lines: {}",
+        last_error()
+    );
+    server.join().unwrap();
+    wsConnectionRelease(client);
+    oasis_finalize();
+}

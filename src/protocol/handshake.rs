@@ -418,6 +418,47 @@ pub fn header_values<'h>(head: &'h [u8], name: &str) -> impl Iterator<Item = &'h
         })
 }
 
+/// The headers a server's `101` answer is checked by, found in one pass (as [`UpgradeHeaders`]
+/// for a request): `Upgrade` and `Connection` are lists that may be split over several lines;
+/// `Sec-WebSocket-Accept` and `Sec-WebSocket-Protocol` must come at most once (RFC 6455 section
+/// 11.3), so their lines are counted; any `Sec-WebSocket-Extensions` line names an extension
+/// the client did not offer (it offers none).
+#[derive(Default)]
+struct AnswerHeaders<'h> {
+    upgrade: bool,
+    connection: bool,
+    accepts: u8,
+    /// The last line's value (empty without one): with more than one line it is refused.
+    accept: &'h [u8],
+    protocols: u8,
+    protocol: Option<&'h [u8]>,
+    extensions: bool,
+}
+
+impl<'h> AnswerHeaders<'h> {
+    fn find(headers: &[httparse::Header<'h>]) -> AnswerHeaders<'h> {
+        let mut found = AnswerHeaders::default();
+        // (The counts cannot overflow: a response is parsed with at most HEADERS_MAX headers.)
+        for header in headers {
+            let name = header.name;
+            if name.eq_ignore_ascii_case("Upgrade") {
+                found.upgrade = found.upgrade || header_has_token(header.value, "websocket");
+            } else if name.eq_ignore_ascii_case("Connection") {
+                found.connection = found.connection || header_has_token(header.value, "upgrade");
+            } else if name.eq_ignore_ascii_case("Sec-WebSocket-Accept") {
+                found.accepts += 1;
+                found.accept = header.value;
+            } else if name.eq_ignore_ascii_case("Sec-WebSocket-Protocol") {
+                found.protocols += 1;
+                found.protocol = Some(header.value);
+            } else if name.eq_ignore_ascii_case("Sec-WebSocket-Extensions") {
+                found.extensions = true;
+            }
+        }
+        found
+    }
+}
+
 /// The client half: the request to send, then the response check.
 pub struct ClientHandshake {
     request: Vec<u8>,
@@ -511,23 +552,25 @@ impl ClientHandshake {
                 response.reason.unwrap_or("")
             )));
         }
-        let header = |name: &str| {
-            response
-                .headers
-                .iter()
-                .find(|h| h.name.eq_ignore_ascii_case(name))
-                .map(|h| h.value)
-        };
-        if !header("Upgrade").is_some_and(|v| header_has_token(v, "websocket")) {
+        let found = AnswerHeaders::find(response.headers);
+        if !found.upgrade {
             return Err(refused("no 'Upgrade: websocket' in the response".into()));
         }
-        if !header("Connection").is_some_and(|v| header_has_token(v, "upgrade")) {
+        if !found.connection {
             return Err(refused("no 'Connection: Upgrade' in the response".into()));
         }
-        if header("Sec-WebSocket-Accept").map(|v| v.trim_ascii()) != Some(&self.accept_key[..]) {
+        // Both may come once only (RFC 6455 section 11.3): a second line is refused, not
+        // passed over, whatever the first said.
+        if found.accepts > 1 {
+            return Err(refused("more than one Sec-WebSocket-Accept".into()));
+        }
+        if found.accept.trim_ascii() != &self.accept_key[..] {
             return Err(refused("wrong Sec-WebSocket-Accept".into()));
         }
-        let protocol = match header("Sec-WebSocket-Protocol") {
+        if found.protocols > 1 {
+            return Err(refused("more than one Sec-WebSocket-Protocol".into()));
+        }
+        let protocol = match found.protocol {
             None => None,
             Some(value) => {
                 let chosen = std::str::from_utf8(value.trim_ascii()).unwrap_or_default();
@@ -539,7 +582,7 @@ impl ClientHandshake {
                 Some(chosen.to_string())
             }
         };
-        if header("Sec-WebSocket-Extensions").is_some() {
+        if found.extensions {
             return Err(refused(
                 "server enabled an extension that was not offered".into(),
             ));
