@@ -10,7 +10,7 @@ use super::session::{Phase, Session};
 use crate::log::log;
 use crate::protocol::Reader;
 use crate::protocol::handshake::{ClientHandshake, ClientStep, ServerHandshake, ServerStep};
-use crate::runtime::{self, Context, Flow, oneshot};
+use crate::runtime::{self, Context, Flow, Readiness, oneshot};
 use crate::transport::Transport;
 use std::collections::VecDeque;
 use std::io;
@@ -211,9 +211,9 @@ impl Session {
         self.on_leftover(leftover)
     }
 
-    /// Client: the socket of a connect in progress became ready. `closed`: the peer closed its
-    /// side (or the socket failed), so no further readiness edge will come.
-    pub(super) fn on_connecting(&mut self, cx: &mut Context, readable: bool, closed: bool) -> Flow {
+    /// Client: the socket of a connect in progress became ready. When the peer closed its side
+    /// (or the socket failed), no further readiness edge will come.
+    pub(super) fn on_connecting(&mut self, cx: &mut Context, readiness: Readiness) -> Flow {
         let Phase::Connecting(connecting) = &mut self.phase else {
             return Flow::Continue;
         };
@@ -244,7 +244,7 @@ impl Session {
             io.writer.write_raw(connecting.handshake.request());
             connecting.request_sent = true;
         }
-        if !readable {
+        if !(readiness.readable || readiness.closed) {
             return Flow::Continue;
         }
         let mut buffer = std::mem::take(cx.receive_buffer);
@@ -255,7 +255,7 @@ impl Session {
             // read took, and no new edge would announce it. When this edge brought the peer's
             // FIN, read to the end: a short read then does not mean that nothing more will come.
             Some(Flow::Continue) if matches!(self.phase, Phase::Open(_)) => {
-                self.read_all(cx, closed)
+                self.read_all(cx, readiness.closed)
             }
             Some(flow) => flow,
             None => Flow::Continue,

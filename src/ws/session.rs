@@ -501,8 +501,7 @@ impl Task for Session {
     fn ready(&mut self, cx: &mut Context, readiness: Readiness) -> Flow {
         // read_all and flush_and_check read the endpoint's timers under the lock they take.
         if let Phase::Connecting(_) = self.phase {
-            let flow =
-                self.on_connecting(cx, readiness.readable || readiness.closed, readiness.closed);
+            let flow = self.on_connecting(cx, readiness);
             if flow == Flow::Continue {
                 self.refresh_deadline();
             }
