@@ -324,7 +324,7 @@ impl HttpServer {
 
     fn deactivate(&self) {
         self.shut_down.store(true, Ordering::Release);
-        self.listening.shut_down();
+        self.listening.shut_down(false);
         if let Some(upstream) = &self.shared.upstream {
             upstream.deactivate();
         }

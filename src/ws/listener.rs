@@ -128,10 +128,26 @@ impl ListenState {
     /// Stops listening (it may start again). With `wait` (never on a loop thread) it returns
     /// once the loop has dropped the listener, so that no connection is accepted afterwards.
     pub fn stop(&self, wait: bool) {
+        self.end(State::Idle, wait);
+    }
+
+    /// For good: `start` fails from now on. A listener still running (one a `start` made after
+    /// the server's last stop, from a callback or another thread) is stopped as by `stop`.
+    pub fn shut_down(&self, wait: bool) {
+        self.end(State::ShutDown, wait);
+    }
+
+    /// Leaves the state `next` (`Idle` after a stop; `ShutDown` stays) and stops the listener
+    /// that was running, if any.
+    fn end(&self, next: State, wait: bool) {
         let mut state = self.state.lock();
+        let next = match *state {
+            State::ShutDown => State::ShutDown,
+            _ => next,
+        };
         let State::Running {
             event_loop, task, ..
-        } = std::mem::replace(&mut *state, State::Idle)
+        } = std::mem::replace(&mut *state, next)
         else {
             return;
         };
@@ -155,11 +171,6 @@ impl ListenState {
                 tasks.remove(task);
             });
         }
-    }
-
-    /// For good: `start` fails from now on. (Stop first: a running listener is not removed.)
-    pub fn shut_down(&self) {
-        *self.state.lock() = State::ShutDown;
     }
 }
 

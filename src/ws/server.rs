@@ -116,7 +116,7 @@ impl Server {
     }
 
     pub fn deactivate(&self) {
-        self.listen.shut_down();
+        self.listen.shut_down(false);
         self.common.delegate.deactivate();
     }
 }

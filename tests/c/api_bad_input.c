@@ -411,6 +411,8 @@ static void test_stale_server(void)
     CHECK(wsServerPort(server) > 0, "and has a port again");
     CHECK(wsServerShutdown(server) == 0, "wsServerShutdown");
     CHECK_FAILS(startWsServer(server) == -1, EINVAL, "startWsServer after shutdown: EINVAL");
+    CHECK(stopWsServer(server) == 0, "stopWsServer after shutdown returns 0");
+    CHECK_FAILS(startWsServer(server) == -1, EINVAL, "startWsServer after shutdown and a stop: still EINVAL");
     CHECK(destroyWsServer(server) == 0, "destroyWsServer");
     CHECK_FAILS(startWsServer(server) == -1, EBADF, "startWsServer on a destroyed server: EBADF");
     CHECK_FAILS(stopWsServer(server) == -1, EBADF, "stopWsServer on a destroyed server: EBADF");
