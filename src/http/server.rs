@@ -288,6 +288,10 @@ impl HttpServer {
 
     /// Stop, then switch every delegate off for good.
     pub fn shutdown(&self) -> Result<()> {
+        // Listening ends for good first: a start made while the stop waits for the connections
+        // to close (from a callback, or another thread) fails, one made just before is undone.
+        self.shut_down.store(true, Ordering::Release);
+        self.listening.shut_down(!on_loop_thread());
         self.stop()?;
         self.deactivate();
         Ok(())

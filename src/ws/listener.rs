@@ -117,6 +117,14 @@ impl ListenState {
         Ok(port)
     }
 
+    /// `EINVAL` once shut down.
+    pub fn check_not_shut_down(&self) -> Result<()> {
+        match *self.state.lock() {
+            State::ShutDown => Err(Error::invalid("server was destroyed")),
+            _ => Ok(()),
+        }
+    }
+
     /// The port while listening.
     pub fn local_port(&self) -> Option<u16> {
         match *self.state.lock() {

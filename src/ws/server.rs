@@ -46,6 +46,9 @@ impl Server {
 
     pub fn start(self: &Arc<Self>) -> Result<()> {
         let runtime = runtime::current()?;
+        // A server shut down fails here, before its connections' group is reopened: a stop
+        // waiting in `shutdown` may still be closing them.
+        self.listen.check_not_shut_down()?;
         self.common.group.reopen();
         let address = SocketAddr::new(self.config.bind_address, self.config.port);
         let server = self.clone();
@@ -108,8 +111,11 @@ impl Server {
         Ok(())
     }
 
-    /// Stop, then switch the delegate off for good.
+    /// Stop, then switch the delegate off for good. Listening ends for good first: a start
+    /// made while the stop waits for the connections to close (from one of their callbacks, or
+    /// from another thread) fails, and one made just before is undone here.
     pub fn shutdown(&self) -> Result<()> {
+        self.listen.shut_down(!on_loop_thread());
         self.stop()?;
         self.deactivate();
         Ok(())

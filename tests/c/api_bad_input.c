@@ -2,8 +2,9 @@
  * api_bad_input.c - every C function of oasis_net.h fed with what it must refuse: NULL
  * pointers, calls before oasis_initialize, stale handles, bad parameter values, malformed URLs,
  * invalid text (also replies made from a received message), oversized pings, invalid close codes, sends on closed connections, refused
- * connections. Each refusal must be -1/NULL with the documented errno and a last-error text,
- * and must leave the library working.
+ * connections, a start (from a callback) while destroyWsServer stops the server. Each refusal
+ * must be -1/NULL with the documented errno and a last-error text, and must leave the library
+ * working.
  */
 
 #include "test_util.h"
@@ -638,6 +639,76 @@ static void test_live_connection(int port)
     CHECK(logged_since(mark, "wsSendText"), "it produced a log line naming the function");
 }
 
+/* A start made while destroyWsServer waits for the connections to close: here from the server's
+ * own onClose, which that very stop runs. It must fail (the server is being destroyed), and
+ * nothing may listen once destroyWsServer has returned. */
+static WsServer *restarted_server;
+static tu_counter restart_opens, restart_released;
+static struct {
+    int tried, rc, err, port;
+} restart;
+
+static void restart_on_open(void *user, WsEvent *event)
+{
+    (void)user;
+    (void)event;
+    tu_counter_add(&restart_opens, 1);
+}
+
+static void restart_on_close(void *user, WsEvent *event)
+{
+    int rc, err, port;
+    (void)user;
+    (void)event;
+    errno = 0;
+    rc = startWsServer(restarted_server);
+    err = errno;
+    port = wsServerPort(restarted_server);
+    tu_lock();
+    if (!restart.tried) {
+        restart.tried = 1;
+        restart.rc = rc;
+        restart.err = err;
+        restart.port = port;
+    }
+    tu_unlock_notify();
+}
+
+static void restart_on_release(void *user)
+{
+    (void)user;
+    tu_counter_add(&restart_released, 1);
+}
+
+static const WsEventDelegateVTable restart_delegate = {
+    sizeof(WsEventDelegateVTable), restart_on_open, NULL, NULL, restart_on_close, restart_on_release,
+};
+
+static void test_start_during_destroy(void)
+{
+    char url[64];
+    int port = 0;
+    WsConnection *conn, *late;
+
+    restarted_server = tu_start_server("127.0.0.1", NULL, 0, &restart_delegate, NULL, &port);
+    CHECK(restarted_server != NULL, "a server whose onClose starts it again");
+    if (restarted_server == NULL)
+        return;
+    conn = open_connection(tu_url(url, sizeof url, "127.0.0.1", port, "/"), TU_TIMEOUT_MS);
+    CHECK(conn != NULL && tu_counter_wait(&restart_opens, 1, TU_TIMEOUT_MS), "a connection to it");
+    CHECK(destroyWsServer(restarted_server) == 0, "destroyWsServer, whose stop runs that onClose");
+    CHECK(restart.tried && restart.rc == -1 && restart.err == EINVAL,
+          "startWsServer inside onClose during destroyWsServer: -1/EINVAL (%d/%d, port %d)", restart.rc,
+          restart.err, restart.port);
+    if (restart.port > 0) {
+        late = open_connection(tu_url(url, sizeof url, "127.0.0.1", restart.port, "/"), TU_TIMEOUT_MS);
+        CHECK(late == NULL, "nothing listens once destroyWsServer has returned");
+        wsConnectionRelease(late);
+    }
+    CHECK(tu_counter_wait(&restart_released, 1, TU_TIMEOUT_MS), "the destroyed server's delegate is released");
+    wsConnectionRelease(conn);
+}
+
 int main(void)
 {
     WsServer *server;
@@ -660,6 +731,7 @@ int main(void)
         test_live_connection(port);
         CHECK(destroyWsServer(server) == 0, "destroyWsServer");
     }
+    test_start_during_destroy();
 
     CHECK(oasis_finalize() == 0, "oasis_finalize");
     CHECK(tu_counter_get(&released) == delegates_created,

@@ -4,7 +4,8 @@
  * the request, the answer it builds); an HttpRequest* kept after its callback gives EBADF;
  * header injection refused with EINVAL; a filter refusing with 401; createHttpWsService's
  * errors (EINVAL, EEXIST, EBADF), each failed call releasing its delegate; destroyHttpServer(NULL)
- * and httpServerRelease(NULL) are no-ops; every delegate is released exactly once.
+ * and httpServerRelease(NULL) are no-ops; a start from a callback while destroyHttpServer stops
+ * the server fails; every delegate is released exactly once.
  */
 
 #include "test_util.h"
@@ -312,6 +313,84 @@ static void test_services(HttpServer *server)
           tu_counter_get(&service_released) - released_before, failures);
 }
 
+/* A start made while destroyHttpServer waits for the connections to close, from the onClose of
+ * a service connection that very stop closes: it must fail (EINVAL), and nothing may listen
+ * once destroyHttpServer has returned. */
+static HttpServer *restarted;
+static tu_counter restart_opens, restart_released;
+static struct {
+    int tried, rc, err, port;
+} restart;
+
+static void restart_on_open(void *user, WsEvent *event)
+{
+    (void)user;
+    (void)event;
+    tu_counter_add(&restart_opens, 1);
+}
+
+static void restart_on_close(void *user, WsEvent *event)
+{
+    int rc, err, port;
+    (void)user;
+    (void)event;
+    errno = 0;
+    rc = startHttpServer(restarted);
+    err = errno;
+    port = httpServerPort(restarted);
+    tu_lock();
+    if (!restart.tried) {
+        restart.tried = 1;
+        restart.rc = rc;
+        restart.err = err;
+        restart.port = port;
+    }
+    tu_unlock_notify();
+}
+
+static void restart_on_release(void *user)
+{
+    (void)user;
+    tu_counter_add(&restart_released, 1);
+}
+
+static const WsEventDelegateVTable restart_service = {
+    sizeof(WsEventDelegateVTable), restart_on_open, NULL, NULL, restart_on_close, restart_on_release,
+};
+
+static const WsEventDelegateVTable plain_client = {
+    sizeof(WsEventDelegateVTable), NULL, NULL, NULL, NULL, NULL,
+};
+
+static void test_start_during_destroy(void)
+{
+    char url[64];
+    WsConnection *conn, *late;
+    int ok;
+
+    restarted = createHttpServer(server_params, 2, NULL, NULL);
+    ok = restarted != NULL && createHttpWsService(restarted, "/ws", NULL, 0, &restart_service, NULL) == 0 &&
+         startHttpServer(restarted) == 0;
+    CHECK(ok, "a server whose service's onClose starts it again (%s)", oasis_last_error());
+    if (!ok)
+        return;
+    conn = wsOpenConnection(tu_url(url, sizeof url, "127.0.0.1", httpServerPort(restarted), "/ws"), NULL, 0,
+                            &plain_client, NULL, TU_TIMEOUT_MS);
+    CHECK(conn != NULL && tu_counter_wait(&restart_opens, 1, TU_TIMEOUT_MS), "a connection to its service");
+    CHECK(destroyHttpServer(restarted) == 0, "destroyHttpServer, whose stop runs that onClose");
+    CHECK(restart.tried && restart.rc == -1 && restart.err == EINVAL,
+          "startHttpServer inside onClose during destroyHttpServer: -1/EINVAL (%d/%d, port %d)", restart.rc,
+          restart.err, restart.port);
+    if (restart.port > 0) {
+        late = wsOpenConnection(tu_url(url, sizeof url, "127.0.0.1", restart.port, "/ws"), NULL, 0, &plain_client,
+                                NULL, TU_TIMEOUT_MS);
+        CHECK(late == NULL, "nothing listens once destroyHttpServer has returned");
+        wsConnectionRelease(late);
+    }
+    CHECK(tu_counter_wait(&restart_released, 1, TU_TIMEOUT_MS), "the destroyed server's service delegate is released");
+    wsConnectionRelease(conn);
+}
+
 int main(void)
 {
     HttpServer *server;
@@ -319,6 +398,7 @@ int main(void)
 
     CHECK(oasis_initialize(NULL, 0) == 0, "oasis_initialize");
     test_null_delegate();
+    test_start_during_destroy();
 
     server = createHttpServer(server_params, 2, &upstream, NULL);
     CHECK(server != NULL, "createHttpServer with a filter and onRequest (%s)", oasis_last_error());
