@@ -9,6 +9,7 @@
 //! Every function here may be called from any thread, including from inside a callback.
 
 use super::event::Running;
+use super::handle::kind;
 use super::handle_table::HandleTable;
 use super::{
     OasisKeyValue, WsConnection, WsEventDelegateVTable, boundary, c_bytes, c_str, copy_out,
@@ -21,7 +22,7 @@ use std::ffi::{CStr, c_char, c_void};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
 
-static CONNECTIONS: LazyLock<HandleTable<Connection>> =
+static CONNECTIONS: LazyLock<HandleTable<Connection, { kind::CONNECTION }>> =
     LazyLock::new(|| HandleTable::new("WsConnection handle"));
 
 fn connection(handle: *mut WsConnection) -> Result<Arc<Connection>> {

@@ -16,7 +16,7 @@
 //! filled fields to every lookup that sees it live (`Acquire`). The event's fields are atomics,
 //! so a lookup that loses this race reads nothing torn either.
 
-use super::handle::{SlotGuard, SlotLock, SlotTable};
+use super::handle::{SlotGuard, SlotLock, SlotTable, kind};
 use super::{WsEvent, ws_message_t};
 use crate::error::{Error, Result};
 use crate::ws::connection::Connection;
@@ -146,7 +146,7 @@ const EVENT_BITS: u32 = super::handle::INDEX_BITS;
 #[cfg(not(target_pointer_width = "64"))]
 const EVENT_BITS: u32 = 12;
 
-type EventTable = SlotTable<EventEntry, EVENT_BITS>;
+type EventTable = SlotTable<EventEntry, EVENT_BITS, { kind::EVENT }>;
 
 pub(super) static EVENTS: LazyLock<EventTable> = LazyLock::new(SlotTable::new);
 

@@ -150,26 +150,46 @@ fn vacate<V>(slot: &mut Slot<V>) -> Option<V> {
     slot.value.take()
 }
 
+/// The kinds of handle, one per table C sees: each kind's handles carry it in their top bits
+/// (`KIND_BITS` of the generation's), so that a handle passed where another kind is expected (a
+/// `WsServer*` given to `wsSendText`, say) names a generation its slot does not have, and fails
+/// with `EBADF` instead of reaching the object of the same index in the other table. 0 marks
+/// nothing (the unit tests' tables).
+pub(crate) mod kind {
+    pub(crate) const EVENT: usize = 1;
+    pub(crate) const HTTP_REQUEST: usize = 2;
+    pub(crate) const CONNECTION: usize = 3;
+    pub(crate) const SERVER: usize = 4;
+    pub(crate) const HTTP_SERVER: usize = 5;
+}
+
+/// The top bits of a handle that hold its kind.
+const KIND_BITS: u32 = 3;
+
 /// `BITS` is the number of index bits of its handles: fewer slots leave more generation bits,
 /// so a slot's generation comes round again later (a table whose slots are reused at a high
-/// rate, as the per-thread event slots are, wants few slots and a long generation).
-pub struct SlotTable<V, const BITS: u32 = INDEX_BITS> {
+/// rate, as the per-thread event slots are, wants few slots and a long generation). `KIND`
+/// marks its handles (see [`kind`]).
+pub struct SlotTable<V, const BITS: u32 = INDEX_BITS, const KIND: usize = 0> {
     chunks: Chunks<Chunk<V>>,
     free: Mutex<FreeList>,
 }
 
-impl<V, const BITS: u32> SlotTable<V, BITS> {
+impl<V, const BITS: u32, const KIND: usize> SlotTable<V, BITS, KIND> {
     /// Slots at most (index 0 .. MAX_SLOTS-1 encode as 1 .. 2^BITS-1).
     pub(super) const MAX_SLOTS: usize = (1 << BITS) - 1;
     const INDEX_MASK: usize = (1 << BITS) - 1;
+    /// What the kind flips in each handle: top bits of the generation, never the index.
+    const KIND_MARK: usize = KIND << (usize::BITS - KIND_BITS);
 
     pub(super) fn encode(index: usize, generation: u64) -> usize {
         // The generation wraps within the bits left beside the index.
-        ((generation as usize) << BITS) | (index + 1)
+        (((generation as usize) << BITS) | (index + 1)) ^ Self::KIND_MARK
     }
 
     /// The slot index and generation a handle names, or None for 0.
     pub(super) fn decode(handle: usize) -> Option<(usize, u64)> {
+        let handle = handle ^ Self::KIND_MARK;
         let index = (handle & Self::INDEX_MASK).checked_sub(1)?;
         Some((index, (handle >> BITS) as u64))
     }
@@ -318,7 +338,7 @@ impl<V, const BITS: u32> SlotTable<V, BITS> {
     }
 }
 
-impl<V, const BITS: u32> Default for SlotTable<V, BITS> {
+impl<V, const BITS: u32, const KIND: usize> Default for SlotTable<V, BITS, KIND> {
     fn default() -> Self {
         Self::new()
     }

@@ -18,8 +18,8 @@ use std::sync::{Arc, Weak};
 /// How many locks guard a table's slots (slot `i` is guarded by lock `i % STRIPES`).
 const STRIPES: usize = 64;
 
-/// The encoding of handles (the slot table's, with its index width).
-type Codec = SlotTable<(), INDEX_BITS>;
+/// The encoding of handles (the slot table's, with its index width and the table's kind).
+type Codec<const KIND: usize> = SlotTable<(), INDEX_BITS, KIND>;
 
 /// One slot. `object` is None while the slot is free.
 struct Entry<T> {
@@ -64,7 +64,7 @@ impl<T> std::ops::DerefMut for Locked<'_, T> {
     }
 }
 
-pub struct HandleTable<T> {
+pub struct HandleTable<T, const KIND: usize = 0> {
     what: &'static str,
     chunks: Chunks<Chunk<T>>,
     stripes: [Mutex<()>; STRIPES],
@@ -77,15 +77,15 @@ pub struct HandleTable<T> {
 // (`HandleTable::lock_index` is the only way to one), so the `UnsafeCell`s are never reached
 // from two threads at once; what they hold (`Weak<T>`, integers) may move between threads when
 // `T` is Send and Sync, as it is for `Arc<T>`.
-unsafe impl<T: Send + Sync> Sync for HandleTable<T> {}
+unsafe impl<T: Send + Sync, const KIND: usize> Sync for HandleTable<T, KIND> {}
 // SAFETY: as above: the table owns `Weak<T>`s and integers only.
-unsafe impl<T: Send + Sync> Send for HandleTable<T> {}
+unsafe impl<T: Send + Sync, const KIND: usize> Send for HandleTable<T, KIND> {}
 
-impl<T> HandleTable<T> {
+impl<T, const KIND: usize> HandleTable<T, KIND> {
     pub fn new(what: &'static str) -> Self {
         HandleTable {
             what,
-            chunks: Chunks::new(Codec::MAX_SLOTS),
+            chunks: Chunks::new(Codec::<KIND>::MAX_SLOTS),
             stripes: std::array::from_fn(|_| Mutex::new(())),
             free: Mutex::new(FreeList {
                 queue: VecDeque::new(),
@@ -107,10 +107,11 @@ impl<T> HandleTable<T> {
     /// Locks the slot `handle` names, if the handle is current (its generation matches and the
     /// slot holds an object).
     fn lock(&self, handle: usize) -> Option<Locked<'_, T>> {
-        let (index, generation) = Codec::decode(handle)?;
+        let (index, generation) = Codec::<KIND>::decode(handle)?;
         let slot = self.lock_index(index)?;
-        (Codec::generation_matches(u64::from(slot.generation), generation) && slot.object.is_some())
-            .then_some(slot)
+        (Codec::<KIND>::generation_matches(u64::from(slot.generation), generation)
+            && slot.object.is_some())
+        .then_some(slot)
     }
 
     fn take_free_index(&self) -> Result<usize> {
@@ -119,10 +120,13 @@ impl<T> HandleTable<T> {
             return Ok(index);
         }
         let index = free.used;
-        if index >= Codec::MAX_SLOTS {
+        if index >= Codec::<KIND>::MAX_SLOTS {
             return Err(Error::new(
                 libc::EMFILE,
-                format!("too many live handles (at most {})", Codec::MAX_SLOTS),
+                format!(
+                    "too many live handles (at most {})",
+                    Codec::<KIND>::MAX_SLOTS
+                ),
             ));
         }
         if index.is_multiple_of(CHUNK) {
@@ -150,7 +154,7 @@ impl<T> HandleTable<T> {
             let _ = Arc::into_raw(object.clone());
             slot.held_by_c = 1;
         }
-        Ok(Codec::encode(index, u64::from(slot.generation)))
+        Ok(Codec::<KIND>::encode(index, u64::from(slot.generation)))
     }
 
     /// Empties a locked slot and makes every handle to it stale. Returns what the slot held —
@@ -269,7 +273,7 @@ impl<T> HandleTable<T> {
         let Some(slot) = self.lock(handle) else {
             return;
         };
-        let (index, _) = Codec::decode(handle).expect("a current handle");
+        let (index, _) = Codec::<KIND>::decode(handle).expect("a current handle");
         drop(self.vacate(index, slot));
     }
 
@@ -299,7 +303,7 @@ mod tests {
 
     #[test]
     fn a_reused_slot_does_not_answer_to_its_old_handle() {
-        let table = HandleTable::new("thing");
+        let table: HandleTable<_> = HandleTable::new("thing");
         let first = Arc::new(1);
         let old = table.publish(&first, true).unwrap();
         let (object, held) = table.release(old).unwrap().unwrap();
@@ -310,7 +314,7 @@ mod tests {
         let second = Arc::new(2);
         let new = table.publish(&second, true).unwrap();
         assert_ne!(old, new);
-        let index = |h| Codec::decode(h).unwrap().0;
+        let index = |h| Codec::<0>::decode(h).unwrap().0;
         assert_eq!(index(old), index(new), "same slot");
         assert_eq!(table.get(old).unwrap_err().errno, libc::EBADF);
         assert_eq!(*table.get(new).unwrap(), 2);
@@ -318,7 +322,7 @@ mod tests {
 
     #[test]
     fn the_table_stays_as_small_as_what_is_live() {
-        let table = HandleTable::new("thing");
+        let table: HandleTable<_> = HandleTable::new("thing");
         let keep: Vec<Arc<usize>> = (0..10).map(Arc::new).collect();
         for object in &keep {
             table.publish(object, false).unwrap();
@@ -344,7 +348,7 @@ mod tests {
     /// Slots sharing a stripe are found apart, each with its own object.
     #[test]
     fn slots_of_one_stripe_answer_each_for_itself() {
-        let table = HandleTable::new("thing");
+        let table: HandleTable<_> = HandleTable::new("thing");
         let objects: Vec<Arc<usize>> = (0..3 * STRIPES).map(Arc::new).collect();
         let handles: Vec<usize> = objects
             .iter()
@@ -362,7 +366,7 @@ mod tests {
     /// The strong reference standing for C's goes back whichever way the entry ends.
     #[test]
     fn references_held_for_c_are_given_back() {
-        let table = HandleTable::new("thing");
+        let table: HandleTable<_> = HandleTable::new("thing");
         let object = Arc::new(5);
         let handle = table.publish(&object, true).unwrap();
         table.retain(handle).unwrap();
@@ -389,7 +393,7 @@ mod tests {
 
     #[test]
     fn foreign_double_released_and_null_handles() {
-        let table = HandleTable::new("thing");
+        let table: HandleTable<_> = HandleTable::new("thing");
         let object = Arc::new(7);
         let handle = table.publish(&object, true).unwrap();
         assert_eq!(

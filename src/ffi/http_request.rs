@@ -9,7 +9,7 @@
 //! An `HttpRequest*` is a generational handle (`handle.rs`) live during the one callback that
 //! received it: afterwards every function fails on it with `EBADF`.
 
-use super::handle::SlotTable;
+use super::handle::{INDEX_BITS, SlotTable, kind};
 use super::{HttpRequest, HttpUpStreamDelegateVTable, boundary, c_bytes, c_str, copy_out};
 use crate::error::{Error, Result};
 use crate::http::upstream::{Exchange, Upstream, UpstreamHandler};
@@ -24,7 +24,8 @@ struct Live(*mut Exchange<'static>);
 // the exchange is still running.
 unsafe impl Send for Live {}
 
-static REQUESTS: LazyLock<SlotTable<Live>> = LazyLock::new(SlotTable::new);
+static REQUESTS: LazyLock<SlotTable<Live, INDEX_BITS, { kind::HTTP_REQUEST }>> =
+    LazyLock::new(SlotTable::new);
 
 /// Runs `call` with a fresh handle for `exchange`, stale once `call` returns. `None` when no
 /// handle could be made (the table is full).

@@ -8,6 +8,7 @@
 //! Every function here may be called from any thread, including from inside a callback; the
 //! waiting ones (stop, shutdown, destroy, the last release) do not wait there.
 
+use super::handle::kind;
 use super::handle_table::HandleTable;
 use super::{
     HttpServer, HttpUpStreamDelegateVTable, OasisKeyValue, WsEventDelegateVTable, boundary, c_str,
@@ -19,7 +20,7 @@ use crate::http::server::HttpServer as Server;
 use std::ffi::{c_char, c_void};
 use std::sync::{Arc, LazyLock};
 
-static SERVERS: LazyLock<HandleTable<Server>> =
+static SERVERS: LazyLock<HandleTable<Server, { kind::HTTP_SERVER }>> =
     LazyLock::new(|| HandleTable::new("HttpServer handle"));
 
 fn server(handle: *mut HttpServer) -> crate::error::Result<Arc<Server>> {

@@ -6,6 +6,7 @@
 //! Every function here may be called from any thread, including from inside a callback; the
 //! waiting ones (stop, shutdown, destroy, the last release) do not wait there.
 
+use super::handle::kind;
 use super::handle_table::HandleTable;
 use super::{OasisKeyValue, WsEventDelegateVTable, WsServer, boundary, key_values};
 use crate::config::ServerConfig;
@@ -14,7 +15,7 @@ use crate::ws::server::Server;
 use std::ffi::c_void;
 use std::sync::{Arc, LazyLock};
 
-static SERVERS: LazyLock<HandleTable<Server>> =
+static SERVERS: LazyLock<HandleTable<Server, { kind::SERVER }>> =
     LazyLock::new(|| HandleTable::new("WsServer handle"));
 
 fn server(handle: *mut WsServer) -> crate::error::Result<Arc<Server>> {

@@ -2,9 +2,9 @@
  * api_bad_input.c - every C function of oasis_net.h fed with what it must refuse: NULL
  * pointers, calls before oasis_initialize, stale handles, bad parameter values, malformed URLs,
  * invalid text (also replies made from a received message), oversized pings, invalid close codes, sends on closed connections, refused
- * connections, a start (from a callback) while destroyWsServer stops the server. Each refusal
- * must be -1/NULL with the documented errno and a last-error text, and must leave the library
- * working.
+ * connections, handles of one kind passed as another, a start (from a callback) while
+ * destroyWsServer stops the server. Each refusal must be -1/NULL with the documented errno and
+ * a last-error text, and must leave the library working.
  */
 
 #include "test_util.h"
@@ -482,6 +482,41 @@ static void check_long_text(WsConnection *conn)
                 "wsSendText of the same, its last character's second byte an 'x': EINVAL");
 }
 
+/* A live handle of one kind passed where another kind is expected (the C types differ, but a
+ * handle kept in a void * or cast loses its type): the table of the expected kind does not
+ * know it, so EBADF, even when an object of that kind has the same slot and generation. Run
+ * first, so that the server and the connection are the first of their kinds. */
+static void test_handle_of_another_kind(void)
+{
+    char url[64];
+    int port = 0, closes_before;
+    WsConnection *conn;
+    WsServer *server;
+
+    delegates_created++;
+    server = tu_start_server("127.0.0.1", NULL, 0, &delegate, NULL, &port);
+    CHECK(server != NULL, "the first server");
+    if (server == NULL)
+        return;
+    conn = open_connection(tu_url(url, sizeof url, "127.0.0.1", port, "/"), 2000);
+    CHECK(conn != NULL, "the first connection");
+    if (conn != NULL) {
+        CHECK_FAILS(wsSendText((WsConnection *)(void *)server, "to a server") == -1, EBADF,
+                    "wsSendText given the WsServer*: EBADF, nothing sent on a connection");
+        CHECK_FAILS(wsConnectionIsOpen((WsConnection *)(void *)server) == -1, EBADF,
+                    "wsConnectionIsOpen given the WsServer*: EBADF");
+        CHECK_FAILS(wsServerPort((WsServer *)(void *)conn) == -1, EBADF, "wsServerPort given a WsConnection*: EBADF");
+        CHECK_FAILS(wsServerRetain((WsServer *)(void *)conn) == -1, EBADF,
+                    "wsServerRetain given a WsConnection*: EBADF");
+        CHECK(wsServerPort(server) == port && wsConnectionIsOpen(conn) == 1, "both still answer as themselves");
+        closes_before = tu_counter_get(&closes);
+        CHECK(wsCloseConnection(conn) == 0 && tu_counter_wait(&closes, closes_before + 2, TU_TIMEOUT_MS),
+              "the connection closes as usual");
+        CHECK(wsConnectionRelease(conn) == 0, "wsConnectionRelease");
+    }
+    CHECK(destroyWsServer(server) == 0, "destroyWsServer");
+}
+
 static void test_live_connection(int port)
 {
     char url[64], buffer[16];
@@ -718,6 +753,7 @@ int main(void)
 
     test_before_initialize();
     test_initialize();
+    test_handle_of_another_kind();
     test_null_handles();
     test_server_parameters();
     test_stale_server();
