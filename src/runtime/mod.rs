@@ -114,6 +114,15 @@ pub fn initialize(
         );
         return Ok(());
     }
+    if on_loop_thread() {
+        // A loop thread of a runtime that `oasis_finalize` has taken and is stopping (a callback
+        // its closes run): a new runtime started here would outlive that finalize.
+        drop(slot);
+        return Err(Error::new(
+            libc::EBUSY,
+            "called from an event-loop thread while oasis_finalize is stopping the library",
+        ));
+    }
     if let Some(level) = log_level {
         log::set_level(level);
     }

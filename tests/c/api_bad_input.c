@@ -3,8 +3,9 @@
  * pointers, calls before oasis_initialize, stale handles, bad parameter values, malformed URLs,
  * invalid text (also replies made from a received message), oversized pings, invalid close codes, sends on closed connections, refused
  * connections, handles of one kind passed as another, a start (from a callback) while
- * destroyWsServer stops the server. Each refusal must be -1/NULL with the documented errno and
- * a last-error text, and must leave the library working.
+ * destroyWsServer stops the server, oasis_initialize in a callback oasis_finalize runs. Each
+ * refusal must be -1/NULL with the documented errno and a last-error text, and must leave the
+ * library working.
  */
 
 #include "test_util.h"
@@ -744,9 +745,47 @@ static void test_start_during_destroy(void)
     wsConnectionRelease(conn);
 }
 
+/* oasis_initialize in a callback that oasis_finalize runs (the onClose of a connection it
+ * closes): the library is being finalized, not initialized, so the call fails with EBUSY and
+ * starts nothing; once oasis_finalize has returned, the library is not initialized. */
+static struct {
+    int tried, rc, err;
+} init_in_finalize;
+static tu_counter init_opens;
+
+static void init_on_open(void *user, WsEvent *event)
+{
+    (void)user;
+    (void)event;
+    tu_counter_add(&init_opens, 1);
+}
+
+static void init_on_close(void *user, WsEvent *event)
+{
+    int rc, err;
+    (void)user;
+    (void)event;
+    errno = 0;
+    rc = oasis_initialize(NULL, 0);
+    err = errno;
+    tu_lock();
+    if (!init_in_finalize.tried) {
+        init_in_finalize.tried = 1;
+        init_in_finalize.rc = rc;
+        init_in_finalize.err = err;
+    }
+    tu_unlock_notify();
+}
+
+static const WsEventDelegateVTable init_delegate = {
+    sizeof(WsEventDelegateVTable), init_on_open, NULL, NULL, init_on_close, NULL,
+};
+
 int main(void)
 {
     WsServer *server;
+    WsConnection *conn;
+    char url[64];
     int port = 0;
 
     oasis_log_set_hook(capture_log, NULL);
@@ -769,7 +808,16 @@ int main(void)
     }
     test_start_during_destroy();
 
+    server = tu_start_server("127.0.0.1", NULL, 0, &init_delegate, NULL, &port);
+    conn = open_connection(tu_url(url, sizeof url, "127.0.0.1", port, "/"), TU_TIMEOUT_MS);
+    CHECK(server != NULL && conn != NULL && tu_counter_wait(&init_opens, 1, TU_TIMEOUT_MS),
+          "a connection open at oasis_finalize, whose server's onClose calls oasis_initialize");
+
     CHECK(oasis_finalize() == 0, "oasis_finalize");
+    CHECK(init_in_finalize.tried && init_in_finalize.rc == -1 && init_in_finalize.err == EBUSY,
+          "oasis_initialize in a callback oasis_finalize runs: -1/EBUSY (%d/%d)", init_in_finalize.rc,
+          init_in_finalize.err);
+    CHECK(wsConnectionRelease(conn) == 0 && destroyWsServer(server) == 0, "their handles released after it");
     CHECK(tu_counter_get(&released) == delegates_created,
           "every delegate handed over was released exactly once, failed calls included (%d of %d)",
           tu_counter_get(&released), delegates_created);
