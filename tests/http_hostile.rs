@@ -58,6 +58,64 @@ fn a_peer_that_never_reads_cannot_grow_the_send_buffer() {
     served.destroy();
 }
 
+/// Pipelined requests for a 4 KiB file from a peer that reads the answers slowly: while answers
+/// pile up the server reads no further requests, so what it holds stays bounded. (Reading paused
+/// only while more than 64 KiB of answers waited: each time the peer took a little of them the
+/// server read everything its socket held, some 2 MiB a second of requests it had no room to
+/// answer, kept in the connection's input: +16 MiB in 8 s.)
+#[test]
+fn a_peer_that_reads_slowly_cannot_grow_the_pending_requests() {
+    use std::sync::atomic::AtomicBool;
+    let _alone = exclusive();
+    init();
+    let fixture = Fixture::new();
+    let served = serve_files(&fixture, &[], None);
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", served.port)).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let asker = {
+        let (tcp, stop) = (tcp.try_clone().unwrap(), stop.clone());
+        tcp.set_write_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        std::thread::spawn(move || {
+            let batch = b"GET /x.bin HTTP/1.1\r\nHost: a\r\n\r\n".repeat(2_000);
+            let mut sent = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                // A write that times out is the server not reading: try again.
+                if (&tcp).write_all(&batch).is_ok() {
+                    sent += batch.len();
+                }
+            }
+            sent
+        })
+    };
+    let before = vm_rss_kib();
+    let mut reader = tcp;
+    reader.set_read_timeout(Some(WAIT)).unwrap();
+    let mut buffer = vec![0u8; 16 * 1024];
+    let mut got = Vec::new();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(6) {
+        let n = reader.read(&mut buffer).unwrap();
+        assert!(n > 0, "the server closed the connection");
+        if got.len() < 64 * 1024 {
+            got.extend_from_slice(&buffer[..n]);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let after = vm_rss_kib();
+    stop.store(true, Ordering::Relaxed);
+    let sent = asker.join().unwrap();
+    assert!(got.starts_with(b"HTTP/1.1 200"), "answers came");
+    assert!(
+        after < before + 4 * 1024,
+        "RSS grew by {} KiB while the peer sent {} KiB of requests",
+        after.saturating_sub(before),
+        sent >> 10
+    );
+    drop(reader);
+    served.destroy();
+}
+
 /// Reads an answer in 16 KiB steps with a pause after each (about 1.6 MB/s), to its end.
 fn read_slowly(tcp: &mut std::net::TcpStream, want: usize) -> Vec<u8> {
     tcp.set_read_timeout(Some(WAIT)).unwrap();

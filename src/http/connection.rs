@@ -30,8 +30,8 @@ use std::time::{Duration, Instant};
 const LINGER: Duration = Duration::from_secs(2);
 
 /// Answers waiting in the send buffer beyond this stop the reading (and the answering of
-/// pipelined requests): a client that sends requests and never reads the answers cannot make
-/// the buffer grow without bound.
+/// pipelined requests) until they are all out: a client that sends requests and never reads the
+/// answers, or reads them slowly, cannot make the buffer or the input grow without bound.
 const OUTPUT_PAUSE: usize = 64 * 1024;
 
 pub(super) enum State {
@@ -131,7 +131,11 @@ impl HttpConnection {
                 // Pipelined requests wait in the socket until the answer before them is out.
                 return Flow::Continue;
             }
-            if self.writer.queued() > OUTPUT_PAUSE {
+            // Paused, reading waits until the answers are all out (`progress` resumes it), not
+            // just until they are under the pause: a peer that takes a little of them at a time
+            // would otherwise have each of its reads let in a socketful of requests that there
+            // is no room to answer, and `input` would grow without bound.
+            if self.output_paused || self.writer.queued() > OUTPUT_PAUSE {
                 self.output_paused = true;
                 return Flow::Continue;
             }
