@@ -289,6 +289,15 @@ fn malformed_requests_get_400_or_505_and_a_close() {
         (b"GET /t.txt HTTP/2.0\r\nHost: test\r\n\r\n", &[505]),
         (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", &[400, 505]),
         (b"GET /t.txt HTTP/1.1\r\n\r\n", &[400]),
+        // A Host that is not uri-host [":" port] (RFC 9112 3.2: 400).
+        (b"GET /t.txt HTTP/1.1\r\nHost: a b\r\n\r\n", &[400]),
+        (
+            b"GET /t.txt HTTP/1.1\r\nHost: evil.example/x?y\r\n\r\n",
+            &[400],
+        ),
+        (b"GET /t.txt HTTP/1.1\r\nHost: user@camera\r\n\r\n", &[400]),
+        (b"GET /t.txt HTTP/1.1\r\nHost: camera:80x\r\n\r\n", &[400]),
+        (b"GET /t.txt HTTP/1.0\r\nHost: <camera>\r\n\r\n", &[400]),
     ] {
         let shown = String::from_utf8_lossy(raw);
         let mut client = Client::connect(served.port);

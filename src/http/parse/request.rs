@@ -17,8 +17,8 @@
 //!   The HTTP/2 connection preface (`PRI * HTTP/2.0`) is answered the same way: 505, in
 //!   HTTP/1.1, which a browser never sees (browsers speak HTTP/2 only over TLS with ALPN).
 //! - 400: anything else httparse refuses; an HTTP/1.1 request without `Host`, or any request
-//!   with two; a bad or conflicting `Content-Length`; `Content-Length` with
-//!   `Transfer-Encoding`.
+//!   with two, or with one that is not `uri-host [":" port]`; a bad or conflicting
+//!   `Content-Length`; `Content-Length` with `Transfer-Encoding`.
 //! - 501: `Transfer-Encoding` (no chunked request bodies).
 //! - 413: a `Content-Length` over `body_max`.
 
@@ -260,6 +260,53 @@ fn content_length(element: &[u8]) -> Option<u64> {
     }))
 }
 
+/// `uri-host [ ":" port ]` (RFC 9112 3.2, RFC 3986 3.2.2), or empty: an IP literal in
+/// brackets, or a reg-name (an IPv4 address is one too) of unreserved characters,
+/// sub-delimiters and %-escapes; a port of digits. Anything else gets 400 (RFC 9112 3.2), so
+/// that what the firmware reads as the Host is a host.
+fn is_host(value: &[u8]) -> bool {
+    let value = value.trim_ascii();
+    let unreserved_or_sub_delim =
+        |b: &u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(b);
+    let (host, port) = match value.strip_prefix(b"[") {
+        Some(literal) => {
+            let Some(end) = literal.iter().position(|&b| b == b']') else {
+                return false;
+            };
+            // IPv6 (with a zone's %25) or IPvFuture: checked for its characters only.
+            if !literal[..end]
+                .iter()
+                .all(|b| unreserved_or_sub_delim(b) || matches!(b, b':' | b'%'))
+            {
+                return false;
+            }
+            match &literal[end + 1..] {
+                [] => (&[][..], None),
+                [b':', port @ ..] => (&[][..], Some(port)),
+                _ => return false,
+            }
+        }
+        None => match value.iter().position(|&b| b == b':') {
+            Some(colon) => (&value[..colon], Some(&value[colon + 1..])),
+            None => (value, None),
+        },
+    };
+    let mut at = 0;
+    while at < host.len() {
+        if host[at] == b'%' {
+            match host.get(at + 1..at + 3) {
+                Some(pair) if pair.iter().all(u8::is_ascii_hexdigit) => at += 3,
+                _ => return false,
+            }
+        } else if unreserved_or_sub_delim(&host[at]) {
+            at += 1;
+        } else {
+            return false;
+        }
+    }
+    port.is_none_or(|port| port.iter().all(u8::is_ascii_digit))
+}
+
 /// The header-level rules on a head httparse accepted.
 fn finish<'b>(mut head: RequestHead<'b>, limits: &HttpLimits) -> HeadStep<'b> {
     let mut close = false;
@@ -278,6 +325,9 @@ fn finish<'b>(mut head: RequestHead<'b>, limits: &HttpLimits) -> HeadStep<'b> {
         } else if is("Expect") {
             head.expect_continue |= value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
         } else if is("Host") {
+            if !is_host(value) {
+                return HeadStep::Refuse(400, "bad Host");
+            }
             hosts += 1;
             head.host = Some(value);
         } else if is("Transfer-Encoding") {

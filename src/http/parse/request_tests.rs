@@ -237,6 +237,51 @@ fn host_is_required_on_http11_only_and_once() {
 }
 
 #[test]
+fn host_must_be_a_host_and_port() {
+    for good in [
+        "camera.local",
+        "camera.local:8080",
+        "192.168.1.10:80",
+        "[::1]",
+        "[fe80::1%25eth0]:443",
+        "xn--bcher-kva.example",
+        "a_b-c~d",
+        "host%41",
+        "camera:",
+    ] {
+        let request = format!("GET / HTTP/1.1\r\nHost: {good}\r\n\r\n");
+        assert_eq!(
+            answer(request.as_bytes(), &limits()),
+            format!("complete {}", request.len()),
+            "{good}"
+        );
+    }
+    for bad in [
+        "a b",
+        "evil.example/x",
+        "user@camera",
+        "camera:80x",
+        "camera:80:81",
+        "[::1",
+        "[::1]x",
+        "[::1/]",
+        "<camera>",
+        "host%4",
+        "host%zz",
+        "caf\u{e9}.example",
+    ] {
+        let request = format!("GET / HTTP/1.1\r\nHost: {bad}\r\n\r\n");
+        assert_eq!(answer(request.as_bytes(), &limits()), "refuse 400", "{bad}");
+        let request = format!("GET / HTTP/1.0\r\nHost: {bad}\r\n\r\n");
+        assert_eq!(
+            answer(request.as_bytes(), &limits()),
+            "refuse 400",
+            "{bad} (HTTP/1.0)"
+        );
+    }
+}
+
+#[test]
 fn keep_alive_follows_the_version_and_connection() {
     let keep = |buf: &str| complete(buf.as_bytes(), &limits()).keep_alive;
     assert!(keep(GET));
