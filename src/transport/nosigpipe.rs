@@ -30,8 +30,9 @@ impl Write for NoSigPipe<'_> {
 }
 
 /// `sendfile(2)` from `file` to a socket without SIGPIPE: it has no `MSG_NOSIGNAL`, so SIGPIPE
-/// is blocked on this thread for the call, and one it raised is taken back before the old mask
-/// returns (a SIGPIPE that was already pending is left alone).
+/// is blocked on this thread for the call, and one it raised (with EPIPE, or with a short count
+/// when the pipe broke after some bytes) is taken back before the old mask returns (a SIGPIPE
+/// that was already pending is left alone).
 pub fn send_file(
     socket: &TcpStream,
     file: std::os::fd::RawFd,
@@ -55,10 +56,14 @@ pub fn send_file(
         } else {
             Ok(sent as usize)
         };
-        if !already_pending
-            && let Err(err) = &result
-            && err.raw_os_error() == Some(libc::EPIPE)
-        {
+        // A broken pipe raises SIGPIPE also when the call moved some bytes before it and
+        // returns their count: a short count may have left one pending too (the wait takes it
+        // if so, and returns at once if not).
+        let may_have_raised = match &result {
+            Err(err) => err.raw_os_error() == Some(libc::EPIPE),
+            Ok(sent) => *sent < count,
+        };
+        if !already_pending && may_have_raised {
             let now = libc::timespec {
                 tv_sec: 0,
                 tv_nsec: 0,
