@@ -451,3 +451,109 @@ fn root_dir_must_be_an_existing_folder() {
         assert_eq!(errno(), expected, "{root}: {}", last_error());
     }
 }
+
+/// Reads the head of the answer to `request` and the first `want` bytes of its body (fewer if
+/// the connection ends first).
+fn head_and_prefix(client: &mut Client, request: &[u8], want: usize) -> (String, Vec<u8>) {
+    client.send(request);
+    let mut got = Vec::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut head_end = None;
+    while head_end.is_none_or(|end| got.len() < end + want) {
+        let n = client.read_raw(&mut buffer);
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buffer[..n]);
+        if head_end.is_none() {
+            head_end = got
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map(|at| at + 4);
+        }
+    }
+    let end = head_end.expect("a response head");
+    let head = String::from_utf8_lossy(&got[..end]).into_owned();
+    let mut body = got.split_off(end);
+    body.truncate(want);
+    (head, body)
+}
+
+/// A sparse file of 4 GiB + 64 KiB, its bytes read from 2 GiB and from 4 GiB on, and its start:
+/// offsets and lengths past 2^31 and 2^32 reach the file and the socket whole, also where
+/// `usize` and `off_t` are 32 bits (armv7 gnueabihf, where `sendfile` and an `off_t` cast stop at
+/// 2 GiB, and a TLS stream cast what was left of the file to `usize`: 0 once 4 GiB were left).
+#[test]
+fn files_past_2_and_4_gib_are_served_from_the_right_offsets() {
+    use std::os::unix::fs::FileExt;
+    let _process = shared();
+    init();
+    let fixture = Fixture::new();
+    const GIB: u64 = 1 << 30;
+    let len = 4 * GIB + 65536;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(fixture.root.join("huge.bin"))
+        .unwrap();
+    file.set_len(len).unwrap();
+    let marks = [2 * GIB - 2048, 4 * GIB - 2048, len - 4096];
+    for (i, &at) in marks.iter().enumerate() {
+        file.write_all_at(&pattern(4096, i as u64), at).unwrap();
+    }
+    let expected = |start: u64, count: usize| {
+        let mut bytes = vec![0u8; count];
+        file.read_exact_at(&mut bytes, start).unwrap();
+        bytes
+    };
+    for tls in [false, true] {
+        let (chain, key) = (cert("fullchain.pem"), cert("privkey.pem"));
+        let keys = [
+            ("cert-file-path", chain.as_str()),
+            ("pkey-file-path", key.as_str()),
+        ];
+        let served = serve_files(&fixture, if tls { &keys[..] } else { &[] }, None);
+        let connect = || {
+            if tls {
+                Client::connect_tls(served.port)
+            } else {
+                Client::connect(served.port)
+            }
+        };
+        for (start, end) in [
+            (2 * GIB - 32768, 2 * GIB + 32767),
+            (4 * GIB - 2048, len - 1),
+        ] {
+            let spec = format!("bytes={start}-{end}");
+            let count = (end - start + 1) as usize;
+            let mut client = connect();
+            let (head, body) = head_and_prefix(
+                &mut client,
+                &request("GET", "/huge.bin", &[("Range", &spec)], b""),
+                count,
+            );
+            assert!(head.starts_with("HTTP/1.1 206"), "tls={tls} {spec}: {head}");
+            assert!(
+                head.contains(&format!("Content-Range: bytes {start}-{end}/{len}\r\n")),
+                "tls={tls} {spec}: {head}"
+            );
+            assert_eq!(body.len(), count, "tls={tls} {spec}: the body was cut");
+            assert!(
+                body == expected(start, count),
+                "tls={tls} {spec}: the body differs"
+            );
+        }
+        // The whole file: its first 256 KiB (the rest would take too long) go out as any file's.
+        let mut client = connect();
+        let (head, body) = head_and_prefix(&mut client, &get("/huge.bin"), 256 * 1024);
+        assert!(head.starts_with("HTTP/1.1 200"), "tls={tls}: {head}");
+        assert!(
+            head.contains(&format!("Content-Length: {len}\r\n")),
+            "tls={tls}: {head}"
+        );
+        assert_eq!(body.len(), 256 * 1024, "tls={tls}: the body was cut");
+        drop(client);
+        served.destroy();
+    }
+}

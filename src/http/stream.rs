@@ -64,7 +64,10 @@ impl FileStream {
                 return Pump::Failed;
             };
             let sent = if transport.is_tls() {
-                let mut chunk = vec![0; TLS_CHUNK.min(self.remaining as usize)];
+                // (`remaining` cut to a chunk before it becomes a usize: on 32-bit targets a file
+                // with 4 GiB or more left would otherwise give a chunk of what is left modulo
+                // 4 GiB, and none, which ends the stream, with exactly 4 GiB left.)
+                let mut chunk = vec![0; self.remaining.min(TLS_CHUNK as u64) as usize];
                 match self.file.read_at(&mut chunk, self.offset) {
                     Ok(0) => return Pump::Failed,
                     Ok(n) => {
@@ -75,7 +78,7 @@ impl FileStream {
                     Err(_) => return Pump::Failed,
                 }
             } else {
-                let mut offset = self.offset as libc::off_t;
+                let mut offset = self.offset as i64;
                 let count = self.remaining.min(SENDFILE_CHUNK) as usize;
                 let transport = writer.transport.as_mut().expect("checked above");
                 match transport.send_file(self.file.as_raw_fd(), &mut offset, count) {

@@ -182,7 +182,7 @@ impl Transport {
     pub fn send_file(
         &mut self,
         file: std::os::fd::RawFd,
-        offset: &mut libc::off_t,
+        offset: &mut i64,
         count: usize,
     ) -> io::Result<usize> {
         match self {

@@ -29,14 +29,14 @@ impl Write for NoSigPipe<'_> {
     }
 }
 
-/// `sendfile(2)` from `file` to a socket without SIGPIPE: it has no `MSG_NOSIGNAL`, so SIGPIPE
-/// is blocked on this thread for the call, and one it raised (with EPIPE, or with a short count
-/// when the pipe broke after some bytes) is taken back before the old mask returns (a SIGPIPE
-/// that was already pending is left alone).
+/// `sendfile(2)` from `file` at `offset` (64 bits on every target) to a socket without SIGPIPE:
+/// it has no `MSG_NOSIGNAL`, so SIGPIPE is blocked on this thread for the call, and one it raised
+/// (with EPIPE, or with a short count when the pipe broke after some bytes) is taken back before
+/// the old mask returns (a SIGPIPE that was already pending is left alone).
 pub fn send_file(
     socket: &TcpStream,
     file: std::os::fd::RawFd,
-    offset: &mut libc::off_t,
+    offset: &mut i64,
     count: usize,
 ) -> io::Result<usize> {
     // SAFETY: plain signal-set and signal-mask calls on local sets; sendfile on descriptors
@@ -50,6 +50,11 @@ pub fn send_file(
         let already_pending = libc::sigismember(&pending, libc::SIGPIPE) == 1;
         let mut old: libc::sigset_t = std::mem::zeroed();
         libc::pthread_sigmask(libc::SIG_BLOCK, &pipe_only, &mut old);
+        // The 64-bit call: where off_t has 32 bits (armv7 glibc), `sendfile` stops at 2 GiB
+        // (EOVERFLOW) and cannot even name an offset past it. (musl has only 64-bit offsets.)
+        #[cfg(not(any(target_env = "musl", target_env = "ohos")))]
+        let sent = libc::sendfile64(socket.as_raw_fd(), file, offset, count);
+        #[cfg(any(target_env = "musl", target_env = "ohos"))]
         let sent = libc::sendfile(socket.as_raw_fd(), file, offset, count);
         let result = if sent < 0 {
             Err(io::Error::last_os_error())
