@@ -261,20 +261,7 @@ fn a_slow_reader_of_a_64_mib_file_does_not_grow_the_process() {
     let sparse = std::fs::File::create(fixture.root.join("sparse.bin")).unwrap();
     sparse.set_len(64 << 20).unwrap();
     drop(sparse);
-    for tls in [false, true] {
-        let (chain, key) = (cert("fullchain.pem"), cert("privkey.pem"));
-        let keys = [
-            ("cert-file-path", chain.as_str()),
-            ("pkey-file-path", key.as_str()),
-        ];
-        let served = serve_files(&fixture, if tls { &keys[..] } else { &[] }, None);
-        let connect = || {
-            if tls {
-                Client::connect_tls(served.port)
-            } else {
-                Client::connect(served.port)
-            }
-        };
+    over_tcp_and_tls(&fixture, |tls, connect| {
         // Warm up: TLS sessions, buffers and the loop's first allocations are not the file.
         for _ in 0..2 {
             assert_eq!(connect().get("/big.bin").status, 200);
@@ -314,7 +301,27 @@ fn a_slow_reader_of_a_64_mib_file_does_not_grow_the_process() {
         );
         // Nothing beyond the file, and the connection is still in step.
         assert_eq!(client.get("/t.txt").body, fixture.bytes("t.txt"));
-        drop(client);
+    });
+}
+
+/// Serves `fixture` over plain TCP, then over TLS (the test certificate), and runs `check` on
+/// each server: with whether it is the TLS one, and a way to connect to it.
+fn over_tcp_and_tls(fixture: &Fixture, mut check: impl FnMut(bool, &dyn Fn() -> Client)) {
+    for tls in [false, true] {
+        let (chain, key) = (cert("fullchain.pem"), cert("privkey.pem"));
+        let keys = [
+            ("cert-file-path", chain.as_str()),
+            ("pkey-file-path", key.as_str()),
+        ];
+        let served = serve_files(fixture, if tls { &keys[..] } else { &[] }, None);
+        let connect = || {
+            if tls {
+                Client::connect_tls(served.port)
+            } else {
+                Client::connect(served.port)
+            }
+        };
+        check(tls, &connect);
         served.destroy();
     }
 }
@@ -507,20 +514,7 @@ fn files_past_2_and_4_gib_are_served_from_the_right_offsets() {
         file.read_exact_at(&mut bytes, start).unwrap();
         bytes
     };
-    for tls in [false, true] {
-        let (chain, key) = (cert("fullchain.pem"), cert("privkey.pem"));
-        let keys = [
-            ("cert-file-path", chain.as_str()),
-            ("pkey-file-path", key.as_str()),
-        ];
-        let served = serve_files(&fixture, if tls { &keys[..] } else { &[] }, None);
-        let connect = || {
-            if tls {
-                Client::connect_tls(served.port)
-            } else {
-                Client::connect(served.port)
-            }
-        };
+    over_tcp_and_tls(&fixture, |tls, connect| {
         for (start, end) in [
             (2 * GIB - 32768, 2 * GIB + 32767),
             (4 * GIB - 2048, len - 1),
@@ -553,7 +547,5 @@ fn files_past_2_and_4_gib_are_served_from_the_right_offsets() {
             "tls={tls}: {head}"
         );
         assert_eq!(body.len(), 256 * 1024, "tls={tls}: the body was cut");
-        drop(client);
-        served.destroy();
-    }
+    });
 }
