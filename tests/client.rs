@@ -377,7 +377,12 @@ fn server_frame(first: u8, payload: &[u8]) -> Vec<u8> {
     frame
 }
 
-unsafe extern "C" fn sleep_a_second(_user: *mut c_void, _event: *mut WsEvent) {
+/// onMessage that says it started (on `user`, a `SyncSender<()>`), then keeps its loop busy
+/// for a second.
+unsafe extern "C" fn busy_for_a_second(user: *mut c_void, _event: *mut WsEvent) {
+    // SAFETY: the test's sender, which outlives the server.
+    let started = unsafe { &*(user as *const std::sync::mpsc::SyncSender<()>) };
+    let _ = started.try_send(());
     std::thread::sleep(std::time::Duration::from_secs(1));
 }
 
@@ -396,9 +401,10 @@ fn a_server_that_answers_sends_and_closes_at_once_is_seen_closing() {
         0
     );
     // A server on the same (only) loop, whose onMessage keeps the loop busy for a second.
+    let (busy_started, loop_busy) = std::sync::mpsc::sync_channel::<()>(1);
     let (busy_server, busy_port) = start_server_with(
-        &message_vtable(None, Some(sleep_a_second)),
-        std::ptr::null_mut(),
+        &message_vtable(None, Some(busy_for_a_second)),
+        &busy_started as *const _ as *mut c_void,
         &[],
     );
     let mut busy = RawClient::connect(busy_port);
@@ -421,8 +427,8 @@ fn a_server_that_answers_sends_and_closes_at_once_is_seen_closing() {
     assert!(!client.is_null(), "{}", last_error());
     requested.recv_timeout(WAIT).unwrap();
     busy.send_frame(0x82, b"keep the loop busy");
-    // (Pacing: the loop is inside the callback before the answer goes out.)
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    // The loop is inside the callback before the answer goes out.
+    loop_busy.recv_timeout(WAIT).unwrap();
     go.send(()).unwrap();
     server.join().unwrap();
     events.wait_for("onClose after the server's FIN", |e| {
