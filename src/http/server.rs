@@ -231,13 +231,18 @@ impl HttpServer {
             return Err(Error::invalid("server was destroyed"));
         }
         let shared = self.shared.clone();
-        shared.stopping.store(false, Ordering::SeqCst);
-        for service in shared.services() {
-            service.common.group.reopen();
-        }
+        // Undone only when the start may go on (see `ListenState::start`).
+        let reopen = || {
+            shared.stopping.store(false, Ordering::SeqCst);
+            for service in shared.services() {
+                service.common.group.reopen();
+            }
+        };
+        let accepting = self.shared.clone();
         self.listening.start(
             self.bind,
-            Box::new(move |stream, peer, cx| shared.accept(stream, peer, cx)),
+            Box::new(move |stream, peer, cx| accepting.accept(stream, peer, cx)),
+            reopen,
         )?;
         Ok(())
     }

@@ -56,7 +56,15 @@ impl ListenState {
     /// Binds `address` and starts accepting on a loop of the runtime; returns the port (the
     /// one picked when `address` has port 0). Fails with `EALREADY` while listening, `EINVAL`
     /// once shut down, `EPERM` without a runtime, or the bind's errno (`EADDRINUSE`, …).
-    pub fn start(&self, address: SocketAddr, on_accept: OnAccept) -> Result<u16> {
+    /// `reopen` undoes the server's last stop (its connections' groups may be joined again): it
+    /// runs under the state's lock once the state allows a start, so a shut-down, which ends
+    /// the state first and then closes the connections, cannot come between the check and it.
+    pub fn start(
+        &self,
+        address: SocketAddr,
+        on_accept: OnAccept,
+        reopen: impl FnOnce(),
+    ) -> Result<u16> {
         let runtime = runtime::current()?;
         let mut state = self.state.lock();
         match *state {
@@ -66,6 +74,7 @@ impl ListenState {
             State::ShutDown => return Err(Error::invalid("server was destroyed")),
             State::Idle => {}
         }
+        reopen();
         let listener = std::net::TcpListener::bind(address)
             .map_err(|e| Error::io(&format!("cannot listen on {address}"), &e))?;
         listener
@@ -115,14 +124,6 @@ impl ListenState {
             SocketAddr::new(address.ip(), port)
         );
         Ok(port)
-    }
-
-    /// `EINVAL` once shut down.
-    pub fn check_not_shut_down(&self) -> Result<()> {
-        match *self.state.lock() {
-            State::ShutDown => Err(Error::invalid("server was destroyed")),
-            _ => Ok(()),
-        }
     }
 
     /// The port while listening.
@@ -317,7 +318,7 @@ mod tests {
             let _ = seen.send(look(&stream, peer));
         });
         let port = listen
-            .start("127.0.0.1:0".parse().unwrap(), on_accept)
+            .start("127.0.0.1:0".parse().unwrap(), on_accept, || {})
             .unwrap();
         test(port, accepted);
         listen.stop(true);

@@ -46,16 +46,15 @@ impl Server {
 
     pub fn start(self: &Arc<Self>) -> Result<()> {
         let runtime = runtime::current()?;
-        // A server shut down fails here, before its connections' group is reopened: a stop
-        // waiting in `shutdown` may still be closing them.
-        self.listen.check_not_shut_down()?;
-        self.common.group.reopen();
         let address = SocketAddr::new(self.config.bind_address, self.config.port);
         let server = self.clone();
         let on_accept: OnAccept = Box::new(move |stream, peer, cx| {
             server.accept(stream, peer, cx, &runtime);
         });
-        self.listen.start(address, on_accept)?;
+        // The group is reopened only when the start may go on: a server shut down (whose stop
+        // may still be closing its connections) fails and leaves it closing.
+        self.listen
+            .start(address, on_accept, || self.common.group.reopen())?;
         Ok(())
     }
 
