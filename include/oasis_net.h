@@ -758,16 +758,17 @@ void oasis_log_message(int32_t level, const char *tag, const char *message);
 // `createWsServer` and `wsOpenConnection` fail with `EPERM`. It may be called again after
 // `oasis_finalize`.
 //
-// Returns: 0, or -1 with `errno`: `EINVAL` (bad parameter), `EBUSY` (in a callback that
-// `oasis_finalize` runs), or the thread-creation error.
+// Returns: 0, or -1 with `errno`: `EINVAL` (bad parameter), `EBUSY` (on an event-loop thread
+// while `oasis_finalize` stops the library), or the thread-creation error.
 // Called again while initialized it changes nothing (its parameters, `log-level` included, are
 // not applied), logs a warning and returns 0; its parameters are still checked first (a bad
 // one fails with `EINVAL`).
 // NULL: `parameters` may be NULL when `count` is 0; a NULL key or value: `EINVAL`.
 // Lifetime: `parameters` is read during the call only.
 // Threads: any thread; concurrent calls are serialized. Inside a callback the library is
-// initialized already, so the call changes nothing; in a callback that `oasis_finalize` runs
-// (an onClose of its closes) it fails with `EBUSY` and changes nothing either.
+// initialized already, so the call changes nothing; in one on an event-loop thread while
+// `oasis_finalize` stops the library (an onClose of the connections it closes) it fails with
+// `EBUSY` and changes nothing either.
 //
 // # Safety
 // `parameters` points to `count` pairs of NUL-terminated strings (or is NULL with 0).
