@@ -180,7 +180,10 @@ impl<V, const BITS: u32, const KIND: usize> SlotTable<V, BITS, KIND> {
     pub(super) const MAX_SLOTS: usize = (1 << BITS) - 1;
     const INDEX_MASK: usize = (1 << BITS) - 1;
     /// What the kind flips in each handle: top bits of the generation, never the index.
-    const KIND_MARK: usize = KIND << (usize::BITS - KIND_BITS);
+    const KIND_MARK: usize = {
+        assert!(KIND < 1 << KIND_BITS, "a kind fits in KIND_BITS");
+        KIND << (usize::BITS - KIND_BITS)
+    };
 
     pub(super) fn encode(index: usize, generation: u64) -> usize {
         // The generation wraps within the bits left beside the index.
