@@ -505,6 +505,14 @@ fn files_past_2_and_4_gib_are_served_from_the_right_offsets() {
         .open(fixture.root.join("huge.bin"))
         .unwrap();
     file.set_len(len).unwrap();
+    // (Sparse: the file takes a few blocks, not 4 GiB. Where the folder's file system has no
+    // sparse files, the test says so and stops rather than fill the disk.)
+    use std::os::unix::fs::MetadataExt;
+    let stored = file.metadata().unwrap().blocks() * 512;
+    if stored > 16 << 20 {
+        eprintln!("skipped: the temporary folder's file system stores the sparse file whole");
+        return;
+    }
     let marks = [2 * GIB - 2048, 4 * GIB - 2048, len - 4096];
     for (i, &at) in marks.iter().enumerate() {
         file.write_all_at(&pattern(4096, i as u64), at).unwrap();
