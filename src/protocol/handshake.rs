@@ -210,12 +210,15 @@ pub fn upgrade_response_for(
     Ok((answer.to_bytes(), answer.protocol.map(str::to_string)))
 }
 
-/// The headers an upgrade request is checked by, found in one pass. `Upgrade` and `Connection`
-/// are lists that may be split over several lines (RFC 7230 section 3.2.2), so every line
-/// counts; `Host`, `Sec-WebSocket-Key` and `Sec-WebSocket-Version` must come exactly once (RFC
-/// 7230 section 5.4, RFC 6455 sections 4.2.1, 11.3.1 and 11.3.5), so their lines are counted.
+/// The headers an upgrade request, or a server's `101` answer to one, is checked by, found in
+/// one pass. `Upgrade` and `Connection` are lists that may be split over several lines (RFC
+/// 7230 section 3.2.2), so every line counts. Headers that must come once are counted: in a
+/// request `Host`, `Sec-WebSocket-Key` and `Sec-WebSocket-Version` (RFC 7230 section 5.4, RFC
+/// 6455 sections 4.2.1, 11.3.1 and 11.3.5); in an answer `Sec-WebSocket-Accept` and
+/// `Sec-WebSocket-Protocol` (section 11.3), and any `Sec-WebSocket-Extensions` line names an
+/// extension the client did not offer (it offers none).
 #[derive(Default)]
-struct UpgradeHeaders<'h> {
+struct HandshakeHeaders<'h> {
     /// Some `Upgrade` line lists `websocket`.
     upgrade: bool,
     /// Some `Connection` line lists `upgrade`.
@@ -226,11 +229,17 @@ struct UpgradeHeaders<'h> {
     /// The last line's value (empty without one): with more than one line it is refused.
     version: &'h [u8],
     key: &'h [u8],
+    accepts: u8,
+    accept: &'h [u8],
+    protocols: u8,
+    /// The last `Sec-WebSocket-Protocol` line's value (an answer has at most one).
+    protocol: Option<&'h [u8]>,
+    extensions: bool,
 }
 
-impl<'h> UpgradeHeaders<'h> {
-    fn find(headers: &[httparse::Header<'h>]) -> UpgradeHeaders<'h> {
-        let mut found = UpgradeHeaders::default();
+impl<'h> HandshakeHeaders<'h> {
+    fn find(headers: &[httparse::Header<'h>]) -> HandshakeHeaders<'h> {
+        let mut found = HandshakeHeaders::default();
         for header in headers {
             let name = header.name.as_bytes();
             // The length first: most headers are passed over without a comparison. The counts
@@ -251,6 +260,17 @@ impl<'h> UpgradeHeaders<'h> {
                 21 if name.eq_ignore_ascii_case(b"Sec-WebSocket-Version") => {
                     found.versions += 1;
                     found.version = header.value;
+                }
+                20 if name.eq_ignore_ascii_case(b"Sec-WebSocket-Accept") => {
+                    found.accepts += 1;
+                    found.accept = header.value;
+                }
+                22 if name.eq_ignore_ascii_case(b"Sec-WebSocket-Protocol") => {
+                    found.protocols += 1;
+                    found.protocol = Some(header.value);
+                }
+                24 if name.eq_ignore_ascii_case(b"Sec-WebSocket-Extensions") => {
+                    found.extensions = true;
                 }
                 _ => {}
             }
@@ -318,7 +338,7 @@ fn upgrade_answer<'p>(
     if version != 1 {
         return Err(refusal("400 Bad Request", "not HTTP/1.1", ""));
     }
-    let found = UpgradeHeaders::find(headers);
+    let found = HandshakeHeaders::find(headers);
     if found.hosts == 0 {
         return Err(refusal("400 Bad Request", "no Host header", ""));
     }
@@ -418,47 +438,6 @@ pub fn header_values<'h>(head: &'h [u8], name: &str) -> impl Iterator<Item = &'h
         })
 }
 
-/// The headers a server's `101` answer is checked by, found in one pass (as [`UpgradeHeaders`]
-/// for a request): `Upgrade` and `Connection` are lists that may be split over several lines;
-/// `Sec-WebSocket-Accept` and `Sec-WebSocket-Protocol` must come at most once (RFC 6455 section
-/// 11.3), so their lines are counted; any `Sec-WebSocket-Extensions` line names an extension
-/// the client did not offer (it offers none).
-#[derive(Default)]
-struct AnswerHeaders<'h> {
-    upgrade: bool,
-    connection: bool,
-    accepts: u8,
-    /// The last line's value (empty without one): with more than one line it is refused.
-    accept: &'h [u8],
-    protocols: u8,
-    protocol: Option<&'h [u8]>,
-    extensions: bool,
-}
-
-impl<'h> AnswerHeaders<'h> {
-    fn find(headers: &[httparse::Header<'h>]) -> AnswerHeaders<'h> {
-        let mut found = AnswerHeaders::default();
-        // (The counts cannot overflow: a response is parsed with at most HEADERS_MAX headers.)
-        for header in headers {
-            let name = header.name;
-            if name.eq_ignore_ascii_case("Upgrade") {
-                found.upgrade = found.upgrade || header_has_token(header.value, "websocket");
-            } else if name.eq_ignore_ascii_case("Connection") {
-                found.connection = found.connection || header_has_token(header.value, "upgrade");
-            } else if name.eq_ignore_ascii_case("Sec-WebSocket-Accept") {
-                found.accepts += 1;
-                found.accept = header.value;
-            } else if name.eq_ignore_ascii_case("Sec-WebSocket-Protocol") {
-                found.protocols += 1;
-                found.protocol = Some(header.value);
-            } else if name.eq_ignore_ascii_case("Sec-WebSocket-Extensions") {
-                found.extensions = true;
-            }
-        }
-        found
-    }
-}
-
 /// The client half: the request to send, then the response check.
 pub struct ClientHandshake {
     request: Vec<u8>,
@@ -552,7 +531,7 @@ impl ClientHandshake {
                 response.reason.unwrap_or("")
             )));
         }
-        let found = AnswerHeaders::find(response.headers);
+        let found = HandshakeHeaders::find(response.headers);
         if !found.upgrade {
             return Err(refused("no 'Upgrade: websocket' in the response".into()));
         }
