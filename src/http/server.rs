@@ -230,18 +230,17 @@ impl HttpServer {
         if self.shut_down.load(Ordering::Acquire) {
             return Err(Error::invalid("server was destroyed"));
         }
-        let shared = self.shared.clone();
         // Undone only when the start may go on (see `ListenState::start`).
         let reopen = || {
-            shared.stopping.store(false, Ordering::SeqCst);
-            for service in shared.services() {
+            self.shared.stopping.store(false, Ordering::SeqCst);
+            for service in self.shared.services() {
                 service.common.group.reopen();
             }
         };
-        let accepting = self.shared.clone();
+        let shared = self.shared.clone();
         self.listening.start(
             self.bind,
-            Box::new(move |stream, peer, cx| accepting.accept(stream, peer, cx)),
+            Box::new(move |stream, peer, cx| shared.accept(stream, peer, cx)),
             reopen,
         )?;
         Ok(())
